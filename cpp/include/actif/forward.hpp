@@ -1,0 +1,70 @@
+// actif: the forward pass, in window mode and in stateful step mode.
+//
+// Window mode runs N independent windows of T steps, each from a zero state (exactly
+// what a model is trained on). Per layer, the input projections of all N*T steps are
+// one GEMM; each time step then adds the recurrent GEMM (N, H) x (H, 4H) in place and
+// applies the gate nonlinearities. Activations (h, c, gates) are written only into the
+// buffers the caller asks for; the trace of the first layer is computed in the same
+// pass. Large batches are split over threads by windows.
+//
+// Step mode advances B independent streams by one sample each, reading and updating a
+// caller-held state (h, c per layer; a ring of the last `window` top-layer hidden
+// states that mean/max pooling reads).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "actif/model.hpp"
+#include "actif/running_stats.hpp"
+
+namespace actif {
+
+// Optional per-layer outputs; a null pointer means "not wanted" (and costs nothing).
+struct LayerOutputs {
+  float* h = nullptr;      // (N, T, H)
+  float* c = nullptr;      // (N, T, H)
+  float* gates = nullptr;  // (N, T, 4H), post-nonlinearity i, f, g, o
+};
+
+struct WindowRequest {
+  const float* x = nullptr;  // (N, T, I), raw (the input affine is applied inside)
+  int64_t n = 0;
+  int64_t t = 0;
+  float* y = nullptr;                 // (N, O), required
+  std::vector<LayerOutputs> layers;   // empty, or one entry per LSTM layer
+  TraceKind trace = TraceKind::None;
+  float* trace_out = nullptr;         // (N, T, I) when trace != None and wanted
+  RunningStats* stats = nullptr;      // when set, every step's trace row is added
+  int num_threads = 0;                // 0: all cores
+};
+
+// Runs the request; throws actif::Error on inconsistent sizes (before any output is
+// written). Statistics, if given, are updated only after the whole pass succeeded.
+void window_forward(const Model& model, const WindowRequest& req);
+
+// The carried state of B streams; all buffers are owned by the caller.
+struct StepState {
+  int64_t batch = 0;
+  std::vector<float*> h;  // per layer (B, H_l)
+  std::vector<float*> c;  // per layer (B, H_l)
+  float* ring = nullptr;  // (B, ring_len, H_top); unused for "last" pooling
+  int64_t ring_len = 0;
+  int64_t steps = 0;      // samples taken before this call
+};
+
+struct StepRequest {
+  const float* x = nullptr;  // (B, I)
+  float* y = nullptr;        // (B, O)
+  TraceKind trace = TraceKind::None;
+  float* trace_out = nullptr;     // (B, I)
+  RunningStats* stats = nullptr;  // add the B trace rows
+};
+
+// Advances every stream by one sample (the caller increments state.steps after).
+void step_forward(const Model& model, StepState& state, const StepRequest& req);
+
+// Number of worker threads used when num_threads == 0.
+int default_num_threads();
+
+}  // namespace actif
