@@ -1,0 +1,47 @@
+"""actif: run LSTM sequence models on the edge and explain them in the same pass.
+
+The DeepACTIF method (Hosp, 2025): per-feature statistics of forward activations,
+scored by an inverse-weighted combination of their mean and spread.
+
+>>> import actif, numpy as np
+>>> m = actif.random_model(input_size=4, hidden_size=8, seed=0)
+>>> X = np.random.default_rng(0).normal(size=(16, 10, 4)).astype(np.float32)
+>>> res = actif.Explainer(m).attribute(X)
+>>> len(res.ranking)
+4
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .backends import available_backends, known_backends
+from .errors import BackendUnavailableError, InvalidInputError, ModelFormatError
+from .explain import Attribution, Explainer, StreamingExplainer
+from .model import Model, load, random_model
+from .model_spec import DenseLayer, LSTMLayer, ModelSpec
+from .stats import RunningStats, rank, scores, scores_from_moments
+from .traces import DEFAULT_TRACE, TRACES
+
+__all__ = [
+    "DEFAULT_TRACE",
+    "TRACES",
+    "Attribution",
+    "BackendUnavailableError",
+    "DenseLayer",
+    "Explainer",
+    "InvalidInputError",
+    "LSTMLayer",
+    "Model",
+    "ModelFormatError",
+    "ModelSpec",
+    "RunningStats",
+    "StreamingExplainer",
+    "__version__",
+    "available_backends",
+    "known_backends",
+    "load",
+    "random_model",
+    "rank",
+    "scores",
+    "scores_from_moments",
+]

@@ -1,0 +1,143 @@
+"""The one contract every backend implements.
+
+A backend is built from a validated :class:`~actif.model_spec.ModelSpec` and offers:
+
+* ``forward(X, activations, trace)``: N windows of T steps, each from a zero state,
+  returning predictions, optionally every layer's h, c and gates, and optionally the
+  per-step trace (N, T, I) of the first layer (see :mod:`actif.traces`);
+* ``forward_stats(X, stats, trace)``: the same pass feeding the trace straight into a
+  running-statistics object (backends with a fused native path override it);
+* ``step(x, state, trace)``: the stateful mode, one new sample per stream, the state
+  carried in a :class:`StreamState`.
+
+Inputs reaching a backend are already validated (shape, dtype float32, finite) by the
+model layer; backends never mutate a state unless the call succeeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model_spec import ModelSpec
+
+
+@dataclass
+class LayerActivations:
+    """One LSTM layer's activations for N windows of T steps."""
+
+    h: np.ndarray  # (N, T, H)
+    c: np.ndarray  # (N, T, H)
+    gates: np.ndarray  # (N, T, 4H): post-nonlinearity i, f, g, o
+
+
+@dataclass
+class Activations:
+    """Activations of every LSTM layer; ``h``, ``c`` and ``gates`` are the top layer's
+    (like ``torch.nn.LSTM``'s output). Traces read ``layers[0]``."""
+
+    layers: list[LayerActivations]
+
+    @property
+    def h(self) -> np.ndarray:
+        return self.layers[-1].h
+
+    @property
+    def c(self) -> np.ndarray:
+        return self.layers[-1].c
+
+    @property
+    def gates(self) -> np.ndarray:
+        return self.layers[-1].gates
+
+
+@dataclass
+class ForwardResult:
+    y: np.ndarray  # (N, O)
+    activations: Activations | None = None
+    trace: np.ndarray | None = None  # (N, T, I)
+
+
+@dataclass
+class StreamState:
+    """State of B independent streams in stateful mode.
+
+    ``h[l]``, ``c[l]``: (B, H_l) per layer. ``ring``: the last ``window`` top-layer
+    hidden states per stream (B, window, H_top), which mean/max pooling read; for
+    ``last`` pooling it is unused and has window 0. ``steps``: samples taken so far.
+    """
+
+    h: list[np.ndarray]
+    c: list[np.ndarray]
+    ring: np.ndarray
+    steps: int = 0
+    dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float32))
+
+    @classmethod
+    def zeros(cls, spec: ModelSpec, batch: int, dtype: np.dtype | type = np.float32) -> StreamState:
+        dt = np.dtype(dtype)
+        ring_len = 0 if spec.pooling == "last" else int(spec.window)
+        return cls(
+            h=[np.zeros((batch, n), dt) for n in spec.hidden_sizes],
+            c=[np.zeros((batch, n), dt) for n in spec.hidden_sizes],
+            ring=np.zeros((batch, ring_len, spec.hidden_sizes[-1]), dt),
+            steps=0,
+            dtype=dt,
+        )
+
+    @property
+    def batch(self) -> int:
+        return int(self.h[0].shape[0])
+
+    def copy(self) -> StreamState:
+        return StreamState(
+            [a.copy() for a in self.h], [a.copy() for a in self.c], self.ring.copy(), self.steps, self.dtype
+        )
+
+    def pooled(self, pooling: str) -> np.ndarray:
+        """Pool the ring of stored hidden states (only the filled part)."""
+        filled = min(self.steps, self.ring.shape[1])
+        rows = self.ring[:, :filled]
+        return rows.max(axis=1) if pooling == "max" else rows.mean(axis=1)
+
+
+class Backend:
+    """Base class; see the module docstring for the contract."""
+
+    name = "base"
+    #: whether forward() can compute in float64 (only the NumPy reference does)
+    float64 = False
+
+    def __init__(self, spec: ModelSpec, num_threads: int | None = None):
+        self.spec = spec
+        self.num_threads = num_threads
+
+    def forward(self, X: np.ndarray, *, activations: bool = False, trace: str | None = None) -> ForwardResult:
+        raise NotImplementedError
+
+    def forward_stats(self, X: np.ndarray, stats, trace: str) -> np.ndarray:
+        """Forward and feed every step's trace (N*T rows) into ``stats``; return y."""
+        res = self.forward(X, trace=trace)
+        assert res.trace is not None
+        stats.update(res.trace.reshape(-1, res.trace.shape[-1]))
+        return res.y
+
+    def new_state(self, batch: int = 1) -> StreamState:
+        return StreamState.zeros(self.spec, batch, np.float32)
+
+    def step(
+        self, x: np.ndarray, state: StreamState, *, trace: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Advance every stream by one sample; return (y (B, O), trace (B, I) or None)."""
+        raise NotImplementedError
+
+    def step_stats(self, x: np.ndarray, state: StreamState, stats, trace: str) -> np.ndarray:
+        """Step and feed the new samples' trace rows into ``stats``; return y (B, O)."""
+        y, tr = self.step(x, state, trace=trace)
+        assert tr is not None
+        stats.update(tr)
+        return y
+
+    def close(self) -> None:
+        """Release engine resources (sessions, interpreters); the default has none."""

@@ -1,0 +1,138 @@
+"""The NumPy reference backend: plain, readable, float64-capable.
+
+This is the oracle for every other backend: the parity tests run it in float64 and
+compare each engine's predictions, activations, traces and statistics against it.
+Clarity beats speed here; every step follows DESIGN.md's equations line by line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model_spec import ModelSpec
+from ..traces import activate_gates, compute_trace, sigmoid
+from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
+
+
+def apply_activation(name: str, v: np.ndarray) -> np.ndarray:
+    if name == "identity":
+        return v
+    if name == "relu":
+        return np.maximum(v, 0)
+    if name == "elu":
+        return np.where(v > 0, v, np.expm1(np.minimum(v, 0)))
+    if name == "tanh":
+        return np.tanh(v)
+    if name == "sigmoid":
+        return sigmoid(v)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def normalise_input(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
+    if spec.input_scale is None:
+        return x
+    return x * spec.input_scale.astype(x.dtype) + spec.input_shift.astype(x.dtype)  # type: ignore[union-attr]
+
+
+def pool(pooling: str, h: np.ndarray) -> np.ndarray:
+    """Pool a hidden sequence (N, T, H) over time."""
+    if pooling == "last":
+        return h[:, -1]
+    if pooling == "mean":
+        return h.mean(axis=1)
+    if pooling == "max":
+        return h.max(axis=1)
+    raise ValueError(f"unknown pooling {pooling!r}")
+
+
+def apply_head(spec: ModelSpec, pooled: np.ndarray) -> np.ndarray:
+    """Folded-BatchNorm affine and dense layers on pooled features (N, H) -> (N, O)."""
+    dt = pooled.dtype
+    v = pooled
+    if spec.post_scale is not None:
+        v = v * spec.post_scale.astype(dt) + spec.post_shift.astype(dt)  # type: ignore[union-attr]
+    for layer in spec.dense:
+        v = apply_activation(layer.activation, v @ layer.weight.T.astype(dt) + layer.bias.astype(dt))
+    return v
+
+
+def lstm_cell(z: np.ndarray, c_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One LSTM step from pre-activations z (B, 4H): returns (h, c, gates)."""
+    gates = activate_gates(z)
+    hidden = c_prev.shape[-1]
+    i, f, g, o = (gates[..., k * hidden : (k + 1) * hidden] for k in range(4))
+    c = f * c_prev + i * g
+    h = o * np.tanh(c)
+    return h, c, gates
+
+
+class NumpyBackend(Backend):
+    """Reference backend; ``dtype=np.float64`` (default) for the oracle."""
+
+    name = "numpy"
+    float64 = True
+
+    def __init__(self, spec: ModelSpec, num_threads: int | None = None, dtype=np.float64):
+        super().__init__(spec, num_threads)
+        self.dtype = np.dtype(dtype)
+        self._spec = spec.astype(self.dtype)
+
+    def forward(self, X: np.ndarray, *, activations: bool = False, trace: str | None = None) -> ForwardResult:
+        spec = self._spec
+        x = normalise_input(spec, np.asarray(X, dtype=self.dtype))
+        n, t, _ = x.shape
+        layer_in = x
+        layers: list[LayerActivations] = []
+        for layer in spec.lstm:
+            hidden = layer.hidden_size
+            zx = layer_in @ layer.w_ih.T + (layer.b_ih + layer.b_hh)
+            h_seq = np.empty((n, t, hidden), self.dtype)
+            c_seq = np.empty((n, t, hidden), self.dtype)
+            g_seq = np.empty((n, t, 4 * hidden), self.dtype)
+            h = np.zeros((n, hidden), self.dtype)
+            c = np.zeros((n, hidden), self.dtype)
+            for step in range(t):
+                h, c, g = lstm_cell(zx[:, step] + h @ layer.w_hh.T, c)
+                h_seq[:, step], c_seq[:, step], g_seq[:, step] = h, c, g
+            layers.append(LayerActivations(h_seq, c_seq, g_seq))
+            layer_in = h_seq
+        y = apply_head(spec, pool(spec.pooling, layer_in)) if t else np.zeros((n, spec.output_size), self.dtype)
+        tr = None
+        if trace is not None:
+            tr = compute_trace(trace, spec, x, layers[0].h, layers[0].gates)
+        return ForwardResult(y, Activations(layers) if activations else None, tr)
+
+    def new_state(self, batch: int = 1) -> StreamState:
+        return StreamState.zeros(self.spec, batch, self.dtype)
+
+    def step(self, x: np.ndarray, state: StreamState, *, trace: str | None = None):
+        spec = self._spec
+        xin = normalise_input(spec, np.asarray(x, dtype=self.dtype))
+        layer_in = xin
+        new_h, new_c, first_gates = [], [], None
+        for k, layer in enumerate(spec.lstm):
+            z = layer_in @ layer.w_ih.T + (layer.b_ih + layer.b_hh) + state.h[k].astype(self.dtype) @ layer.w_hh.T
+            h, c, g = lstm_cell(z, state.c[k].astype(self.dtype))
+            new_h.append(h)
+            new_c.append(c)
+            if k == 0:
+                first_gates = g
+            layer_in = h
+        ring = state.ring
+        if spec.pooling == "last":
+            pooled = layer_in
+        else:
+            ring = ring.copy()
+            ring[:, state.steps % ring.shape[1]] = layer_in
+            probe = StreamState(new_h, new_c, ring, state.steps + 1)
+            pooled = probe.pooled(spec.pooling).astype(self.dtype)
+        y = apply_head(spec, pooled)
+        tr = compute_trace(trace, spec, xin, new_h[0], first_gates) if trace is not None else None
+        # commit only now: nothing above can leave the state half-updated
+        for k in range(len(new_h)):
+            state.h[k][...] = new_h[k]
+            state.c[k][...] = new_c[k]
+        if ring is not state.ring:
+            state.ring[...] = ring
+        state.steps += 1
+        return y, tr

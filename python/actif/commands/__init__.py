@@ -1,0 +1,1 @@
+"""Subcommands of the ``actif`` CLI (see :mod:`actif.cli`)."""

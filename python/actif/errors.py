@@ -1,0 +1,30 @@
+"""Error types raised by actif.
+
+Bad *input* (arrays handed to a model or explainer) raises :class:`ValueError`, so the
+usual ``except ValueError`` works. Bad *model or state files* raise
+:class:`ModelFormatError`, a ``ValueError`` subclass, so callers can tell a corrupt
+file from a bad call. Asking for a backend this machine lacks raises
+:class:`BackendUnavailableError`, whose message names the extra to install.
+"""
+
+from __future__ import annotations
+
+
+class ModelFormatError(ValueError):
+    """A model, statistics or checkpoint file is malformed, truncated or unsupported."""
+
+
+class BackendUnavailableError(ImportError):
+    """The requested backend is not installed or not built on this machine."""
+
+
+class InvalidInputError(ValueError):
+    """An input array was rejected (shape, dtype or non-finite values).
+
+    ``where`` is a tuple index of the first offending element when the problem is a
+    value (NaN/Inf), else ``None``.
+    """
+
+    def __init__(self, message: str, where: tuple[int, ...] | None = None):
+        super().__init__(message)
+        self.where = where

@@ -1,0 +1,103 @@
+"""Traces: how hidden activity maps back to one non-negative value per input feature.
+
+DeepACTIF aggregates, per input feature, statistics of a per-step activation value.
+Hidden units are not input features, so a *trace* says how to read a per-feature value
+``a_t`` (length I) off each time step. All traces read the first LSTM layer (the one
+that sees the inputs) and the *normalised* input ``x_t`` (after the model's input
+affine, i.e. what the LSTM actually sees):
+
+``input``     ``a_t = |x_t|``
+``weighted``  ``a_t = |x_t| * (U^T |h_t|)``, ``U[k, j] = sum_gates |W_ih[gate*H + k, j]|``:
+              hidden activity routed back through the input weights.
+``gates``     ``a_t = |x_t| * (|W_ih|^T |gates_t|)`` with the 4H post-nonlinearity gates.
+``paper``     ``a_t[j] = |h_t[j]|`` for ``j < I``: hidden unit j read as feature j, as
+              the published reference code does. Unprincipled (hidden units are not
+              ordered like the inputs); kept only to reproduce it. Needs ``H >= I``.
+
+The functions here are the float64 NumPy reference; native backends compute the same
+quantities in their own pass and are checked against these in the parity tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model_spec import ModelSpec
+
+TRACES = ("input", "weighted", "gates", "paper")
+DEFAULT_TRACE = "weighted"
+
+
+def check_trace(name: str | None, spec: ModelSpec | None = None) -> str | None:
+    """Validate a trace name (``None`` means: no trace) against a model."""
+    if name is None:
+        return None
+    if name not in TRACES:
+        raise ValueError(f"unknown trace {name!r}; choose one of {TRACES}")
+    if name == "paper" and spec is not None and spec.hidden_size < spec.input_size:
+        raise ValueError(
+            f"the 'paper' trace reads hidden unit j as feature j and needs hidden_size >= "
+            f"input_size, but this model has H={spec.hidden_size} < I={spec.input_size}"
+        )
+    return name
+
+
+def weighted_routing(w_ih: np.ndarray) -> np.ndarray:
+    """``U`` (H, I): for hidden unit k and input j, ``sum_g |W_ih[g*H + k, j]|``."""
+    four_h, n_in = w_ih.shape
+    hidden = four_h // 4
+    return np.abs(w_ih).reshape(4, hidden, n_in).sum(axis=0)
+
+
+def compute_trace(
+    name: str,
+    spec: ModelSpec,
+    x_norm: np.ndarray,
+    h0: np.ndarray,
+    gates0: np.ndarray | None = None,
+) -> np.ndarray:
+    """The per-step trace (..., I) from the normalised input (..., I) and the first
+    layer's h (..., H) and gates (..., 4H); leading axes are kept (windows, steps)."""
+    w_ih = spec.lstm[0].w_ih
+    dtype = np.result_type(x_norm.dtype, h0.dtype)
+    ax = np.abs(x_norm)
+    if name == "input":
+        return ax.astype(dtype, copy=True)
+    if name == "weighted":
+        u = weighted_routing(w_ih).astype(dtype)
+        return ax * (np.abs(h0) @ u)
+    if name == "gates":
+        if gates0 is None:
+            raise ValueError("the 'gates' trace needs the first layer's gates")
+        return ax * (np.abs(gates0) @ np.abs(w_ih).astype(dtype))
+    if name == "paper":
+        check_trace(name, spec)
+        return np.abs(h0[..., : spec.input_size]).astype(dtype, copy=True)
+    raise ValueError(f"unknown trace {name!r}; choose one of {TRACES}")
+
+
+def gates_from_hidden(spec: ModelSpec, x_norm: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    """Recompute the first layer's post-nonlinearity gates (N, T, 4H) from its input and
+    hidden sequence, for engines (ONNX, TFLite) that output only h."""
+    layer = spec.lstm[0]
+    dtype = np.result_type(x_norm.dtype, h0.dtype, np.float32)
+    n, t, _ = x_norm.shape
+    h_prev = np.concatenate([np.zeros((n, 1, h0.shape[-1]), dtype), h0[:, :-1]], axis=1)
+    z = x_norm @ layer.w_ih.T.astype(dtype) + h_prev @ layer.w_hh.T.astype(dtype)
+    z += (layer.b_ih + layer.b_hh).astype(dtype)
+    return activate_gates(z)
+
+
+def activate_gates(z: np.ndarray) -> np.ndarray:
+    """Apply sigmoid to the i, f, o blocks and tanh to the g block of (..., 4H)."""
+    hidden = z.shape[-1] // 4
+    out = np.empty_like(z)
+    out[..., : 2 * hidden] = sigmoid(z[..., : 2 * hidden])
+    out[..., 2 * hidden : 3 * hidden] = np.tanh(z[..., 2 * hidden : 3 * hidden])
+    out[..., 3 * hidden :] = sigmoid(z[..., 3 * hidden :])
+    return out
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    # 0.5 * (1 + tanh(z/2)) is exact-enough and never overflows, unlike 1/(1+exp(-z))
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
