@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Modules under actif.commands, in the order ``actif --help`` lists them.
-COMMANDS = ("demo", "explain", "info")
+COMMANDS = ("demo", "explain", "info", "report")
 
 EPILOG = """\
 examples:
