@@ -8,6 +8,10 @@ Typical use::
     for fold in loso_splits(ds.subjects):
         norm = Normalizer.fit(ds.windows[fold.train_index], ds.feature_names)
         ...
+
+    from actif.data import simulate_session, compute_features
+    record = simulate_session(60.0, seed=1)     # no data needed
+    F, names = compute_features(record)
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from .robustvision import (
     load_subject,
     load_subjects,
     read_session,
+)
+from .synthetic import (
+    GroundTruthDataset,
+    SubjectParams,
+    build_synthetic_dataset,
+    feature_signal_dataset,
+    salient_box_dataset,
+    simulate_session,
+    simulate_subjects,
 )
 from .windows import (
     Fold,
@@ -41,12 +54,16 @@ __all__ = [
     "Fold",
     "GazeDataset",
     "GazeRecord",
+    "GroundTruthDataset",
     "Normalizer",
     "RobustVisionFormatError",
+    "SubjectParams",
     "build_dataset",
+    "build_synthetic_dataset",
     "compute_features",
     "data_dir",
     "dataset_from_records",
+    "feature_signal_dataset",
     "features_markdown",
     "list_subjects",
     "load_subject",
@@ -54,6 +71,9 @@ __all__ = [
     "loso_splits",
     "make_windows",
     "read_session",
+    "salient_box_dataset",
     "segment_starts",
+    "simulate_session",
+    "simulate_subjects",
     "window_ends",
 ]
