@@ -232,3 +232,13 @@ def test_real_records_are_clean(data_dir):
         # origins are a fixed head geometry in these recordings: IPD 5-8 cm
         ipd = np.linalg.norm(rec.origin_right_cm - rec.origin_left_cm, axis=1)
         assert np.all((ipd > 5.0) & (ipd < 8.0)), rec.subject
+
+
+def test_windows_line_endings_and_byte_order_mark(tmp_path):
+    folder = tmp_path / "P1"
+    folder.mkdir()
+    body = "\r\n".join([HEADER, sample_line(0, 1.0, 0), sample_line(16, 1.0, 1)]) + "\r\n"
+    (folder / rv.SESSION_FILE).write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))
+    rec = load_subject(tmp_path, "P1")
+    np.testing.assert_array_equal(rec.timestamp_ms, [0, 16])
+    np.testing.assert_allclose(rec.estimated_depth_cm, np.nan, equal_nan=True)

@@ -190,7 +190,7 @@ def clear_cache() -> None:
 
 def _parse(path: str, subject: str) -> GazeRecord:
     """Sample rows of one file, de-duplicated, as a record (no other cleaning yet)."""
-    with open(path, encoding="utf-8", errors="strict", newline="") as fh:
+    with open(path, encoding="utf-8-sig", errors="strict", newline="") as fh:  # -sig: tolerate a BOM
         try:
             text = fh.read()
         except UnicodeDecodeError as exc:
