@@ -288,7 +288,8 @@ def features_markdown() -> str:
         "| ---: | --- | --- | --- |",
     ]
     for k, f in enumerate(FEATURES):
-        lines.append(f"| {k} | `{f.name}` | {f.unit} | {f.definition} |")
+        definition = f.definition.replace("|", "\\|")  # a bare | would end the table cell
+        lines.append(f"| {k} | `{f.name}` | {f.unit} | {definition} |")
     return "\n".join(lines) + "\n"
 
 
