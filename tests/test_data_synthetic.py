@@ -160,3 +160,7 @@ def test_bad_arguments():
         simulate_session(1.0, depth_range_cm=(300.0, 35.0))
     with pytest.raises(ValueError, match="n_subjects"):
         simulate_subjects(0)
+    with pytest.raises(ValueError, match="SubjectParams.smoothing"):
+        SubjectParams(smoothing=0.0)
+    with pytest.raises(ValueError, match="SubjectParams.ipd_cm must be positive"):
+        SubjectParams(ipd_cm=-6.0)

@@ -91,6 +91,20 @@ class SubjectParams:
     missed_frame_rate: float = 0.0  # chance per sample that the logger drops 2-4 samples
     direction_length: float = 1.0
 
+    def __post_init__(self) -> None:
+        positive = ("ipd_cm", "vergence_gain", "vergence_tau_s", "drift_tau_s", "direction_length")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"SubjectParams.{name} must be positive, got {getattr(self, name)!r}")
+        for name in ("drift_sd_deg", "noise_sd_deg"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"SubjectParams.{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0 < self.smoothing <= 1:
+            raise ValueError(f"SubjectParams.smoothing must be in (0, 1], got {self.smoothing!r}")
+        for name in ("stale_probability", "missed_frame_rate"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"SubjectParams.{name} must be in [0, 1), got {getattr(self, name)!r}")
+
     @classmethod
     def sample(cls, rng: np.random.Generator) -> SubjectParams:
         """A random subject. IPD: adult mean 6.3 cm, SD 0.36 cm (Dodgson, 2004), clipped
