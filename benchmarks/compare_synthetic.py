@@ -119,6 +119,16 @@ def write_markdown(path, results, paradigms, meta) -> None:
     for label in ("matches", "partly", "differs"):
         names = [n for n, r in results.items() if verdict(min(r["ks"].values())) == label]
         lines.append(f"- **{label}** ({len(names)}): " + (", ".join(f"`{n}`" for n in names) or "none"))
+    lines += ["", "How the features that do not match differ (best paradigm; shift in real standard deviations):", ""]
+    for name, r in results.items():
+        best = min(paradigms, key=lambda p: r["ks"][p])
+        if r["ks"][best] < KS_MATCH:
+            continue
+        real_sd = r["real"]["std"] or 1.0
+        shift = (r[best]["q50"] - r["real"]["q50"]) / real_sd
+        spread = r[best]["std"] / real_sd
+        lines.append(f"- `{name}` ({best}, KS {r['ks'][best]:.2f}): median shifted by {shift:+.2f} SD, "
+                     f"spread x{spread:.2f}")
     lines += ["", "![overlaid histograms](synthetic_vs_real.png)", ""]
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
