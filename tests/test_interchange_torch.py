@@ -12,9 +12,12 @@ from actif.model_spec import random_spec
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from actif.interchange.torch_import import checkpoint_from_module, spec_from_torch, spec_from_torch_file  # noqa: E402
+from actif.interchange.torch_import import (  # noqa: E402
+    checkpoint_from_module,
+    spec_from_torch,
+    spec_from_torch_file,
+)
 from actif.interchange.torch_module import ActifLSTMModel, torch_module_from_spec  # noqa: E402
-
 from test_interchange_onnx import assert_same_spec, sweep_spec  # noqa: E402
 
 

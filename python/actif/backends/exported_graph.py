@@ -20,8 +20,12 @@ states that mean/max pooling reads is kept and pooled here (a max or mean over a
 
 from __future__ import annotations
 
+import os
+from typing import Callable, Iterable
+
 import numpy as np
 
+from ..errors import ModelFormatError
 from ..model_spec import ModelSpec
 from ..traces import cell_from_gates, compute_trace, layer_gates_from_hidden, lstm_gates
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
@@ -37,6 +41,27 @@ class ExportedGraphBackend(Backend):
         # one intra-op thread unless asked: these engines are peers in benchmarks, and
         # an edge device runs other work beside the model
         self.threads = int(num_threads) if num_threads else 1
+
+    @property
+    def hidden_names(self) -> list[str]:
+        """The exported graphs' hidden-sequence outputs, one per LSTM layer."""
+        return [f"hidden_{k}" for k in range(self.spec.num_layers)]
+
+    @staticmethod
+    def window_model(model_path: str | os.PathLike[str] | None, export: Callable[[], bytes]) -> bytes:
+        """The bytes of the file at ``model_path``, else of the spec exported in memory."""
+        if model_path is None:
+            return export()
+        with open(os.fspath(model_path), "rb") as fh:
+            return fh.read()
+
+    def check_outputs(self, have: Iterable[str], model_path: str | os.PathLike[str] | None) -> None:
+        missing = sorted({"y", *self.hidden_names} - set(have))
+        if missing:
+            raise ModelFormatError(
+                f"{model_path}: the {self.name} graph lacks outputs {missing}; run files written by "
+                "'actif export' (to run another ONNX file, import it with actif.load())"
+            )
 
     # ------------------------------------------------------------------ engine calls
     def run_windows(self, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -80,24 +105,13 @@ class ExportedGraphBackend(Backend):
     def step(self, x: np.ndarray, state: StreamState, *, trace: str | None = None):
         spec = self._spec32
         new_h, new_c = self.run_step(x, state.h, state.c)
-        ring = state.ring
-        if spec.pooling == "last":
-            pooled = new_h[-1]
-        else:
-            ring = ring.copy()
-            ring[:, state.steps % ring.shape[1]] = new_h[-1]
-            pooled = StreamState(new_h, new_c, ring, state.steps + 1).pooled(spec.pooling).astype(np.float32)
-        y = self.run_head(np.ascontiguousarray(pooled))
+        pooled, ring = state.pooled_after(new_h[-1], spec.pooling)
+        y = self.run_head(np.ascontiguousarray(pooled, np.float32))
         tr = None
         if trace is not None:
             x_norm = normalise_input(spec, x)
             gates0 = lstm_gates(spec.lstm[0], x_norm, state.h[0]) if trace == "gates" else None
             tr = compute_trace(trace, spec, x_norm, new_h[0], gates0)
         # commit only now: an engine error above leaves the state as it was
-        for k in range(len(new_h)):
-            state.h[k][...] = new_h[k]
-            state.c[k][...] = new_c[k]
-        if ring is not state.ring:
-            state.ring[...] = ring
-        state.steps += 1
+        state.commit(new_h, new_c, ring)
         return y, tr

@@ -43,20 +43,8 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
         super().__init__(spec, num_threads)
         from ..interchange.onnx_export import head_to_onnx, spec_to_onnx, step_to_onnx
 
-        if model_path is not None:
-            with open(os.fspath(model_path), "rb") as fh:
-                window_model = fh.read()
-        else:
-            window_model = spec_to_onnx(spec).SerializeToString()
-        self._windows = self._session(window_model)
-        self._hidden_names = [f"hidden_{k}" for k in range(spec.num_layers)]
-        have = {o.name for o in self._windows.get_outputs()}
-        missing = [n for n in ["y", *self._hidden_names] if n not in have]
-        if missing:
-            raise ModelFormatError(
-                f"{model_path}: the ONNX graph lacks outputs {missing}; run files written by "
-                "'actif export', or load the file with actif.load() to import it"
-            )
+        self._windows = self._session(self.window_model(model_path, lambda: spec_to_onnx(spec).SerializeToString()))
+        self.check_outputs((o.name for o in self._windows.get_outputs()), model_path)
         # built on first use: most callers never step
         self._step_builders = (lambda: step_to_onnx(spec), lambda: head_to_onnx(spec))
         self._step_sessions: tuple[ort.InferenceSession, ort.InferenceSession] | None = None
@@ -71,7 +59,7 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
             raise ModelFormatError(f"onnxruntime rejected the model: {exc}") from exc
 
     def run_windows(self, X):
-        y, *hidden = self._windows.run(["y", *self._hidden_names], {"x": X})
+        y, *hidden = self._windows.run(["y", *self.hidden_names], {"x": X})
         return y, hidden
 
     def _stepping(self) -> tuple[ort.InferenceSession, ort.InferenceSession]:

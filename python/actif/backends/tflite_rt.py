@@ -97,16 +97,8 @@ class TFLiteBackend(ExportedGraphBackend):
         super().__init__(spec, num_threads)
         from ..interchange.tflite_export import head_to_tflite, spec_to_tflite, step_to_tflite
 
-        if model_path is not None:
-            with open(os.fspath(model_path), "rb") as fh:
-                model = fh.read()
-        else:
-            model = spec_to_tflite(spec)
-        self._windows = _Runner(model, self.threads)
-        self._hidden_names = [f"hidden_{k}" for k in range(spec.num_layers)]
-        missing = [n for n in ["y", *self._hidden_names] if n not in self._windows.outputs]
-        if missing:
-            raise ModelFormatError(f"{model_path}: the TFLite graph lacks outputs {missing}; run files written by 'actif export'")
+        self._windows = _Runner(self.window_model(model_path, lambda: spec_to_tflite(spec)), self.threads)
+        self.check_outputs(self._windows.outputs, model_path)
         self._step_builders = (lambda: step_to_tflite(spec), lambda: head_to_tflite(spec))
         self._step_runners: tuple[_Runner, _Runner] | None = None
 
@@ -116,7 +108,7 @@ class TFLiteBackend(ExportedGraphBackend):
         r.interp.reset_all_variables()  # each window starts from a zero state
         r.interp.set_tensor(r.input, X)
         r.interp.invoke()
-        return r.get("y"), [r.get(n) for n in self._hidden_names]
+        return r.get("y"), [r.get(n) for n in self.hidden_names]
 
     def _stepping(self) -> tuple[_Runner, _Runner]:
         if self._step_runners is None:

@@ -14,8 +14,6 @@ attribution.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 # Gate blocks of a (4H, ...) array. actif and PyTorch: i, f, g, o. ONNX: i, o, f, c.
@@ -28,18 +26,3 @@ def reorder_gates(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
     blocks = np.split(np.asarray(a), 4, axis=0)
     return np.concatenate([blocks[k] for k in order], axis=0)
 
-
-def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a temporary file renamed into place, so a crash never leaves a
-    half-written model under ``path``."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -26,8 +26,8 @@ import os
 
 import numpy as np
 
-from ..model_spec import LSTMLayer, ModelSpec
-from . import TORCH_TO_ONNX_GATES, reorder_gates, write_atomically
+from ..model_spec import LSTMLayer, ModelSpec, write_atomically
+from . import TORCH_TO_ONNX_GATES, reorder_gates
 
 try:
     import onnx
@@ -202,7 +202,8 @@ def head_to_onnx(spec: ModelSpec) -> onnx.ModelProto:
 
 def save_onnx(spec: ModelSpec, path: str | os.PathLike[str]) -> None:
     """Write the window graph to ``path`` (atomically: a temporary file renamed into place)."""
-    write_atomically(path, spec_to_onnx(spec).SerializeToString())
+    data = spec_to_onnx(spec).SerializeToString()
+    write_atomically(path, lambda fh: fh.write(data))
 
 
 __all__ = ["OPSET", "head_to_onnx", "lstm_weights_onnx", "save_onnx", "spec_to_onnx", "step_to_onnx"]

@@ -680,9 +680,6 @@ def _prediction_output(graph: onnx.GraphProto, g: _Graph) -> _Data:
 
 
 def _to_spec(d: _Data, input_dims: list[Any], meta: dict[str, str]) -> ModelSpec:
-    def f32(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else np.ascontiguousarray(a, np.float32)
-
     try:
         window = int(meta["actif.window"]) if "actif.window" in meta else None
         names = {k: json.loads(meta[f"actif.{k}"]) for k in ("feature_names", "output_names", "metadata") if f"actif.{k}" in meta}
@@ -697,18 +694,12 @@ def _to_spec(d: _Data, input_dims: list[Any], meta: dict[str, str]) -> ModelSpec
     if d.time_axis_of_input == 0:
         metadata = {**metadata, "onnx_input_layout": "time_major"}
     spec = ModelSpec(
-        lstm=[LSTMLayer(*(f32(getattr(l, n)) for n in ("w_ih", "w_hh", "b_ih", "b_hh"))) for l in d.lstm],
-        dense=[DenseLayer(f32(l.weight), f32(l.bias), l.activation) for l in d.dense],  # type: ignore[arg-type]
-        pooling=d.pooling or "last",
-        input_scale=f32(d.input_scale),
-        input_shift=f32(d.input_shift),
-        post_scale=f32(d.post_scale),
-        post_shift=f32(d.post_shift),
-        window=window,
-        feature_names=names.get("feature_names"),
-        output_names=names.get("output_names"),
-        metadata=metadata,
+        lstm=list(d.lstm), dense=list(d.dense), pooling=d.pooling or "last",
+        input_scale=d.input_scale, input_shift=d.input_shift, post_scale=d.post_scale, post_shift=d.post_shift,
+        window=window, feature_names=names.get("feature_names"), output_names=names.get("output_names"), metadata=metadata,
     )
+    # folding ran in float64; ONNX weights are float32, so this rounds nothing away
+    spec = spec.astype(np.float32)
     return spec.validate()
 
 

@@ -33,8 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..model_spec import ModelSpec
-from . import write_atomically
+from ..model_spec import ModelSpec, write_atomically
 
 
 def load_schema() -> Any:
@@ -373,7 +372,8 @@ def head_to_tflite(spec: ModelSpec, *, batch_size: int = 1) -> bytes:
 
 def save_tflite(spec: ModelSpec, path: str | os.PathLike[str], *, batch_size: int = 1, window: int | None = None) -> None:
     """Write the window graph to ``path`` (atomically)."""
-    write_atomically(path, spec_to_tflite(spec, batch_size=batch_size, window=window))
+    data = spec_to_tflite(spec, batch_size=batch_size, window=window)
+    write_atomically(path, lambda fh: fh.write(data))
 
 
 __all__ = ["FlatbufferGraph", "head_to_tflite", "load_schema", "save_tflite", "spec_to_tflite", "step_to_tflite"]

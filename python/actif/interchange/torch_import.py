@@ -228,7 +228,7 @@ def _items_from_state_dict(sd: Mapping[str, Any], desc: Mapping[str, Any]) -> li
         if f"{p}weight_ih_l0" in sd:
             num_layers = 1 + max(int(k[len(p) + len("weight_ih_l") :]) for k in sd if k.startswith(f"{p}weight_ih_l") and k[len(p) + 11 :].isdigit())
             hidden = get(f"{p}weight_hh_l0").shape[1]
-            items.append(("lstm", _lstm_layers(lambda k: get(p + k), num_layers, f"{p}bias_ih_l0" in sd, hidden), True))
+            items.append(("lstm", _lstm_layers(lambda k, p=p: get(p + k), num_layers, f"{p}bias_ih_l0" in sd, hidden), True))
         elif f"{p}running_mean" in sd:
             mean = get(f"{p}running_mean")
             weight = get(f"{p}weight") if f"{p}weight" in sd else None
@@ -277,17 +277,12 @@ def _assemble(items: list[Item], pooling: str, *, window: int, feature_names, ou
     if not lstm:
         raise ModelFormatError("the model has no nn.LSTM layer")
 
-    def f32(a):
-        return None if a is None else np.ascontiguousarray(a, np.float32)
-
-    return ModelSpec(
-        lstm=[LSTMLayer(*(f32(getattr(l, n)) for n in ("w_ih", "w_hh", "b_ih", "b_hh"))) for l in lstm],
-        dense=[DenseLayer(f32(d.weight), f32(d.bias), d.activation) for d in dense],
-        pooling=pooling,
-        input_scale=f32(in_scale), input_shift=f32(in_shift),
-        post_scale=f32(post_scale), post_shift=f32(post_shift),
+    spec = ModelSpec(
+        lstm=lstm, dense=dense, pooling=pooling,
+        input_scale=in_scale, input_shift=in_shift, post_scale=post_scale, post_shift=post_shift,
         window=int(window), feature_names=feature_names, output_names=output_names,
-    ).validate()
+    )
+    return spec.astype(np.float32).validate()  # folding ran in float64
 
 
 def _matches(module: nn.Module, spec: ModelSpec) -> bool:
