@@ -230,3 +230,37 @@ def test_torch_onnx_export_of_foval_shaped_module_imports(pooling, batch_first, 
     with torch.no_grad():
         want = module.double()(x_torch.double()).numpy()
     np.testing.assert_allclose(actif.Model(spec, "numpy").predict(X), want, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the export command
+
+
+def test_cli_export_to_onnx_and_back(tmp_path, capsys):
+    from actif.cli import main
+
+    spec = sweep_spec(6)
+    spec.save(tmp_path / "m.npz")
+    assert main(["export", "--model", str(tmp_path / "m.npz"), "--to", str(tmp_path / "m.onnx")]) == 0
+    assert main(["export", "--model", str(tmp_path / "m.onnx"), "--to", str(tmp_path / "back.npz"), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote" in out and "identical weights" in out
+    assert_same_spec(spec, actif.ModelSpec.load(tmp_path / "back.npz"))
+
+
+def test_cli_export_check_runs_the_file_in_onnxruntime(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from actif.cli import main
+
+    sweep_spec(2).save(tmp_path / "m.npz")
+    assert main(["export", "--model", str(tmp_path / "m.npz"), "--to", str(tmp_path / "m.onnx"), "--check"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("check: onnxruntime") and float(line.rsplit("=", 1)[1]) < 1e-4
+
+
+def test_cli_export_refuses_unknown_formats(tmp_path, capsys):
+    from actif.cli import main
+
+    sweep_spec(0).save(tmp_path / "m.npz")
+    assert main(["export", "--model", str(tmp_path / "m.npz"), "--to", str(tmp_path / "m.pb")]) == 2
+    assert "use .onnx, .tflite or .npz" in capsys.readouterr().err
+    assert not (tmp_path / "m.pb").exists()
