@@ -1,0 +1,313 @@
+"""Benchmark results: one JSON document per suite, and everything rendered from it.
+
+Every suite in ``benchmarks/`` writes ``results/<suite>.json`` through
+:func:`write_suite`. The Markdown tables, the plots and the README's benchmark section
+are all *rendered from those files* (:func:`render_suite`, :func:`update_readme`,
+``actif report``), so no number in the README can drift from the results.
+
+A suite document::
+
+    {"suite": "kernels", "title": "...", "command": "python benchmarks/...",
+     "machine": {...}, "date": "2026-11-22T...",
+     "columns": [["engine", "Engine"], ["us", "µs/window"], ...],
+     "rows": [{"engine": "cpp", "us": 12.3, ...}, ...],
+     "targets": [{"name": "...", "goal": "...", "measured": "...", "met": true}],
+     "summary": ["one-line findings shown in the README"],
+     "notes": ["caveats"],
+     "plots": [{"kind": "lines", "file": "scale.png", "x": "windows", "y": "peak_rss_mb",
+                "series": "method", "title": "...", "logx": true}]}
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from typing import Any, Iterable, Sequence
+
+README_BEGIN = "<!-- BEGIN GENERATED RESULTS (actif report) -->"
+README_END = "<!-- END GENERATED RESULTS -->"
+
+
+# ----------------------------------------------------------------------- machine facts
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _mem_gib() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _version(module: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:  # noqa: BLE001 - absent or odd metadata: just not reported
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    """Where a benchmark ran: CPU, cores, memory, OS, Python and engine versions."""
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gib": _mem_gib(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+    try:
+        from . import _core
+
+        info["actif_isa"] = _core.isa()
+    except ImportError:
+        info["actif_isa"] = None
+    info["versions"] = {
+        name: v
+        for name in ("actif", "numpy", "numba", "onnxruntime", "ai-edge-litert", "tflite-runtime", "torch", "captum", "shap")
+        if (v := _version(name)) is not None
+    }
+    return info
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    mem = f", {m['memory_gib']} GiB" if m.get("memory_gib") else ""
+    isa = f", actif kernels: {m['actif_isa']}" if m.get("actif_isa") else ""
+    return f"{m.get('cpu', '?')} ({m.get('arch', '?')}, {m.get('cores', '?')} cores{mem}), {m.get('os', '')}, Python {m.get('python', '')}{isa}"
+
+
+def command_line() -> str:
+    """The command that produced a result, relative to the repository."""
+    argv = [os.path.relpath(a) if os.path.exists(a) and os.path.isabs(a) else a for a in sys.argv]
+    if argv and argv[0].endswith(".py"):
+        return "python " + " ".join(argv)
+    return " ".join(["actif" if argv and argv[0].endswith("actif") else argv[0], *argv[1:]]) if argv else ""
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# ------------------------------------------------------------------------- writing
+
+
+def write_suite(results_dir: str, suite: str, doc: dict[str, Any]) -> str:
+    """Complete ``doc`` (machine, date, command) and write ``<suite>.json``, its Markdown
+    and its plots; returns the JSON path."""
+    os.makedirs(results_dir, exist_ok=True)
+    full = {
+        "suite": suite,
+        "command": command_line(),
+        "machine": machine_info(),
+        "date": _dt.datetime.now().isoformat(timespec="seconds"),
+        "revision": git_revision(),
+        **doc,
+    }
+    path = os.path.join(results_dir, f"{suite}.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(full, fh, indent=1, default=_json_default)
+        fh.write("\n")
+    os.replace(tmp, path)
+    render_files(results_dir, full)
+    return path
+
+
+def _json_default(v: Any) -> Any:
+    import numpy as np
+
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f"cannot store {type(v).__name__} in results")
+
+
+def load_suites(results_dir: str) -> list[dict[str, Any]]:
+    docs = []
+    for name in sorted(os.listdir(results_dir)) if os.path.isdir(results_dir) else []:
+        if name.endswith(".json"):
+            with open(os.path.join(results_dir, name), encoding="utf-8") as fh:
+                doc = json.load(fh)
+            if isinstance(doc, dict) and "suite" in doc and "rows" in doc:
+                docs.append(doc)
+    order = {s: k for k, s in enumerate(SUITE_ORDER)}
+    return sorted(docs, key=lambda d: (order.get(d["suite"], len(order)), d["suite"]))
+
+
+# Suites in the order the README shows them; unknown suites follow alphabetically.
+SUITE_ORDER = ("kernels", "memory", "numba_vs_cpp", "edge", "subject_attribution", "scale", "frame_budget",
+               "faithfulness_synthetic", "faithfulness_retrain", "deletion_insertion", "synthetic_vs_real")
+
+
+# ------------------------------------------------------------------------ rendering
+
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "**no**"
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return "–"
+        a = abs(v)
+        if a == 0:
+            return "0"
+        if a >= 1000:
+            return f"{v:,.0f}"
+        if a >= 100:
+            return f"{v:.0f}"
+        if a >= 10:
+            return f"{v:.1f}"
+        if a >= 0.01:
+            return f"{v:.3g}"
+        return f"{v:.2e}"
+    return str(v)
+
+
+def markdown_table(columns: Sequence[Sequence[str]], rows: Iterable[dict[str, Any]]) -> str:
+    head = "| " + " | ".join(label for _, label in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(fmt(r.get(key)) for key, _ in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+def render_suite(doc: dict[str, Any], heading_level: int = 2, image_prefix: str = "") -> str:
+    """The Markdown for one suite: title, how it was produced, tables, targets, notes."""
+    h = "#" * heading_level
+    lines = [f"{h} {doc.get('title', doc['suite'])}", ""]
+    lines.append(f"Command: `{doc.get('command', '')}`  ")
+    lines.append(f"Machine: {machine_line(doc.get('machine', {}))}  ")
+    lines.append(f"Date: {doc.get('date', '?')}" + (f", revision {doc['revision']}" if doc.get("revision") else ""))
+    lines.append("")
+    for s in doc.get("summary", []):
+        lines.append(f"- {s}")
+    if doc.get("summary"):
+        lines.append("")
+    columns = doc.get("columns") or [[k, k] for k in (doc["rows"][0] if doc["rows"] else {})]
+    if doc.get("rows"):
+        lines += [markdown_table(columns, doc["rows"]), ""]
+    if doc.get("targets"):
+        lines.append("Targets:")
+        lines.append("")
+        lines.append(markdown_table([["name", "Target"], ["goal", "Goal"], ["measured", "Measured"], ["met", "Met"]], doc["targets"]))
+        lines.append("")
+    for plot in doc.get("plots", []):
+        lines += [f"![{plot.get('title', plot['file'])}]({image_prefix}{plot['file']})", ""]
+    for note in doc.get("notes", []):
+        lines.append(f"> {note}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_files(results_dir: str, doc: dict[str, Any]) -> None:
+    """Write ``<suite>.md`` and the suite's plots next to its JSON."""
+    for plot in doc.get("plots", []):
+        render_plot(doc, plot, os.path.join(results_dir, plot["file"]))
+    with open(os.path.join(results_dir, f"{doc['suite']}.md"), "w", encoding="utf-8") as fh:
+        fh.write(render_suite(doc, heading_level=1))
+
+
+def render_plot(doc: dict[str, Any], plot: dict[str, Any], path: str) -> None:
+    """Plots described in the document, drawn from its rows (kinds: lines, bars)."""
+    from .plots import _pyplot
+
+    plt = _pyplot()
+    rows = [r for r in doc["rows"] if all(r.get(k) is not None for k in (plot["x"], plot["y"]))]
+    where = plot.get("where", {})
+    rows = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if plot.get("kind", "lines") == "lines":
+        series_key = plot.get("series")
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            groups.setdefault(str(r.get(series_key, "")) if series_key else "", []).append(r)
+        for label, rs in groups.items():
+            rs = sorted(rs, key=lambda r: r[plot["x"]])
+            ax.plot([r[plot["x"]] for r in rs], [r[plot["y"]] for r in rs], marker="o", label=label or None)
+        if series_key:
+            ax.legend(fontsize=8)
+    else:
+        labels = [str(r[plot["x"]]) for r in rows]
+        ax.barh(labels, [r[plot["y"]] for r in rows], color="#1b9e77")
+        ax.invert_yaxis()
+    if plot.get("logx"):
+        ax.set_xscale("log")
+    if plot.get("logy"):
+        ax.set_yscale("log")
+    for hline in plot.get("hlines", []):
+        ax.axhline(hline["y"], linestyle="--", color="grey", linewidth=1)
+        ax.annotate(hline.get("label", ""), (0.01, hline["y"]), xycoords=("axes fraction", "data"), fontsize=8, va="bottom")
+    ax.set_xlabel(plot.get("xlabel", plot["x"]))
+    ax.set_ylabel(plot.get("ylabel", plot["y"]))
+    ax.set_title(plot.get("title", ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render_readme_section(docs: Sequence[dict[str, Any]], results_rel: str) -> str:
+    """The README's benchmark section: each suite's summary, targets and a link to its
+    full table (kept short: the details live in the results files)."""
+    out = [README_BEGIN, ""]
+    for doc in docs:
+        out.append(f"#### {doc.get('title', doc['suite'])}")
+        out.append("")
+        out.append(f"`{doc.get('command', '')}` on {machine_line(doc.get('machine', {}))}, {doc.get('date', '?')[:10]}.")
+        out.append("")
+        for s in doc.get("summary", []):
+            out.append(f"- {s}")
+        if doc.get("summary"):
+            out.append("")
+        table = doc.get("readme_rows")
+        if table:
+            out.append(markdown_table(doc.get("readme_columns") or doc["columns"], table))
+            out.append("")
+        if doc.get("targets"):
+            out.append(markdown_table([["name", "Target"], ["goal", "Goal"], ["measured", "Measured"], ["met", "Met"]], doc["targets"]))
+            out.append("")
+        out.append(f"Full results: [{results_rel}/{doc['suite']}.md]({results_rel}/{doc['suite']}.md)")
+        out.append("")
+    out.append(README_END)
+    return "\n".join(out)
+
+
+def update_readme(readme_path: str, results_dir: str) -> bool:
+    """Replace the generated block of the README; returns True if the file changed."""
+    with open(readme_path, encoding="utf-8") as fh:
+        text = fh.read()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{readme_path} has no generated-results markers ({README_BEGIN} ... {README_END})")
+    rel = os.path.relpath(results_dir, os.path.dirname(os.path.abspath(readme_path))).replace(os.sep, "/")
+    block = render_readme_section(load_suites(results_dir), rel)
+    new = re.sub(re.escape(README_BEGIN) + r".*?" + re.escape(README_END), lambda _: block, text, flags=re.S)
+    if new != text:
+        with open(readme_path, "w", encoding="utf-8") as fh:
+            fh.write(new)
+    return new != text

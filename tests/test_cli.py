@@ -1,0 +1,69 @@
+"""The actif command line: help, info, explain on every supported data file type."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import actif
+from actif.cli import main
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    m = actif.random_model(3, 8, seed=0, feature_names=["gx", "gy", "gz"])
+    path = tmp_path / "m.npz"
+    m.save(path)
+    return path
+
+
+def test_help_teaches(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("demo", "explain", "info"):
+        assert command in out
+    assert "examples:" in out
+
+
+def test_info(capsys):
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["backends"] == actif.available_backends()
+
+
+def test_explain_npy_and_json(model_file, tmp_path, capsys, rng):
+    X = rng.normal(size=(20, 10, 3)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    out = tmp_path / "rank.json"
+    assert main(["explain", "--model", str(model_file), "--data", str(tmp_path / "X.npy"), "--out", str(out), "--top", "2"]) == 0
+    text = capsys.readouterr().out
+    expected = actif.Explainer(actif.load(model_file)).attribute(X)
+    assert f"1. {expected.ranking[0]}" in text
+    assert json.loads(out.read_text())["ranking"] == expected.ranking
+
+
+def test_explain_csv_cuts_windows(model_file, tmp_path, rng):
+    samples = rng.normal(size=(25, 3))
+    lines = ["time,gz,gx,gy"] + [f"{t},{s[2]},{s[0]},{s[1]}" for t, s in enumerate(samples)]
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "rank.csv"
+    assert main(["explain", "--model", str(model_file), "--data", str(tmp_path / "s.csv"), "--out", str(out)]) == 0
+    windows = np.lib.stride_tricks.sliding_window_view(samples.astype(np.float32), (10, 3))[:, 0]
+    expected = actif.Explainer(actif.load(model_file)).attribute(windows)
+    assert windows.shape[0] == 16
+    assert out.read_text().splitlines()[1].split(",")[1] == expected.ranking[0]
+
+
+def test_explain_errors_are_one_line(model_file, tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("gx,gy\n1,2\n")
+    assert main(["explain", "--model", str(model_file), "--data", str(tmp_path / "bad.csv")]) == 2
+    assert "lacks columns" in capsys.readouterr().err
+    assert main(["explain", "--model", str(tmp_path / "none.npz"), "--data", "x.npy"]) == 2
+    assert "no model file" in capsys.readouterr().err
+    np.save(tmp_path / "nan.npy", np.full((2, 10, 3), np.nan, np.float32))
+    assert main(["explain", "--model", str(model_file), "--data", str(tmp_path / "nan.npy")]) == 2
+    assert "NaN at window 0, step 0, feature 'gx'" in capsys.readouterr().err
