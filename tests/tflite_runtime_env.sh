@@ -10,9 +10,14 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${ACTIF_TFLITE_RUNTIME_VENV:-${TMPDIR:-/tmp}/actif-tflite-runtime-venv}"
 python="${PYTHON:-python3}"
 
+# tflite-runtime's last wheels (2.14) are for CPython <= 3.11
+if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] > (3, 11))'; then
+  echo "tflite-runtime env: skipped, no tflite-runtime wheel for $("$python" -V)"
+  exit 0
+fi
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
-# tflite-runtime wheels exist up to CPython 3.11; actif builds its native core as usual
+# actif builds its native core as usual
 "$venv/bin/python" -m pip install -q "$repo[tflite-runtime]" pytest -Cbuild-dir="$venv/actif-build"
 
 "$venv/bin/python" - <<'PY'
