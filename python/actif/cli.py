@@ -11,12 +11,13 @@ import importlib
 import sys
 
 # Modules under actif.commands, in the order ``actif --help`` lists them.
-COMMANDS = ("demo", "explain", "info", "report")
+COMMANDS = ("demo", "explain", "export", "info", "report")
 
 EPILOG = """\
 examples:
   actif demo                         stream a simulated gaze session through the bundled model
   actif explain --model m.npz --data windows.npy --out ranking.json
+  actif export --model m.npz --to m.onnx    convert to ONNX, TFLite (.tflite) or .npz
   actif info                         backends and CPU kernels this machine has
 
 Run 'actif <command> --help' for the options of each command.

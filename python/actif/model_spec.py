@@ -23,7 +23,7 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -270,17 +270,7 @@ class ModelSpec:
         if isinstance(path, io.IOBase):
             np.savez(path, **members)
             return
-        path = os.fspath(path)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **members)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomically(path, lambda fh: np.savez(fh, **members))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | bytes | io.IOBase) -> ModelSpec:
@@ -301,6 +291,22 @@ class ModelSpec:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], Any]) -> None:
+    """Call ``write(fh)`` on a temporary file renamed into place once complete, so a crash
+    never leaves a half-written file under ``path``."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _check_array(name: str, a: Any) -> None:

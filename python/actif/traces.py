@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model_spec import ModelSpec
+from .model_spec import LSTMLayer, ModelSpec
 
 TRACES = ("input", "weighted", "gates", "paper")
 DEFAULT_TRACE = "weighted"
@@ -79,13 +79,38 @@ def compute_trace(
 def gates_from_hidden(spec: ModelSpec, x_norm: np.ndarray, h0: np.ndarray) -> np.ndarray:
     """Recompute the first layer's post-nonlinearity gates (N, T, 4H) from its input and
     hidden sequence, for engines (ONNX, TFLite) that output only h."""
-    layer = spec.lstm[0]
-    dtype = np.result_type(x_norm.dtype, h0.dtype, np.float32)
-    n, t, _ = x_norm.shape
-    h_prev = np.concatenate([np.zeros((n, 1, h0.shape[-1]), dtype), h0[:, :-1]], axis=1)
-    z = x_norm @ layer.w_ih.T.astype(dtype) + h_prev @ layer.w_hh.T.astype(dtype)
+    return layer_gates_from_hidden(spec.lstm[0], x_norm, h0)
+
+
+def layer_gates_from_hidden(layer: LSTMLayer, x_in: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Gates (N, T, 4H) of any LSTM layer from its input (N, T, I) and hidden sequence
+    (N, T, H): step t's pre-activation needs only x_t and h_{t-1} (zero at t = 0)."""
+    n, _, hidden = h.shape
+    dtype = np.result_type(x_in.dtype, h.dtype, np.float32)
+    h_prev = np.concatenate([np.zeros((n, 1, hidden), dtype), h[:, :-1]], axis=1)
+    return lstm_gates(layer, x_in, h_prev)
+
+
+def lstm_gates(layer: LSTMLayer, x_in: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
+    """Post-nonlinearity gates (..., 4H) from the layer input (..., I) and h_{t-1} (..., H)."""
+    dtype = np.result_type(x_in.dtype, h_prev.dtype, np.float32)
+    z = x_in @ layer.w_ih.T.astype(dtype) + h_prev @ layer.w_hh.T.astype(dtype)
     z += (layer.b_ih + layer.b_hh).astype(dtype)
     return activate_gates(z)
+
+
+def cell_from_gates(gates: np.ndarray, c_prev: np.ndarray | None = None) -> np.ndarray:
+    """The cell sequence (N, T, H) from the gates (N, T, 4H): ``c_t = f*c_{t-1} + i*g``,
+    starting from ``c_prev`` (N, H) or zero. Exact given the gates: no weights involved."""
+    n, t, four_h = gates.shape
+    hidden = four_h // 4
+    c = np.empty((n, t, hidden), gates.dtype)
+    prev = np.zeros((n, hidden), gates.dtype) if c_prev is None else c_prev
+    for step in range(t):
+        g = gates[:, step]
+        prev = g[:, hidden : 2 * hidden] * prev + g[:, :hidden] * g[:, 2 * hidden : 3 * hidden]
+        c[:, step] = prev
+    return c
 
 
 def activate_gates(z: np.ndarray) -> np.ndarray:

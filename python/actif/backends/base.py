@@ -95,6 +95,25 @@ class StreamState:
             [a.copy() for a in self.h], [a.copy() for a in self.c], self.ring.copy(), self.steps, self.dtype
         )
 
+    def pooled_after(self, top_h: np.ndarray, pooling: str) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled features once the new top-layer hidden state ``top_h`` (B, H) joins the
+        ring, and that ring (a copy; the state is unchanged until :meth:`commit`)."""
+        if pooling == "last":
+            return top_h, self.ring
+        ring = self.ring.copy()
+        ring[:, self.steps % ring.shape[1]] = top_h
+        probe = StreamState(self.h, self.c, ring, self.steps + 1)
+        return probe.pooled(pooling).astype(top_h.dtype), ring
+
+    def commit(self, h: list[np.ndarray], c: list[np.ndarray], ring: np.ndarray) -> None:
+        """Take one step's new state in place (call only once nothing can fail)."""
+        for k in range(len(h)):
+            self.h[k][...] = h[k]
+            self.c[k][...] = c[k]
+        if ring is not self.ring:
+            self.ring[...] = ring
+        self.steps += 1
+
     def pooled(self, pooling: str) -> np.ndarray:
         """Pool the ring of stored hidden states (only the filled part)."""
         filled = min(self.steps, self.ring.shape[1])

@@ -118,21 +118,9 @@ class NumpyBackend(Backend):
             if k == 0:
                 first_gates = g
             layer_in = h
-        ring = state.ring
-        if spec.pooling == "last":
-            pooled = layer_in
-        else:
-            ring = ring.copy()
-            ring[:, state.steps % ring.shape[1]] = layer_in
-            probe = StreamState(new_h, new_c, ring, state.steps + 1)
-            pooled = probe.pooled(spec.pooling).astype(self.dtype)
+        pooled, ring = state.pooled_after(layer_in, spec.pooling)
         y = apply_head(spec, pooled)
         tr = compute_trace(trace, spec, xin, new_h[0], first_gates) if trace is not None else None
         # commit only now: nothing above can leave the state half-updated
-        for k in range(len(new_h)):
-            state.h[k][...] = new_h[k]
-            state.c[k][...] = new_c[k]
-        if ring is not state.ring:
-            state.ring[...] = ring
-        state.steps += 1
+        state.commit(new_h, new_c, ring)
         return y, tr

@@ -1,0 +1,92 @@
+"""``actif export``: write a model as ONNX, TFLite or actif's own ``.npz``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+
+DESCRIPTION = """\
+Convert a model between formats. The output format follows the extension of --to:
+
+  .onnx     ONNX (opset 17, dynamic batch and window); needs: pip install 'actif[onnx]'
+  .tflite   TFLite flatbuffer with the native UNIDIRECTIONAL_SEQUENCE_LSTM op, written
+            without TensorFlow; fixed batch and window (--batch-size, --window), which
+            an interpreter can resize; needs: pip install 'actif[tflite]'
+  .npz      actif's own model file (e.g. to import an ONNX or PyTorch model once)
+
+The input (--model) may be an actif .npz, an .onnx file (imported), or a PyTorch
+checkpoint (.pt/.pth, needs torch) written by actif or with a layer description.
+
+The exported graphs output the predictions 'y' and every LSTM layer's hidden sequence
+'hidden_0', 'hidden_1', ... (batch, time, hidden): any engine that runs the file can feed
+actif's attribution, e.g. actif.load('m.npz', backend='onnxruntime', model_path='m.onnx').
+"""
+
+EPILOG = """\
+examples:
+  actif export --model gaze.npz --to gaze.onnx
+  actif export --model gaze.npz --to gaze.tflite --batch-size 1 --window 10 --check
+  actif export --model foval.onnx --to foval.npz
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="convert a model to ONNX, TFLite or actif .npz",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="input model (.npz, .onnx, .pt/.pth)")
+    p.add_argument("--to", required=True, metavar="OUT", help="output file; its extension picks the format (.onnx, .tflite, .npz)")
+    p.add_argument("--batch-size", type=int, default=1, help="TFLite only: batch dimension of the file (default 1)")
+    p.add_argument("--window", type=int, default=None, help="TFLite only: time steps of the file (default: the model's window)")
+    p.add_argument("--check", action="store_true",
+                   help="run the written file in its engine on random windows and compare with the NumPy reference")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..model import load_spec
+
+    spec = load_spec(args.model)
+    out = args.to
+    ext = os.path.splitext(out)[1].lower()
+    if ext == ".onnx":
+        from ..interchange.onnx_export import save_onnx
+
+        save_onnx(spec, out)
+        backend = "onnxruntime"
+    elif ext == ".tflite":
+        from ..interchange.tflite_export import save_tflite
+
+        save_tflite(spec, out, batch_size=args.batch_size, window=args.window)
+        backend = "tflite"
+    elif ext == ".npz":
+        spec.save(out)
+        backend = None
+    else:
+        raise ValueError(f"unsupported output type {ext!r}: use .onnx, .tflite or .npz")
+    size = os.path.getsize(out)
+    print(f"wrote {out} ({size} bytes): {spec.num_layers} LSTM layer(s) {spec.hidden_sizes}, "
+          f"{spec.input_size} features -> {spec.output_size} outputs, pooling={spec.pooling}")
+    if args.check:
+        print(check_export(spec, out, backend))
+    return 0
+
+
+def check_export(spec, path: str, backend: str | None) -> str:
+    """Run the written file against the float64 reference on random windows."""
+    import actif
+
+    from ..model_spec import ModelSpec
+
+    if backend is None:
+        same = all(np.array_equal(a, b) for a, b in zip(spec.arrays().values(), ModelSpec.load(path).arrays().values()))
+        return "check: the file reloads with identical weights" if same else "check: FAILED, the reloaded weights differ"
+    X = np.random.default_rng(0).normal(size=(4, int(spec.window), spec.input_size)).astype(np.float32)
+    y_ref = actif.Model(spec, "numpy").predict(X)
+    engine = actif.Model(spec, backend, model_path=path)
+    diff = float(np.max(np.abs(engine.predict(X) - y_ref)))
+    engine.close()
+    return f"check: {backend} on {X.shape[0]} random windows, max |y - reference| = {diff:.2e}"
