@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Modules under actif.commands, in the order ``actif --help`` lists them.
-COMMANDS = ("demo", "explain", "export", "info", "report")
+COMMANDS = ("demo", "explain", "export", "info", "report", "train")
 
 EPILOG = """\
 examples:

@@ -66,7 +66,7 @@ def _live_view(names, scores, step, total, sim_s, pred, true, mae, us, top):
 def run(args: argparse.Namespace) -> int:
     import actif
     from actif.bundled import bundled_model_path
-    from actif.data import compute_features, make_windows, simulate_session
+    from actif.data import GAP_FACTOR, compute_features, make_windows, simulate_session
     from actif.plots import plot_series
 
     model_path = args.model or bundled_model_path()
@@ -78,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
             f"{model_path} takes features {model.feature_names[:4]}...; the demo computes the "
             f"{len(names)} gaze features of actif.data ({names[:4]}...): use a model trained on them"
         )
-    windows, last = make_windows(F, record.timestamp_ms, model.window, segment_start=record.segment_start)
+    # Cut windows exactly as the model's training data was cut (its metadata says how).
+    gap_factor = float(model.spec.metadata.get("windowing", {}).get("gap_factor", GAP_FACTOR))
+    windows, last = make_windows(F, record.timestamp_ms, model.window, segment_start=record.segment_start,
+                                 gap_factor=gap_factor)
     true_cm = np.asarray(record.gt_depth_cm, dtype=np.float64)[last]
     t_ms = np.asarray(record.timestamp_ms, dtype=np.float64)[last]
     explainer = actif.StreamingExplainer(model, trace=args.trace or actif.DEFAULT_TRACE)
