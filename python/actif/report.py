@@ -15,7 +15,8 @@ A suite document::
      "summary": ["one-line findings shown in the README"],
      "notes": ["caveats"],
      "plots": [{"kind": "lines", "file": "scale.png", "x": "windows", "y": "peak_rss_mb",
-                "series": "method", "title": "...", "logx": true}]}
+                "series": "method", "title": "...", "logx": true}],
+     "tables": [{"title": "...", "columns": [...], "rows": [...]}]}   # optional, full results only
 """
 
 from __future__ import annotations
@@ -213,6 +214,10 @@ def render_suite(doc: dict[str, Any], heading_level: int = 2, image_prefix: str 
     columns = doc.get("columns") or [[k, k] for k in (doc["rows"][0] if doc["rows"] else {})]
     if doc.get("rows"):
         lines += [markdown_table(columns, doc["rows"]), ""]
+    for table in doc.get("tables", []):  # further tables of the full results (not shown in the README)
+        if table.get("title"):
+            lines += [f"{h}# {table['title']}", ""]
+        lines += [markdown_table(table["columns"], table["rows"]), ""]
     if doc.get("targets"):
         lines.append("Targets:")
         lines.append("")
