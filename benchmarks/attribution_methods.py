@@ -43,6 +43,7 @@ DEFAULT_ACTIF = "actif:weighted/inverse"
 PUBLISHED_ACTIF = "actif:paper/inverse"  # hidden unit j read as feature j, as the published code
 GRADIENT_METHODS = ("ig", "deeplift", "gradientshap", "shap")
 LABELS = {
+    "reference": "reference-style DeepACTIF (PyTorch hooks, keeps every activation)",
     "ig": "Captum IntegratedGradients",
     "deeplift": "Captum DeepLift",
     "gradientshap": "Captum GradientShap",
@@ -137,13 +138,17 @@ class ReferenceDeepACTIF:
     def close(self) -> None:
         self._handle.remove()
 
-    def run(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def feed(self, X: np.ndarray) -> None:
+        """Run a batch of windows; the hooks keep its activations."""
         import torch
 
-        self.inputs, self.hidden = [], []
         with torch.no_grad():
-            for start in range(0, len(X), batch_size):
-                self.module(torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size], np.float32)))
+            self.module(torch.from_numpy(np.ascontiguousarray(X, np.float32)))
+
+    def scores(self) -> np.ndarray:
+        """Concatenate everything kept, compute the trace and the scores with NumPy."""
+        import torch
+
         x = torch.cat(self.inputs).numpy()  # (N, T, I): everything, kept
         h = torch.cat(self.hidden).numpy()  # (N, T, H)
         n_in = x.shape[-1]
@@ -158,6 +163,12 @@ class ReferenceDeepACTIF:
         flat = trace.reshape(-1, n_in).astype(np.float64)
         mu, sigma = flat.mean(axis=0), flat.std(axis=0)
         return reference_score(mu, sigma, self.aggregation)
+
+    def run(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        self.inputs, self.hidden = [], []
+        for start in range(0, len(X), batch_size):
+            self.feed(X[start : start + batch_size])
+        return self.scores()
 
 
 def reference_score(mu: np.ndarray, sigma: np.ndarray, aggregation: str) -> np.ndarray:
