@@ -27,7 +27,6 @@ a background sample of training windows.
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Any, Sequence
 
@@ -284,17 +283,3 @@ def method_scores(
         else:
             raise ValueError(f"unknown method {m!r}")
     return out
-
-
-# ----------------------------------------------------------------- shared helpers
-
-
-def results_dir() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
-    if v.size == 0:
-        return float("nan"), float("nan")
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0

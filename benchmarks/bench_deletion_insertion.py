@@ -37,6 +37,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import curve_auc, paired_wilcoxon  # noqa: E402
+from suite_io import mean_sd, publish, recordings, results_dir, suite_name  # noqa: E402
 
 SUITE = "deletion_insertion"
 
@@ -51,7 +52,7 @@ def parse_args(argv):
                    help="methods (default: every actif variant and every gradient baseline)")
     p.add_argument("--random-seeds", type=int, default=3, help="random rankings (default 3)")
     p.add_argument("--quick", action="store_true", help="2 subjects, 40 windows, few methods: a CI smoke run")
-    p.add_argument("--results", default=am.results_dir(), help="results directory (default benchmarks/results)")
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     if args.quick:
         args.subjects, args.windows, args.random_seeds = "P1,P3", 40, 1
@@ -78,14 +79,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import actif
     from actif.bundled import bundled_model_path
-    from actif.data import build_dataset, data_dir
+    from actif.data import build_dataset
     from actif.model import load_spec
     from actif.progress import ProgressBar
-    from actif.report import write_suite
 
-    directory = data_dir(args.data_dir)
+    directory = recordings(args.data_dir)
     if directory is None:
-        print("skipped: no RobustVision data (set ACTIF_DATA_DIR or pass --data-dir)")
         return 0
     spec = load_spec(bundled_model_path())
     held_out = set(spec.metadata["data"]["held_out_subjects"])
@@ -134,9 +133,9 @@ def main(argv=None) -> int:
             vals = {metric: [float(np.mean([r[metric] for r in v])) for v in by_subject.values()]
                     for metric in ("deletion_auc", "insertion_auc", "gap")}
             rows.append({"group": group, "key": key, "method": am.label(key) if key != "random" else f"random ranking ({args.random_seeds} seeds)",
-                         "subjects": len(by_subject), "deletion_auc": am.mean_sd(vals["deletion_auc"])[0],
-                         "insertion_auc": am.mean_sd(vals["insertion_auc"])[0], "gap": am.mean_sd(vals["gap"])[0],
-                         "gap_sd": am.mean_sd(vals["gap"])[1]})
+                         "subjects": len(by_subject), "deletion_auc": mean_sd(vals["deletion_auc"])[0],
+                         "insertion_auc": mean_sd(vals["insertion_auc"])[0], "gap": mean_sd(vals["gap"])[0],
+                         "gap_sd": mean_sd(vals["gap"])[1]})
 
     def gap_by_subject(key: str) -> dict[str, float]:
         out: dict[str, list[float]] = {}
@@ -187,20 +186,16 @@ def main(argv=None) -> int:
                     "columns": [["actif", "actif variant"], ["baseline", "Baseline"], ["n", "Subjects"], ["median_gain", "Median gain (cm)"],
                                 ["p", "p"], ["rank_biserial", "Rank-biserial r"]], "rows": tests}],
         "summary": summary,
-        "plots": [{"kind": "lines", "file": SUITE + ("_quick" if args.quick else "") + ".png", "x": "fraction", "y": "mae",
+        "plots": [{"kind": "lines", "file": suite_name(SUITE, args.quick) + ".png", "x": "fraction", "y": "mae",
                    "series": "method", "rows": curve_rows, "xlabel": "fraction of features replaced by their training mean (most important first)",
                    "ylabel": "MAE (cm), mean over subjects", "title": "Deletion curves (steeper rise = more faithful ranking)"}],
         "notes": [f"Each method ranks on up to {args.windows} windows of the subject; the curves use all of the subject's windows. "
                   f"Took {time.perf_counter() - t0:.0f} s.",
                   "The bundled model was trained on the 'training' subjects, so their rows describe it on seen data."],
     }
-    if args.quick:
-        doc["notes"].append("QUICK RUN: a smoke test of the suite, not a result.")
-    path = write_suite(args.results, SUITE + ("_quick" if args.quick else ""), doc)
-    with open(os.path.join(args.results, SUITE + ("_quick" if args.quick else "") + "_per_subject.json"), "w", encoding="utf-8") as fh:
+    publish(args.results, SUITE, doc, quick=args.quick)
+    with open(os.path.join(args.results, suite_name(SUITE, args.quick) + "_per_subject.json"), "w", encoding="utf-8") as fh:
         json.dump(per, fh, indent=0)
-    print("\n".join(summary))
-    print(f"wrote {path}")
     return 0
 
 

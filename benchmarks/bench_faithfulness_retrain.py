@@ -49,6 +49,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import kept_count, paired_wilcoxon  # noqa: E402
+from suite_io import mean_sd, publish, recordings, results_dir, suite_name  # noqa: E402
 
 SUITE = "faithfulness_retrain"
 POOL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P10", "P11", "P12", "P13"]
@@ -72,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, help="folds run in parallel processes (default 1)")
     p.add_argument("--fresh", action="store_true", help="ignore finished units of an earlier run")
     p.add_argument("--quick", action="store_true", help="3 subjects, 1 epoch, one fraction, few methods: a CI smoke run")
-    p.add_argument("--results", default=am.results_dir(), help="results directory (default benchmarks/results)")
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     if args.quick:
         args.subjects, args.epochs, args.hidden, args.fractions = "P2,P3,P8", 1, 16, "0.2"
@@ -203,7 +204,7 @@ def summarise(units: list[dict], settings: dict, methods: list[str], n_random: i
         fracs = [1.0] if m == "all features" else settings["fractions"]
         for f in fracs:
             vals = [mae[(m, f, s)] for s in complete]
-            mu, sd = am.mean_sd(vals)
+            mu, sd = mean_sd(vals)
             rows.append({"method": am.label(m) if m != "random" else f"random ranking (mean of {n_random} seeds)",
                          "key": m, "fraction": f, "features": kept_count(names_count, f) if f < 1 else names_count,
                          "mae_mean": mu, "mae_sd": sd, "subjects": len(vals)})
@@ -223,8 +224,6 @@ def summarise(units: list[dict], settings: dict, methods: list[str], n_random: i
 
 
 def write(args, settings, methods, units) -> dict:
-    from actif.report import write_suite
-
     s = summarise(units, settings, methods, args.random_seeds)
     rows, tests = s["rows"], s["tests"]
     default = am.DEFAULT_ACTIF
@@ -258,7 +257,7 @@ def write(args, settings, methods, units) -> dict:
                                 ["median_gain_cm", "Median gain (cm)"], ["p", "p"], ["rank_biserial", "Rank-biserial r"]],
                     "rows": tests}],
         "summary": summary,
-        "plots": [{"kind": "lines", "file": SUITE + ("_quick" if args.quick else "") + ".png", "x": "fraction", "y": "mae_mean", "series": "method",
+        "plots": [{"kind": "lines", "file": suite_name(SUITE, args.quick) + ".png", "x": "fraction", "y": "mae_mean", "series": "method",
                    "xlabel": "fraction of features kept", "ylabel": "held-out MAE (cm), mean over subjects",
                    "title": "Retrained on the top-k features of each ranking (lower is better)"}],
         "notes": [f"Pool: {', '.join(settings['subjects'])}; each fold trains on the others of the pool "
@@ -267,24 +266,21 @@ def write(args, settings, methods, units) -> dict:
                   "training subjects. The all-features row is the model every ranking was computed from.",
                   "With about a dozen subjects the exact Wilcoxon test cannot reach small p-values: read the effect sizes."],
     }
-    if args.quick:
-        doc["notes"].append("QUICK RUN: a smoke test of the suite, not a result.")
-    return {"path": write_suite(args.results, SUITE + ("_quick" if args.quick else ""), doc), "summary": summary}
+    return {"path": publish(args.results, SUITE, doc, quick=args.quick, echo=False), "summary": summary}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from actif.data import data_dir, list_subjects
+    from actif.data import list_subjects
 
-    directory = data_dir(args.data_dir)
+    directory = recordings(args.data_dir)
     if directory is None:
-        print("skipped: no RobustVision data (set ACTIF_DATA_DIR or pass --data-dir)")
         return 0
     subjects = [s for s in list_subjects(directory) if s != "P9"] if args.subjects == "all" else args.subjects.split(",")
     settings = settings_of(args, subjects)
     methods = args.methods.split(",") + random_methods(args.random_seeds)
     os.makedirs(args.results, exist_ok=True)
-    units_path = os.path.join(args.results, SUITE + ("_quick" if args.quick else "") + "_units.jsonl")
+    units_path = os.path.join(args.results, suite_name(SUITE, args.quick) + "_units.jsonl")
     if args.fresh and os.path.exists(units_path):
         os.remove(units_path)
     from actif.progress import ProgressBar

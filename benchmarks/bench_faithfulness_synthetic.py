@@ -41,6 +41,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import precision_at_k, spearman  # noqa: E402
+from suite_io import mean_sd, publish, results_dir, suite_name  # noqa: E402
 
 SUITE = "faithfulness_synthetic"
 DESIGNS = ("feature_signal", "salient_box")
@@ -57,7 +58,7 @@ def parse_args(argv):
                    help="methods (default: every actif variant and every gradient baseline)")
     p.add_argument("--random-seeds", type=int, default=5, help="random rankings (default 5)")
     p.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, small data: a CI smoke run")
-    p.add_argument("--results", default=am.results_dir(), help="results directory (default benchmarks/results)")
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs, args.windows, args.subjects, args.random_seeds = 1, 1, 64, 2, 2
@@ -114,9 +115,9 @@ def aggregate(raw: list[dict]) -> list[dict]:
         for metric in ("precision", "spearman", "precision_excused", "spearman_excused"):
             vals = [r[metric] for r in rs if metric in r]
             if vals:
-                out[metric], out[metric + "_sd"] = am.mean_sd(vals)
-        out["r2"] = am.mean_sd([r["r2"] for r in rs])[0]
-        out["seconds"] = am.mean_sd([r["seconds"] for r in rs])[0]
+                out[metric], out[metric + "_sd"] = mean_sd(vals)
+        out["r2"] = mean_sd([r["r2"] for r in rs])[0]
+        out["seconds"] = mean_sd([r["seconds"] for r in rs])[0]
         rows.append(out)
     # random seeds pooled into one baseline row per design
     for design in dict.fromkeys(r["design"] for r in raw):
@@ -128,7 +129,7 @@ def aggregate(raw: list[dict]) -> list[dict]:
             for metric in ("precision", "spearman", "precision_excused", "spearman_excused"):
                 vals = [r[metric] for r in rs if metric in r]
                 if vals:
-                    pooled[metric], pooled[metric + "_sd"] = am.mean_sd(vals)
+                    pooled[metric], pooled[metric + "_sd"] = mean_sd(vals)
             rows = [r for r in rows if not (r["design"] == design and r["key"].startswith("random:"))] + [pooled]
     return rows
 
@@ -136,10 +137,9 @@ def aggregate(raw: list[dict]) -> list[dict]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from actif.progress import ProgressBar
-    from actif.report import write_suite
 
     methods = args.methods.split(",") + [f"random:{s}" for s in range(args.random_seeds)]
-    suite = SUITE + ("_quick" if args.quick else "")
+    suite = suite_name(SUITE, args.quick)
     os.makedirs(args.results, exist_ok=True)
     raw_path = os.path.join(args.results, suite + "_units.jsonl")
     done = []
@@ -197,11 +197,7 @@ def main(argv=None) -> int:
                   "Gradient methods and actif see the same test windows; IG/DeepLift baselines are the training mean, "
                   "GradientShap/SHAP use 100 training windows as background."],
     }
-    if args.quick:
-        doc["notes"].append("QUICK RUN: a smoke test of the suite, not a result.")
-    path = write_suite(args.results, suite, doc)
-    print("\n".join(summary))
-    print(f"wrote {path}")
+    publish(args.results, SUITE, doc, quick=args.quick)
     return 0
 
 

@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
+from suite_io import publish, results_dir, suite_name  # noqa: E402
 
 SUITE = "frame_budget"
 BUDGETS_MS = {"90 Hz": 1000.0 / 90.0, "120 Hz": 1000.0 / 120.0}
@@ -48,7 +49,7 @@ def parse_args(argv):
     p.add_argument("--blocks", type=int, default=5, help="interleaved blocks the frames are split into (default 5)")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch/Captum comparisons")
     p.add_argument("--quick", action="store_true", help="200 frames: a CI smoke run")
-    p.add_argument("--results", default=am.results_dir(), help="results directory (default benchmarks/results)")
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     if args.quick:
         args.frames, args.blocks = 200, 2
@@ -157,7 +158,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from actif.bundled import bundled_model_path
     from actif.model import load_spec
-    from actif.report import write_suite
 
     spec = load_spec(bundled_model_path())
     samples = session_samples(1100)
@@ -194,18 +194,14 @@ def main(argv=None) -> int:
         "rows": rows,
         "readme_rows": rows,
         "summary": summary,
-        "plots": [{"kind": "bars", "file": SUITE + ("_quick" if args.quick else "") + ".png", "x": "engine", "y": "p99_of_90",
+        "plots": [{"kind": "bars", "file": suite_name(SUITE, args.quick) + ".png", "x": "engine", "y": "p99_of_90",
                    "logx": True, "xlabel": "99th-percentile frame time as a fraction of a 90 Hz frame (log scale)", "ylabel": "",
                    "hlines": [], "title": "Per-frame cost against the 90 Hz budget (1 = the whole frame)"}],
         "notes": ["Slow comparisons (over 5 ms a frame) are timed on fewer frames. The reference-style row keeps one "
                   "minute of windows and recomputes its statistics from them each frame, as an implementation that keeps "
                   "everything must; its cost grows with the history kept."],
     }
-    if args.quick:
-        doc["notes"].append("QUICK RUN: a smoke test of the suite, not a result.")
-    path = write_suite(args.results, SUITE + ("_quick" if args.quick else ""), doc)
-    print("\n".join(summary))
-    print(f"wrote {path}")
+    publish(args.results, SUITE, doc, quick=args.quick)
     return 0
 
 

@@ -36,6 +36,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from bench_memory import reset_peak, rss_kib  # noqa: E402
+from suite_io import publish, results_dir, suite_name  # noqa: E402
 
 SUITE = "scale"
 METHODS = {"actif": "actif cpp streaming (StreamingExplainer)", "reference": "reference-style DeepACTIF (PyTorch hooks, keeps all)"}
@@ -49,7 +50,7 @@ def parse_args(argv):
     p.add_argument("--memory-cap-gb", type=float, default=6.0, help="do not start a run predicted to grow past this (default 6)")
     p.add_argument("--data-dir", help="RobustVision folder for the window pool (default: $ACTIF_DATA_DIR; simulated if absent)")
     p.add_argument("--quick", action="store_true", help="1e3 and 1e4 windows: a CI smoke run")
-    p.add_argument("--results", default=am.results_dir(), help="results directory (default benchmarks/results)")
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -108,7 +109,6 @@ def main(argv=None) -> int:
     if args.worker:
         return worker(args)
     from actif.progress import ProgressBar
-    from actif.report import write_suite
 
     ns = [int(float(v)) for v in args.windows.split(",")]
     rows = []
@@ -160,10 +160,10 @@ def main(argv=None) -> int:
         "readme_rows": rows,
         "summary": summary,
         "plots": [
-            {"kind": "lines", "file": SUITE + ("_quick" if args.quick else "") + "_memory.png", "x": "windows", "y": "peak_growth_mb",
+            {"kind": "lines", "file": suite_name(SUITE, args.quick) + "_memory.png", "x": "windows", "y": "peak_growth_mb",
              "series": "method", "logx": True, "xlabel": "windows attributed", "ylabel": "peak RSS growth (MB)",
              "title": "Memory against stream length (lower is better)"},
-            {"kind": "lines", "file": SUITE + ("_quick" if args.quick else "") + "_time.png", "x": "windows", "y": "seconds",
+            {"kind": "lines", "file": suite_name(SUITE, args.quick) + "_time.png", "x": "windows", "y": "seconds",
              "series": "method", "logx": True, "logy": True, "xlabel": "windows attributed", "ylabel": "seconds",
              "title": "Time against stream length (lower is better)"},
         ],
@@ -171,11 +171,7 @@ def main(argv=None) -> int:
                   f"{'RobustVision windows' if args.data_dir else 'simulated gaze windows'}, cycled.",
                   "Peak growth below ~1 MB is at the resolution of the measurement (page-level RSS)."],
     }
-    if args.quick:
-        doc["notes"].append("QUICK RUN: a smoke test of the suite, not a result.")
-    path = write_suite(args.results, SUITE + ("_quick" if args.quick else ""), doc)
-    print("\n".join(summary))
-    print(f"wrote {path}")
+    publish(args.results, SUITE, doc, quick=args.quick)
     return 0
 
 

@@ -41,6 +41,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from bench_memory import reset_peak, rss_kib  # noqa: E402
+from suite_io import publish, recordings, results_dir, suite_name  # noqa: E402
 
 SUITE = "subject_attribution"
 ENGINES = ("cpp", "numba", "onnxruntime", "tflite")
@@ -66,7 +67,7 @@ def parse_args(argv):
     p.add_argument("--methods", default=None, help="comma-separated methods (default: all available; see the list above)")
     p.add_argument("--max-windows", type=int, default=None, help="cap windows per subject (default: all)")
     p.add_argument("--quick", action="store_true", help="2 subjects, at most 60 windows each: a CI smoke run")
-    p.add_argument("--results", default=am.results_dir(), help="results directory (default benchmarks/results)")
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one method in this process
     args = p.parse_args(argv)
     if args.quick:
@@ -155,17 +156,13 @@ def run_method(method: str, args, directory: str) -> list[dict]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from actif.data import data_dir
-
-    directory = data_dir(args.data_dir)
+    directory = recordings(args.data_dir)
     if directory is None:
-        print("skipped: no RobustVision data (set ACTIF_DATA_DIR or pass --data-dir)")
         return 0
     args.data_dir = directory
     if args.worker:
         return worker(args)
     from actif.progress import ProgressBar
-    from actif.report import write_suite
     from faithfulness_metrics import spearman
 
     methods = args.methods.split(",") if args.methods else all_methods()
@@ -217,7 +214,7 @@ def main(argv=None) -> int:
         "rows": rows,
         "readme_rows": rows,
         "summary": summary,
-        "plots": [{"kind": "bars", "file": SUITE + ("_quick" if args.quick else "") + ".png", "x": "method", "y": "us_per_window",
+        "plots": [{"kind": "bars", "file": suite_name(SUITE, args.quick) + ".png", "x": "method", "y": "us_per_window",
                    "logx": True, "xlabel": "µs per window (log scale)", "ylabel": "",
                    "title": "Whole-subject attribution: time per window (lower is better)"}],
         "notes": ["Peak RSS is the whole process's high-water mark (data set, Python, libraries: the PyTorch-based methods "
@@ -226,11 +223,7 @@ def main(argv=None) -> int:
                   "(weighted trace, inverse aggregation) on the same subject: 1 for every actif engine and the "
                   "reference-style implementation, which compute the same scores."],
     }
-    if args.quick:
-        doc["notes"].append("QUICK RUN: a smoke test of the suite, not a result.")
-    path = write_suite(args.results, SUITE + ("_quick" if args.quick else ""), doc)
-    print("\n".join(summary))
-    print(f"wrote {path}")
+    publish(args.results, SUITE, doc, quick=args.quick)
     return 0
 
 
