@@ -258,6 +258,8 @@ def write(args, settings, methods, units) -> dict:
                     "rows": tests}],
         "summary": summary,
         "plots": [{"kind": "lines", "file": suite_name(SUITE, args.quick) + ".png", "x": "fraction", "y": "mae_mean", "series": "method",
+                   "rows": [r for r in rows if r["key"] != "all features"],
+                   "hlines": [{"y": allf["mae_mean"], "label": "all 37 features"}] if allf and allf["subjects"] else [],
                    "xlabel": "fraction of features kept", "ylabel": "held-out MAE (cm), mean over subjects",
                    "title": "Retrained on the top-k features of each ranking (lower is better)"}],
         "notes": [f"Pool: {', '.join(settings['subjects'])}; each fold trains on the others of the pool "
