@@ -1,8 +1,9 @@
 """The Numba backend: what the parity harness (tests/test_parity.py) does not cover.
 
 The harness already runs this backend against the float64 reference for predictions,
-activations, traces, statistics and stateful steps; here: availability errors, the
-on-disk compile cache, odd input layouts and shapes, the rational tanh, the step
+activations, traces, statistics and stateful steps; here: results that do not depend
+on the batch size, the thread count or the mode (bit for bit), availability errors,
+the on-disk compile cache, odd input layouts and shapes, the rational tanh, the step
 traces and ring, and the no-change-on-error rule of stateful mode.
 """
 
@@ -33,6 +34,54 @@ def models(spec):
     return actif.Model(spec, "numpy"), actif.Model(spec, "numba")
 
 
+# ----------------------------------------------------------------- bit-identical results
+def test_a_window_alone_equals_the_same_window_in_a_batch(rng):
+    spec = random_spec(38, 65, 3, pooling="mean", num_layers=2, normalization=True, seed=11)
+    model = actif.Model(spec, "numba")
+    X = rng.normal(size=(37, 10, 38)).astype(np.float32)  # big enough to split over threads
+    y, acts, tr = model.forward(X, return_activations=True, trace="gates")
+    for i in (0, 17, 36):
+        y1, a1, t1 = model.forward(X[i : i + 1], return_activations=True, trace="gates")
+        np.testing.assert_array_equal(y1[0], y[i])
+        np.testing.assert_array_equal(t1[0], tr[i])
+        for la1, la in zip(a1.layers, acts.layers):
+            np.testing.assert_array_equal(la1.h[0], la.h[i])
+            np.testing.assert_array_equal(la1.c[0], la.c[i])
+            np.testing.assert_array_equal(la1.gates[0], la.gates[i])
+
+
+def test_thread_count_does_not_change_results(rng):
+    spec = random_spec(38, 128, 2, pooling="max", seed=12)
+    X = rng.normal(size=(64, 10, 38)).astype(np.float32)
+    one = actif.Model(spec, "numba", num_threads=1)
+    two = actif.Model(spec, "numba", num_threads=2)
+    assert two.backend._chunks(64, 640) == min(2, numba_threads())  # the split really happens
+    y1, t1 = one.forward(X, trace="weighted")
+    y2, t2 = two.forward(X, trace="weighted")
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(t1, t2)
+
+
+def test_stepping_from_zero_equals_the_window_bit_for_bit(rng):
+    spec = random_spec(6, 9, 2, pooling="last", num_layers=2, normalization=True, seed=13)
+    model = actif.Model(spec, "numba")
+    X = rng.normal(size=(3, 7, 6)).astype(np.float32)
+    y_win, acts = model.forward(X, return_activations=True)
+    state = model.new_state(3)
+    for t in range(7):
+        y_step, _ = model.step(X[:, t], state)
+    np.testing.assert_array_equal(y_step, y_win)
+    for k in range(2):
+        np.testing.assert_array_equal(state.h[k], acts.layers[k].h[:, -1])
+        np.testing.assert_array_equal(state.c[k], acts.layers[k].c[:, -1])
+
+
+def numba_threads() -> int:
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
+
+
 # ----------------------------------------------------------------- availability
 def test_missing_numba_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, NUMBA_MODULE, raising=False)
@@ -43,13 +92,6 @@ def test_missing_numba_names_the_extra(monkeypatch):
     assert "numba" not in actif.available_backends()
     with pytest.raises(BackendUnavailableError):
         actif.Model(random_spec(3, 4, seed=0), "numba")
-
-
-def test_missing_scipy_is_reported(monkeypatch):
-    importlib.import_module(NUMBA_MODULE)
-    monkeypatch.setitem(sys.modules, "scipy", None)
-    with pytest.raises(BackendUnavailableError, match="SciPy"):
-        backend_class("numba")
 
 
 def test_too_old_numba_is_reported(monkeypatch):
@@ -68,7 +110,7 @@ m = actif.Model(random_spec(5, 8, 2, pooling="mean", seed=1), "numba")
 x = np.ones((2, 3, 5), np.float32)
 m.forward(x, trace="weighted")
 m.step(x[:, 0])
-kernels = (nj.lstm_layer_windows, nj.lstm_step_rows)
+kernels = (nj.lstm_layer, nj.gemm_split)
 print(json.dumps({"hits": sum(sum(k.stats.cache_hits.values()) for k in kernels),
                   "misses": sum(sum(k.stats.cache_misses.values()) for k in kernels)}))
 """

@@ -1,19 +1,32 @@
 """The Numba backend: float32, JIT-compiled, for machines without the compiled core.
 
-Same work plan as the C++ core (see ``cpp/include/actif/forward.hpp``), in Python:
+The same work plan as the C++ core (``cpp/include/actif/forward.hpp``):
 
-* per LSTM layer, the input projections of all N*T steps are ONE matrix product
-  ``(N*T, I) x (I, 4H)``;
-* each time step adds the recurrent term as ONE batched product ``(N, H) x (H, 4H)``
-  (both through BLAS, called from compiled code via SciPy's BLAS bindings);
-* the gate nonlinearities and the cell update run in an ``@njit`` loop, split per
-  gate block with a contiguous inner loop over hidden units so LLVM vectorises it.
-  ``tanh`` is a rational approximation in plain arithmetic (``math.tanh`` calls libm
-  per element and blocks vectorisation: llvmlite ships no vector math library);
+* per LSTM layer, the input projections of all N*T steps are one matrix product
+  ``(N*T, I) x (I, 4H)`` (bias included), split over threads by rows;
+* each time step adds the recurrent term as one batched product ``(N, H) x (H, 4H)``
+  in place, then the gate nonlinearities and the cell update run over the N rows;
+  the windows are split over threads (``numba.prange``) in chunks that each run the
+  whole recurrence, so threads meet once per layer, not once per step;
 * traces are matrix products plus elementwise operations on the stored activations.
 
-Kernels are compiled on first use and cached on disk (``cache=True``), so only the
-first process on a machine pays the compile time.
+The products are this module's own kernel (:func:`gemm_rows`), not BLAS: every
+output element is its bias (or the value it accumulates onto) plus one fused
+multiply-add per k, in k order, whatever the number of rows or how they are split.
+So a window gives bit-identical results alone or in a batch of 256 and on any number
+of threads, as with the compiled core: streaming equals batch exactly. BLAS picks
+kernels by matrix shape (its rows differ by several ulp between M=1, 16 and 256), and
+its thread pool, whose threads wait for each other at every product, runs many
+times slower when another process holds a core.
+
+Loops are written to vectorise: contiguous inner loops over columns or hidden
+units, time-major rows (step s of all N windows is the row block ``s*N .. s*N+N``)
+so every per-step block is contiguous, one zero-based loop per gate block, and a
+rational ``tanh`` in plain arithmetic (``math.tanh`` calls libm per element and
+blocks vectorisation: llvmlite ships no vector math library).
+
+Kernels compile on first use and are cached on disk (``cache=True``): only the first
+process on a machine pays the compile time (seconds), later ones load it (~0.3 s).
 """
 
 from __future__ import annotations
@@ -31,24 +44,24 @@ except ImportError as exc:  # reported through the registry with an install hint
     raise ImportError(f"numba is not installed ({exc})") from exc
 
 MIN_NUMBA_VERSION = (0, 58)
+# A thread gets at least this many multiply-adds of recurrence, so that splitting
+# pays for waking it (the compiled core uses the same rule).
+MIN_MACS_PER_THREAD = 1 << 21
 
 
 def check_available() -> None:
-    """Raise ImportError unless numba (new enough) and SciPy (its BLAS) are present."""
+    """Raise ImportError unless numba is present and new enough."""
     version = tuple(int(part) for part in numba.__version__.split(".")[:2] if part.isdigit())
     if version < MIN_NUMBA_VERSION:
         need = ".".join(map(str, MIN_NUMBA_VERSION))
         raise ImportError(f"numba {numba.__version__} is too old (need >= {need})")
-    try:
-        import scipy  # noqa: F401  numba's np.dot calls BLAS through SciPy
-    except ImportError as exc:
-        raise ImportError(f"numba needs SciPy for matrix products ({exc})") from exc
 
 
-# error_model="numpy": no ZeroDivisionError checks, which would block vectorisation;
-# fastmath "contract" only: a*b+c may become one FMA (rounds once; ~25% faster gate
-# loops), no reassociation or NaN/Inf assumptions.
-jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# error_model="numpy": no ZeroDivisionError checks, which would block vectorisation.
+# fastmath "contract" only: a*b + c may become one FMA (rounds once), no reassociation,
+# so sums keep their written order and NaN/Inf keep their meaning.
+_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+jit = numba.njit(**_OPTIONS)
 
 # tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= 9 (tanh rounds to +-1 in float32 beyond): the
 # rational fit of cpp/tools/fit_tanh.py that the C++ SIMD kernels use too, max abs
@@ -79,24 +92,73 @@ def sigmoid_f32(x):
     return _HALF + _HALF * tanh_f32(_HALF * x)
 
 
+# Rows of C computed together: their rows of C (8 x 4H floats) and the 4 rows of B in
+# use stay in L1 while B streams past once per block instead of once per row.
+GEMM_ROW_BLOCK = 8
+
+
 @jit
-def lstm_cell_rows(z, zx, bias, c, h):
-    """One step for every row: ``z`` (B, 4H) holds the recurrent term on entry and the
-    post-nonlinearity gates on exit; ``zx`` (B, 4H) the input projection (rows may be
-    strided); ``c`` (B, H) is updated in place and ``h`` (B, H) written."""
+def gemm_rows(a, b, bias, c, accumulate, abs_a):
+    """``c = init + op(a) @ b`` for (M, K) ``a`` and (K, N) ``b``; ``init`` is ``c``
+    itself when ``accumulate``, else ``bias`` (N,); ``op`` is ``abs`` when ``abs_a``.
+
+    Each element gets one fused multiply-add per k, in k order: four k at a time per
+    pass over a row of C (``c + a0*b0 + a1*b1 + ...`` contracts to that same chain),
+    so the result does not depend on M, on the row blocking or on the caller's split.
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    k4 = k - k % 4
+    for r0 in range(0, m, GEMM_ROW_BLOCK):
+        r1 = min(r0 + GEMM_ROW_BLOCK, m)
+        if not accumulate:
+            for r in range(r0, r1):
+                c_r = c[r]
+                for j in range(n):
+                    c_r[j] = bias[j]
+        for q in range(0, k4, 4):
+            b0, b1, b2, b3 = b[q], b[q + 1], b[q + 2], b[q + 3]
+            for r in range(r0, r1):
+                a_r = a[r]
+                a0, a1, a2, a3 = a_r[q], a_r[q + 1], a_r[q + 2], a_r[q + 3]
+                if abs_a:
+                    a0, a1, a2, a3 = abs(a0), abs(a1), abs(a2), abs(a3)
+                c_r = c[r]
+                for j in range(n):
+                    c_r[j] = c_r[j] + a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j]
+        for q in range(k4, k):
+            b_q = b[q]
+            for r in range(r0, r1):
+                a_q = abs(a[r, q]) if abs_a else a[r, q]
+                c_r = c[r]
+                for j in range(n):
+                    c_r[j] = c_r[j] + a_q * b_q[j]
+
+
+def _gemm_split(a, b, bias, c, accumulate, abs_a, chunks):
+    """:func:`gemm_rows` with the rows split into ``chunks`` parts run in parallel."""
+    m = a.shape[0]
+    for part in numba.prange(chunks):
+        r0, r1 = m * part // chunks, m * (part + 1) // chunks
+        gemm_rows(a[r0:r1], b, bias, c[r0:r1], accumulate, abs_a)
+
+
+@jit
+def lstm_cell_rows(z, c, h):
+    """One step for B rows: ``z`` (B, 4H) holds the pre-activations on entry and the
+    post-nonlinearity gates i, f, g, o on exit; ``c`` (B, H) is updated in place and
+    ``h`` (B, H) written."""
     rows, hidden = c.shape
-    b_if, b_g, b_o = bias[: 2 * hidden], bias[2 * hidden : 3 * hidden], bias[3 * hidden :]
     for r in range(rows):
         # one zero-based loop per gate block over per-block views: LLVM vectorises these,
         # while loops with offset bounds or a branch on the block stay scalar
         z_if, z_g, z_o = z[r, : 2 * hidden], z[r, 2 * hidden : 3 * hidden], z[r, 3 * hidden :]
-        x_if, x_g, x_o = zx[r, : 2 * hidden], zx[r, 2 * hidden : 3 * hidden], zx[r, 3 * hidden :]
         for k in range(2 * hidden):
-            z_if[k] = sigmoid_f32(z_if[k] + x_if[k] + b_if[k])
+            z_if[k] = sigmoid_f32(z_if[k])
         for k in range(hidden):
-            z_g[k] = tanh_f32(z_g[k] + x_g[k] + b_g[k])
+            z_g[k] = tanh_f32(z_g[k])
         for k in range(hidden):
-            z_o[k] = sigmoid_f32(z_o[k] + x_o[k] + b_o[k])
+            z_o[k] = sigmoid_f32(z_o[k])
         z_i, z_f = z_if[:hidden], z_if[hidden:]
         c_r, h_r = c[r], h[r]
         for j in range(hidden):
@@ -113,48 +175,58 @@ def copy_rows(src, dst):
             dst[r, j] = src[r, j]
 
 
-@jit
-def lstm_layer_windows(x_rows, n, w_ih_t, w_hh_t, bias, h_rows, c_rows, g_rows):
-    """One LSTM layer over N windows of T steps, each from a zero state.
+def _lstm_layer(x_rows, n, w_ih_t, w_hh_t, bias, h_init, c_init, h_rows, c_rows, g_rows, chunks):
+    """One LSTM layer over N sequences of T steps, time-major rows (step s of all N
+    sequences is the row block ``s*N .. s*N+N``, contiguous).
 
-    Rows are time-major, step s of all N windows being rows ``s*N .. (s+1)*N``, so every
-    per-step block is contiguous (strided blocks compile to loops that do not
-    vectorise): ``x_rows`` (T*N, I) in, ``h_rows`` (T*N, H) out, and ``c_rows`` (T*N, H)
-    and ``g_rows`` (T*N, 4H) out unless they have no rows (not wanted)."""
+    ``x_rows`` (T*N, I) in; ``h_rows`` (T*N, H) out, and ``c_rows`` (T*N, H) and
+    ``g_rows`` (T*N, 4H) out unless they have no rows (not wanted). The state before
+    step 0 is ``h_init``, ``c_init`` (N, H), or zero when they have no rows (window
+    mode). ``chunks``: parts the rows and the sequences are split into for threads.
+    """
     rows = x_rows.shape[0]
     t = rows // n
     four_h = w_hh_t.shape[1]
     hidden = four_h // 4
-    zx = np.empty((rows, four_h), np.float32)
-    np.dot(x_rows, w_ih_t, zx)  # all N*T input projections in one product
-    c = np.zeros((n, hidden), np.float32)
-    scratch = np.zeros((n, four_h), np.float32)
+    has_init = h_init.shape[0] > 0
     keep_c = c_rows.shape[0] > 0
     keep_g = g_rows.shape[0] > 0
-    for s in range(t):
-        lo, hi = s * n, (s + 1) * n
-        z = g_rows[lo:hi] if keep_g else scratch  # the gates land in place
-        if s > 0:
-            np.dot(h_rows[lo - n : lo], w_hh_t, z)  # the recurrent term of all N windows at once
-        elif keep_g:
-            z[:, :] = 0.0  # h_{-1} = 0 (the scratch buffer starts zeroed)
-        lstm_cell_rows(z, zx[lo:hi], bias, c, h_rows[lo:hi])
-        if keep_c:
-            copy_rows(c, c_rows[lo:hi])
+    # all T*N input projections as one product; it becomes the pre-activations z in place
+    z = np.empty((rows, four_h), np.float32)
+    for part in numba.prange(chunks):
+        r0, r1 = rows * part // chunks, rows * (part + 1) // chunks
+        gemm_rows(x_rows[r0:r1], w_ih_t, bias, z[r0:r1], False, False)
+    for part in numba.prange(chunks):  # each chunk of sequences runs its whole recurrence
+        n0, n1 = n * part // chunks, n * (part + 1) // chunks
+        c = c_init[n0:n1].copy() if has_init else np.zeros((n1 - n0, hidden), np.float32)
+        for s in range(t):
+            lo, hi = s * n + n0, s * n + n1
+            z_s = z[lo:hi]
+            if s > 0:  # the recurrent term of the whole chunk at once
+                gemm_rows(h_rows[lo - n : hi - n], w_hh_t, bias, z_s, True, False)
+            elif has_init:
+                gemm_rows(h_init[n0:n1], w_hh_t, bias, z_s, True, False)
+            lstm_cell_rows(z_s, c, h_rows[lo:hi])
+            if keep_g:
+                copy_rows(z_s, g_rows[lo:hi])
+            if keep_c:
+                copy_rows(c, c_rows[lo:hi])
 
 
-@jit
-def lstm_step_rows(x, w_ih_t, w_hh_t, bias, h_prev, c, z, h):
-    """One stateful step of B streams: ``z`` (B, 4H) receives the gates, ``c`` (B, H)
-    (a copy of the previous cell state) is updated, ``h`` (B, H) written."""
-    zx = np.empty(z.shape, np.float32)
-    np.dot(x, w_ih_t, zx)
-    np.dot(h_prev, w_hh_t, z)
-    lstm_cell_rows(z, zx, bias, c, h)
+# One source, two builds: a serial one for small calls (no thread start-up) and a
+# parallel one (prange runs its chunks on numba's threads).
+lstm_layer = jit(_lstm_layer)
+lstm_layer_parallel = numba.njit(parallel=True, **_OPTIONS)(_lstm_layer)
+gemm_split = jit(_gemm_split)
+gemm_split_parallel = numba.njit(parallel=True, **_OPTIONS)(_gemm_split)
 
 
 class NumbaBackend(Backend):
-    """float32 LSTM forward, traces and stateful steps in Numba-compiled kernels."""
+    """float32 LSTM forward, traces and stateful steps in Numba-compiled kernels.
+
+    ``num_threads``: threads for large batches (default: numba's, i.e. all cores, or
+    ``NUMBA_NUM_THREADS``); results are identical for any thread count.
+    """
 
     name = "numba"
 
@@ -170,36 +242,52 @@ class NumbaBackend(Backend):
         w_ih0 = f32.lstm[0].w_ih
         self._trace_route = np.ascontiguousarray(weighted_routing(w_ih0), np.float32)  # (H, I)
         self._trace_abs_w_ih = np.ascontiguousarray(np.abs(w_ih0), np.float32)  # (4H, I)
+        self._no_bias = np.zeros(f32.input_size, np.float32)  # the trace products have none
+        self._threads = min(int(num_threads), numba.config.NUMBA_NUM_THREADS) if num_threads else None
+        # recurrence multiply-adds per sequence and step, to size the thread split
+        self._macs_per_row = sum((l.input_size + l.hidden_size) * 4 * l.hidden_size for l in f32.lstm)
 
     # ------------------------------------------------------------------ pieces
-    def _head(self, pooled: np.ndarray) -> np.ndarray:
+    def _chunks(self, sequences: int, rows: int) -> int:
+        threads = self._threads or numba.get_num_threads()
+        return int(max(1, min(threads, sequences, rows * self._macs_per_row // MIN_MACS_PER_THREAD)))
+
+    def _run_layer(self, k, x_rows, n, h_init, c_init, h_rows, c_rows, g_rows, chunks):
+        kernel = lstm_layer_parallel if chunks > 1 else lstm_layer  # prange(chunks) uses `chunks` threads
+        kernel(x_rows, n, self._w_ih_t[k], self._w_hh_t[k], self._bias[k], h_init, c_init, h_rows, c_rows, g_rows, chunks)
+
+    def _product(self, a, b, bias, out, abs_a, chunks):
+        """``out = bias + op(a) @ b`` through :func:`gemm_rows`, rows split over threads."""
+        kernel = gemm_split_parallel if chunks > 1 else gemm_split
+        kernel(a, b, bias, out, False, abs_a, chunks)
+        return out
+
+    def _head(self, pooled: np.ndarray, chunks: int) -> np.ndarray:
         spec = self._spec
-        v = pooled
+        v = np.ascontiguousarray(pooled, np.float32)
         if spec.post_scale is not None:
             v = v * spec.post_scale + spec.post_shift
         for layer, w_t in zip(spec.dense, self._dense_w_t):
-            v = apply_activation(layer.activation, v @ w_t + layer.bias)
-        return np.ascontiguousarray(v, np.float32)
+            out = np.empty((v.shape[0], layer.out_features), np.float32)
+            v = apply_activation(layer.activation, self._product(v, w_t, layer.bias, out, False, chunks))
+        return v
 
-    def _trace(self, name: str, x_norm: np.ndarray, h0: np.ndarray, gates0: np.ndarray | None) -> np.ndarray:
-        """Trace rows (..., I) from the normalised input and layer 0's h and gates
-        (all with the same leading axes): matrix products and elementwise operations."""
+    def _trace(self, name: str, x_norm: np.ndarray, h0: np.ndarray, gates0: np.ndarray, chunks: int) -> np.ndarray:
+        """Trace rows (R, I) from the normalised input (R, I) and layer 0's h (R, H) and
+        gates (R, 4H): matrix products and elementwise operations."""
         ax = np.abs(x_norm)
         if name == "input":
             return ax
         if name == "paper":
-            return np.abs(h0[..., : self.spec.input_size])
-        if name == "weighted":
-            routed = np.abs(h0) @ self._trace_route
-        else:
-            assert gates0 is not None
-            routed = np.abs(gates0) @ self._trace_abs_w_ih
+            return np.abs(h0[:, : self.spec.input_size])
+        src, route = (h0, self._trace_route) if name == "weighted" else (gates0, self._trace_abs_w_ih)
+        routed = self._product(src, route, self._no_bias, np.empty_like(ax), True, chunks)
         routed *= ax
         return routed
 
     # ------------------------------------------------------------------ window mode
     def _run_windows(self, X: np.ndarray, activations: bool, trace: str | None):
-        """Predictions, per-layer (h, c, gates) and the trace, all time-major (T, N, .)."""
+        """Predictions, per-layer (h, c, gates) as time-major rows, and the trace rows."""
         spec = self._spec
         n, t, n_in = X.shape
         rows = t * n
@@ -208,7 +296,9 @@ class NumbaBackend(Backend):
         if spec.input_scale is not None:
             x_tm *= spec.input_scale
             x_tm += spec.input_shift
-        layer_in = x_tm.reshape(rows, n_in)
+        x_rows = x_tm.reshape(rows, n_in)
+        chunks = self._chunks(n, rows)
+        layer_in = x_rows
         layers = []
         for k, hidden in enumerate(spec.hidden_sizes):
             keep_g = activations or (k == 0 and trace == "gates")
@@ -216,60 +306,60 @@ class NumbaBackend(Backend):
             c_rows = np.empty((rows if activations else 0, hidden), np.float32)
             g_rows = np.empty((rows if keep_g else 0, 4 * hidden), np.float32)
             if rows:
-                lstm_layer_windows(
-                    layer_in, n, self._w_ih_t[k], self._w_hh_t[k], self._bias[k], h_rows, c_rows, g_rows
-                )
-            layers.append(
-                (
-                    h_rows.reshape(t, n, hidden),
-                    c_rows.reshape(t if activations else 0, n, hidden),
-                    g_rows.reshape(t if keep_g else 0, n, 4 * hidden),
-                )
-            )
+                no_state = np.empty((0, hidden), np.float32)
+                self._run_layer(k, layer_in, n, no_state, no_state, h_rows, c_rows, g_rows, chunks)
+            layers.append((h_rows, c_rows, g_rows))
             layer_in = h_rows
-        top = layers[-1][0]
+        top = layer_in.reshape(t, n, spec.hidden_sizes[-1])
         if t == 0:
             y = np.zeros((n, spec.output_size), np.float32)
         elif spec.pooling == "last":
-            y = self._head(top[-1])
+            y = self._head(top[-1], chunks)
         elif spec.pooling == "mean":
-            y = self._head(top.mean(axis=0))
+            y = self._head(top.mean(axis=0), chunks)
         else:
-            y = self._head(top.max(axis=0))
-        tr = self._trace(trace, x_tm, layers[0][0], layers[0][2]) if trace is not None else None
+            y = self._head(top.max(axis=0), chunks)
+        tr = None
+        if trace is not None:
+            tr = self._trace(trace, x_rows, layers[0][0], layers[0][2], chunks)
         return y, layers, tr
 
     def forward(self, X: np.ndarray, *, activations: bool = False, trace: str | None = None) -> ForwardResult:
         y, layers, tr = self._run_windows(X, activations, trace)
+        n, t = X.shape[:2]
         acts = None
         if activations:
-            acts = Activations([LayerActivations(*(window_major(a) for a in layer)) for layer in layers])
-        return ForwardResult(y, acts, window_major(tr) if tr is not None else None)
+            acts = Activations([LayerActivations(*(window_major(a, t, n) for a in layer)) for layer in layers])
+        return ForwardResult(y, acts, window_major(tr, t, n) if tr is not None else None)
 
     def forward_stats(self, X: np.ndarray, stats, trace: str) -> np.ndarray:
         y, _, tr = self._run_windows(X, False, trace)
-        stats.update(tr.reshape(-1, tr.shape[-1]))  # row order does not matter to statistics
+        stats.update(tr)  # time-major rows: the order does not matter to statistics
         return y
 
     # ------------------------------------------------------------------ stateful mode
     def step(self, x: np.ndarray, state: StreamState, *, trace: str | None = None):
+        """One step of B streams: the window kernel with T=1 from the carried state."""
         spec = self._spec
         batch = x.shape[0]
         self._check_state(state, batch)
-        xin = np.ascontiguousarray(x, np.float32)  # compiled products need contiguous rows
+        xin = np.array(x, np.float32)  # a contiguous copy: the kernels read whole rows
         if spec.input_scale is not None:
-            xin = xin * spec.input_scale + spec.input_shift
+            xin *= spec.input_scale
+            xin += spec.input_shift
+        chunks = self._chunks(batch, batch)
         layer_in = xin
         new_h, new_c, new_g = [], [], []
         for k, hidden in enumerate(spec.hidden_sizes):
-            c = state.c[k].copy()  # new buffers throughout: the state is committed at the end
-            h = np.empty((batch, hidden), np.float32)
-            z = np.empty((batch, 4 * hidden), np.float32)
+            h = np.empty((batch, hidden), np.float32)  # new buffers: the state is committed at the end
+            c = np.empty((batch, hidden), np.float32)
+            g = np.empty((batch if k == 0 and trace == "gates" else 0, 4 * hidden), np.float32)
             h_prev = np.ascontiguousarray(state.h[k])
-            lstm_step_rows(layer_in, self._w_ih_t[k], self._w_hh_t[k], self._bias[k], h_prev, c, z, h)
+            c_prev = np.ascontiguousarray(state.c[k])
+            self._run_layer(k, layer_in, batch, h_prev, c_prev, h, c, g, chunks)
             new_h.append(h)
             new_c.append(c)
-            new_g.append(z)
+            new_g.append(g)
             layer_in = h
         if spec.pooling == "last":
             pooled = layer_in
@@ -277,8 +367,8 @@ class NumbaBackend(Backend):
             window = state.ring.shape[1]
             slot, filled = state.steps % window, min(state.steps + 1, window)
             pooled = pool_ring_with(state.ring, slot, filled, layer_in, spec.pooling == "max")
-        y = self._head(pooled)
-        tr = self._trace(trace, xin, new_h[0], new_g[0]) if trace is not None else None
+        y = self._head(pooled, chunks)
+        tr = self._trace(trace, xin, new_h[0], new_g[0], chunks) if trace is not None else None
         # commit only now: nothing above wrote to the state
         for k in range(spec.num_layers):
             state.h[k][...] = new_h[k]
@@ -304,9 +394,9 @@ class NumbaBackend(Backend):
                 raise ValueError(f"state.ring must be float32 {want}, got {state.ring.dtype} {state.ring.shape}")
 
 
-def window_major(a: np.ndarray) -> np.ndarray:
-    """(T, N, ...) time-major to contiguous (N, T, ...)."""
-    return np.ascontiguousarray(a.swapaxes(0, 1))
+def window_major(rows: np.ndarray, t: int, n: int) -> np.ndarray:
+    """Time-major rows (T*N, F) as a contiguous (N, T, F) array."""
+    return np.ascontiguousarray(rows.reshape(t, n, rows.shape[1]).swapaxes(0, 1))
 
 
 def pool_ring_with(ring: np.ndarray, slot: int, filled: int, new_row: np.ndarray, use_max: bool) -> np.ndarray:
@@ -317,4 +407,4 @@ def pool_ring_with(ring: np.ndarray, slot: int, filled: int, new_row: np.ndarray
     return rows.max(axis=1) if use_max else rows.mean(axis=1)
 
 
-__all__ = ["NumbaBackend", "check_available", "lstm_cell_rows", "lstm_layer_windows", "tanh_f32"]
+__all__ = ["NumbaBackend", "check_available", "gemm_rows", "lstm_cell_rows", "lstm_layer", "tanh_f32"]
