@@ -55,7 +55,7 @@ def test_thread_count_does_not_change_results(rng):
     X = rng.normal(size=(64, 10, 38)).astype(np.float32)
     one = actif.Model(spec, "numba", num_threads=1)
     two = actif.Model(spec, "numba", num_threads=2)
-    assert two.backend._chunks(64, 640) == min(2, numba_threads())  # the split really happens
+    assert two.backend._chunks(64, 640) == 2  # the split really happens
     y1, t1 = one.forward(X, trace="weighted")
     y2, t2 = two.forward(X, trace="weighted")
     np.testing.assert_array_equal(y1, y2)
@@ -74,12 +74,6 @@ def test_stepping_from_zero_equals_the_window_bit_for_bit(rng):
     for k in range(2):
         np.testing.assert_array_equal(state.h[k], acts.layers[k].h[:, -1])
         np.testing.assert_array_equal(state.c[k], acts.layers[k].c[:, -1])
-
-
-def numba_threads() -> int:
-    import numba
-
-    return numba.config.NUMBA_NUM_THREADS
 
 
 # ----------------------------------------------------------------- availability
@@ -110,7 +104,7 @@ m = actif.Model(random_spec(5, 8, 2, pooling="mean", seed=1), "numba")
 x = np.ones((2, 3, 5), np.float32)
 m.forward(x, trace="weighted")
 m.step(x[:, 0])
-kernels = (nj.lstm_layer, nj.gemm_split)
+kernels = (nj.gemm_rows, nj.lstm_recurrence)
 print(json.dumps({"hits": sum(sum(k.stats.cache_hits.values()) for k in kernels),
                   "misses": sum(sum(k.stats.cache_misses.values()) for k in kernels)}))
 """
@@ -127,7 +121,9 @@ def test_compile_cache_is_written_then_reused(tmp_path):
     assert first["misses"] > 0 and first["hits"] == 0  # compiled, then written
     assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
     second = probe()
-    assert second["misses"] == 0 and second["hits"] == first["misses"]  # all loaded from disk
+    # nothing compiled: every kernel called from Python loaded from disk (kernels called
+    # only from other kernels are inside their callers' cached code)
+    assert second["misses"] == 0 and second["hits"] > 0
 
 
 # ----------------------------------------------------------------- inputs the model layer adapts

@@ -6,8 +6,8 @@ The same work plan as the C++ core (``cpp/include/actif/forward.hpp``):
   ``(N*T, I) x (I, 4H)`` (bias included), split over threads by rows;
 * each time step adds the recurrent term as one batched product ``(N, H) x (H, 4H)``
   in place, then the gate nonlinearities and the cell update run over the N rows;
-  the windows are split over threads (``numba.prange``) in chunks that each run the
-  whole recurrence, so threads meet once per layer, not once per step;
+  the windows are split over threads in chunks that each run the whole recurrence,
+  so threads meet once per layer, not once per step;
 * traces are matrix products plus elementwise operations on the stored activations.
 
 The products are this module's own kernel (:func:`gemm_rows`), not BLAS: every
@@ -25,11 +25,20 @@ so every per-step block is contiguous, one zero-based loop per gate block, and a
 rational ``tanh`` in plain arithmetic (``math.tanh`` calls libm per element and
 blocks vectorisation: llvmlite ships no vector math library).
 
+Threads: the kernels release the GIL (``nogil``) and large calls run their chunks
+on a small pool of Python threads, the calling thread taking the first chunk. No
+``parallel=True`` builds: they would double the first-call compile time, and numba's
+OpenMP workers keep spinning on the cores after every call.
+
 Kernels compile on first use and are cached on disk (``cache=True``): only the first
 process on a machine pays the compile time (seconds), later ones load it (~0.3 s).
 """
 
 from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -44,9 +53,9 @@ except ImportError as exc:  # reported through the registry with an install hint
     raise ImportError(f"numba is not installed ({exc})") from exc
 
 MIN_NUMBA_VERSION = (0, 58)
-# A thread gets at least this many multiply-adds of recurrence, so that splitting
-# pays for waking it (the compiled core uses the same rule).
-MIN_MACS_PER_THREAD = 1 << 21
+# A thread gets at least this many multiply-adds of recurrence (~0.2 ms), so that a
+# split pays for handing work to a pool thread and waiting for it.
+MIN_MACS_PER_THREAD = 1 << 22
 
 
 def check_available() -> None:
@@ -98,9 +107,9 @@ GEMM_ROW_BLOCK = 8
 
 
 @jit
-def gemm_rows(a, b, bias, c, accumulate, abs_a):
-    """``c = init + op(a) @ b`` for (M, K) ``a`` and (K, N) ``b``; ``init`` is ``c``
-    itself when ``accumulate``, else ``bias`` (N,); ``op`` is ``abs`` when ``abs_a``.
+def gemm_rows(a, b, init, c, abs_a):
+    """``c = init + op(a) @ b`` for (M, K) ``a`` and (K, N) ``b``, where ``init`` is a
+    bias (N,), or ``c`` itself when ``init`` is empty; ``op`` is ``abs`` if ``abs_a``.
 
     Each element gets one fused multiply-add per k, in k order: four k at a time per
     pass over a row of C (``c + a0*b0 + a1*b1 + ...`` contracts to that same chain),
@@ -111,11 +120,11 @@ def gemm_rows(a, b, bias, c, accumulate, abs_a):
     k4 = k - k % 4
     for r0 in range(0, m, GEMM_ROW_BLOCK):
         r1 = min(r0 + GEMM_ROW_BLOCK, m)
-        if not accumulate:
+        if init.shape[0] > 0:
             for r in range(r0, r1):
                 c_r = c[r]
                 for j in range(n):
-                    c_r[j] = bias[j]
+                    c_r[j] = init[j]
         for q in range(0, k4, 4):
             b0, b1, b2, b3 = b[q], b[q + 1], b[q + 2], b[q + 3]
             for r in range(r0, r1):
@@ -133,14 +142,6 @@ def gemm_rows(a, b, bias, c, accumulate, abs_a):
                 c_r = c[r]
                 for j in range(n):
                     c_r[j] = c_r[j] + a_q * b_q[j]
-
-
-def _gemm_split(a, b, bias, c, accumulate, abs_a, chunks):
-    """:func:`gemm_rows` with the rows split into ``chunks`` parts run in parallel."""
-    m = a.shape[0]
-    for part in numba.prange(chunks):
-        r0, r1 = m * part // chunks, m * (part + 1) // chunks
-        gemm_rows(a[r0:r1], b, bias, c[r0:r1], accumulate, abs_a)
 
 
 @jit
@@ -175,57 +176,72 @@ def copy_rows(src, dst):
             dst[r, j] = src[r, j]
 
 
-def _lstm_layer(x_rows, n, w_ih_t, w_hh_t, bias, h_init, c_init, h_rows, c_rows, g_rows, chunks):
-    """One LSTM layer over N sequences of T steps, time-major rows (step s of all N
-    sequences is the row block ``s*N .. s*N+N``, contiguous).
+@jit
+def lstm_recurrence(z, n, n0, n1, w_hh_t, h_init, c_init, h_rows, c_rows, g_rows):
+    """Steps 0..T-1 of sequences ``n0 .. n1`` of an LSTM layer over N sequences.
 
-    ``x_rows`` (T*N, I) in; ``h_rows`` (T*N, H) out, and ``c_rows`` (T*N, H) and
-    ``g_rows`` (T*N, 4H) out unless they have no rows (not wanted). The state before
-    step 0 is ``h_init``, ``c_init`` (N, H), or zero when they have no rows (window
-    mode). ``chunks``: parts the rows and the sequences are split into for threads.
-    """
-    rows = x_rows.shape[0]
-    t = rows // n
-    four_h = w_hh_t.shape[1]
-    hidden = four_h // 4
+    Rows are time-major: step s of all N sequences is the row block ``s*N .. s*N+N``,
+    so every per-step block is contiguous (strided blocks compile to loops that do
+    not vectorise). ``z`` (T*N, 4H) holds the input projections (bias included) and
+    becomes the pre-activations; ``h_rows`` (T*N, H) is written, and ``c_rows``
+    (T*N, H) and ``g_rows`` (T*N, 4H) unless they have no rows (not wanted). The
+    state before step 0 is ``h_init``, ``c_init`` (N, H), or zero when they have no
+    rows (window mode)."""
+    t = z.shape[0] // n
+    hidden = w_hh_t.shape[1] // 4
     has_init = h_init.shape[0] > 0
-    keep_c = c_rows.shape[0] > 0
-    keep_g = g_rows.shape[0] > 0
-    # all T*N input projections as one product; it becomes the pre-activations z in place
-    z = np.empty((rows, four_h), np.float32)
-    for part in numba.prange(chunks):
-        r0, r1 = rows * part // chunks, rows * (part + 1) // chunks
-        gemm_rows(x_rows[r0:r1], w_ih_t, bias, z[r0:r1], False, False)
-    for part in numba.prange(chunks):  # each chunk of sequences runs its whole recurrence
-        n0, n1 = n * part // chunks, n * (part + 1) // chunks
-        c = c_init[n0:n1].copy() if has_init else np.zeros((n1 - n0, hidden), np.float32)
-        for s in range(t):
-            lo, hi = s * n + n0, s * n + n1
-            z_s = z[lo:hi]
-            if s > 0:  # the recurrent term of the whole chunk at once
-                gemm_rows(h_rows[lo - n : hi - n], w_hh_t, bias, z_s, True, False)
-            elif has_init:
-                gemm_rows(h_init[n0:n1], w_hh_t, bias, z_s, True, False)
-            lstm_cell_rows(z_s, c, h_rows[lo:hi])
-            if keep_g:
-                copy_rows(z_s, g_rows[lo:hi])
-            if keep_c:
-                copy_rows(c, c_rows[lo:hi])
+    c = c_init[n0:n1].copy() if has_init else np.zeros((n1 - n0, hidden), np.float32)
+    onto_z = np.empty(0, np.float32)  # gemm_rows init: accumulate onto z
+    for s in range(t):
+        lo, hi = s * n + n0, s * n + n1
+        z_s = z[lo:hi]
+        if s > 0:  # the recurrent term of all these sequences at once
+            gemm_rows(h_rows[lo - n : hi - n], w_hh_t, onto_z, z_s, False)
+        elif has_init:
+            gemm_rows(h_init[n0:n1], w_hh_t, onto_z, z_s, False)
+        lstm_cell_rows(z_s, c, h_rows[lo:hi])
+        if g_rows.shape[0] > 0:
+            copy_rows(z_s, g_rows[lo:hi])
+        if c_rows.shape[0] > 0:
+            copy_rows(c, c_rows[lo:hi])
 
 
-# One source, two builds: a serial one for small calls (no thread start-up) and a
-# parallel one (prange runs its chunks on numba's threads).
-lstm_layer = jit(_lstm_layer)
-lstm_layer_parallel = numba.njit(parallel=True, **_OPTIONS)(_lstm_layer)
-gemm_split = jit(_gemm_split)
-gemm_split_parallel = numba.njit(parallel=True, **_OPTIONS)(_gemm_split)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def thread_pool() -> ThreadPoolExecutor:
+    """The process's worker threads for split calls (one per core, made on first use)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="actif-numba")
+        return _pool
+
+
+def run_split(task, chunks: int) -> None:
+    """``task(part, chunks)`` for every part: part 0 on this thread, the others on the
+    pool, all done (or the first error raised) on return."""
+    if chunks == 1:
+        task(0, 1)
+        return
+    futures = [thread_pool().submit(task, part, chunks) for part in range(1, chunks)]
+    try:
+        task(0, chunks)
+    finally:
+        for f in futures:
+            f.result()
+
+
+def split(total: int, part: int, chunks: int) -> tuple[int, int]:
+    return total * part // chunks, total * (part + 1) // chunks
 
 
 class NumbaBackend(Backend):
     """float32 LSTM forward, traces and stateful steps in Numba-compiled kernels.
 
-    ``num_threads``: threads for large batches (default: numba's, i.e. all cores, or
-    ``NUMBA_NUM_THREADS``); results are identical for any thread count.
+    ``num_threads``: threads for large batches (default: all cores); results are
+    identical for any thread count.
     """
 
     name = "numba"
@@ -243,33 +259,58 @@ class NumbaBackend(Backend):
         self._trace_route = np.ascontiguousarray(weighted_routing(w_ih0), np.float32)  # (H, I)
         self._trace_abs_w_ih = np.ascontiguousarray(np.abs(w_ih0), np.float32)  # (4H, I)
         self._no_bias = np.zeros(f32.input_size, np.float32)  # the trace products have none
-        self._threads = min(int(num_threads), numba.config.NUMBA_NUM_THREADS) if num_threads else None
+        self._threads = int(num_threads or os.cpu_count() or 1)  # cpu_count costs ~15 us a call
         # recurrence multiply-adds per sequence and step, to size the thread split
         self._macs_per_row = sum((l.input_size + l.hidden_size) * 4 * l.hidden_size for l in f32.lstm)
 
     # ------------------------------------------------------------------ pieces
     def _chunks(self, sequences: int, rows: int) -> int:
-        threads = self._threads or numba.get_num_threads()
-        return int(max(1, min(threads, sequences, rows * self._macs_per_row // MIN_MACS_PER_THREAD)))
+        return int(max(1, min(self._threads, sequences, rows * self._macs_per_row // MIN_MACS_PER_THREAD)))
 
     def _run_layer(self, k, x_rows, n, h_init, c_init, h_rows, c_rows, g_rows, chunks):
-        kernel = lstm_layer_parallel if chunks > 1 else lstm_layer  # prange(chunks) uses `chunks` threads
-        kernel(x_rows, n, self._w_ih_t[k], self._w_hh_t[k], self._bias[k], h_init, c_init, h_rows, c_rows, g_rows, chunks)
+        """One layer over N sequences (see :func:`lstm_recurrence`): the input projection
+        as one product split by rows, then the recurrence split by sequences."""
+        rows = x_rows.shape[0]
+        w_ih_t, w_hh_t, bias = self._w_ih_t[k], self._w_hh_t[k], self._bias[k]
+        z = np.empty((rows, w_ih_t.shape[1]), np.float32)
+        if chunks == 1:  # small calls: no task objects (batch-1 latency)
+            gemm_rows(x_rows, w_ih_t, bias, z, False)
+            lstm_recurrence(z, n, 0, n, w_hh_t, h_init, c_init, h_rows, c_rows, g_rows)
+            return
+
+        def project(part: int, chunks: int) -> None:
+            r0, r1 = split(rows, part, chunks)
+            gemm_rows(x_rows[r0:r1], w_ih_t, bias, z[r0:r1], False)
+
+        def recur(part: int, chunks: int) -> None:
+            n0, n1 = split(n, part, chunks)
+            lstm_recurrence(z, n, n0, n1, w_hh_t, h_init, c_init, h_rows, c_rows, g_rows)
+
+        run_split(project, chunks)
+        run_split(recur, chunks)
 
     def _product(self, a, b, bias, out, abs_a, chunks):
         """``out = bias + op(a) @ b`` through :func:`gemm_rows`, rows split over threads."""
-        kernel = gemm_split_parallel if chunks > 1 else gemm_split
-        kernel(a, b, bias, out, False, abs_a, chunks)
+        if chunks == 1:
+            gemm_rows(a, b, bias, out, abs_a)
+            return out
+
+        def rows_part(part: int, chunks: int) -> None:
+            r0, r1 = split(a.shape[0], part, chunks)
+            gemm_rows(a[r0:r1], b, bias, out[r0:r1], abs_a)
+
+        run_split(rows_part, chunks)
         return out
 
-    def _head(self, pooled: np.ndarray, chunks: int) -> np.ndarray:
+    def _head(self, pooled: np.ndarray) -> np.ndarray:
+        """Folded-BatchNorm affine and dense layers (small products: one thread)."""
         spec = self._spec
         v = np.ascontiguousarray(pooled, np.float32)
         if spec.post_scale is not None:
             v = v * spec.post_scale + spec.post_shift
         for layer, w_t in zip(spec.dense, self._dense_w_t):
             out = np.empty((v.shape[0], layer.out_features), np.float32)
-            v = apply_activation(layer.activation, self._product(v, w_t, layer.bias, out, False, chunks))
+            v = apply_activation(layer.activation, self._product(v, w_t, layer.bias, out, False, 1))
         return v
 
     def _trace(self, name: str, x_norm: np.ndarray, h0: np.ndarray, gates0: np.ndarray, chunks: int) -> np.ndarray:
@@ -314,11 +355,11 @@ class NumbaBackend(Backend):
         if t == 0:
             y = np.zeros((n, spec.output_size), np.float32)
         elif spec.pooling == "last":
-            y = self._head(top[-1], chunks)
+            y = self._head(top[-1])
         elif spec.pooling == "mean":
-            y = self._head(top.mean(axis=0), chunks)
+            y = self._head(top.mean(axis=0))
         else:
-            y = self._head(top.max(axis=0), chunks)
+            y = self._head(top.max(axis=0))
         tr = None
         if trace is not None:
             tr = self._trace(trace, x_rows, layers[0][0], layers[0][2], chunks)
@@ -367,7 +408,7 @@ class NumbaBackend(Backend):
             window = state.ring.shape[1]
             slot, filled = state.steps % window, min(state.steps + 1, window)
             pooled = pool_ring_with(state.ring, slot, filled, layer_in, spec.pooling == "max")
-        y = self._head(pooled, chunks)
+        y = self._head(pooled)
         tr = self._trace(trace, xin, new_h[0], new_g[0], chunks) if trace is not None else None
         # commit only now: nothing above wrote to the state
         for k in range(spec.num_layers):
@@ -407,4 +448,4 @@ def pool_ring_with(ring: np.ndarray, slot: int, filled: int, new_row: np.ndarray
     return rows.max(axis=1) if use_max else rows.mean(axis=1)
 
 
-__all__ = ["NumbaBackend", "check_available", "gemm_rows", "lstm_cell_rows", "lstm_layer", "tanh_f32"]
+__all__ = ["NumbaBackend", "check_available", "gemm_rows", "lstm_cell_rows", "lstm_recurrence", "tanh_f32"]
