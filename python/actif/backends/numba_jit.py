@@ -36,16 +36,16 @@ process on a machine pays the compile time (seconds), later ones load it (~0.3 s
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..model_spec import ModelSpec
+from ..model_spec import ACTIVATIONS, ModelSpec
 from ..traces import weighted_routing
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
-from .numpy_ref import apply_activation
 
 try:
     import numba
@@ -206,6 +206,51 @@ def lstm_recurrence(z, n, n0, n1, w_hh_t, h_init, c_init, h_rows, c_rows, g_rows
             copy_rows(c, c_rows[lo:hi])
 
 
+# activation codes for dense_rows: positions in model_spec.ACTIVATIONS
+IDENTITY, RELU, ELU, TANH, SIGMOID = (ACTIVATIONS.index(a) for a in ("identity", "relu", "elu", "tanh", "sigmoid"))
+
+
+@jit
+def dense_rows(v, w_t, bias, out, activation):
+    """A dense layer on B rows: ``out = act(bias + v @ w_t)``, ``activation`` a code
+    above; the same definitions as the NumPy reference (libm tanh: small arrays)."""
+    gemm_rows(v, w_t, bias, out, False)
+    if activation == IDENTITY:
+        return
+    for r in range(out.shape[0]):
+        o = out[r]
+        for j in range(o.shape[0]):
+            x = o[j]
+            if activation == RELU:
+                o[j] = max(x, 0)
+            elif activation == ELU:
+                o[j] = x if x > 0 else math.expm1(x)
+            elif activation == TANH:
+                o[j] = math.tanh(x)
+            else:
+                o[j] = _HALF * (_ONE + math.tanh(_HALF * x))
+
+
+@jit
+def pool_ring_rows(ring, slot, filled, new_rows, use_max, out):
+    """Mean or max over the first ``filled`` ring rows of each stream, with row
+    ``slot`` read from ``new_rows`` instead: pooling the state after a step without
+    writing the ring (the state is committed only after success)."""
+    for b in range(ring.shape[0]):
+        o = out[b]
+        first = new_rows[b] if slot == 0 else ring[b, 0]
+        for j in range(o.shape[0]):
+            o[j] = first[j]
+        for s in range(1, filled):
+            row = new_rows[b] if s == slot else ring[b, s]
+            for j in range(o.shape[0]):
+                o[j] = max(o[j], row[j]) if use_max else o[j] + row[j]
+        if not use_max:
+            inv = _ONE / np.float32(filled)
+            for j in range(o.shape[0]):
+                o[j] = o[j] * inv
+
+
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -254,7 +299,8 @@ class NumbaBackend(Backend):
         self._w_ih_t = [np.ascontiguousarray(l.w_ih.T) for l in f32.lstm]
         self._w_hh_t = [np.ascontiguousarray(l.w_hh.T) for l in f32.lstm]
         self._bias = [np.ascontiguousarray(l.b_ih + l.b_hh) for l in f32.lstm]
-        self._dense_w_t = [np.ascontiguousarray(d.weight.T) for d in f32.dense]
+        self._dense = [(np.ascontiguousarray(d.weight.T), d.bias, ACTIVATIONS.index(d.activation)) for d in f32.dense]
+        self._hidden = list(f32.hidden_sizes)
         w_ih0 = f32.lstm[0].w_ih
         self._trace_route = np.ascontiguousarray(weighted_routing(w_ih0), np.float32)  # (H, I)
         self._trace_abs_w_ih = np.ascontiguousarray(np.abs(w_ih0), np.float32)  # (4H, I)
@@ -308,9 +354,10 @@ class NumbaBackend(Backend):
         v = np.ascontiguousarray(pooled, np.float32)
         if spec.post_scale is not None:
             v = v * spec.post_scale + spec.post_shift
-        for layer, w_t in zip(spec.dense, self._dense_w_t):
-            out = np.empty((v.shape[0], layer.out_features), np.float32)
-            v = apply_activation(layer.activation, self._product(v, w_t, layer.bias, out, False, 1))
+        for w_t, bias, activation in self._dense:
+            out = np.empty((v.shape[0], w_t.shape[1]), np.float32)
+            dense_rows(v, w_t, bias, out, activation)
+            v = out
         return v
 
     def _trace(self, name: str, x_norm: np.ndarray, h0: np.ndarray, gates0: np.ndarray, chunks: int) -> np.ndarray:
@@ -341,7 +388,7 @@ class NumbaBackend(Backend):
         chunks = self._chunks(n, rows)
         layer_in = x_rows
         layers = []
-        for k, hidden in enumerate(spec.hidden_sizes):
+        for k, hidden in enumerate(self._hidden):
             keep_g = activations or (k == 0 and trace == "gates")
             h_rows = np.empty((rows, hidden), np.float32)
             c_rows = np.empty((rows if activations else 0, hidden), np.float32)
@@ -351,7 +398,7 @@ class NumbaBackend(Backend):
                 self._run_layer(k, layer_in, n, no_state, no_state, h_rows, c_rows, g_rows, chunks)
             layers.append((h_rows, c_rows, g_rows))
             layer_in = h_rows
-        top = layer_in.reshape(t, n, spec.hidden_sizes[-1])
+        top = layer_in.reshape(t, n, self._hidden[-1])
         if t == 0:
             y = np.zeros((n, spec.output_size), np.float32)
         elif spec.pooling == "last":
@@ -391,7 +438,7 @@ class NumbaBackend(Backend):
         chunks = self._chunks(batch, batch)
         layer_in = xin
         new_h, new_c, new_g = [], [], []
-        for k, hidden in enumerate(spec.hidden_sizes):
+        for k, hidden in enumerate(self._hidden):
             h = np.empty((batch, hidden), np.float32)  # new buffers: the state is committed at the end
             c = np.empty((batch, hidden), np.float32)
             g = np.empty((batch if k == 0 and trace == "gates" else 0, 4 * hidden), np.float32)
@@ -406,12 +453,13 @@ class NumbaBackend(Backend):
             pooled = layer_in
         else:
             window = state.ring.shape[1]
-            slot, filled = state.steps % window, min(state.steps + 1, window)
-            pooled = pool_ring_with(state.ring, slot, filled, layer_in, spec.pooling == "max")
+            pooled = np.empty_like(layer_in)
+            pool_ring_rows(state.ring, state.steps % window, min(state.steps + 1, window), layer_in,
+                           spec.pooling == "max", pooled)
         y = self._head(pooled)
         tr = self._trace(trace, xin, new_h[0], new_g[0], chunks) if trace is not None else None
         # commit only now: nothing above wrote to the state
-        for k in range(spec.num_layers):
+        for k in range(len(new_h)):
             state.h[k][...] = new_h[k]
             state.c[k][...] = new_c[k]
         if spec.pooling != "last":
@@ -420,17 +468,17 @@ class NumbaBackend(Backend):
         return y, tr
 
     def _check_state(self, state: StreamState, batch: int) -> None:
-        spec = self.spec
-        if len(state.h) != spec.num_layers or len(state.c) != spec.num_layers:
-            raise ValueError(f"state has {len(state.h)} layers, the model {spec.num_layers}")
-        for k, hidden in enumerate(spec.hidden_sizes):
+        spec = self._spec
+        if len(state.h) != len(self._hidden) or len(state.c) != len(self._hidden):
+            raise ValueError(f"state has {len(state.h)} layers, the model {len(self._hidden)}")
+        for k, hidden in enumerate(self._hidden):
             for what, arr in (("h", state.h[k]), ("c", state.c[k])):
                 if arr.shape != (batch, hidden) or arr.dtype != np.float32:
                     raise ValueError(
                         f"state.{what}[{k}] must be float32 ({batch}, {hidden}), got {arr.dtype} {arr.shape}"
                     )
         if spec.pooling != "last":
-            want = (batch, int(spec.window), spec.hidden_sizes[-1])
+            want = (batch, int(spec.window), self._hidden[-1])
             if state.ring.shape != want or state.ring.dtype != np.float32:
                 raise ValueError(f"state.ring must be float32 {want}, got {state.ring.dtype} {state.ring.shape}")
 
@@ -438,14 +486,6 @@ class NumbaBackend(Backend):
 def window_major(rows: np.ndarray, t: int, n: int) -> np.ndarray:
     """Time-major rows (T*N, F) as a contiguous (N, T, F) array."""
     return np.ascontiguousarray(rows.reshape(t, n, rows.shape[1]).swapaxes(0, 1))
-
-
-def pool_ring_with(ring: np.ndarray, slot: int, filled: int, new_row: np.ndarray, use_max: bool) -> np.ndarray:
-    """Mean or max over the ring's ``filled`` rows with row ``slot`` replaced by
-    ``new_row``, without writing the ring (the state is committed only after success)."""
-    rows = ring[:, :filled].copy()
-    rows[:, slot] = new_row
-    return rows.max(axis=1) if use_max else rows.mean(axis=1)
 
 
 __all__ = ["NumbaBackend", "check_available", "gemm_rows", "lstm_cell_rows", "lstm_recurrence", "tanh_f32"]
