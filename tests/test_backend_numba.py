@@ -24,7 +24,6 @@ import actif  # noqa: E402
 from actif.backends import backend_class  # noqa: E402
 from actif.errors import BackendUnavailableError  # noqa: E402
 from actif.model_spec import random_spec  # noqa: E402
-
 from test_parity import assert_close  # noqa: E402
 
 NUMBA_MODULE = "actif.backends.numba_jit"
@@ -104,7 +103,7 @@ m = actif.Model(random_spec(5, 8, 2, pooling="mean", seed=1), "numba")
 x = np.ones((2, 3, 5), np.float32)
 m.forward(x, trace="weighted")
 m.step(x[:, 0])
-kernels = (nj.gemm_rows, nj.lstm_recurrence)
+kernels = (nj.gemm_rows, nj.lstm_recurrence, nj.dense_rows, nj.pool_ring_rows)
 print(json.dumps({"hits": sum(sum(k.stats.cache_hits.values()) for k in kernels),
                   "misses": sum(sum(k.stats.cache_misses.values()) for k in kernels)}))
 """

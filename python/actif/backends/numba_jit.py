@@ -296,9 +296,9 @@ class NumbaBackend(Backend):
         f32 = spec.astype(np.float32)
         self._spec = f32
         # weights transposed once, so every product reads contiguous (in, out) rows
-        self._w_ih_t = [np.ascontiguousarray(l.w_ih.T) for l in f32.lstm]
-        self._w_hh_t = [np.ascontiguousarray(l.w_hh.T) for l in f32.lstm]
-        self._bias = [np.ascontiguousarray(l.b_ih + l.b_hh) for l in f32.lstm]
+        self._w_ih_t = [np.ascontiguousarray(layer.w_ih.T) for layer in f32.lstm]
+        self._w_hh_t = [np.ascontiguousarray(layer.w_hh.T) for layer in f32.lstm]
+        self._bias = [np.ascontiguousarray(layer.b_ih + layer.b_hh) for layer in f32.lstm]
         self._dense = [(np.ascontiguousarray(d.weight.T), d.bias, ACTIVATIONS.index(d.activation)) for d in f32.dense]
         self._hidden = list(f32.hidden_sizes)
         w_ih0 = f32.lstm[0].w_ih
@@ -307,7 +307,7 @@ class NumbaBackend(Backend):
         self._no_bias = np.zeros(f32.input_size, np.float32)  # the trace products have none
         self._threads = int(num_threads or os.cpu_count() or 1)  # cpu_count costs ~15 us a call
         # recurrence multiply-adds per sequence and step, to size the thread split
-        self._macs_per_row = sum((l.input_size + l.hidden_size) * 4 * l.hidden_size for l in f32.lstm)
+        self._macs_per_row = sum((layer.input_size + layer.hidden_size) * 4 * layer.hidden_size for layer in f32.lstm)
 
     # ------------------------------------------------------------------ pieces
     def _chunks(self, sequences: int, rows: int) -> int:
