@@ -87,6 +87,17 @@ def test_missing_numba_names_the_extra(monkeypatch):
         actif.Model(random_spec(3, 4, seed=0), "numba")
 
 
+def test_auto_falls_back_to_numba_without_the_compiled_core(monkeypatch, rng):
+    monkeypatch.delitem(sys.modules, "actif.backends.cpp", raising=False)
+    monkeypatch.setitem(sys.modules, "actif._core", None)  # as on a machine without a compiler
+    monkeypatch.delattr(actif, "_core", raising=False)
+    assert "cpp" not in actif.available_backends()
+    model = actif.Model(random_spec(5, 8, seed=2), "auto")
+    assert model.backend_name == "numba"
+    X = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    assert_close(model.predict(X), actif.Model(model.spec, "numpy").predict(X), model, "prediction")
+
+
 def test_too_old_numba_is_reported(monkeypatch):
     mod = importlib.import_module(NUMBA_MODULE)
     monkeypatch.setattr(mod.numba, "__version__", "0.57.1")
