@@ -31,7 +31,7 @@ on a small pool of Python threads, the calling thread taking the first chunk. No
 OpenMP workers keep spinning on the cores after every call.
 
 Kernels compile on first use and are cached on disk (``cache=True``): only the first
-process on a machine pays the compile time (seconds), later ones load it (~0.3 s).
+process on a machine pays the compile time (seconds), later ones load it (~0.5 s).
 """
 
 from __future__ import annotations
@@ -210,10 +210,9 @@ def lstm_recurrence(z, n, n0, n1, w_hh_t, h_init, c_init, h_rows, c_rows, g_rows
     for s in range(t):
         lo, hi = s * n + n0, s * n + n1
         z_s = z[lo:hi]
-        if s > 0:  # the recurrent term of all these sequences at once
-            gemm_rows(h_rows[lo - n : hi - n], w_hh_t, onto_z, z_s, False)
-        elif has_init:
-            gemm_rows(h_init[n0:n1], w_hh_t, onto_z, z_s, False)
+        if s > 0 or has_init:  # the recurrent term of all these sequences at once
+            h_prev = h_rows[lo - n : hi - n] if s > 0 else h_init[n0:n1]
+            gemm_rows(h_prev, w_hh_t, onto_z, z_s, False)  # one call site: it compiles once
         lstm_cell_rows(z_s, c, h_rows[lo:hi])
         if g_rows.shape[0] > 0:
             copy_rows(z_s, g_rows[lo:hi])
