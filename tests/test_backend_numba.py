@@ -136,6 +136,27 @@ def test_compile_cache_is_written_then_reused(tmp_path):
     assert second["misses"] == 0 and second["hits"] > 0
 
 
+FORK_PROBE = """
+import os, signal, numpy as np, actif
+from actif.model_spec import random_spec
+m = actif.Model(random_spec(38, 64, seed=1), "numba", num_threads=2)
+X = np.ones((64, 10, 38), np.float32)
+want = m.predict(X)  # the parent's pool threads now exist
+pid = os.fork()
+if pid == 0:
+    signal.alarm(60)  # a hung child ends itself: the parent then reports its signal
+    os._exit(0 if np.array_equal(m.predict(X), want) else 3)  # splits again, in the child
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_can_split_work():
+    out = subprocess.run([sys.executable, "-c", FORK_PROBE], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0"
+
+
 # ----------------------------------------------------------------- inputs the model layer adapts
 @pytest.mark.parametrize("layout", ["strided", "fortran", "float64", "transposed"])
 def test_non_contiguous_and_float64_windows(layout, rng):

@@ -278,6 +278,17 @@ def thread_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_pool_after_fork() -> None:
+    # a forked child inherits the pool object but not its threads (and maybe a held
+    # lock): waiting on that pool would hang, so the child makes its own
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def run_split(task, chunks: int) -> None:
     """``task(part, chunks)`` for every part: part 0 on this thread, the others on the
     pool, all done (or the first error raised) on return."""
