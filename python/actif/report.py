@@ -98,11 +98,27 @@ def machine_line(m: dict[str, Any]) -> str:
 
 
 def command_line() -> str:
-    """The command that produced a result, relative to the repository."""
-    argv = [os.path.relpath(a) if os.path.exists(a) and os.path.isabs(a) else a for a in sys.argv]
-    if argv and argv[0].endswith(".py"):
-        return "python " + " ".join(argv)
-    return " ".join(["actif" if argv and argv[0].endswith("actif") else argv[0], *argv[1:]]) if argv else ""
+    """The command that produced a result, as a user would type it: ``actif ...`` for the
+    CLI (however it was launched), ``python <script>`` for benchmark scripts, with paths
+    inside the working directory made relative."""
+    argv = list(sys.argv)
+    if not argv:
+        return ""
+    prog = argv[0].replace(os.sep, "/")
+    if prog.endswith("actif/cli.py") or os.path.basename(prog) == "actif":
+        head = "actif"
+    elif prog.endswith(".py"):
+        head = "python " + _relative(argv[0])
+    else:
+        head = os.path.basename(prog)
+    return " ".join([head, *(_relative(a) for a in argv[1:])])
+
+
+def _relative(arg: str) -> str:
+    cwd = os.getcwd()
+    if os.path.isabs(arg) and (arg == cwd or arg.startswith(cwd + os.sep)):
+        return os.path.relpath(arg, cwd)
+    return arg
 
 
 def git_revision() -> str | None:
