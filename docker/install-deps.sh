@@ -22,7 +22,7 @@ packages=()
 for profile in "$@"; do
   case "$profile" in
     build) packages+=(build-essential cmake ninja-build python3 python3-dev python3-venv python3-pip git ca-certificates) ;;
-    cross) packages+=(g++-aarch64-linux-gnu qemu-user) ;;
+    cross) packages+=(g++-aarch64-linux-gnu qemu-user file) ;;
     check) packages+=(valgrind) ;;
     python-arm) ;;
     *) echo "install-deps.sh: unknown profile '$profile'" >&2; exit 2 ;;
