@@ -60,17 +60,12 @@ void model_case(std::vector<Quantity>& out, int64_t hidden, int k) {
   std::vector<float> y(static_cast<size_t>(n * O)), h(static_cast<size_t>(n * t * hidden)),
       trace(static_cast<size_t>(n * t * I));
   actif::RunningStats stats(I);
-  actif::WindowRequest req;
-  req.x = x.data();
-  req.n = n;
-  req.t = t;
-  req.y = y.data();
+  actif::WindowRequest req = window_request(x.data(), n, t, y.data());
   req.layers.resize(ref.lstm.size());
   req.layers[0].h = h.data();
   req.trace = actif::TraceKind::Weighted;
   req.trace_out = trace.data();
   req.stats = &stats;
-  req.num_threads = 1;
   actif::window_forward(model, req);
   const std::string p = "H" + std::to_string(hidden) + ".";
   add(out, p + "y", kPrediction, y.data(), y.size());
@@ -116,12 +111,7 @@ std::vector<Quantity> compute() {
   Rng rng(77);
   const std::vector<float> x = rng.uniform_vec(2 * 8 * 6, -2.0f, 2.0f);
   std::vector<float> y(4);
-  actif::WindowRequest req;
-  req.x = x.data();
-  req.n = 2;
-  req.t = 8;
-  req.y = y.data();
-  actif::window_forward(mf.model, req);
+  actif::window_forward(mf.model, window_request(x.data(), 2, 8, y.data()));
   add(out, "tiny_model.y", kPrediction, y.data(), y.size());
   return out;
 }

@@ -109,6 +109,16 @@ double ref_activation(actif::Activation a, double v) {
   return v;
 }
 
+actif::WindowRequest window_request(const float* x, int64_t n, int64_t t, float* y) {
+  actif::WindowRequest req;
+  req.x = x;
+  req.n = n;
+  req.t = t;
+  req.y = y;
+  req.num_threads = 1;
+  return req;
+}
+
 RefModel random_ref_model(const ModelShape& s, uint64_t seed) {
   Rng rng(seed);
   RefModel m;

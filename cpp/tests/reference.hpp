@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "actif/forward.hpp"
 #include "actif/model.hpp"
 #include "harness.hpp"
 
@@ -70,5 +71,8 @@ std::vector<double> ref_scores(const std::string& method, const std::vector<doub
                                const std::vector<double>& std);
 
 double ref_activation(actif::Activation a, double v);
+
+// A request for n windows of t steps into y, nothing else asked for, one thread.
+actif::WindowRequest window_request(const float* x, int64_t n, int64_t t, float* y);
 
 }  // namespace actif_test

@@ -39,6 +39,18 @@ std::map<std::string, std::vector<double>> expected() {
 
 std::vector<float> floats(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
 
+// A request for n windows of t steps into y, nothing else asked for, one thread.
+actif_window_request window_request(const float* x, int64_t n, int64_t t, float* y) {
+  actif_window_request req;
+  std::memset(&req, 0, sizeof req);
+  req.x = x;
+  req.n = n;
+  req.t = t;
+  req.y = y;
+  req.num_threads = 1;
+  return req;
+}
+
 struct Model {
   actif_model* m = nullptr;
   Model() { CHECK(actif_model_load_file((kDir + "/tiny_model.npz").c_str(), &m) == ACTIF_OK); }
@@ -48,12 +60,7 @@ struct Model {
 std::vector<float> run_windows(actif_model* m, const std::vector<float>& x, int64_t n, int64_t t, actif_stats* stats,
                                int threads = 1) {
   std::vector<float> y(static_cast<size_t>(n * actif_model_output_size(m)));
-  actif_window_request req;
-  std::memset(&req, 0, sizeof req);
-  req.x = x.data();
-  req.n = n;
-  req.t = t;
-  req.y = y.data();
+  actif_window_request req = window_request(x.data(), n, t, y.data());
   req.trace = stats ? ACTIF_TRACE_WEIGHTED : ACTIF_TRACE_NONE;
   req.stats = stats;
   req.num_threads = threads;
@@ -112,12 +119,7 @@ TEST_CASE(c_api, memory_load_stream_and_hidden) {
   const std::vector<float> x = rng.uniform_vec(8 * 6, -2.0f, 2.0f);
   // The window's layer-1 hidden state at its last step equals a stream's after 8 samples.
   std::vector<float> y(2), hidden(8 * 5), trace(8 * 6);
-  actif_window_request req;
-  std::memset(&req, 0, sizeof req);
-  req.x = x.data();
-  req.n = 1;
-  req.t = 8;
-  req.y = y.data();
+  actif_window_request req = window_request(x.data(), 1, 8, y.data());
   req.hidden = hidden.data();
   req.hidden_layer = 1;
   req.trace = ACTIF_TRACE_GATES;
@@ -208,13 +210,8 @@ TEST_CASE(c_api, errors_leave_state_unchanged) {
   CHECK(actif_stream_step(s, x.data(), y.data(), static_cast<actif_trace>(7), nullptr, nullptr) == ACTIF_E_INVALID_ARGUMENT);
   actif_stream_free(s);
 
-  actif_window_request req;
-  std::memset(&req, 0, sizeof req);
   std::vector<float> wx(2 * 8 * 6, 0.5f), wy(4, -3.0f), hidden(2 * 8 * 9);
-  req.x = wx.data();
-  req.n = 2;
-  req.t = 8;
-  req.y = wy.data();
+  actif_window_request req = window_request(wx.data(), 2, 8, wy.data());
   req.hidden = hidden.data();
   req.hidden_layer = 2;
   CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);

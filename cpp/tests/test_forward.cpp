@@ -77,7 +77,7 @@ TEST_CASE(forward, windows) {
                                     actif::to_string(trace);
           Guarded y(n * O), tr(n * t * I);
           std::vector<Guarded> h, c, g;
-          actif::WindowRequest req;
+          actif::WindowRequest req = window_request(x.data(), n, t, y.data());
           for (int64_t l = 0; l < L; ++l) {
             const int64_t H = ref.lstm[static_cast<size_t>(l)].hidden;
             h.emplace_back(n * t * H);
@@ -86,14 +86,9 @@ TEST_CASE(forward, windows) {
           }
           for (int64_t l = 0; l < L; ++l) req.layers.push_back({h[l].data(), c[l].data(), g[l].data()});
           actif::RunningStats stats(I);
-          req.x = x.data();
-          req.n = n;
-          req.t = t;
-          req.y = y.data();
           req.trace = trace;
           req.trace_out = tr.data();
           req.stats = &stats;
-          req.num_threads = 1;
           actif::window_forward(model, req);
           CHECK_CLOSE(where + " y", y.data(), want.y.data(), n * O, kPrediction);
           CHECK_CLOSE(where + " trace", tr.data(), want.trace.data(), n * t * I, kTrace);
@@ -109,14 +104,8 @@ TEST_CASE(forward, windows) {
           check_scores(where, stats, mean, sd);
 
           // Without activation buffers the pass takes its scratch paths: same results.
-          actif::WindowRequest lean;
           Guarded y2(n * O);
-          lean.x = x.data();
-          lean.n = n;
-          lean.t = t;
-          lean.y = y2.data();
-          lean.num_threads = 1;
-          actif::window_forward(model, lean);
+          actif::window_forward(model, window_request(x.data(), n, t, y2.data()));
           CHECK_CLOSE(where + " y (no activations)", y2.data(), want.y.data(), n * O, kPrediction);
           CHECK_MSG(y2.guards_intact(), where + ": wrote outside y (no activations)");
         });
@@ -141,11 +130,7 @@ TEST_CASE(forward, threads_split_windows) {
     std::vector<float> y1(static_cast<size_t>(n * O)), y2(y1.size());
     actif::RunningStats s1(38), s2(38);
     for (int threads : {1, 2}) {
-      actif::WindowRequest req;
-      req.x = x.data();
-      req.n = n;
-      req.t = t;
-      req.y = threads == 1 ? y1.data() : y2.data();
+      actif::WindowRequest req = window_request(x.data(), n, t, threads == 1 ? y1.data() : y2.data());
       req.trace = actif::TraceKind::Weighted;
       req.stats = threads == 1 ? &s1 : &s2;
       req.num_threads = threads;
@@ -232,11 +217,7 @@ TEST_CASE(forward, rejects_bad_requests_before_writing) {
   const RefModel ref = random_ref_model(s, 9);
   const actif::Model model = build_model(ref);
   std::vector<float> x(2 * 3 * 6, 0.5f), y(2 * 2, -7.0f);
-  actif::WindowRequest req;
-  req.x = x.data();
-  req.n = 2;
-  req.t = 3;
-  req.y = y.data();
+  actif::WindowRequest req = window_request(x.data(), 2, 3, y.data());
   req.trace = actif::TraceKind::Paper;
   bool threw = false;
   try {

@@ -195,13 +195,7 @@ Bytes read_file(const std::string& path) {
 
 std::vector<float> predict(const actif::Model& m, const std::vector<float>& x, int64_t n, int64_t t) {
   std::vector<float> y(static_cast<size_t>(n * m.output_size()));
-  actif::WindowRequest req;
-  req.x = x.data();
-  req.n = n;
-  req.t = t;
-  req.y = y.data();
-  req.num_threads = 1;
-  actif::window_forward(m, req);
+  actif::window_forward(m, window_request(x.data(), n, t, y.data()));
   return y;
 }
 
