@@ -34,10 +34,13 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 need_update=0
 for profile in "$@"; do
-  if [ "$profile" = python-arm ] && ! dpkg --print-foreign-architectures | grep -qx arm64 \
-     && [ "$(dpkg --print-architecture)" != arm64 ]; then
-    "${sudo_cmd[@]}" dpkg --add-architecture arm64
-    need_update=1
+  if [ "$profile" = python-arm ] && [ "$(dpkg --print-architecture)" != arm64 ]; then
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+      "${sudo_cmd[@]}" dpkg --add-architecture arm64
+      need_update=1
+    fi
+    # Package lists may have been removed (as images do after installing).
+    apt-cache show python3.11-minimal:arm64 >/dev/null 2>&1 || need_update=1
   fi
 done
 
