@@ -26,12 +26,18 @@ import time
 def run_bench(cmd: list[str]) -> tuple[list[dict], float]:
     t0 = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")], time.perf_counter() - t0
+    return [
+        json.loads(line) for line in out.splitlines() if line.startswith("{")
+    ], time.perf_counter() - t0
 
 
 def first_line(cmd: list[str]) -> str:
     try:
-        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[0].strip()
+        return (
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+            .stdout.splitlines()[0]
+            .strip()
+        )
     except (OSError, subprocess.CalledProcessError, IndexError):
         return "unknown"
 
@@ -61,13 +67,25 @@ def main() -> None:
     runs = []
     for label, prefix, exe, isas, quick in (
         ("native x86-64", [], native, ["avx2", "scalar"], []),
-        ("emulated aarch64 (qemu-aarch64, not device speed)", ["qemu-aarch64", "-L", args.sysroot], emulated,
-         ["neon", "scalar"], ["--quick"]),
+        (
+            "emulated aarch64 (qemu-aarch64, not device speed)",
+            ["qemu-aarch64", "-L", args.sysroot],
+            emulated,
+            ["neon", "scalar"],
+            ["--quick"],
+        ),
     ):
         for isa in isas:
             cmd = [*prefix, exe, *quick, "--hidden", args.hidden, "--isa", isa]
             rows, seconds = run_bench(cmd)
-            runs.append({"label": label, "command": shlex.join(cmd), "seconds": round(seconds, 1), "rows": rows})
+            runs.append(
+                {
+                    "label": label,
+                    "command": shlex.join(cmd),
+                    "seconds": round(seconds, 1),
+                    "rows": rows,
+                }
+            )
             print(f"{label} {isa}: {seconds:.1f} s")
 
     machine = {
@@ -80,8 +98,12 @@ def main() -> None:
     }
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    doc = {"date": stamp, "script": shlex.join(["python", "cpp/bench/record_emulated.py", *os.sys.argv[1:]]),
-           "machine": machine, "runs": runs}
+    doc = {
+        "date": stamp,
+        "script": shlex.join(["python", "cpp/bench/record_emulated.py", *os.sys.argv[1:]]),
+        "machine": machine,
+        "runs": runs,
+    }
     base = os.path.join(args.out, "aarch64-emulated-vs-x86")
     with open(base + ".json", "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=1)
@@ -115,7 +137,11 @@ def main() -> None:
                 f"| {run['label']} | {r['isa']} | {r['hidden']} | {kind} | {'yes' if r['attribution'] else 'no'} "
                 f"| {per_window:.1f} | {r['us_per_call']:.1f} |"
             )
-    lines += ["", "Commands:", ""] + [f"- `{run['command']}` ({run['seconds']} s)" for run in runs] + [""]
+    lines += (
+        ["", "Commands:", ""]
+        + [f"- `{run['command']}` ({run['seconds']} s)" for run in runs]
+        + [""]
+    )
     with open(base + ".md", "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
     print(f"wrote {base}.json and {base}.md")

@@ -31,9 +31,19 @@ FEATURES = ["gaze_x", "gaze_y", "héad_yaw", "head_pitch", "pupil", "blink"]
 
 def make_spec():
     return random_spec(
-        6, [9, 5], output_size=2, pooling="mean", num_layers=2, dense_sizes=(4,), activation="tanh",
-        output_activation="identity", batchnorm=True, normalization=True, window=8,
-        feature_names=FEATURES, seed=2025,
+        6,
+        [9, 5],
+        output_size=2,
+        pooling="mean",
+        num_layers=2,
+        dense_sizes=(4,),
+        activation="tanh",
+        output_activation="identity",
+        batchnorm=True,
+        normalization=True,
+        window=8,
+        feature_names=FEATURES,
+        seed=2025,
     )
 
 
@@ -48,9 +58,13 @@ def expected(spec) -> dict[str, np.ndarray]:
     state = ref.new_state(1)
     stream_y = np.concatenate([ref.step(stream_x[i : i + 1], state)[0] for i in range(12)])
     return {
-        "x": x, "y": res.y, "trace_mean": mean, "trace_std": std,
+        "x": x,
+        "y": res.y,
+        "trace_mean": mean,
+        "trace_std": std,
         "scores_inverse": scores_from_moments(mean, std, "inverse"),
-        "stream_x": stream_x, "stream_y": stream_y,
+        "stream_x": stream_x,
+        "stream_y": stream_y,
     }
 
 
@@ -61,7 +75,11 @@ def write(out_dir: str) -> None:
         for name, arr in expected(spec).items():
             flat = np.asarray(arr, dtype=np.float64).ravel()
             fh.write(f"{name} {flat.size}\n")
-            fh.write("\n".join(" ".join(f"{v:.17g}" for v in flat[i : i + 6]) for i in range(0, flat.size, 6)))
+            fh.write(
+                "\n".join(
+                    " ".join(f"{v:.17g}" for v in flat[i : i + 6]) for i in range(0, flat.size, 6)
+                )
+            )
             fh.write("\n")
 
 
