@@ -34,6 +34,8 @@ class Model:
         self.spec = spec.validate()
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        if max_abs is not None and not (isinstance(max_abs, (int, float)) and not isinstance(max_abs, bool) and max_abs > 0):
+            raise ValueError(f"max_abs must be a positive number or None, got {max_abs!r}")  # NaN fails > 0
         self.backend_name = resolve_backend_name(backend)
         self._backend = backend_class(self.backend_name)(self.spec, num_threads=num_threads, **backend_options)
         self.num_threads = num_threads
