@@ -289,12 +289,14 @@ class StreamingExplainer:
             rejected, non_finite = rejected_rows(batch, self.model.max_abs)
             if not rejected.any():  # cannot happen (both checks apply one rule): never hide it
                 raise
-            self.skipped["non_finite"] += int(non_finite.sum())
-            self.skipped["out_of_range"] += int((rejected & ~non_finite).sum())
-            y = np.full((batch.shape[0], self.model.output_size), np.nan, np.float32)
+            for reason, mask in (("non_finite", non_finite), ("out_of_range", rejected & ~non_finite)):
+                if mask.any():
+                    self.skipped[reason] += int(mask.sum())
             keep = ~rejected
-            if keep.any():
-                y[keep] = self._run(to_float32(batch[keep]))
+            y_kept = self._run(to_float32(batch[keep])) if keep.any() else None
+            y = np.full((batch.shape[0], self.model.output_size), np.nan, np.float32 if y_kept is None else y_kept.dtype)
+            if y_kept is not None:
+                y[keep] = y_kept
             return y[0] if single else y
         y = self._run(rows)
         return y[0] if single else y

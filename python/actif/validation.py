@@ -16,7 +16,7 @@ from .errors import InvalidInputError
 # Inputs beyond this magnitude are almost surely sensor garbage, and float32 products
 # with the weights could overflow; the limit is a per-model setting (``max_abs``).
 DEFAULT_MAX_ABS = 1e6
-_F32_MAX = np.finfo(np.float32).max
+_F32_MAX = float(np.finfo(np.float32).max)
 
 try:
     from ._core import first_invalid as _native_first_invalid
@@ -38,7 +38,7 @@ def invalid_values(arr32: np.ndarray, max_abs: float | None) -> np.ndarray:
     """Boolean mask of the values of a float32 array that are rejected: NaN, Inf, or
     beyond ``max_abs`` (compared in float32; ``None``: finiteness only)."""
     with np.errstate(over="ignore"):
-        limit = _F32_MAX if max_abs is None else np.float32(max_abs)
+        limit = np.float32(_F32_MAX if max_abs is None else max_abs)
     with np.errstate(invalid="ignore"):
         return ~(np.abs(arr32) <= limit)  # NaN compares False, so it is caught too
 
