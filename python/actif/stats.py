@@ -132,7 +132,8 @@ class NumpyRunningStats:
             raise ModelFormatError("statistics blob has inconsistent flags")
         mean = np.frombuffer(data, "<f8", n, _HEADER.size).astype(np.float64)
         m2 = np.frombuffer(data, "<f8", n, _HEADER.size + 8 * n).astype(np.float64)
-        if not (math.isfinite(weight) and weight >= 0 and math.isfinite(half_life) and half_life >= 0):
+        # -0.0 is refused too: every accepted blob must serialise back to the same bytes
+        if not (math.isfinite(weight) and weight >= 0 and math.isfinite(half_life) and math.copysign(1.0, half_life) > 0):
             raise ModelFormatError("statistics blob has invalid weight or half-life")
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(m2)) and np.all(m2 >= 0)):
             raise ModelFormatError("statistics blob has non-finite or negative moments")
