@@ -31,29 +31,15 @@ from typing import Any
 import numpy as np
 
 import actif
+from actif.report import reset_peak_rss, rss_kib
 
 I, T = 38, 10
 
 
 def rss_mb() -> tuple[float, float]:
-    """(current, peak) resident set size of this process in MB, from /proc/self/status."""
-    cur = peak = 0.0
-    with open("/proc/self/status", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                cur = int(line.split()[1]) / 1024
-            elif line.startswith("VmHWM:"):
-                peak = int(line.split()[1]) / 1024
-    return cur, peak
-
-
-def reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="utf-8") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
+    """(current, peak) resident set size of this process in MB."""
+    cur, peak = rss_kib()
+    return cur / 1024, peak / 1024
 
 
 POISONS = (("non_finite", np.nan), ("non_finite", -np.inf), ("out_of_range", 5e7))

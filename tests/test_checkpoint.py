@@ -180,12 +180,12 @@ def test_sigkill_mid_stream_then_resume(backend, tmp_path):
     model_path = tmp_path / "model.npz"
     model.save(model_path)
     ckpt = tmp_path / "stream.ck"
-    total, every = 6000, 150
+    total, every = (6000, 150) if backend == "cpp" else (2500, 100)  # the NumPy reference steps slowly
     cmd = [sys.executable, os.path.join(HERE, "stream_worker.py"), str(model_path), str(ckpt), backend, str(total), str(every)]
     victim = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         for line in victim.stdout:
-            if line.startswith("progress") and int(line.split()[1]) >= 1500:
+            if line.startswith("progress") and int(line.split()[1]) >= total // 4:
                 break
         victim.send_signal(signal.SIGKILL)
     finally:

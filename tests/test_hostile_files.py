@@ -5,8 +5,8 @@ bounded by what a file really holds."""
 from __future__ import annotations
 
 import io
-import json
-import zipfile
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +14,11 @@ import pytest
 import actif
 from actif.errors import ModelFormatError
 from actif.model_spec import MAX_MODEL_BYTES, ModelSpec, random_spec
+from actif.report import reset_peak_rss, rss_kib
 from actif.stats import RunningStats
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_model_format import rewrite  # noqa: E402
 
 IMPLS = ["numpy"] + (["cpp"] if "cpp" in actif.available_backends() else [])
 
@@ -53,44 +57,27 @@ def npy_header_only(shape: tuple[int, ...], dtype: str = "<f4", body: bytes = b"
     return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + body
 
 
-def rebuilt(blob: bytes, members: dict[str, bytes], header_edit=None) -> bytes:
-    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
-        files = {n: zf.read(n) for n in zf.namelist()}
-    if header_edit:
-        header = json.loads(np.load(io.BytesIO(files["header.npy"])).tobytes())
-        header_edit(header)
-        buf = io.BytesIO()
-        np.save(buf, np.frombuffer(json.dumps(header).encode(), np.uint8))
-        files["header.npy"] = buf.getvalue()
-    files.update(members)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for n, data in files.items():
-            zf.writestr(n, data)
-    return out.getvalue()
+def rebuilt(tmp_path, blob: bytes, members: dict[str, bytes], header_edit=None) -> bytes:
+    """``blob`` with members replaced (and the header edited), via test_model_format's rewrite."""
+    src = tmp_path / "src.npz"
+    src.write_bytes(blob)
+    return rewrite(src, tmp_path, edit_header=header_edit, edit_members=lambda m: m.update(members)).read_bytes()
 
 
 def peak_rss_growth_mb(fn) -> float | None:
-    """Peak RSS growth (MB) while ``fn`` runs, via /proc (None where unsupported)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # reset the high-water mark
-    except OSError:
+    """Peak RSS growth (MB) while ``fn`` runs (None where Linux does not tell)."""
+    if not reset_peak_rss():
         return None
-
-    def read(key: str) -> int:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith(key))
-
-    before = read("VmRSS:")
+    before, _ = rss_kib()
     fn()
-    return (read("VmHWM:") - before) / 1024
+    return (rss_kib()[1] - before) / 1024
 
 
-def test_huge_declared_array_with_little_data_allocates_nothing_big():
+def test_huge_declared_array_with_little_data_allocates_nothing_big(tmp_path):
     # hidden 8192: w_hh declares (32768, 8192) float32 = 1 GiB, within the per-array limit
     spec = random_spec(1, 2, 1, dense_sizes=(), batchnorm=False, seed=0)
     blob = rebuilt(
+        tmp_path,
         model_bytes(spec),
         {"lstm.0.w_ih.npy": npy_header_only((32768, 1)), "lstm.0.w_hh.npy": npy_header_only((32768, 8192), body=b"\0" * 4096)},
         header_edit=lambda h: h["layers"][0].update(hidden_size=8192),
@@ -106,12 +93,13 @@ def test_huge_declared_array_with_little_data_allocates_nothing_big():
     assert growth < 64, f"refusing a 4 kB file grew peak RSS by {growth:.0f} MB"
 
 
-def test_total_declared_size_is_bounded():
+def test_total_declared_size_is_bounded(tmp_path):
     # each array under the per-array limit, all of them together beyond MAX_MODEL_BYTES
     big = 4 * 8192 * 8192 * 4  # w_ih and w_hh of hidden 8192, input 8192: 1 GiB each
     assert big <= MAX_MODEL_BYTES < 2 * big
     base = model_bytes(random_spec(1, 2, 1, dense_sizes=(), batchnorm=False, seed=0))
     blob = rebuilt(
+        tmp_path,
         base,
         {"lstm.0.w_ih.npy": npy_header_only((32768, 8192), body=b"\0" * 64), "lstm.0.w_hh.npy": npy_header_only((32768, 8192))},
         header_edit=lambda h: h["layers"][0].update(hidden_size=8192, input_size=8192),
@@ -124,9 +112,9 @@ def test_total_declared_size_is_bounded():
     "shape, dtype",
     [((-1, 2), "<f4"), ((2**40, 2**40), "<f4"), ((2**62,), "<f8"), ((3,), "<i8"), ((3,), "|O"), ((3,), ">f4")],
 )
-def test_hostile_member_headers(shape, dtype):
+def test_hostile_member_headers(shape, dtype, tmp_path):
     base = model_bytes(random_spec(1, 2, 1, dense_sizes=(), batchnorm=False, seed=0))
     for member in ("lstm.0.b_ih.npy", "header.npy"):
-        blob = rebuilt(base, {member: npy_header_only(shape, dtype, b"\0" * 64)})
+        blob = rebuilt(tmp_path, base, {member: npy_header_only(shape, dtype, b"\0" * 64)})
         with pytest.raises(ModelFormatError):
             ModelSpec.load(blob)
