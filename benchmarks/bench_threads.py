@@ -25,14 +25,14 @@ import actif
 from actif.report import write_suite
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-I, T = 38, 10
+N_IN, T = 38, 10
 
 
 def make_streams(n_streams: int, updates: int, stateful: bool, batch: int) -> list[list[np.ndarray]]:
     out = []
     for s in range(n_streams):
         rng = np.random.default_rng(s)
-        shape = (batch, I) if stateful else (batch, T, I)
+        shape = (batch, N_IN) if stateful else (batch, T, N_IN)
         out.append([rng.normal(size=shape).astype(np.float32) for _ in range(updates)])
     return out
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     counts = [int(t) for t in args.threads.split(",")]
     streams = max(counts) * 2
-    model = actif.random_model(I, args.hidden, 1, pooling="max", seed=0, num_threads=1)
+    model = actif.random_model(N_IN, args.hidden, 1, pooling="max", seed=0, num_threads=1)
     rows = []
     cases = [("window", False, 64, 8 if args.quick else 40), ("stateful", True, 16, 4 if args.quick else 25)]
     for mode, stateful, batch, updates in cases:
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "readme_rows": rows,
         "summary": [
-            f"Window mode: {win.get(2, float('nan')):.2f}x with 2 threads on {cores} cores (H={args.hidden}, I={I}, T={T}, "
+            f"Window mode: {win.get(2, float('nan')):.2f}x with 2 threads on {cores} cores (H={args.hidden}, I={N_IN}, T={T}, "
             "kernels pinned to 1 thread each): the native forward releases the GIL.",
             f"Stateful steps: {st.get(2, float('nan')):.2f}x with 2 threads: single steps keep the GIL (microseconds "
             "each), so parallel stateful streams share one core; batch them as B streams in one state instead.",

@@ -33,7 +33,7 @@ import numpy as np
 import actif
 from actif.report import reset_peak_rss, rss_kib
 
-I, T = 38, 10
+N_IN, T = 38, 10
 
 
 def rss_mb() -> tuple[float, float]:
@@ -61,7 +61,7 @@ class Soak:
         )
         self.model = model
         self.rng = np.random.default_rng(seed)
-        shape = (4096, I) if stateful else (4096, T, I)
+        shape = (4096, N_IN) if stateful else (4096, T, N_IN)
         self.pool = self.rng.normal(size=shape).astype(np.float32)
         self.invalid_fraction = invalid_fraction
         self.malformed_every = malformed_every
@@ -84,7 +84,7 @@ class Soak:
         hit = np.flatnonzero(self.rng.random(rows) < self.invalid_fraction)
         for r in hit:
             reason, value = POISONS[int(self.rng.integers(len(POISONS)))]
-            where = (r, int(self.rng.integers(I))) if self.stateful else (r, int(self.rng.integers(T)), int(self.rng.integers(I)))
+            where = (r, int(self.rng.integers(N_IN))) if self.stateful else (r, int(self.rng.integers(T)), int(self.rng.integers(N_IN)))
             batch[where] = value
             self.expected[reason] += 1
         y = self.explainer.update(batch)
@@ -110,7 +110,7 @@ def run(windows: int, samples: int, invalid_fraction: float = 0.01, malformed_ev
         rss_slack_mb: float = 8.0, report_every: float = 0.0, seed: int = 0) -> dict[str, Any]:
     """Stream ``windows`` windows and ``samples`` stateful samples; return the figures
     (raises AssertionError when an invariant breaks)."""
-    model = actif.random_model(I, hidden, 1, pooling="max", seed=seed, backend=backend)
+    model = actif.random_model(N_IN, hidden, 1, pooling="max", seed=seed, backend=backend)
     tmp = tempfile.mkdtemp(prefix="actif-soak-")
     soaks = []
     if windows:

@@ -22,16 +22,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from stream_worker import position, state_digest, stream_samples  # noqa: E402
 
-I = 6
+N_IN = 6
 STEP_BACKENDS = [b for b in actif.available_backends() if actif.backends.backend_class(b).step is not Backend.step]
 
 
-def make_model(backend="auto", seed=3, n_in=I):
+def make_model(backend="auto", seed=3, n_in=N_IN):
     return actif.Model(random_spec(n_in, 12, 2, pooling="max", normalization=True, seed=seed, window=8), backend)
 
 
 def stream(rng, stateful, n):
-    x = rng.normal(size=(n, I) if stateful else (n, 8, I)).astype(np.float32)
+    x = rng.normal(size=(n, N_IN) if stateful else (n, 8, N_IN)).astype(np.float32)
     x[3] = np.nan  # skipped rows belong in the counters too
     return x
 
@@ -88,7 +88,7 @@ def test_checkpoint_every_n_accepted_updates(tmp_path):
 
 def test_restore_refuses_another_model(tmp_path):
     st = actif.StreamingExplainer(make_model(), stateful=True)
-    st.update(np.ones((3, I), np.float32))
+    st.update(np.ones((3, N_IN), np.float32))
     path = st.checkpoint(tmp_path / "ck.bin")
     with pytest.raises(CheckpointMismatchError, match="5 input features|6 input features"):
         actif.StreamingExplainer.restore(path, make_model(n_in=5))
@@ -118,7 +118,7 @@ def corruptions(blob: bytes) -> dict[str, bytes]:
 @pytest.mark.parametrize("case", sorted(corruptions(b"x" * 64)))
 def test_malformed_checkpoints_raise_model_format_error(case, tmp_path):
     st = actif.StreamingExplainer(make_model(), stateful=True)
-    st.update(np.ones((2, I), np.float32))
+    st.update(np.ones((2, N_IN), np.float32))
     blob = open(st.checkpoint(tmp_path / "ck"), "rb").read()
     bad = tmp_path / "bad"
     bad.write_bytes(corruptions(blob)[case])
@@ -156,7 +156,7 @@ SEMANTIC = {
 @pytest.mark.parametrize("case", sorted(SEMANTIC))
 def test_semantically_wrong_checkpoints_with_valid_crc(case, tmp_path):
     st = actif.StreamingExplainer(make_model(), stateful=True)
-    st.update(np.ones((2, I), np.float32))
+    st.update(np.ones((2, N_IN), np.float32))
     blob = open(st.checkpoint(tmp_path / "ck"), "rb").read()
     with pytest.raises(ModelFormatError):
         ck.decode(reencode(blob, SEMANTIC[case]))
@@ -164,7 +164,7 @@ def test_semantically_wrong_checkpoints_with_valid_crc(case, tmp_path):
 
 def test_state_shape_for_another_model_is_a_mismatch(tmp_path):
     st = actif.StreamingExplainer(make_model(), stateful=True)
-    st.update(np.ones((2, I), np.float32))
+    st.update(np.ones((2, N_IN), np.float32))
     blob = open(st.checkpoint(tmp_path / "ck"), "rb").read()
     data = ck.decode(blob)
     data.state_arrays["h.0"] = np.zeros((1, 3), np.float32)
@@ -200,7 +200,7 @@ def test_sigkill_mid_stream_then_resume(backend, tmp_path):
     _, stats_hex, state_hex = lines[-1].split()
 
     reference = actif.StreamingExplainer(model, stateful=True, on_invalid="skip")
-    for x in stream_samples(total, I):
+    for x in stream_samples(total, N_IN):
         reference.update(x)
     assert bytes.fromhex(stats_hex) == reference.stats.to_bytes()
     assert state_hex == state_digest(reference)

@@ -11,12 +11,12 @@ from actif.backends.base import Backend
 from actif.model_spec import random_spec
 
 BACKENDS = actif.available_backends()
-I, T = 5, 6
+N_IN, T = 5, 6
 
 
 @pytest.fixture(params=BACKENDS)
 def model(request):
-    spec = random_spec(I, 9, 2, pooling="mean", normalization=True, seed=7, window=T)
+    spec = random_spec(N_IN, 9, 2, pooling="mean", normalization=True, seed=7, window=T)
     return actif.Model(spec, request.param)
 
 
@@ -29,7 +29,7 @@ def explainer(model, stateful, policy):
         pytest.skip(f"backend {model.backend_name} has no stateful mode")
     st = actif.StreamingExplainer(model, stateful=stateful, on_invalid=policy)
     rng = np.random.default_rng(1)
-    st.update(rng.normal(size=(7, I) if stateful else (4, T, I)).astype(np.float32))  # a state worth keeping
+    st.update(rng.normal(size=(7, N_IN) if stateful else (4, T, N_IN)).astype(np.float32))  # a state worth keeping
     return st
 
 
@@ -43,7 +43,7 @@ def snapshot(st):
 
 
 def good_row(stateful):
-    return np.full((I,) if stateful else (T, I), 0.5, np.float32)
+    return np.full((N_IN,) if stateful else (T, N_IN), 0.5, np.float32)
 
 
 def poisoned(stateful, value, dtype=np.float32):
@@ -62,17 +62,17 @@ BAD_INPUTS = {
     "float64_1e300": (lambda s: poisoned(s, 1e300, np.float64), "out_of_range", 1),
     "int64_huge": (lambda s: poisoned(s, 2**62, np.int64), "out_of_range", 1),
     "nan_in_float64_batch": (lambda s: np.stack([poisoned(s, np.nan, np.float64)] * 3), "non_finite", 3),
-    "wrong_feature_count": (lambda s: np.zeros((3, I + 1) if s else (3, T, I + 1), np.float32), "bad_shape", 3),
-    "wrong_rank": (lambda s: np.zeros((2, 2, T, I), np.float32), "bad_shape", 1),
+    "wrong_feature_count": (lambda s: np.zeros((3, N_IN + 1) if s else (3, T, N_IN + 1), np.float32), "bad_shape", 3),
+    "wrong_rank": (lambda s: np.zeros((2, 2, T, N_IN), np.float32), "bad_shape", 1),
     "scalar": (lambda s: np.float32(1.0), "bad_shape", 1),
-    "zero_length_windows": (lambda s: np.zeros((3, 0, I) if not s else (3, 0), np.float32), "bad_shape", 3),
-    "strings": (lambda s: np.full((4, I) if s else (4, T, I), "x"), "bad_dtype", 4),
-    "bool": (lambda s: np.ones((I,) if s else (T, I), bool), "bad_dtype", 1),
-    "complex": (lambda s: np.ones((I,) if s else (T, I), np.complex64), "bad_dtype", 1),
-    "objects": (lambda s: np.array([None] * I if s else [[None] * I] * T, dtype=object), "bad_dtype", 1),
+    "zero_length_windows": (lambda s: np.zeros((3, 0, N_IN) if not s else (3, 0), np.float32), "bad_shape", 3),
+    "strings": (lambda s: np.full((4, N_IN) if s else (4, T, N_IN), "x"), "bad_dtype", 4),
+    "bool": (lambda s: np.ones((N_IN,) if s else (T, N_IN), bool), "bad_dtype", 1),
+    "complex": (lambda s: np.ones((N_IN,) if s else (T, N_IN), np.complex64), "bad_dtype", 1),
+    "objects": (lambda s: np.array([None] * N_IN if s else [[None] * N_IN] * T, dtype=object), "bad_dtype", 1),
     "none": (lambda s: None, "bad_dtype", 1),
-    "ragged_list": (lambda s: [[1.0] * I, [1.0] * (I - 1)] if s else [[[1.0] * I] * T, [[1.0] * I] * (T - 1)], "bad_shape", 1),
-    "empty_batch": (lambda s: np.zeros((0, I) if s else (0, T, I), np.float32), "empty", 1),
+    "ragged_list": (lambda s: [[1.0] * N_IN, [1.0] * (N_IN - 1)] if s else [[[1.0] * N_IN] * T, [[1.0] * N_IN] * (T - 1)], "bad_shape", 1),
+    "empty_batch": (lambda s: np.zeros((0, N_IN) if s else (0, T, N_IN), np.float32), "empty", 1),
 }
 
 
@@ -109,10 +109,10 @@ def test_mixed_batch_feeds_exactly_the_valid_rows(model, stateful):
     same state and statistics, byte for byte, as feeding only the valid rows."""
     rng = np.random.default_rng(99)
     n = 40
-    X = rng.normal(size=(n, I) if stateful else (n, T, I))
+    X = rng.normal(size=(n, N_IN) if stateful else (n, T, N_IN))
     kinds = rng.integers(0, 5, size=n)  # 0..1 valid; 2 NaN, 3 Inf, 4 out of range
     for r in np.flatnonzero(kinds >= 2):
-        where = (r, rng.integers(I)) if stateful else (r, rng.integers(T), rng.integers(I))
+        where = (r, rng.integers(N_IN)) if stateful else (r, rng.integers(T), rng.integers(N_IN))
         X[where] = {2: np.nan, 3: -np.inf, 4: 5e6}[kinds[r]]
     skipping = explainer(model, stateful, "skip")
     clean = explainer(model, stateful, "raise")
@@ -127,8 +127,8 @@ def test_mixed_batch_feeds_exactly_the_valid_rows(model, stateful):
 def test_value_rule_agrees_between_policies():
     """float64 values that round to max_abs in float32 are accepted by both policies
     (the check is made on what the model sees), and both agree where they reject."""
-    m = actif.random_model(I, 8, seed=0, backend="numpy")
-    X = np.zeros((3, T, I))
+    m = actif.random_model(N_IN, 8, seed=0, backend="numpy")
+    X = np.zeros((3, T, N_IN))
     X[0, 0, 0] = 1e6 + 0.01  # float32(1e6 + 0.01) == 1e6 == max_abs: accepted
     X[1, 0, 0] = 1e6 + 100.0  # beyond: rejected
     X[2, 0, 0] = np.nan
@@ -143,19 +143,19 @@ def test_value_rule_agrees_between_policies():
 
 
 def test_explainer_attribute_rejects_whole_batch_on_every_backend(model):
-    X = np.random.default_rng(0).normal(size=(12, T, I)).astype(np.float32)
-    rs = actif.RunningStats(I).update(np.ones((2, I)))
+    X = np.random.default_rng(0).normal(size=(12, T, N_IN)).astype(np.float32)
+    rs = actif.RunningStats(N_IN).update(np.ones((2, N_IN)))
     before = rs.to_bytes()
     for bad in (np.nan, np.inf, 1e7):
         Xb = X.copy()
-        Xb[11, T - 1, I - 1] = bad
+        Xb[11, T - 1, N_IN - 1] = bad
         with pytest.raises(ValueError):
             actif.Explainer(model, batch_size=4).attribute(Xb, stats=rs)
         assert rs.to_bytes() == before
 
 
 def test_max_abs_must_be_positive_or_none():
-    spec = random_spec(I, 4, seed=0)
+    spec = random_spec(N_IN, 4, seed=0)
     for bad in (0, -1.0, float("nan"), "1e6", True):
         with pytest.raises(ValueError, match="max_abs"):
             actif.Model(spec, "numpy", max_abs=bad)

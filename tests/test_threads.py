@@ -15,17 +15,17 @@ from actif.backends.base import Backend
 from actif.model_spec import random_spec
 
 BACKENDS = actif.available_backends()
-I, T = 7, 10
+N_IN, T = 7, 10
 
 
 @pytest.fixture(params=BACKENDS)
 def model(request):
-    return actif.Model(random_spec(I, 24, 1, pooling="mean", seed=11, window=T), request.param)
+    return actif.Model(random_spec(N_IN, 24, 1, pooling="mean", seed=11, window=T), request.param)
 
 
 def chunks(seed: int, stateful: bool, n: int = 12):
     rng = np.random.default_rng(seed)
-    return [rng.normal(size=(5, I) if stateful else (16, T, I)).astype(np.float32) for _ in range(n)]
+    return [rng.normal(size=(5, N_IN) if stateful else (16, T, N_IN)).astype(np.float32) for _ in range(n)]
 
 
 def run_stream(model, stateful, seed):
@@ -47,7 +47,7 @@ def test_parallel_explainers_equal_sequential(model, stateful):
 
 def test_shared_explainer_into_separate_stats(model):
     ex = actif.Explainer(model, batch_size=8)
-    data = [np.random.default_rng(s).normal(size=(40, T, I)).astype(np.float32) for s in range(6)]
+    data = [np.random.default_rng(s).normal(size=(40, T, N_IN)).astype(np.float32) for s in range(6)]
     sequential = [ex.attribute(X).stats.to_bytes() for X in data]
     with ThreadPoolExecutor(max_workers=3) as pool:
         parallel = list(pool.map(lambda X: ex.attribute(X).stats.to_bytes(), data))
@@ -56,8 +56,8 @@ def test_shared_explainer_into_separate_stats(model):
 
 def test_threads_attributing_into_one_stats_lose_nothing(model):
     ex = actif.Explainer(model, batch_size=8)
-    data = [np.random.default_rng(s).normal(size=(24, T, I)).astype(np.float32) for s in range(8)]
-    shared = actif.RunningStats(I)
+    data = [np.random.default_rng(s).normal(size=(24, T, N_IN)).astype(np.float32) for s in range(8)]
+    shared = actif.RunningStats(N_IN)
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda X: ex.attribute(X, stats=shared), data))
     whole = ex.attribute(np.concatenate(data))

@@ -24,7 +24,6 @@ except ImportError:  # replaying the corpus (tests/test_fuzz_corpus.py) needs no
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 
-import actif  # noqa: E402
 from actif import checkpoint as _checkpoint  # noqa: E402,F401
 from actif import model_spec as _model_spec  # noqa: E402,F401
 from actif import stats as _stats  # noqa: E402,F401

@@ -12,7 +12,6 @@ import io
 import sys
 
 import numpy as np
-
 from fuzz_common import run, seed_members, split_mode, zip_bytes
 
 from actif.errors import ModelFormatError
