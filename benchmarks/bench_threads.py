@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -58,6 +59,34 @@ def measure(model: actif.Model, streams: list[list[np.ndarray]], threads: int, s
     return best, results
 
 
+def python_progress_during(call, seconds: float = 1.0) -> float:
+    """Loop iterations per second this thread manages while another thread repeats
+    ``call`` for ``seconds``: near the solo rate if ``call`` releases the GIL, near zero
+    if it holds it. Robust to a busy machine, unlike a speedup."""
+    done = threading.Event()
+
+    def other() -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            call()
+        done.set()
+
+    worker = threading.Thread(target=other)
+    count, t0 = 0, time.perf_counter()
+    worker.start()
+    while not done.is_set():
+        count += 1
+    worker.join()
+    return count / (time.perf_counter() - t0)
+
+
+def solo_loop_rate(seconds: float = 0.5) -> float:
+    count, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        count += 1
+    return count / (time.perf_counter() - t0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", default="1,2,4", help="thread counts (default 1,2,4)")
@@ -66,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default=RESULTS)
     args = p.parse_args(argv)
     counts = [int(t) for t in args.threads.split(",")]
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     streams = max(counts) * 2
     model = actif.random_model(N_IN, args.hidden, 1, pooling="max", seed=0, num_threads=1)
     rows = []
@@ -86,6 +116,16 @@ def main(argv: list[str] | None = None) -> int:
                 "identical": True,
             })
             print(rows[-1], flush=True)
+    # Does the native forward let other Python threads run? (the GIL released)
+    X = make_streams(1, 1, False, 256)[0][0]
+    solo = solo_loop_rate()
+    during_kernel = python_progress_during(lambda: model.backend.forward(X), 0.5 if args.quick else 2.0)
+
+    # the control: one C call that keeps the GIL for its whole length (builtin sum
+    # over a range never returns to the eval loop, so it never offers the GIL)
+    during_held = python_progress_during(lambda: sum(range(2_000_000)), 0.5 if args.quick else 2.0)
+    gil = {"solo_loop_per_s": solo, "during_native_forward": during_kernel, "during_gil_holding_call": during_held}
+    print(gil, flush=True)
     cores = os.cpu_count()
     win = {r["threads"]: r["speedup"] for r in rows if r["mode"] == "window"}
     st = {r["threads"]: r["speedup"] for r in rows if r["mode"] == "stateful"}
@@ -96,14 +136,20 @@ def main(argv: list[str] | None = None) -> int:
                     ["identical", "Same bytes as 1 thread"]],
         "rows": rows,
         "readme_rows": rows,
+        "gil": gil,
         "summary": [
             f"Window mode: {win.get(2, float('nan')):.2f}x with 2 threads on {cores} cores (H={args.hidden}, I={N_IN}, T={T}, "
             "kernels pinned to 1 thread each): the native forward releases the GIL.",
             f"Stateful steps: {st.get(2, float('nan')):.2f}x with 2 threads: single steps keep the GIL (microseconds "
             "each), so parallel stateful streams share one core; batch them as B streams in one state instead.",
             "Every threaded run produced the same statistics bytes as running the streams one after the other.",
+            f"GIL: while one thread ran the native forward, another ran Python at {during_kernel / solo:.0%} of its "
+            f"solo rate ({during_held / solo:.0%} beside a C call that keeps the GIL).",
         ],
-        "notes": ["Wall times are the best of 3 runs; other processes on the machine reduce the speedup."],
+        "notes": [
+            "Wall times are the best of 3 runs; other processes on the machine reduce the speedup "
+            f"(1-minute load average when the run started: {load_before}).",
+        ],
     }
     write_suite(args.results, "threads" if not args.quick else "threads_quick", doc)
     return 0
