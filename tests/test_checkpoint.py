@@ -206,3 +206,21 @@ def test_sigkill_mid_stream_then_resume(backend, tmp_path):
     assert state_hex == state_digest(reference)
     final = ck.read_file(ckpt)  # the resumed run went on checkpointing to the same file
     assert final.n_updates == reference.n_updates - reference.n_updates % every
+
+
+@pytest.mark.skipif(len(STEP_BACKENDS) < 2, reason="needs two backends with a stateful mode")
+def test_restore_on_another_backend_of_the_same_model(tmp_path):
+    """A checkpoint belongs to the model, not the engine: the state is cast to the new
+    backend's dtype (exact float32 -> float64), and the stream goes on."""
+    spec = random_spec(N_IN, 5, 1, pooling="last", seed=9)  # "last": an empty ring
+    first, second = STEP_BACKENDS[:2]
+    st = actif.StreamingExplainer(actif.Model(spec, first), stateful=True)
+    xs = np.random.default_rng(2).normal(size=(20, N_IN)).astype(np.float32)
+    st.update(xs[:10])
+    path = st.checkpoint(tmp_path / "ck")
+    moved = actif.StreamingExplainer.restore(path, actif.Model(spec, second))
+    assert moved.state.ring.shape[1] == 0 and moved.state.steps == 10
+    np.testing.assert_array_equal(moved.state.h[0].astype(np.float32), st.state.h[0])
+    y_moved, y_same = moved.update(xs[10:]), st.update(xs[10:])
+    np.testing.assert_allclose(y_moved, y_same, rtol=1e-4, atol=1e-5)
+    assert moved.stats.count == st.stats.count == 20
