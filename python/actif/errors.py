@@ -30,6 +30,7 @@ class InvalidInputError(ValueError):
         self.where = where
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(ModelFormatError):
     """A well-formed checkpoint that belongs to another model (weights, structure or
-    feature count differ), so the stream cannot resume on this one."""
+    feature count differ), so the stream cannot resume on this one. A subclass of
+    :class:`ModelFormatError`: every file that cannot be used raises that one type."""

@@ -425,8 +425,8 @@ class StreamingExplainer:
         """Resume from a checkpoint written by :meth:`checkpoint` for this ``model``.
 
         Malformed files raise :class:`~actif.errors.ModelFormatError`; a checkpoint of
-        another model raises :class:`~actif.errors.CheckpointMismatchError` (both are
-        ``ValueError``). By default the restored explainer keeps checkpointing every
+        another model raises its subclass :class:`~actif.errors.CheckpointMismatchError`.
+        By default the restored explainer keeps checkpointing every
         as many updates as before, to ``path``."""
         from . import checkpoint as ck
 
