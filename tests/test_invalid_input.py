@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import actif
 from actif.backends.base import Backend
@@ -160,3 +162,37 @@ def test_max_abs_must_be_positive_or_none():
         with pytest.raises(ValueError, match="max_abs"):
             actif.Model(spec, "numpy", max_abs=bad)
     assert actif.Model(spec, "numpy", max_abs=None).max_abs is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    weight_scale=st.sampled_from([1.0, 1e3, 1e12]),
+    trace=st.sampled_from(["input", "weighted", "gates"]),
+    signs=st.lists(st.sampled_from([-1.0, 1.0]), min_size=N_IN, max_size=N_IN),
+)
+def test_accepted_extremes_never_poison_the_stream(backend, seed, weight_scale, trace, signs):
+    """With max_abs=None only the model's float32 overflow bound (input_limit) limits
+    inputs: a stream of values right at that bound keeps finite statistics and state,
+    and one beyond it is refused as out of range."""
+    spec = random_spec(N_IN, 6, 1, pooling="max", normalization=True, seed=seed, window=T)
+    spec.lstm[0].w_ih = spec.lstm[0].w_ih * np.float32(weight_scale)
+    spec.input_scale = spec.input_scale * np.float32(weight_scale)
+    model = actif.Model(spec, backend, max_abs=None)
+    limit = np.float32(model.input_limit)
+    assert np.isfinite(limit) and limit > 0
+    for stateful in (False, True):
+        if stateful and not supports_step(model):
+            continue
+        st = actif.StreamingExplainer(model, trace=trace, stateful=stateful, on_invalid="skip")
+        x = np.asarray(signs, np.float32) * limit
+        x = x if stateful else np.tile(x, (T, 1))
+        for _ in range(3):
+            st.update(x)
+        assert st.n_updates == 3 and not st.skipped
+        assert np.isfinite(st.stats.mean).all() and np.isfinite(st.stats.m2).all()
+        if stateful:
+            assert all(np.isfinite(a).all() for a in st.state.h + st.state.c)
+        st.update(x * np.float32(4))
+        assert dict(st.skipped) == {"out_of_range": 1}

@@ -184,7 +184,7 @@ class StreamingExplainer:
     ``half_life`` (in trace rows, i.e. time steps) makes the statistics forget
     exponentially, to follow drift.
 
-    Invalid input (NaN/Inf, ``|x| > model.max_abs``, wrong shape or dtype, empty
+    Invalid input (NaN/Inf, ``|x| > model.input_limit``, wrong shape or dtype, empty
     batches): with ``on_invalid="raise"`` the call raises :class:`ValueError` and
     changes nothing; with ``on_invalid="skip"`` the bad windows (samples) are dropped,
     get NaN predictions, and are counted in :attr:`skipped` by reason (``non_finite``,
@@ -286,7 +286,7 @@ class StreamingExplainer:
             if problem is not None:
                 units = batch.shape[0] if problem != "empty" and batch.ndim == row_rank + 1 else 1
                 return self._refuse(exc, problem, units)
-            rejected, non_finite = rejected_rows(batch, self.model.max_abs)
+            rejected, non_finite = rejected_rows(batch, self.model.input_limit)
             if not rejected.any():  # cannot happen (both checks apply one rule): never hide it
                 raise
             for reason, mask in (("non_finite", non_finite), ("out_of_range", rejected & ~non_finite)):
