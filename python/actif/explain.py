@@ -248,21 +248,22 @@ class StreamingExplainer:
 
         Under ``on_invalid="skip"`` rejected rows give NaN predictions and are counted
         in :attr:`skipped` (``None`` is returned if the whole input is unusable)."""
-        with self._exclusive("update"):
+        # (the hot path of stateful streaming: plain acquire/release, no context manager)
+        if not self._writer.acquire(blocking=False):
+            raise _concurrent_use("update")
+        try:
             with self._stats._lock:  # readers in other threads wait for a whole update
                 y = self._feed(x)
             if self.checkpoint_every is not None and self.n_updates - self._checkpointed_at >= self.checkpoint_every:
                 self._auto_checkpoint()
             return y
+        finally:
+            self._writer.release()
 
     @contextmanager
     def _exclusive(self, what: str) -> Iterator[None]:
         if not self._writer.acquire(blocking=False):
-            raise RuntimeError(
-                f"StreamingExplainer.{what}() called while another thread is updating this explainer; "
-                "one explainer serves one stream: give each thread its own explainer (merge their "
-                "statistics with RunningStats.merge) or serialise the calls. Nothing was changed."
-            )
+            raise _concurrent_use(what)
         try:
             yield
         finally:
@@ -457,6 +458,14 @@ class StreamingExplainer:
         out.n_updates = out._checkpointed_at = data.n_updates
         out._fingerprint = fingerprint
         return out
+
+
+def _concurrent_use(what: str) -> RuntimeError:
+    return RuntimeError(
+        f"StreamingExplainer.{what}() called while another thread is updating this explainer; "
+        "one explainer serves one stream: give each thread its own explainer (merge their "
+        "statistics with RunningStats.merge) or serialise the calls. Nothing was changed."
+    )
 
 
 def _state_arrays(state: Any) -> dict[str, np.ndarray]:
