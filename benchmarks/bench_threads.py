@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         "gil": gil,
         "summary": [
             f"Window mode: {win.get(2, float('nan')):.2f}x with 2 threads on {cores} cores (H={args.hidden}, I={N_IN}, T={T}, "
-            "kernels pinned to 1 thread each): the native forward releases the GIL.",
+            "kernels pinned to 1 thread each)" + (
+                f"; the machine was busy (1-minute load {load_before:.1f} on {cores} cores), so other "
+                "processes held the second core and the speedup understates the scaling"
+                if load_before is not None and cores and load_before > cores - 0.5 else "") + ".",
             f"Stateful steps: {st.get(2, float('nan')):.2f}x with 2 threads: single steps keep the GIL (microseconds "
             "each), so parallel stateful streams share one core; batch them as B streams in one state instead.",
             "Every threaded run produced the same statistics bytes as running the streams one after the other.",
