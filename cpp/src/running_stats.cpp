@@ -196,7 +196,9 @@ RunningStats RunningStats::from_bytes(const uint8_t* data, size_t size) {
   const double half_life = get<double>(data + 40);
   if ((flags & ~1u) != 0 || ((flags & 1u) != 0) != (half_life > 0.0))
     throw Error("statistics blob has inconsistent flags");
-  if (!(std::isfinite(weight) && weight >= 0.0 && std::isfinite(half_life) && half_life >= 0.0))
+  // -0.0 is refused too: every accepted blob must serialise back to the same bytes.
+  if (!(std::isfinite(weight) && weight >= 0.0 && std::isfinite(half_life) && half_life >= 0.0) ||
+      std::signbit(half_life))
     throw Error("statistics blob has invalid weight or half-life");
   RunningStats rs(static_cast<int64_t>(n), half_life);
   rs.count_ = count;

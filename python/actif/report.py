@@ -91,6 +91,32 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def rss_kib() -> tuple[int, int]:
+    """(current, peak) resident set size of this process in KiB, from /proc/self/status
+    (Linux); (0, 0) where there is no such file."""
+    cur = peak = 0
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    cur = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1])
+    except OSError:
+        pass
+    return cur, peak
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak RSS (VmHWM) to the current RSS; False where Linux does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="utf-8") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def machine_line(m: dict[str, Any]) -> str:
     mem = f", {m['memory_gib']} GiB" if m.get("memory_gib") else ""
     isa = f", actif kernels: {m['actif_isa']}" if m.get("actif_isa") else ""
