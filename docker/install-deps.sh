@@ -9,12 +9,13 @@
 #   build       compilers, CMake, Ninja, Python with venv (any architecture)
 #   cross       g++ for aarch64 and user-mode QEMU (x86 hosts cross-building for ARM)
 #   check       valgrind (leak checks of the C++ tests and the example)
+#   fuzz        clang and its libFuzzer/sanitizer runtime (cpp/fuzz/run_libfuzzer.sh)
 #   python-arm  the arm64 architecture enabled in dpkg, so that arm64 packages can be
 #               downloaded (apt-get download) for the emulated-Python tests
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
-  sed -n '2,15p' "$0"
+  sed -n '2,16p' "$0"
   exit 2
 fi
 
@@ -24,6 +25,7 @@ for profile in "$@"; do
     build) packages+=(build-essential cmake ninja-build python3 python3-dev python3-venv python3-pip git ca-certificates) ;;
     cross) packages+=(g++-aarch64-linux-gnu qemu-user file) ;;
     check) packages+=(valgrind) ;;
+    fuzz) packages+=(clang libclang-rt-dev) ;;
     python-arm) ;;
     *) echo "install-deps.sh: unknown profile '$profile'" >&2; exit 2 ;;
   esac
