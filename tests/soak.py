@@ -164,6 +164,26 @@ def run(windows: int, samples: int, invalid_fraction: float = 0.01, malformed_ev
     return figures
 
 
+def record(results_dir: str, figures: dict) -> None:
+    """Write the run as a benchmark suite (JSON + Markdown via actif.report)."""
+    from actif.report import write_suite
+
+    rows = [{"mode": mode, "reason": reason, "skipped": count}
+            for mode, reasons in figures["skipped"].items() for reason, count in sorted(reasons.items())]
+    write_suite(results_dir, "soak", {
+        "title": "Soak: a long stream with invalid input injected",
+        "figures": figures,
+        "columns": [["mode", "Mode"], ["reason", "Skip reason"], ["skipped", "Skipped (exact)"]],
+        "rows": rows,
+        "summary": [
+            f"{figures['windows']:,} windows and {figures['samples']:,} stateful samples with "
+            f"{figures['invalid_fraction']:.0%} invalid rows and malformed calls in {figures['seconds']:.0f} s; RSS "
+            f"{figures['rss_start_mb']} MB at start, {figures['rss_end_mb']} MB at the end, {figures['rss_peak_mb']} MB "
+            f"at peak; every skip count equal to the injected count.",
+        ],
+    })
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--windows", type=int, default=2_000_000, help="windows streamed in window mode (default 2e6)")
@@ -173,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--rss-slack-mb", type=float, default=8.0)
     p.add_argument("--json", help="also write the figures to this file")
+    p.add_argument("--results", help="also record the run as the 'soak' suite in this results directory "
+                   "(benchmarks/results), for the README")
     args = p.parse_args(argv)
     print(f"soak: {args.windows:,} windows + {args.samples:,} samples, {args.invalid_fraction:.1%} invalid", flush=True)
     figures = run(args.windows, args.samples, args.invalid_fraction, backend=args.backend, hidden=args.hidden,
@@ -181,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(figures, fh, indent=1)
+    if args.results:
+        record(args.results, figures)
     print("soak: passed")
     return 0
 
