@@ -59,7 +59,12 @@ chmod +x "$PY"
 "$PY" -c "import platform, sys; print('target python', sys.version.split()[0], platform.machine())"
 
 step "cross-building actif._core for aarch64"
-PYBIND11_DIR=$("$HOST_PYTHON" -m pybind11 --cmakedir)
+# pybind11 is header-only: use the host's, or fetch it into this work folder (a fresh
+# CI venv has it only inside pip's isolated build environment).
+if ! PYBIND11_DIR=$("$HOST_PYTHON" -m pybind11 --cmakedir 2>/dev/null); then
+  "$HOST_PYTHON" -m pip install -q --target "$WORK/host-pybind11" "pybind11>=2.12"
+  PYBIND11_DIR=$(PYTHONPATH="$WORK/host-pybind11" "$HOST_PYTHON" -m pybind11 --cmakedir)
+fi
 cmake -S "$REPO" -B "$WORK/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_TOOLCHAIN_FILE="$REPO/cpp/toolchains/aarch64-linux-gnu.cmake" \
   -DACTIF_BUILD_PYTHON=ON -DACTIF_BUILD_TESTS=OFF -DACTIF_BUILD_BENCH=OFF -DACTIF_BUILD_EXAMPLES=OFF \
