@@ -22,30 +22,9 @@ import numpy as np
 
 import actif
 from actif.progress import ProgressBar
-from actif.report import write_suite
+from actif.report import reset_peak_rss, rss_kib, write_suite
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def rss_kib() -> tuple[int, int]:
-    """(current RSS, peak RSS) of this process in KiB, from /proc/self/status."""
-    cur = peak = 0
-    with open("/proc/self/status", encoding="utf-8") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                cur = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                peak = int(line.split()[1])
-    return cur, peak
-
-
-def reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="utf-8") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def stream(backend: str, n_windows: int, batch: int, hidden: int, progress: bool) -> dict:
@@ -69,7 +48,7 @@ def stream(backend: str, n_windows: int, batch: int, hidden: int, progress: bool
 
     feed(warmup)
     rss_before, _ = rss_kib()
-    peak_reset = reset_peak()
+    peak_reset = reset_peak_rss()
     t0 = time.perf_counter()
     feed(n_windows - warmup)
     seconds = time.perf_counter() - t0

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     spec.metadata.update({
         "data": {"name": "RobustVision (FOVAL, B. W. Hosp 2024)", "license": "CC BY 4.0", "gap_factor": GAP_FACTOR,
                  "held_out_subjects": HOLDOUT, "train_subjects": sorted(set(dataset.subjects) - set(HOLDOUT))},
-        "holdout_results": {"folds": [f.row() for f in folds], "pooled": Summary(folds).pooled()},
+        "holdout_results": {"folds": [f.result_row() for f in folds], "pooled": Summary(folds).pooled()},
         "windowing": {"T": 10, "stride": 1, "gap_factor": GAP_FACTOR},
     })
     os.makedirs(args.out, exist_ok=True)

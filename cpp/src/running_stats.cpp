@@ -15,11 +15,12 @@ namespace {
 constexpr uint8_t kMagic[8] = {'A', 'C', 'T', 'I', 'F', 'R', 'S', 0};
 constexpr size_t kHeaderSize = 48;
 
+// Writes v at out[pos] and advances pos (the buffer is sized up front: growing it by
+// insert() trips a GCC 12 -Wstringop-overflow false positive at -O3).
 template <typename T>
-void put(std::vector<uint8_t>& out, T v) {
-  uint8_t b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));  // the format is little-endian; so are all our targets
-  out.insert(out.end(), b, b + sizeof(T));
+void put(std::vector<uint8_t>& out, size_t& pos, T v) {
+  std::memcpy(out.data() + pos, &v, sizeof(T));  // the format is little-endian; so are all our targets
+  pos += sizeof(T);
 }
 
 template <typename T>
@@ -157,18 +158,19 @@ std::vector<double> RunningStats::stddev() const {
 }
 
 std::vector<uint8_t> RunningStats::to_bytes() const {
-  std::vector<uint8_t> out;
-  out.reserve(kHeaderSize + 16 * static_cast<size_t>(n_) + 4);
-  out.insert(out.end(), kMagic, kMagic + 8);
-  put<uint32_t>(out, kVersion);
-  put<uint32_t>(out, half_life_ > 0.0 ? 1u : 0u);
-  put<uint64_t>(out, static_cast<uint64_t>(n_));
-  put<uint64_t>(out, count_);
-  put<double>(out, weight_);
-  put<double>(out, half_life_);
-  for (double v : mean_) put<double>(out, v);
-  for (double v : m2_) put<double>(out, v);
-  put<uint32_t>(out, crc32(out.data(), out.size()));
+  std::vector<uint8_t> out(kHeaderSize + 16 * static_cast<size_t>(n_) + 4);
+  size_t pos = 0;
+  std::memcpy(out.data(), kMagic, 8);
+  pos += 8;
+  put<uint32_t>(out, pos, kVersion);
+  put<uint32_t>(out, pos, half_life_ > 0.0 ? 1u : 0u);
+  put<uint64_t>(out, pos, static_cast<uint64_t>(n_));
+  put<uint64_t>(out, pos, count_);
+  put<double>(out, pos, weight_);
+  put<double>(out, pos, half_life_);
+  for (double v : mean_) put<double>(out, pos, v);
+  for (double v : m2_) put<double>(out, pos, v);
+  put<uint32_t>(out, pos, crc32(out.data(), pos));
   return out;
 }
 
@@ -194,7 +196,9 @@ RunningStats RunningStats::from_bytes(const uint8_t* data, size_t size) {
   const double half_life = get<double>(data + 40);
   if ((flags & ~1u) != 0 || ((flags & 1u) != 0) != (half_life > 0.0))
     throw Error("statistics blob has inconsistent flags");
-  if (!(std::isfinite(weight) && weight >= 0.0 && std::isfinite(half_life) && half_life >= 0.0))
+  // -0.0 is refused too: every accepted blob must serialise back to the same bytes.
+  if (!(std::isfinite(weight) && weight >= 0.0 && std::isfinite(half_life) && half_life >= 0.0) ||
+      std::signbit(half_life))
     throw Error("statistics blob has invalid weight or half-life");
   RunningStats rs(static_cast<int64_t>(n), half_life);
   rs.count_ = count;

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from ._version import __version__
 from .backends import available_backends, known_backends
-from .errors import BackendUnavailableError, InvalidInputError, ModelFormatError
+from .errors import (
+    BackendUnavailableError,
+    CheckpointMismatchError,
+    InvalidInputError,
+    ModelFormatError,
+)
 from .explain import Attribution, Explainer, StreamingExplainer
 from .model import Model, load, random_model
 from .model_spec import DenseLayer, LSTMLayer, ModelSpec
@@ -27,6 +32,7 @@ __all__ = [
     "TRACES",
     "Attribution",
     "BackendUnavailableError",
+    "CheckpointMismatchError",
     "DenseLayer",
     "Explainer",
     "InvalidInputError",

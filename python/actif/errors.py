@@ -28,3 +28,9 @@ class InvalidInputError(ValueError):
     def __init__(self, message: str, where: tuple[int, ...] | None = None):
         super().__init__(message)
         self.where = where
+
+
+class CheckpointMismatchError(ModelFormatError):
+    """A well-formed checkpoint that belongs to another model (weights, structure or
+    feature count differ), so the stream cannot resume on this one. A subclass of
+    :class:`ModelFormatError`: every file that cannot be used raises that one type."""

@@ -12,13 +12,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import threading
+import warnings
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import InvalidInputError
+from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
 from .model import Model
 from .stats import (
     DEFAULT_AGGREGATION,
@@ -29,8 +32,10 @@ from .stats import (
     scores_from_moments,
 )
 from .traces import DEFAULT_TRACE, check_trace
+from .validation import rejected_rows, to_float32
 
 ON_INVALID = ("raise", "skip")
+_STORED = object()  # restore(): "keep what the checkpoint says"
 
 
 @dataclass
@@ -143,13 +148,16 @@ class Explainer:
             raise ValueError(f"stats has {rs.n_features} features, the model takes {self.model.input_size}")
         n = Xc.shape[0]
         preds = np.empty((n, self.model.output_size), np.float32)
-        staged = rs.copy()  # a failure half-way must not leave rs half-updated
         report = _progress_callback(progress, n, "attributing")
-        for start in range(0, n, self.batch_size):
-            chunk = Xc[start : start + self.batch_size]
-            preds[start : start + len(chunk)] = self.model.backend.forward_stats(chunk, staged._impl, self.trace)
-            report(min(start + self.batch_size, n))
-        rs._impl = staged._impl
+        # Holding rs's lock serialises threads attributing into one RunningStats (each
+        # call lands whole, none is lost); other statistics proceed in parallel.
+        with rs._lock:
+            staged = rs._impl.copy()  # a failure half-way must not leave rs half-updated
+            for start in range(0, n, self.batch_size):
+                chunk = Xc[start : start + self.batch_size]
+                preds[start : start + len(chunk)] = self.model.backend.forward_stats(chunk, staged, self.trace)
+                report(min(start + self.batch_size, n))
+            rs._impl = staged
         return Attribution(scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds)
 
     def trace_of(self, X: Any) -> np.ndarray:
@@ -174,9 +182,25 @@ class StreamingExplainer:
     consecutive samples (M, I) of a single stream; the LSTM state is carried.
 
     ``half_life`` (in trace rows, i.e. time steps) makes the statistics forget
-    exponentially, to follow drift. ``on_invalid="skip"`` drops windows or samples with
-    NaN/Inf or out-of-range values instead of raising, and counts them in
-    :attr:`skipped`; invalid rows never touch the model state or the statistics.
+    exponentially, to follow drift.
+
+    Invalid input (NaN/Inf, ``|x| > model.input_limit``, wrong shape or dtype, empty
+    batches): with ``on_invalid="raise"`` the call raises :class:`ValueError` and
+    changes nothing; with ``on_invalid="skip"`` the bad windows (samples) are dropped,
+    get NaN predictions, and are counted in :attr:`skipped` by reason (``non_finite``,
+    ``out_of_range``, ``bad_shape``, ``bad_dtype``, ``empty``). Counts are in windows
+    (samples); an input that cannot be read as rows at all counts as one, an empty
+    batch as one. Either way a rejected row never touches the state or the statistics.
+
+    Checkpoints: :meth:`checkpoint` writes the state, statistics, counters and options
+    atomically; with ``checkpoint_every=N`` and ``checkpoint_path`` this happens after
+    every N accepted windows (samples). :meth:`restore` resumes from such a file.
+
+    Threads: one explainer serves one stream. ``update`` (or ``reset``) from a second
+    thread while one is running raises :class:`RuntimeError` and changes nothing;
+    readers (:meth:`scores`, :meth:`result`, :meth:`checkpoint`) from any thread wait
+    for the running update and see a consistent state. Independent explainers run in
+    parallel (the native forward releases the GIL).
     """
 
     def __init__(
@@ -188,20 +212,35 @@ class StreamingExplainer:
         stateful: bool = False,
         half_life: float | None = None,
         on_invalid: str = "raise",
+        checkpoint_every: int | None = None,
+        checkpoint_path: str | os.PathLike[str] | None = None,
     ):
         if not isinstance(model, Model):
             raise TypeError("StreamingExplainer takes an actif.Model")
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
+        if checkpoint_every is not None:
+            if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1:
+                raise ValueError(f"checkpoint_every must be a positive integer or None, got {checkpoint_every!r}")
+            if checkpoint_path is None:
+                raise ValueError("checkpoint_every needs a checkpoint_path to write to")
         self.model = model
         self.trace = check_trace(trace, model.spec)
         self.aggregation = _check_aggregation(aggregation)
         self.stateful = bool(stateful)
         self.on_invalid = on_invalid
+        self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
+        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
         self._stats = RunningStats(model.input_size, half_life)
         self._state = model.new_state(1) if self.stateful else None
         self.skipped: Counter[str] = Counter()
         self.n_updates = 0  # accepted windows (window mode) or samples (stateful mode)
+        # Taken without blocking for the whole of update/reset: a second writer is refused.
+        self._writer = threading.Lock()
+        # Serialises checkpoint files, so an older snapshot never overwrites a newer one.
+        self._checkpoint_lock = threading.Lock()
+        self._checkpointed_at = 0
+        self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ feeding
     def update(self, x: Any) -> np.ndarray | None:
@@ -209,74 +248,86 @@ class StreamingExplainer:
 
         Under ``on_invalid="skip"`` rejected rows give NaN predictions and are counted
         in :attr:`skipped` (``None`` is returned if the whole input is unusable)."""
-        return self._update_stateful(x) if self.stateful else self._update_windows(x)
-
-    def _update_windows(self, x: Any) -> np.ndarray | None:
-        arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
-        single = arr.ndim == 2
+        # (the hot path of stateful streaming: plain acquire/release, no context manager)
+        if not self._writer.acquire(blocking=False):
+            raise _concurrent_use("update")
         try:
-            if arr.ndim == 0 or arr.size == 0:
-                raise InvalidInputError(f"empty input {arr.shape}: nothing to stream")
-            X = self.model.check_windows(arr[None] if single else arr, what="window" if single else "windows")
+            with self._stats._lock:  # readers in other threads wait for a whole update
+                y = self._feed(x)
+            if self.checkpoint_every is not None and self.n_updates - self._checkpointed_at >= self.checkpoint_every:
+                self._auto_checkpoint()
+            return y
+        finally:
+            self._writer.release()
+
+    @contextmanager
+    def _exclusive(self, what: str) -> Iterator[None]:
+        if not self._writer.acquire(blocking=False):
+            raise _concurrent_use(what)
+        try:
+            yield
+        finally:
+            self._writer.release()
+
+    def _feed(self, x: Any) -> np.ndarray | None:
+        row_rank = 1 if self.stateful else 2  # rank of one sample / one window
+        try:
+            arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+        except (ValueError, TypeError) as exc:  # ragged nested sequences
+            err = InvalidInputError(f"input is not a rectangular array ({exc}); nothing was changed")
+            return self._refuse(err, "bad_shape", 1)
+        single = arr.ndim == row_rank
+        batch = arr[None] if single else arr
+        try:
+            rows = self._checked(batch)
         except ValueError as exc:
-            X = self._salvage(arr[None] if single else arr, exc, ndim=3)
-            if X is None:
-                return None
-            keep, X = X
-            y = np.full((len(keep), self.model.output_size), np.nan, np.float32)
-            if X.shape[0]:
-                y[keep] = self.model.backend.forward_stats(X, self._stats._impl, self.trace)
-                self.n_updates += int(X.shape[0])
+            if self.on_invalid == "raise":
+                raise
+            problem = _structural_problem(batch, row_rank + 1, self.model.input_size)
+            if problem is not None:
+                units = batch.shape[0] if problem != "empty" and batch.ndim == row_rank + 1 else 1
+                return self._refuse(exc, problem, units)
+            rejected, non_finite = rejected_rows(batch, self.model.input_limit)
+            if not rejected.any():  # cannot happen (both checks apply one rule): never hide it
+                raise
+            for reason, mask in (("non_finite", non_finite), ("out_of_range", rejected & ~non_finite)):
+                if mask.any():
+                    self.skipped[reason] += int(mask.sum())
+            keep = ~rejected
+            y_kept = self._run(to_float32(batch[keep])) if keep.any() else None
+            y = np.full((batch.shape[0], self.model.output_size), np.nan, np.float32 if y_kept is None else y_kept.dtype)
+            if y_kept is not None:
+                y[keep] = y_kept
             return y[0] if single else y
-        y = self.model.backend.forward_stats(X, self._stats._impl, self.trace)
-        self.n_updates += int(X.shape[0])
+        y = self._run(rows)
         return y[0] if single else y
 
-    def _update_stateful(self, x: Any) -> np.ndarray | None:
-        arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
-        single = arr.ndim == 1
-        try:
-            if arr.ndim == 0 or arr.size == 0:
-                raise InvalidInputError(f"empty input {arr.shape}: nothing to stream")
-            xs = self.model.check_samples(arr, what="sample" if single else "samples")
-        except ValueError as exc:
-            got = self._salvage(arr[None] if single else arr, exc, ndim=2)
-            if got is None:
-                return None
-            keep, xs = got
-            y = np.full((len(keep), self.model.output_size), np.nan, np.float32)
-            rows = np.flatnonzero(keep)
-            for r, sample in zip(rows, xs):
-                y[r] = self.model.backend.step_stats(sample[None], self._state, self._stats._impl, self.trace)[0]
-            self.n_updates += len(rows)
-            return y[0] if single else y
-        y = np.empty((xs.shape[0], self.model.output_size), np.float32)
-        for r in range(xs.shape[0]):
-            y[r] = self.model.backend.step_stats(xs[r : r + 1], self._state, self._stats._impl, self.trace)[0]
-        self.n_updates += xs.shape[0]
-        return y[0] if single else y
+    def _checked(self, batch: np.ndarray) -> np.ndarray:
+        if self.stateful:
+            rows = self.model.check_samples(batch, what="samples")
+        else:
+            rows = self.model.check_windows(batch, what="windows")
+        if rows.shape[0] == 0:
+            raise InvalidInputError(f"empty input {batch.shape}: nothing to stream")
+        return rows
 
-    def _salvage(self, arr: np.ndarray, exc: ValueError, ndim: int):
-        """Under the skip policy, keep the valid rows of a rejected input."""
+    def _refuse(self, exc: ValueError, reason: str, units: int) -> None:
         if self.on_invalid == "raise":
             raise exc
-        if arr.ndim != ndim or arr.dtype.kind not in "fiu" or arr.shape[-1] != self.model.input_size or arr.size == 0 or (ndim == 3 and arr.shape[1] == 0):
-            self.skipped[_reason(exc)] += max(1, arr.shape[0] if arr.ndim >= 1 else 1)
-            return None
-        flat = np.asarray(arr, dtype=np.float64).reshape(arr.shape[0], -1)
-        limit = self.model.max_abs
-        with np.errstate(invalid="ignore"):
-            good = np.isfinite(flat).all(axis=1) if limit is None else (np.abs(flat) <= limit).all(axis=1)
-        n_bad = int((~good).sum())
-        if n_bad:
-            bad_flat = flat[~good]
-            n_nan = int((~np.isfinite(bad_flat)).any(axis=1).sum())
-            if n_nan:
-                self.skipped["non_finite"] += n_nan
-            if n_bad - n_nan:
-                self.skipped["out_of_range"] += n_bad - n_nan
-        kept = np.ascontiguousarray(arr[good], dtype=np.float32)
-        return good, kept
+        self.skipped[reason] += units
+        return None
+
+    def _run(self, rows: np.ndarray) -> np.ndarray:
+        """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)."""
+        backend, impl = self.model.backend, self._stats._impl
+        if not self.stateful:
+            y = backend.forward_stats(rows, impl, self.trace)
+        else:
+            y = np.empty((rows.shape[0], self.model.output_size), np.float32)
+            for r in range(rows.shape[0]):
+                y[r] = backend.step_stats(rows[r : r + 1], self._state, impl, self.trace)[0]
+        self.n_updates += int(rows.shape[0])
+        return y
 
     # ------------------------------------------------------------------ reading
     @property
@@ -301,28 +352,154 @@ class StreamingExplainer:
         return [(names[i], float(s[i])) for i in ranking_order(s)[:k]]
 
     def result(self) -> Attribution:
-        return Attribution(self.scores(), self.model.feature_names, self._stats.copy(), self.trace, self.aggregation, skipped=dict(self.skipped))
+        with self._stats._lock:
+            stats, skipped = self._stats.copy(), dict(self.skipped)
+        return Attribution(scores(stats, self.aggregation), self.model.feature_names, stats, self.trace, self.aggregation, skipped=skipped)
 
     def reset(self) -> None:
         """Forget statistics, state and skip counts."""
-        self._stats.reset()
-        if self.stateful:
-            self._state = self.model.new_state(1)
-        self.skipped.clear()
-        self.n_updates = 0
+        with self._exclusive("reset"), self._stats._lock:
+            self._stats.reset()
+            if self.stateful:
+                self._state = self.model.new_state(1)
+            self.skipped.clear()
+            self.n_updates = 0
+            self._checkpointed_at = 0
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint(self, path: str | os.PathLike[str] | None = None) -> str:
+        """Write state, statistics, counters and options atomically to ``path``
+        (default: ``checkpoint_path``); returns the path. Safe from any thread."""
+        from . import checkpoint as ck
+
+        target = os.fspath(path) if path is not None else self.checkpoint_path
+        if target is None:
+            raise ValueError("checkpoint() needs a path (or construct with checkpoint_path=...)")
+        if self._fingerprint is None:
+            self._fingerprint = ck.model_fingerprint(self.model.spec)
+        with self._checkpoint_lock:
+            with self._stats._lock:  # one consistent snapshot
+                state = self._state
+                data = ck.encode(
+                    model_sha256=self._fingerprint,
+                    input_size=self.model.input_size,
+                    options=self._options(),
+                    n_updates=self.n_updates,
+                    skipped=dict(self.skipped),
+                    stats_blob=self._stats.to_bytes(),
+                    state_steps=None if state is None else state.steps,
+                    state_arrays={} if state is None else _state_arrays(state),
+                )
+                n_updates = self.n_updates
+            ck.write_atomic(target, data)
+            if target == self.checkpoint_path:
+                self._checkpointed_at = n_updates
+        return target
+
+    def _auto_checkpoint(self) -> None:
+        try:
+            self.checkpoint()
+        except OSError as exc:
+            # The update itself succeeded and stands: a full disk must not look like a
+            # rejected sample. Say so loudly; the next update tries again.
+            warnings.warn(f"checkpoint to {self.checkpoint_path!r} failed: {exc}", RuntimeWarning, stacklevel=3)
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "trace": self.trace,
+            "aggregation": self.aggregation,
+            "stateful": self.stateful,
+            "half_life": self._stats.half_life,
+            "on_invalid": self.on_invalid,
+            "checkpoint_every": self.checkpoint_every,
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        path: str | os.PathLike[str],
+        model: Model,
+        *,
+        checkpoint_every: Any = _STORED,
+        checkpoint_path: Any = _STORED,
+    ) -> StreamingExplainer:
+        """Resume from a checkpoint written by :meth:`checkpoint` for this ``model``.
+
+        Malformed files raise :class:`~actif.errors.ModelFormatError`; a checkpoint of
+        another model raises its subclass :class:`~actif.errors.CheckpointMismatchError`.
+        By default the restored explainer keeps checkpointing every
+        as many updates as before, to ``path``."""
+        from . import checkpoint as ck
+
+        if not isinstance(model, Model):
+            raise TypeError("restore takes an actif.Model")
+        data = ck.read_file(path)
+        where = os.fspath(path)
+        if data.input_size != model.input_size:
+            raise CheckpointMismatchError(
+                f"checkpoint {where!r} is for a model with {data.input_size} input features; "
+                f"this model has {model.input_size}"
+            )
+        fingerprint = ck.model_fingerprint(model.spec)
+        if data.model_sha256 != fingerprint:
+            raise CheckpointMismatchError(f"checkpoint {where!r} was written for a different model (weights or structure differ)")
+        opts = data.options
+        every = opts["checkpoint_every"] if checkpoint_every is _STORED else checkpoint_every
+        if checkpoint_path is _STORED:
+            checkpoint_path = where if every is not None else None
+        out = cls(
+            model, opts["trace"], opts["aggregation"], stateful=opts["stateful"], half_life=opts["half_life"],
+            on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path,
+        )
+        if out.stateful:
+            out._state = _state_from_arrays(model, data.state_arrays, data.state_steps or 0)
+        out._stats = data.stats
+        out.skipped = Counter(data.skipped)
+        out.n_updates = out._checkpointed_at = data.n_updates
+        out._fingerprint = fingerprint
+        return out
 
 
-def _reason(exc: Exception) -> str:
-    msg = str(exc)
-    if "NaN" in msg or "Inf" in msg:
-        return "non_finite"
-    if "max_abs" in msg:
-        return "out_of_range"
-    if "empty" in msg:
-        return "empty"
-    if "dtype" in msg:
+def _concurrent_use(what: str) -> RuntimeError:
+    return RuntimeError(
+        f"StreamingExplainer.{what}() called while another thread is updating this explainer; "
+        "one explainer serves one stream: give each thread its own explainer (merge their "
+        "statistics with RunningStats.merge) or serialise the calls. Nothing was changed."
+    )
+
+
+def _state_arrays(state: Any) -> dict[str, np.ndarray]:
+    arrays = {f"{kind}.{k}": a for kind in ("h", "c") for k, a in enumerate(getattr(state, kind))}
+    arrays["ring"] = state.ring
+    return arrays
+
+
+def _state_from_arrays(model: Model, arrays: dict[str, np.ndarray], steps: int) -> Any:
+    """A stream state for ``model`` filled from checkpoint arrays, every shape checked."""
+    state = model.new_state(1)
+    expected = _state_arrays(state)
+    if set(arrays) != set(expected):
+        raise CheckpointMismatchError(f"checkpoint state holds {sorted(arrays)}, this model needs {sorted(expected)}")
+    for name, dst in expected.items():
+        if arrays[name].shape != dst.shape:
+            raise CheckpointMismatchError(f"checkpoint state {name} has shape {arrays[name].shape}, this model needs {dst.shape}")
+        if not np.all(np.isfinite(arrays[name])):
+            raise ModelFormatError(f"checkpoint state {name} holds NaN or Inf")
+        dst[...] = arrays[name]  # cast to the backend's state dtype (exact for the same backend)
+    state.steps = int(steps)
+    return state
+
+
+def _structural_problem(batch: np.ndarray, rank: int, n_features: int) -> str | None:
+    """Why no row of ``batch`` can be used (a skip reason), or None if its rows can be
+    judged one by one."""
+    if batch.dtype.kind not in "fiu":
         return "bad_dtype"
-    return "bad_shape"
+    if batch.ndim != rank or batch.shape[-1] != n_features or (rank == 3 and batch.shape[1] == 0):
+        return "bad_shape"
+    if batch.shape[0] == 0:
+        return "empty"
+    return None
 
 
 def _progress_callback(progress: bool | Callable[[int, int], None], total: int, label: str) -> Callable[[int], None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Sequence
 
@@ -19,7 +20,9 @@ class Model:
     ``backend``: ``"auto"`` (the fastest this machine has: cpp, then numba, then numpy),
     or one of :func:`actif.available_backends`. ``num_threads``: threads for batch work
     (default: all cores; backends without threading ignore it). ``max_abs``: inputs
-    with a larger magnitude are rejected as sensor garbage (``None`` disables).
+    with a larger magnitude are rejected as sensor garbage (``None`` disables it).
+    Inputs so large that the model's float32 arithmetic could overflow are rejected
+    whatever ``max_abs`` says: :attr:`input_limit` is the bound actually applied.
     """
 
     def __init__(
@@ -34,10 +37,14 @@ class Model:
         self.spec = spec.validate()
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        if max_abs is not None and not (isinstance(max_abs, (int, float)) and not isinstance(max_abs, bool) and max_abs > 0):
+            raise ValueError(f"max_abs must be a positive number or None, got {max_abs!r}")  # NaN fails > 0
         self.backend_name = resolve_backend_name(backend)
         self._backend = backend_class(self.backend_name)(self.spec, num_threads=num_threads, **backend_options)
         self.num_threads = num_threads
         self.max_abs = max_abs
+        # An accepted input must never turn into Inf/NaN inside the model: cap the limit.
+        self.input_limit = min(math.inf if max_abs is None else float(max_abs), overflow_safe_abs(self.spec))
         self._feature_names = self.spec.features  # cached: read on every input check
 
     # ------------------------------------------------------------------ facts
@@ -85,14 +92,14 @@ class Model:
         """``X`` as float32 (N, T, I), or a clear :class:`ValueError`."""
         return as_float32(
             X, ndim=3, n_features=self.spec.lstm[0].w_ih.shape[1], what=what,
-            feature_names=self._feature_names, max_abs=self.max_abs,
+            feature_names=self._feature_names, max_abs=self.input_limit,
         )
 
     def check_samples(self, x: Any, what: str = "x") -> np.ndarray:
         """``x`` as float32 (B, I) (a single (I,) sample becomes (1, I))."""
         arr = as_float32(
             x, ndim=(1, 2), n_features=self.spec.lstm[0].w_ih.shape[1], what=what,
-            feature_names=self._feature_names, max_abs=self.max_abs,
+            feature_names=self._feature_names, max_abs=self.input_limit,
         )
         return arr[None, :] if arr.ndim == 1 else arr
 
@@ -145,6 +152,38 @@ class Model:
 
     def close(self) -> None:
         self._backend.close()
+
+
+# Largest value any intermediate may reach: float32's maximum is 3.4e38, and the bound
+# below ignores rounding, so keep a wide margin.
+_FLOAT32_BUDGET = 1e36
+
+
+def overflow_safe_abs(spec: ModelSpec) -> float:
+    """The largest input magnitude B for which no value computed from the inputs can
+    overflow float32: the input affine, the first layer's pre-activations and every
+    trace. A conservative bound from the weights (|h|, |gates| <= 1); deeper layers
+    see only bounded activations. Typical models give ~1e34."""
+    layer = spec.lstm[0]
+    a = np.abs(layer.w_ih.astype(np.float64))  # (4H, I)
+    n_in = a.shape[1]
+    scale = np.ones(n_in) if spec.input_scale is None else np.abs(spec.input_scale.astype(np.float64))
+    shift = np.zeros(n_in) if spec.input_shift is None else np.abs(spec.input_shift.astype(np.float64))
+    recurrent = np.abs(layer.w_hh.astype(np.float64)).sum(axis=1) + np.abs(layer.b_ih.astype(np.float64) + layer.b_hh)
+    route = a.sum(axis=0)  # per input: bounds the weighted and gates traces' factor
+    # each constraint: B * gain + fixed <= budget
+    constraints = [
+        (scale, shift),  # |x * scale + shift|
+        (a @ scale, a @ shift + recurrent),  # |z| of the first layer
+        (scale * route, shift * route),  # traces: |x_norm| * (routing of |h| or |gates|)
+    ]
+    bound = math.inf
+    for gain, fixed in constraints:
+        room = np.maximum(_FLOAT32_BUDGET - fixed, 0.0)
+        with np.errstate(divide="ignore"):
+            per = np.where(gain > 0, room / np.where(gain > 0, gain, 1.0), math.inf)
+        bound = min(bound, float(per.min()))
+    return min(bound, _FLOAT32_BUDGET)
 
 
 def load(

@@ -39,6 +39,8 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_DIM = 1 << 16
 MAX_LAYERS = 64
 MAX_MEMBER_BYTES = 1 << 30
+MAX_MODEL_BYTES = 1 << 30  # all arrays together: many members each under the limit stay bounded
+_READ_CHUNK = 1 << 20
 
 
 @dataclass
@@ -335,7 +337,7 @@ def _check_names(what: str, names: Sequence[str], n: int) -> None:
         raise ModelFormatError(f"{what} must be unique")
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...] | None) -> np.ndarray:
+def _read_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...] | None, budget: list[int] | None = None) -> np.ndarray:
     """Read one ``.npy`` member after checking its declared shape, dtype and size."""
     member = f"{name}.npy"
     try:
@@ -359,14 +361,31 @@ def _read_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...] | None) 
             raise ModelFormatError(f"array {name!r} has dtype {dtype}, expected one of {[str(d) for d in allowed]}")
         if shape is not None and tuple(dshape) != tuple(shape):
             raise ModelFormatError(f"array {name!r} has shape {tuple(dshape)}, header says {tuple(shape)}")
-        count = int(np.prod(dshape, dtype=np.int64)) if len(dshape) else 1
+        if any(not isinstance(d, int) or d < 0 for d in dshape):
+            raise ModelFormatError(f"array {name!r} has a malformed shape {dshape!r}")
+        count = 1
+        for d in dshape:  # exact Python ints: a hostile shape cannot wrap around
+            count *= d
         nbytes = count * dtype.itemsize
-        if nbytes > MAX_MEMBER_BYTES:
-            raise ModelFormatError(f"array {name!r} declares {nbytes} bytes (limit {MAX_MEMBER_BYTES})")
-        data = fh.read(nbytes)
-        if len(data) != nbytes:
-            raise ModelFormatError(f"array {name!r} is truncated ({len(data)} of {nbytes} bytes)")
-        return np.frombuffer(data, dtype=dtype).reshape(dshape).copy()
+        limit = MAX_HEADER_BYTES if shape is None else MAX_MEMBER_BYTES
+        if nbytes > limit:
+            raise ModelFormatError(f"array {name!r} declares {nbytes} bytes (limit {limit})")
+        if budget is not None:
+            if nbytes > budget[0]:
+                raise ModelFormatError(f"model arrays declare more than {MAX_MODEL_BYTES} bytes in total")
+            budget[0] -= nbytes
+        # Read in chunks into the array itself: memory grows only with bytes actually
+        # present (a lying header or zip bomb stops early), and is never held twice.
+        out = np.empty(count, dtype=dtype)
+        view = memoryview(out).cast("B")
+        got = 0
+        while got < nbytes:
+            chunk = fh.read(min(_READ_CHUNK, nbytes - got))
+            if not chunk:
+                raise ModelFormatError(f"array {name!r} is truncated ({got} of {nbytes} bytes)")
+            view[got : got + len(chunk)] = chunk
+            got += len(chunk)
+        return out.reshape(dshape)
 
 
 def _get(d: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -406,6 +425,7 @@ def _spec_from_zip(zf: zipfile.ZipFile) -> ModelSpec:
     window = _dim(header, "window", "header")
 
     spec_kwargs: dict[str, Any] = {"lstm": [], "dense": [], "window": window}
+    budget = [MAX_MODEL_BYTES]
     stage = 0  # 0 input affine, 1 lstm, 2 pool, 3 affine, 4 dense: layers must come in this order
     n_in: int | None = None
     for pos, layer in enumerate(layers):
@@ -415,8 +435,8 @@ def _spec_from_zip(zf: zipfile.ZipFile) -> ModelSpec:
         kind = _get(layer, "type", str, where)
         if kind == "input_affine" and stage == 0 and pos == 0:
             n = _dim(layer, "size", where)
-            spec_kwargs["input_scale"] = _read_member(zf, "input.scale", (n,))
-            spec_kwargs["input_shift"] = _read_member(zf, "input.shift", (n,))
+            spec_kwargs["input_scale"] = _read_member(zf, "input.scale", (n,), budget)
+            spec_kwargs["input_shift"] = _read_member(zf, "input.shift", (n,), budget)
             n_in = n
         elif kind == "lstm" and stage <= 1:
             stage = 1
@@ -426,10 +446,10 @@ def _spec_from_zip(zf: zipfile.ZipFile) -> ModelSpec:
             k = len(spec_kwargs["lstm"])
             spec_kwargs["lstm"].append(
                 LSTMLayer(
-                    _read_member(zf, f"lstm.{k}.w_ih", (4 * h, i)),
-                    _read_member(zf, f"lstm.{k}.w_hh", (4 * h, h)),
-                    _read_member(zf, f"lstm.{k}.b_ih", (4 * h,)),
-                    _read_member(zf, f"lstm.{k}.b_hh", (4 * h,)),
+                    _read_member(zf, f"lstm.{k}.w_ih", (4 * h, i), budget),
+                    _read_member(zf, f"lstm.{k}.w_hh", (4 * h, h), budget),
+                    _read_member(zf, f"lstm.{k}.b_ih", (4 * h,), budget),
+                    _read_member(zf, f"lstm.{k}.b_hh", (4 * h,), budget),
                 )
             )
             n_in = h
@@ -439,16 +459,16 @@ def _spec_from_zip(zf: zipfile.ZipFile) -> ModelSpec:
         elif kind == "affine" and stage == 2:
             stage = 3
             n = _dim(layer, "size", where)
-            spec_kwargs["post_scale"] = _read_member(zf, "post.scale", (n,))
-            spec_kwargs["post_shift"] = _read_member(zf, "post.shift", (n,))
+            spec_kwargs["post_scale"] = _read_member(zf, "post.scale", (n,), budget)
+            spec_kwargs["post_shift"] = _read_member(zf, "post.shift", (n,), budget)
         elif kind == "dense" and stage >= 2:
             stage = 4
             i, o = _dim(layer, "in", where), _dim(layer, "out", where)
             k = len(spec_kwargs["dense"])
             spec_kwargs["dense"].append(
                 DenseLayer(
-                    _read_member(zf, f"dense.{k}.weight", (o, i)),
-                    _read_member(zf, f"dense.{k}.bias", (o,)),
+                    _read_member(zf, f"dense.{k}.weight", (o, i), budget),
+                    _read_member(zf, f"dense.{k}.bias", (o,), budget),
                     _get(layer, "activation", str, where),
                 )
             )

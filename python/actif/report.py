@@ -92,6 +92,32 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def rss_kib() -> tuple[int, int]:
+    """(current, peak) resident set size of this process in KiB, from /proc/self/status
+    (Linux); (0, 0) where there is no such file."""
+    cur = peak = 0
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    cur = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1])
+    except OSError:
+        pass
+    return cur, peak
+
+
+def reset_peak_rss() -> bool:
+    """Reset the peak RSS (VmHWM) to the current RSS; False where Linux does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="utf-8") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def machine_line(m: dict[str, Any]) -> str:
     mem = f", {m['memory_gib']} GiB" if m.get("memory_gib") else ""
     isa = f", actif kernels: {m['actif_isa']}" if m.get("actif_isa") else ""
@@ -99,11 +125,27 @@ def machine_line(m: dict[str, Any]) -> str:
 
 
 def command_line() -> str:
-    """The command that produced a result, relative to the repository."""
-    argv = [os.path.relpath(a) if os.path.exists(a) and os.path.isabs(a) else a for a in sys.argv]
-    if argv and argv[0].endswith(".py"):
-        return "python " + " ".join(argv)
-    return " ".join(["actif" if argv and argv[0].endswith("actif") else argv[0], *argv[1:]]) if argv else ""
+    """The command that produced a result, as a user would type it: ``actif ...`` for the
+    CLI (however it was launched), ``python <script>`` for benchmark scripts, with paths
+    inside the working directory made relative."""
+    argv = list(sys.argv)
+    if not argv:
+        return ""
+    prog = argv[0].replace(os.sep, "/")
+    if prog.endswith("actif/cli.py") or os.path.basename(prog) == "actif":
+        head = "actif"
+    elif prog.endswith(".py"):
+        head = "python " + _relative(argv[0])
+    else:
+        head = os.path.basename(prog)
+    return " ".join([head, *(_relative(a) for a in argv[1:])])
+
+
+def _relative(arg: str) -> str:
+    cwd = os.getcwd()
+    if os.path.isabs(arg) and (arg == cwd or arg.startswith(cwd + os.sep)):
+        return os.path.relpath(arg, cwd)
+    return arg
 
 
 def git_revision() -> str | None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import struct
+import threading
 import zlib
 from typing import Any, Sequence
 
@@ -131,7 +132,8 @@ class NumpyRunningStats:
             raise ModelFormatError("statistics blob has inconsistent flags")
         mean = np.frombuffer(data, "<f8", n, _HEADER.size).astype(np.float64)
         m2 = np.frombuffer(data, "<f8", n, _HEADER.size + 8 * n).astype(np.float64)
-        if not (math.isfinite(weight) and weight >= 0 and math.isfinite(half_life) and half_life >= 0):
+        # -0.0 is refused too: every accepted blob must serialise back to the same bytes
+        if not (math.isfinite(weight) and weight >= 0 and math.isfinite(half_life) and math.copysign(1.0, half_life) > 0):
             raise ModelFormatError("statistics blob has invalid weight or half-life")
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(m2)) and np.all(m2 >= 0)):
             raise ModelFormatError("statistics blob has non-finite or negative moments")
@@ -158,6 +160,9 @@ class RunningStats:
 
     ``impl="auto"`` uses the compiled core when built, else NumPy; ``"numpy"`` forces
     the reference implementation.
+
+    Thread safety: every method takes the object's lock, so threads sharing one
+    ``RunningStats`` are serialised and never see or leave a half-updated state.
     """
 
     def __init__(self, n_features: int, half_life: float | None = None, *, impl: str = "auto"):
@@ -175,11 +180,13 @@ class RunningStats:
         if impl not in ("auto", "cpp", "numpy"):
             raise ValueError("impl must be 'auto', 'cpp' or 'numpy'")
         self._impl: Any = core(n_features, float(half_life or 0.0)) if core else NumpyRunningStats(n_features, half_life)
+        self._lock = threading.RLock()
 
     @classmethod
     def _wrap(cls, impl: Any) -> RunningStats:
         obj = cls.__new__(cls)
         obj._impl = impl
+        obj._lock = threading.RLock()
         return obj
 
     # ------------------------------------------------------------------ reading
@@ -236,7 +243,8 @@ class RunningStats:
         if not np.all(np.isfinite(arr)):
             r, c = np.argwhere(~np.isfinite(arr))[0]
             raise ValueError(f"non-finite value at row {r}, feature {c}; statistics unchanged")
-        self._impl.update(arr)
+        with self._lock:
+            self._impl.update(arr)
         return self
 
     def merge(self, other: RunningStats) -> RunningStats:
@@ -247,20 +255,28 @@ class RunningStats:
             raise ValueError(f"cannot merge {other.n_features} features into {self.n_features}")
         if (other.half_life or 0.0) != (self.half_life or 0.0):
             raise ValueError("cannot merge statistics with different half-lives")
-        o = other._impl
-        if type(o) is not type(self._impl):
-            o = type(self._impl).from_bytes(other.to_bytes())
-        self._impl.merge(o)
+        # a private copy of other first: never hold two locks (a.merge(b) || b.merge(a))
+        with other._lock:
+            o = other._impl.copy() if other is not self else None
+        with self._lock:
+            if o is None:
+                o = self._impl.copy()
+            if type(o) is not type(self._impl):
+                o = type(self._impl).from_bytes(o.to_bytes())
+            self._impl.merge(o)
         return self
 
     def copy(self) -> RunningStats:
-        return RunningStats._wrap(self._impl.copy())
+        with self._lock:
+            return RunningStats._wrap(self._impl.copy())
 
     def reset(self) -> None:
-        self._impl.reset()
+        with self._lock:
+            self._impl.reset()
 
     def to_bytes(self) -> bytes:
-        return bytes(self._impl.to_bytes())
+        with self._lock:
+            return bytes(self._impl.to_bytes())
 
     @classmethod
     def from_bytes(cls, data: bytes, *, impl: str = "auto") -> RunningStats:
@@ -312,9 +328,10 @@ def scores_from_moments(mu: np.ndarray, sigma: np.ndarray, method: str = DEFAULT
 
 def scores(stats: RunningStats, method: str = DEFAULT_AGGREGATION) -> np.ndarray:
     """Scores (n_features,) from a :class:`RunningStats`; raises if it saw no sample."""
-    if stats.count == 0:
+    snapshot = stats.copy()  # mean and std of one state even if another thread updates
+    if snapshot.count == 0:
         raise ValueError("no samples yet: update the statistics before asking for scores")
-    return scores_from_moments(stats.mean, stats.std, method)
+    return scores_from_moments(snapshot.mean, snapshot.std, method)
 
 
 def ranking_order(score: np.ndarray) -> np.ndarray:

@@ -65,6 +65,11 @@ class FoldResult:
     def row(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def result_row(self) -> dict[str, Any]:
+        """The row without wall time: what a model file records about itself, so that
+        regenerating the model gives the same bytes."""
+        return {k: v for k, v in self.row().items() if k != "seconds"}
+
 
 def _torch():
     try:

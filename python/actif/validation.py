@@ -16,6 +16,7 @@ from .errors import InvalidInputError
 # Inputs beyond this magnitude are almost surely sensor garbage, and float32 products
 # with the weights could overflow; the limit is a per-model setting (``max_abs``).
 DEFAULT_MAX_ABS = 1e6
+_F32_MAX = float(np.finfo(np.float32).max)
 
 try:
     from ._core import first_invalid as _native_first_invalid
@@ -25,15 +26,45 @@ except ImportError:  # no compiled core: NumPy does the scan
 
 def first_invalid(arr: np.ndarray, max_abs: float | None) -> int:
     """Flat index of the first NaN, Inf or out-of-range value of a float32 C-contiguous
-    array, or -1 when all values are fine."""
+    array, or -1 when all values are fine. The limit is compared in float32, as the
+    native scan does, so both give the same answer for any ``max_abs``."""
     if _native_first_invalid is not None:
         return int(_native_first_invalid(arr, -1.0 if max_abs is None else float(max_abs)))
-    mag = np.abs(arr)
-    limit = np.finfo(np.float32).max if max_abs is None else max_abs
-    if mag.max(initial=0.0) <= limit:  # NaN compares False, so it lands below
-        return -1
+    bad = invalid_values(arr, max_abs)
+    return int(np.flatnonzero(bad)[0]) if bad.any() else -1
+
+
+def invalid_values(arr32: np.ndarray, max_abs: float | None) -> np.ndarray:
+    """Boolean mask of the values of a float32 array that are rejected: NaN, Inf, or
+    beyond ``max_abs`` (compared in float32; ``None``: finiteness only)."""
+    with np.errstate(over="ignore"):
+        limit = np.float32(_F32_MAX if max_abs is None else max_abs)
     with np.errstate(invalid="ignore"):
-        return int(np.flatnonzero(~(mag <= limit))[0])
+        return ~(np.abs(arr32) <= limit)  # NaN compares False, so it is caught too
+
+
+def to_float32(arr: np.ndarray) -> np.ndarray:
+    """C-contiguous float32 copy (or ``arr`` itself when it already is one). Values
+    beyond float32's range become Inf, which the value checks then reject."""
+    if arr.dtype == np.float32 and arr.flags.c_contiguous:
+        return arr
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def rejected_rows(arr: np.ndarray, max_abs: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per leading-axis row of a real-valued array: ``(rejected, non_finite)`` masks.
+
+    A row is rejected when any of its values is (the same rule :func:`as_float32`
+    applies); ``non_finite`` marks the rejected rows holding a NaN or Inf as given, the
+    others are out of range (beyond ``max_abs`` or float32's range)."""
+    rows = arr.shape[0]
+    bad = invalid_values(to_float32(arr), max_abs).reshape(rows, -1).any(axis=1)
+    if arr.dtype.kind == "f":
+        non_finite = ~np.isfinite(arr.reshape(rows, -1)).all(axis=1)
+    else:
+        non_finite = np.zeros(rows, bool)
+    return bad, bad & non_finite
 
 
 def as_float32(
@@ -66,13 +97,10 @@ def as_float32(
         if not allow_empty:
             raise InvalidInputError(f"{what} is empty")
         return np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-        if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
-            # float64 values beyond float32's range would turn into Inf: name them as they are
-            _raise_if_invalid(np.ascontiguousarray(np.clip(arr, -3e38, 3e38), np.float32), arr, what, feature_names, max_abs)
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-    _raise_if_invalid(arr, arr, what, feature_names, max_abs)
-    return arr
+    arr32 = to_float32(arr)
+    # the error names the value as given (a float64 1e300 is out of range, not "Inf")
+    _raise_if_invalid(arr32, arr, what, feature_names, max_abs)
+    return arr32
 
 
 def _raise_if_invalid(arr32: np.ndarray, original: np.ndarray, what: str, names: Sequence[str] | None, max_abs: float | None) -> None:
@@ -90,6 +118,8 @@ def _raise_if_invalid(arr32: np.ndarray, original: np.ndarray, what: str, names:
         kind = "NaN"
     elif np.isinf(value):
         kind = "Inf"
+    elif abs(float(value)) > _F32_MAX:
+        kind = f"|value| {abs(float(value)):.3g} beyond float32's range (out of range)"
     else:
         kind = f"|value| {abs(float(value)):.3g} > max_abs {max_abs:g}"
     raise InvalidInputError(f"{what} has {kind} at {loc}; nothing was changed", where)

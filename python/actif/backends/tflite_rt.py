@@ -25,6 +25,7 @@ Threads: one interpreter thread unless ``num_threads`` is given.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -58,9 +59,14 @@ def check_available() -> None:
 
 
 class _Runner:
-    """One interpreter with its tensors by name, resized on demand."""
+    """One interpreter with its tensors by name, resized on demand.
+
+    A TFLite interpreter is not thread-safe (resize, set, invoke and get share its
+    buffers), so every use holds ``lock``: threads sharing a model are serialised here.
+    """
 
     def __init__(self, model: bytes, threads: int):
+        self.lock = threading.Lock()
         try:
             self.interp = interpreter_class()(model_content=model, num_threads=threads)
             self.interp.allocate_tensors()
@@ -101,40 +107,45 @@ class TFLiteBackend(ExportedGraphBackend):
         self.check_outputs(self._windows.outputs, model_path)
         self._step_builders = (lambda: step_to_tflite(spec), lambda: head_to_tflite(spec))
         self._step_runners: tuple[_Runner, _Runner] | None = None
+        self._step_lock = threading.Lock()
 
     def run_windows(self, X):
         r = self._windows
-        r.resize(X.shape)
-        r.interp.reset_all_variables()  # each window starts from a zero state
-        r.interp.set_tensor(r.input, X)
-        r.interp.invoke()
-        return r.get("y"), [r.get(n) for n in self.hidden_names]
+        with r.lock:
+            r.resize(X.shape)
+            r.interp.reset_all_variables()  # each window starts from a zero state
+            r.interp.set_tensor(r.input, X)
+            r.interp.invoke()
+            return r.get("y"), [r.get(n) for n in self.hidden_names]
 
     def _stepping(self) -> tuple[_Runner, _Runner]:
-        if self._step_runners is None:
-            step, head = (build() for build in self._step_builders)
-            self._step_runners = (_Runner(step, self.threads), _Runner(head, self.threads))
-        return self._step_runners
+        with self._step_lock:
+            if self._step_runners is None:
+                step, head = (build() for build in self._step_builders)
+                self._step_runners = (_Runner(step, self.threads), _Runner(head, self.threads))
+            return self._step_runners
 
     def run_step(self, x, h, c):
         r, _ = self._stepping()
         batch = x.shape[0]
-        r.resize((batch, 1, x.shape[1]))
-        for k in range(len(h)):
-            r.interp.set_tensor(r.index[f"lstm.{k}.output_state"], np.ascontiguousarray(h[k], np.float32))
-            r.interp.set_tensor(r.index[f"lstm.{k}.cell_state"], np.ascontiguousarray(c[k], np.float32))
-        r.interp.set_tensor(r.input, x[:, None, :])
-        r.interp.invoke()
-        new_h = [r.get(f"hidden_{k}")[:, 0] for k in range(len(h))]
-        new_c = [r.get(f"lstm.{k}.cell_state") for k in range(len(h))]
-        return new_h, new_c
+        with r.lock:
+            r.resize((batch, 1, x.shape[1]))
+            for k in range(len(h)):
+                r.interp.set_tensor(r.index[f"lstm.{k}.output_state"], np.ascontiguousarray(h[k], np.float32))
+                r.interp.set_tensor(r.index[f"lstm.{k}.cell_state"], np.ascontiguousarray(c[k], np.float32))
+            r.interp.set_tensor(r.input, x[:, None, :])
+            r.interp.invoke()
+            new_h = [r.get(f"hidden_{k}")[:, 0] for k in range(len(h))]
+            new_c = [r.get(f"lstm.{k}.cell_state") for k in range(len(h))]
+            return new_h, new_c
 
     def run_head(self, pooled):
         _, r = self._stepping()
-        r.resize(pooled.shape)
-        r.interp.set_tensor(r.input, pooled)
-        r.interp.invoke()
-        return r.get("y")
+        with r.lock:
+            r.resize(pooled.shape)
+            r.interp.set_tensor(r.input, pooled)
+            r.interp.invoke()
+            return r.get("y")
 
     def close(self) -> None:
         self._windows = None  # type: ignore[assignment]

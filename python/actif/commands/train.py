@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     spec.metadata.update({
         "data": {"name": "RobustVision (FOVAL, B. W. Hosp 2024)", "license": "CC BY 4.0", "gap_factor": args.gap_factor,
                  "held_out_subjects": holdout, "train_subjects": sorted(set(dataset.subjects) - set(holdout))},
-        "holdout_results": {"folds": [f.row() for f in folds], "pooled": pooled},
+        "holdout_results": {"folds": [f.result_row() for f in folds], "pooled": pooled},
         "windowing": {"T": 10, "stride": 1, "gap_factor": args.gap_factor},
     })
     spec.save(args.out)

@@ -1,0 +1,458 @@
+// The C API (include/actif/actif.h) over the C++ core: argument checks, error codes
+// and a per-thread message; no exception leaves this file.
+#include "actif/actif.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "actif/forward.hpp"
+#include "actif/kernels.hpp"
+#include "actif/model_file.hpp"
+#include "actif/running_stats.hpp"
+
+#ifndef ACTIF_VERSION_STRING
+#define ACTIF_VERSION_STRING "unknown"
+#endif
+
+struct actif_model {
+  std::shared_ptr<const actif::ModelFile> file;
+};
+
+struct actif_stream {
+  std::shared_ptr<const actif::ModelFile> file;
+  int64_t batch = 0;
+  std::vector<std::vector<float>> h, c;  // per layer (batch, H_l)
+  std::vector<float> ring;               // (batch, window, H_top) for mean/max pooling
+  int64_t steps = 0;
+};
+
+struct actif_stats {
+  actif::RunningStats stats;
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+// An error with its C status, thrown by the argument checks below.
+class Failure : public std::exception {
+ public:
+  Failure(actif_status status, std::string message) : status_(status), message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+  actif_status status() const { return status_; }
+
+ private:
+  actif_status status_;
+  std::string message_;
+};
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw Failure(ACTIF_E_INVALID_ARGUMENT, message);
+}
+
+actif_status file_status(actif::FileErrorKind kind) {
+  switch (kind) {
+    case actif::FileErrorKind::Io: return ACTIF_E_IO;
+    case actif::FileErrorKind::Malformed: return ACTIF_E_FORMAT;
+    case actif::FileErrorKind::Unsupported: return ACTIF_E_UNSUPPORTED;
+    case actif::FileErrorKind::Limit: return ACTIF_E_LIMIT;
+  }
+  return ACTIF_E_INTERNAL;
+}
+
+// Runs `body`, turning every exception into a status and the thread's message.
+template <typename F>
+int guarded(const char* function, F&& body) {
+  try {
+    body();
+    return ACTIF_OK;
+  } catch (const Failure& e) {
+    last_error = std::string(function) + ": " + e.what();
+    return e.status();
+  } catch (const actif::ModelFileError& e) {
+    last_error = std::string(function) + ": " + e.what();
+    return file_status(e.kind());
+  } catch (const actif::Error& e) {
+    last_error = std::string(function) + ": " + e.what();
+    return ACTIF_E_INVALID_ARGUMENT;
+  } catch (const std::bad_alloc&) {
+    last_error = std::string(function) + ": out of memory";
+    return ACTIF_E_NO_MEMORY;
+  } catch (const std::exception& e) {
+    last_error = std::string(function) + ": internal error: " + e.what();
+    return ACTIF_E_INTERNAL;
+  } catch (...) {
+    last_error = std::string(function) + ": internal error";
+    return ACTIF_E_INTERNAL;
+  }
+}
+
+// a * b * c without overflow, or -1.
+int64_t product(int64_t a, int64_t b, int64_t c = 1) {
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  if (a < 0 || b < 0 || c < 0) return -1;
+  if (b != 0 && a > big / b) return -1;
+  const int64_t ab = a * b;
+  if (c != 0 && ab > big / c) return -1;
+  return ab * c;
+}
+
+void require_finite(const float* x, int64_t count, const char* what, int64_t row_len) {
+  for (int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(x[i]))
+      throw Failure(ACTIF_E_INVALID_ARGUMENT, std::string("non-finite value in ") + what + " at row " +
+                                                  std::to_string(i / row_len) + ", feature " +
+                                                  std::to_string(i % row_len) + "; nothing changed");
+}
+
+actif::TraceKind trace_kind(actif_trace t) {
+  switch (t) {
+    case ACTIF_TRACE_NONE: return actif::TraceKind::None;
+    case ACTIF_TRACE_INPUT: return actif::TraceKind::Input;
+    case ACTIF_TRACE_WEIGHTED: return actif::TraceKind::Weighted;
+    case ACTIF_TRACE_GATES: return actif::TraceKind::Gates;
+    case ACTIF_TRACE_PAPER: return actif::TraceKind::Paper;
+  }
+  throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown trace " + std::to_string(static_cast<int>(t)));
+}
+
+actif::ScoreMethod score_method(actif_score s) {
+  switch (s) {
+    case ACTIF_SCORE_INVERSE: return actif::ScoreMethod::Inverse;
+    case ACTIF_SCORE_MEAN: return actif::ScoreMethod::Mean;
+    case ACTIF_SCORE_MEANSTD: return actif::ScoreMethod::MeanStd;
+    case ACTIF_SCORE_PEN: return actif::ScoreMethod::Pen;
+  }
+  throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown score method " + std::to_string(static_cast<int>(s)));
+}
+
+std::vector<double> scores_of(const actif_stats* s, actif_score method) {
+  const actif::ScoreMethod m = score_method(method);
+  if (s->stats.count() == 0)
+    throw Failure(ACTIF_E_STATE, "no samples yet: update the statistics before asking for scores");
+  const std::vector<double> sd = s->stats.stddev();
+  std::vector<double> out(static_cast<size_t>(s->stats.n_features()));
+  actif::compute_scores(m, s->stats.mean().data(), sd.data(), s->stats.n_features(), out.data());
+  return out;
+}
+
+void copy_out(const std::vector<double>& v, double* out, int64_t count) {
+  require(out != nullptr, "output buffer is NULL");
+  require(count >= static_cast<int64_t>(v.size()),
+          "output holds " + std::to_string(count) + " values, needs " + std::to_string(v.size()));
+  std::copy(v.begin(), v.end(), out);
+}
+
+const actif::Model& model_of(const actif_model* m) { return m->file->model; }
+
+}  // namespace
+
+extern "C" {
+
+const char* actif_last_error(void) { return last_error.c_str(); }
+
+const char* actif_status_name(int status) {
+  switch (status) {
+    case ACTIF_OK: return "ACTIF_OK";
+    case ACTIF_E_INVALID_ARGUMENT: return "ACTIF_E_INVALID_ARGUMENT";
+    case ACTIF_E_IO: return "ACTIF_E_IO";
+    case ACTIF_E_FORMAT: return "ACTIF_E_FORMAT";
+    case ACTIF_E_UNSUPPORTED: return "ACTIF_E_UNSUPPORTED";
+    case ACTIF_E_LIMIT: return "ACTIF_E_LIMIT";
+    case ACTIF_E_NO_MEMORY: return "ACTIF_E_NO_MEMORY";
+    case ACTIF_E_STATE: return "ACTIF_E_STATE";
+    case ACTIF_E_INTERNAL: return "ACTIF_E_INTERNAL";
+    default: return "unknown actif status";
+  }
+}
+
+const char* actif_version(void) { return ACTIF_VERSION_STRING; }
+
+const char* actif_isa(void) { return actif::active_kernels().name; }
+
+int actif_set_isa(const char* name) {
+  return guarded("actif_set_isa", [&] {
+    require(name != nullptr, "name is NULL");
+    actif::force_isa(name);
+  });
+}
+
+// ------------------------------------------------------------------------ models
+
+int actif_model_load_file(const char* path, actif_model** out) {
+  return guarded("actif_model_load_file", [&] {
+    require(path != nullptr && out != nullptr, "path and out must not be NULL");
+    *out = nullptr;
+    auto file = std::make_shared<actif::ModelFile>(actif::load_model_file(path));
+    *out = new actif_model{std::move(file)};
+  });
+}
+
+int actif_model_load_memory(const void* data, size_t size, actif_model** out) {
+  return guarded("actif_model_load_memory", [&] {
+    require(data != nullptr && out != nullptr, "data and out must not be NULL");
+    *out = nullptr;
+    auto file = std::make_shared<actif::ModelFile>(actif::load_model_npz(static_cast<const uint8_t*>(data), size));
+    *out = new actif_model{std::move(file)};
+  });
+}
+
+void actif_model_free(actif_model* model) { delete model; }
+
+int64_t actif_model_input_size(const actif_model* model) { return model ? model_of(model).input_size : -1; }
+int64_t actif_model_output_size(const actif_model* model) { return model ? model_of(model).output_size() : -1; }
+int64_t actif_model_window(const actif_model* model) { return model ? model_of(model).window : -1; }
+int64_t actif_model_num_layers(const actif_model* model) {
+  return model ? static_cast<int64_t>(model_of(model).lstm.size()) : -1;
+}
+int64_t actif_model_hidden_size(const actif_model* model, int64_t layer) {
+  if (model == nullptr || layer < 0 || layer >= static_cast<int64_t>(model_of(model).lstm.size())) return -1;
+  return model_of(model).lstm[static_cast<size_t>(layer)].hidden_size;
+}
+
+const char* actif_model_feature_name(const actif_model* model, int64_t i) {
+  if (model == nullptr || i < 0 || i >= static_cast<int64_t>(model->file->feature_names.size())) return nullptr;
+  return model->file->feature_names[static_cast<size_t>(i)].c_str();
+}
+
+const char* actif_model_output_name(const actif_model* model, int64_t j) {
+  if (model == nullptr || j < 0 || j >= static_cast<int64_t>(model->file->output_names.size())) return nullptr;
+  return model->file->output_names[static_cast<size_t>(j)].c_str();
+}
+
+// ------------------------------------------------------------------------ forward
+
+int actif_forward(const actif_model* model, const actif_window_request* r) {
+  return guarded("actif_forward", [&] {
+    require(model != nullptr && r != nullptr, "model and request must not be NULL");
+    const actif::Model& m = model_of(model);
+    require(r->n >= 0, "n must be >= 0");
+    require(r->t >= 1, "t must be >= 1");
+    const int64_t x_count = product(r->n, r->t, m.input_size);
+    require(x_count >= 0, "n * t * input_size overflows");
+    require(r->num_threads >= 0, "num_threads must be >= 0");
+    const actif::TraceKind trace = trace_kind(r->trace);
+    require(trace != actif::TraceKind::None || (r->trace_out == nullptr && r->stats == nullptr),
+            "trace_out and stats need a trace");
+    require(r->stats == nullptr || r->stats->stats.n_features() == m.input_size,
+            "statistics have " + std::to_string(r->stats ? r->stats->stats.n_features() : 0) +
+                " features, the model has " + std::to_string(m.input_size) + " inputs");
+    const int64_t layers = static_cast<int64_t>(m.lstm.size());
+    require(r->hidden == nullptr || (r->hidden_layer >= 0 && r->hidden_layer < layers),
+            "hidden_layer must be in [0, " + std::to_string(layers) + ")");
+    if (r->n == 0) return;
+    require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
+    require_finite(r->x, x_count, "x", m.input_size);
+
+    actif::WindowRequest req;
+    req.x = r->x;
+    req.n = r->n;
+    req.t = r->t;
+    req.y = r->y;
+    if (r->hidden != nullptr) {
+      req.layers.resize(static_cast<size_t>(layers));
+      req.layers[static_cast<size_t>(r->hidden_layer)].h = r->hidden;
+    }
+    req.trace = trace;
+    req.trace_out = r->trace_out;
+    req.stats = r->stats ? &r->stats->stats : nullptr;
+    req.num_threads = r->num_threads;
+    actif::window_forward(m, req);
+  });
+}
+
+// ------------------------------------------------------------------------ streams
+
+int actif_stream_create(const actif_model* model, int64_t batch, actif_stream** out) {
+  return guarded("actif_stream_create", [&] {
+    require(model != nullptr && out != nullptr, "model and out must not be NULL");
+    *out = nullptr;
+    require(batch >= 1 && batch <= (int64_t{1} << 20), "batch must be in [1, 2^20]");
+    const actif::Model& m = model_of(model);
+    auto s = std::make_unique<actif_stream>();
+    s->file = model->file;
+    s->batch = batch;
+    for (const auto& layer : m.lstm) {
+      s->h.emplace_back(static_cast<size_t>(batch * layer.hidden_size), 0.0f);
+      s->c.emplace_back(static_cast<size_t>(batch * layer.hidden_size), 0.0f);
+    }
+    if (m.pooling != actif::Pooling::Last) s->ring.assign(static_cast<size_t>(batch * m.window * m.hidden_top()), 0.0f);
+    *out = s.release();
+  });
+}
+
+void actif_stream_free(actif_stream* stream) { delete stream; }
+
+void actif_stream_reset(actif_stream* stream) {
+  if (stream == nullptr) return;
+  for (auto& v : stream->h) std::fill(v.begin(), v.end(), 0.0f);
+  for (auto& v : stream->c) std::fill(v.begin(), v.end(), 0.0f);
+  std::fill(stream->ring.begin(), stream->ring.end(), 0.0f);
+  stream->steps = 0;
+}
+
+int64_t actif_stream_batch(const actif_stream* stream) { return stream ? stream->batch : -1; }
+int64_t actif_stream_steps(const actif_stream* stream) { return stream ? stream->steps : -1; }
+
+int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trace trace, float* trace_out,
+                      actif_stats* stats) {
+  return guarded("actif_stream_step", [&] {
+    require(stream != nullptr && x != nullptr && y != nullptr, "stream, x and y must not be NULL");
+    const actif::Model& m = stream->file->model;
+    const actif::TraceKind kind = trace_kind(trace);
+    require(kind != actif::TraceKind::None || (trace_out == nullptr && stats == nullptr),
+            "trace_out and stats need a trace");
+    require(stats == nullptr || stats->stats.n_features() == m.input_size,
+            "statistics and model have different feature counts");
+    require_finite(x, stream->batch * m.input_size, "x", m.input_size);
+
+    actif::StepState s;
+    s.batch = stream->batch;
+    for (size_t l = 0; l < m.lstm.size(); ++l) {
+      s.h.push_back(stream->h[l].data());
+      s.c.push_back(stream->c[l].data());
+    }
+    s.ring = stream->ring.empty() ? nullptr : stream->ring.data();
+    s.ring_len = stream->ring.empty() ? 0 : m.window;
+    s.steps = stream->steps;
+    actif::StepRequest req;
+    req.x = x;
+    req.y = y;
+    req.trace = kind;
+    req.trace_out = trace_out;
+    req.stats = stats ? &stats->stats : nullptr;
+    actif::step_forward(m, s, req);
+    ++stream->steps;
+  });
+}
+
+int actif_stream_hidden(const actif_stream* stream, int64_t layer, float* out, int64_t count) {
+  return guarded("actif_stream_hidden", [&] {
+    require(stream != nullptr && out != nullptr, "stream and out must not be NULL");
+    require(layer >= 0 && layer < static_cast<int64_t>(stream->h.size()), "layer out of range");
+    const std::vector<float>& h = stream->h[static_cast<size_t>(layer)];
+    require(count >= static_cast<int64_t>(h.size()),
+            "output holds " + std::to_string(count) + " floats, needs " + std::to_string(h.size()));
+    std::copy(h.begin(), h.end(), out);
+  });
+}
+
+// ------------------------------------------------------------------------ statistics
+
+int actif_stats_create(int64_t n_features, double half_life, actif_stats** out) {
+  return guarded("actif_stats_create", [&] {
+    require(out != nullptr, "out must not be NULL");
+    *out = nullptr;
+    *out = new actif_stats{actif::RunningStats(n_features, half_life)};
+  });
+}
+
+void actif_stats_free(actif_stats* stats) { delete stats; }
+
+int actif_stats_copy(const actif_stats* stats, actif_stats** out) {
+  return guarded("actif_stats_copy", [&] {
+    require(stats != nullptr && out != nullptr, "stats and out must not be NULL");
+    *out = nullptr;
+    *out = new actif_stats{stats->stats};
+  });
+}
+
+void actif_stats_reset(actif_stats* stats) {
+  if (stats) stats->stats.reset();
+}
+
+int actif_stats_update(actif_stats* stats, const float* rows_data, int64_t rows) {
+  return guarded("actif_stats_update", [&] {
+    require(stats != nullptr, "stats must not be NULL");
+    require(rows >= 0, "rows must be >= 0");
+    if (rows == 0) return;
+    require(rows_data != nullptr, "rows_data must not be NULL");
+    const int64_t n = stats->stats.n_features();
+    const int64_t count = product(rows, n);
+    require(count >= 0, "rows * n_features overflows");
+    require_finite(rows_data, count, "rows", n);
+    stats->stats.update(rows_data, rows, n);
+  });
+}
+
+int actif_stats_merge(actif_stats* into, const actif_stats* other) {
+  return guarded("actif_stats_merge", [&] {
+    require(into != nullptr && other != nullptr, "statistics must not be NULL");
+    into->stats.merge(other->stats);
+  });
+}
+
+int64_t actif_stats_n_features(const actif_stats* stats) { return stats ? stats->stats.n_features() : -1; }
+uint64_t actif_stats_count(const actif_stats* stats) { return stats ? stats->stats.count() : 0; }
+double actif_stats_weight(const actif_stats* stats) { return stats ? stats->stats.weight() : 0.0; }
+
+int actif_stats_mean(const actif_stats* stats, double* out, int64_t count) {
+  return guarded("actif_stats_mean", [&] {
+    require(stats != nullptr, "stats must not be NULL");
+    copy_out(stats->stats.mean(), out, count);
+  });
+}
+
+int actif_stats_std(const actif_stats* stats, double* out, int64_t count) {
+  return guarded("actif_stats_std", [&] {
+    require(stats != nullptr, "stats must not be NULL");
+    copy_out(stats->stats.stddev(), out, count);
+  });
+}
+
+int actif_stats_scores(const actif_stats* stats, actif_score method, double* out, int64_t count) {
+  return guarded("actif_stats_scores", [&] {
+    require(stats != nullptr, "stats must not be NULL");
+    copy_out(scores_of(stats, method), out, count);
+  });
+}
+
+int actif_stats_ranking(const actif_stats* stats, actif_score method, int64_t* order, int64_t count) {
+  return guarded("actif_stats_ranking", [&] {
+    require(stats != nullptr && order != nullptr, "stats and order must not be NULL");
+    const std::vector<double> s = scores_of(stats, method);
+    require(count >= static_cast<int64_t>(s.size()),
+            "order holds " + std::to_string(count) + " indices, needs " + std::to_string(s.size()));
+    std::vector<int64_t> idx(s.size());
+    std::iota(idx.begin(), idx.end(), int64_t{0});
+    std::stable_sort(idx.begin(), idx.end(),
+                     [&](int64_t a, int64_t b) { return s[static_cast<size_t>(a)] > s[static_cast<size_t>(b)]; });
+    std::copy(idx.begin(), idx.end(), order);
+  });
+}
+
+size_t actif_stats_serialized_size(const actif_stats* stats) {
+  return stats ? 48 + 16 * static_cast<size_t>(stats->stats.n_features()) + 4 : 0;
+}
+
+int actif_stats_serialize(const actif_stats* stats, void* buffer, size_t capacity, size_t* written) {
+  return guarded("actif_stats_serialize", [&] {
+    require(stats != nullptr && buffer != nullptr, "stats and buffer must not be NULL");
+    const std::vector<uint8_t> bytes = stats->stats.to_bytes();
+    require(capacity >= bytes.size(),
+            "buffer holds " + std::to_string(capacity) + " bytes, needs " + std::to_string(bytes.size()));
+    std::memcpy(buffer, bytes.data(), bytes.size());
+    if (written) *written = bytes.size();
+  });
+}
+
+int actif_stats_deserialize(const void* data, size_t size, actif_stats** out) {
+  return guarded("actif_stats_deserialize", [&] {
+    require(data != nullptr && out != nullptr, "data and out must not be NULL");
+    *out = nullptr;
+    try {
+      *out = new actif_stats{actif::RunningStats::from_bytes(static_cast<const uint8_t*>(data), size)};
+    } catch (const actif::Error& e) {
+      throw Failure(ACTIF_E_FORMAT, e.what());
+    }
+  });
+}
+
+}  // extern "C"

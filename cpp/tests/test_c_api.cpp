@@ -1,0 +1,254 @@
+// The C API end to end: the committed model file written by Python
+// (data/make_tiny_model.py) gives the predictions, statistics and scores the float64
+// NumPy reference wrote beside it; streams, statistics (merge, bytes) and every error
+// path behave as actif.h documents.
+#include "actif/actif.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.hpp"
+
+using namespace actif_test;
+
+namespace {
+
+const std::string kDir = ACTIF_TEST_DATA_DIR;
+
+// Sections "name count v1 v2 ..." of tiny_model_expected.txt.
+std::map<std::string, std::vector<double>> expected() {
+  std::ifstream in(kDir + "/tiny_model_expected.txt");
+  std::map<std::string, std::vector<double>> out;
+  std::string name;
+  size_t count = 0;
+  in.imbue(std::locale::classic());
+  while (in >> name >> count) {
+    std::vector<double>& v = out[name];
+    v.resize(count);
+    for (double& x : v) in >> x;
+  }
+  return out;
+}
+
+std::vector<float> floats(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
+
+// A request for n windows of t steps into y, nothing else asked for, one thread.
+actif_window_request window_request(const float* x, int64_t n, int64_t t, float* y) {
+  actif_window_request req;
+  std::memset(&req, 0, sizeof req);
+  req.x = x;
+  req.n = n;
+  req.t = t;
+  req.y = y;
+  req.num_threads = 1;
+  return req;
+}
+
+struct Model {
+  actif_model* m = nullptr;
+  Model() { CHECK(actif_model_load_file((kDir + "/tiny_model.npz").c_str(), &m) == ACTIF_OK); }
+  ~Model() { actif_model_free(m); }
+};
+
+std::vector<float> run_windows(actif_model* m, const std::vector<float>& x, int64_t n, int64_t t, actif_stats* stats,
+                               int threads = 1) {
+  std::vector<float> y(static_cast<size_t>(n * actif_model_output_size(m)));
+  actif_window_request req = window_request(x.data(), n, t, y.data());
+  req.trace = stats ? ACTIF_TRACE_WEIGHTED : ACTIF_TRACE_NONE;
+  req.stats = stats;
+  req.num_threads = threads;
+  CHECK_MSG(actif_forward(m, &req) == ACTIF_OK, actif_last_error());
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE(c_api, matches_python_reference) {
+  const auto want = expected();
+  CHECK(want.count("x") && want.count("y") && want.count("stream_y"));
+  Model model;
+  actif_model* m = model.m;
+  if (m == nullptr) return;
+  CHECK(actif_model_input_size(m) == 6 && actif_model_output_size(m) == 2 && actif_model_window(m) == 8);
+  CHECK(actif_model_num_layers(m) == 2 && actif_model_hidden_size(m, 0) == 9 && actif_model_hidden_size(m, 1) == 5);
+  CHECK(actif_model_hidden_size(m, 2) == -1 && actif_model_feature_name(m, 6) == nullptr);
+  CHECK(std::string(actif_model_feature_name(m, 2)) == "h\xc3\xa9" "ad_yaw");
+  CHECK(std::string(actif_model_output_name(m, 1)) == "y1");
+
+  actif_stats* stats = nullptr;
+  CHECK(actif_stats_create(6, 0.0, &stats) == ACTIF_OK);
+  const std::vector<float> y = run_windows(m, floats(want.at("x")), 3, 8, stats);
+  CHECK_CLOSE("windows y", y.data(), want.at("y").data(), 6, kPrediction);
+  double mean[6], sd[6], scores[6];
+  int64_t order[6];
+  CHECK(actif_stats_count(stats) == 24);
+  CHECK(actif_stats_mean(stats, mean, 6) == ACTIF_OK && actif_stats_std(stats, sd, 6) == ACTIF_OK);
+  CHECK_CLOSE("trace mean", mean, want.at("trace_mean").data(), 6, kStats);
+  CHECK_CLOSE("trace std", sd, want.at("trace_std").data(), 6, kStats);
+  CHECK(actif_stats_scores(stats, ACTIF_SCORE_INVERSE, scores, 6) == ACTIF_OK);
+  CHECK_CLOSE("inverse scores", scores, want.at("scores_inverse").data(), 6, kScores);
+  CHECK(actif_stats_ranking(stats, ACTIF_SCORE_INVERSE, order, 6) == ACTIF_OK);
+  for (int i = 0; i + 1 < 6; ++i) CHECK(scores[order[i]] >= scores[order[i + 1]]);
+  actif_stats_free(stats);
+
+  actif_stream* s = nullptr;
+  CHECK(actif_stream_create(m, 1, &s) == ACTIF_OK);
+  const std::vector<float> sx = floats(want.at("stream_x"));
+  std::vector<float> sy(24);
+  for (int64_t i = 0; i < 12; ++i)
+    CHECK(actif_stream_step(s, sx.data() + 6 * i, sy.data() + 2 * i, ACTIF_TRACE_NONE, nullptr, nullptr) == ACTIF_OK);
+  CHECK(actif_stream_steps(s) == 12);
+  CHECK_CLOSE("stream y", sy.data(), want.at("stream_y").data(), 24, kPrediction);
+  actif_stream_free(s);
+}
+
+TEST_CASE(c_api, memory_load_stream_and_hidden) {
+  std::ifstream in(kDir + "/tiny_model.npz", std::ios::binary);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  actif_model* m = nullptr;
+  CHECK(actif_model_load_memory(bytes.data(), bytes.size(), &m) == ACTIF_OK);
+  if (m == nullptr) return;
+  Rng rng(3);
+  const std::vector<float> x = rng.uniform_vec(8 * 6, -2.0f, 2.0f);
+  // The window's layer-1 hidden state at its last step equals a stream's after 8 samples.
+  std::vector<float> y(2), hidden(8 * 5), trace(8 * 6);
+  actif_window_request req = window_request(x.data(), 1, 8, y.data());
+  req.hidden = hidden.data();
+  req.hidden_layer = 1;
+  req.trace = ACTIF_TRACE_GATES;
+  req.trace_out = trace.data();
+  CHECK_MSG(actif_forward(m, &req) == ACTIF_OK, actif_last_error());
+  actif_stream* s = nullptr;
+  CHECK(actif_stream_create(m, 1, &s) == ACTIF_OK);
+  actif_model_free(m);  // the stream keeps the model alive
+  std::vector<float> sy(2), st(6), h(5);
+  for (int i = 0; i < 8; ++i) CHECK(actif_stream_step(s, x.data() + 6 * i, sy.data(), ACTIF_TRACE_GATES, st.data(), nullptr) == ACTIF_OK);
+  CHECK(actif_stream_hidden(s, 1, h.data(), 5) == ACTIF_OK);
+  const std::vector<double> last_h(hidden.end() - 5, hidden.end()), last_tr(trace.end() - 6, trace.end());
+  CHECK_CLOSE("stream h vs window h", h.data(), last_h.data(), 5, kHidden);
+  CHECK_CLOSE("stream trace vs window trace", st.data(), last_tr.data(), 6, kTrace);
+  // Mean pooling over a full ring of 8 equals the window's prediction.
+  const std::vector<double> wy(y.begin(), y.end());
+  CHECK_CLOSE("stream y vs window y", sy.data(), wy.data(), 2, kPrediction);
+  actif_stream_reset(s);
+  CHECK(actif_stream_steps(s) == 0);
+  CHECK(actif_stream_hidden(s, 0, h.data(), 5) == ACTIF_E_INVALID_ARGUMENT);  // layer 0 has 9 units
+  actif_stream_free(s);
+}
+
+TEST_CASE(c_api, stats_merge_and_bytes) {
+  Rng rng(4);
+  const std::vector<float> rows = rng.uniform_vec(20 * 6, 0.0f, 3.0f);
+  actif_stats *all = nullptr, *a = nullptr, *b = nullptr, *back = nullptr;
+  CHECK(actif_stats_create(6, 0.0, &all) == ACTIF_OK && actif_stats_create(6, 0.0, &a) == ACTIF_OK &&
+        actif_stats_create(6, 0.0, &b) == ACTIF_OK);
+  CHECK(actif_stats_update(all, rows.data(), 20) == ACTIF_OK);
+  CHECK(actif_stats_update(a, rows.data(), 12) == ACTIF_OK);
+  CHECK(actif_stats_update(b, rows.data() + 12 * 6, 8) == ACTIF_OK);
+  CHECK(actif_stats_merge(a, b) == ACTIF_OK);
+  double m1[6], m2[6];
+  actif_stats_mean(all, m1, 6);
+  actif_stats_mean(a, m2, 6);
+  const Tolerance exact{"merge", 1e-12, 1e-12};
+  CHECK_CLOSE("merged mean", m2, m1, 6, exact);
+  CHECK(actif_stats_count(a) == 20 && actif_stats_weight(a) == 20.0);
+  const size_t size = actif_stats_serialized_size(a);
+  CHECK(size == 48 + 16 * 6 + 4);
+  std::vector<uint8_t> blob(size), blob2(size);
+  size_t written = 0;
+  CHECK(actif_stats_serialize(a, blob.data(), size - 1, &written) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stats_serialize(a, blob.data(), size, &written) == ACTIF_OK && written == size);
+  CHECK(actif_stats_deserialize(blob.data(), size, &back) == ACTIF_OK);
+  CHECK(actif_stats_serialize(back, blob2.data(), size, &written) == ACTIF_OK && blob == blob2);
+  blob[60] ^= 1;
+  actif_stats* bad = nullptr;
+  CHECK(actif_stats_deserialize(blob.data(), size, &bad) == ACTIF_E_FORMAT && bad == nullptr);
+  CHECK(std::string(actif_last_error()).find("checksum") != std::string::npos);
+  actif_stats* other = nullptr;
+  CHECK(actif_stats_create(5, 0.0, &other) == ACTIF_OK);
+  CHECK(actif_stats_merge(a, other) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stats_count(a) == 20);
+  for (actif_stats* s : {all, a, b, back, other}) actif_stats_free(s);
+}
+
+TEST_CASE(c_api, errors_leave_state_unchanged) {
+  actif_model* m = nullptr;
+  CHECK(actif_model_load_file((kDir + "/no-such-model.npz").c_str(), &m) == ACTIF_E_IO && m == nullptr);
+  CHECK(std::string(actif_last_error()).find("no-such-model") != std::string::npos);
+  const char junk[] = "PK\x05\x06 not really a zip";
+  CHECK(actif_model_load_memory(junk, sizeof junk, &m) == ACTIF_E_FORMAT);
+  CHECK(actif_model_load_memory(nullptr, 0, &m) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_set_isa("no-such-isa") == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(std::string(actif_status_name(ACTIF_E_LIMIT)) == "ACTIF_E_LIMIT");
+
+  Model model;
+  if (model.m == nullptr) return;
+  actif_stats* stats = nullptr;
+  CHECK(actif_stats_create(6, 0.0, &stats) == ACTIF_OK);
+  double scores[6];
+  CHECK(actif_stats_scores(stats, ACTIF_SCORE_INVERSE, scores, 6) == ACTIF_E_STATE);
+  actif_stream* s = nullptr;
+  CHECK(actif_stream_create(model.m, 0, &s) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stream_create(model.m, 2, &s) == ACTIF_OK);
+  std::vector<float> x(12, 0.25f), y(4, -1.0f), h_before(18), h_after(18);
+  CHECK(actif_stream_step(s, x.data(), y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) == ACTIF_OK);
+  CHECK(actif_stream_hidden(s, 0, h_before.data(), 18) == ACTIF_OK);
+  x[7] = std::nanf("");
+  CHECK(actif_stream_step(s, x.data(), y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(std::string(actif_last_error()).find("row 1, feature 1") != std::string::npos);
+  CHECK(actif_stream_hidden(s, 0, h_after.data(), 18) == ACTIF_OK && h_before == h_after);
+  CHECK(actif_stream_steps(s) == 1 && actif_stats_count(stats) == 2);
+  x[7] = 0.25f;
+  CHECK(actif_stream_step(s, x.data(), y.data(), ACTIF_TRACE_NONE, nullptr, stats) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stream_step(s, x.data(), y.data(), static_cast<actif_trace>(7), nullptr, nullptr) == ACTIF_E_INVALID_ARGUMENT);
+  actif_stream_free(s);
+
+  std::vector<float> wx(2 * 8 * 6, 0.5f), wy(4, -3.0f), hidden(2 * 8 * 9);
+  actif_window_request req = window_request(wx.data(), 2, 8, wy.data());
+  req.hidden = hidden.data();
+  req.hidden_layer = 2;
+  CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+  req.hidden_layer = 0;
+  req.stats = stats;  // without a trace
+  CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+  req.stats = nullptr;
+  req.t = 0;
+  CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+  req.t = 8;
+  wx[50] = INFINITY;
+  CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+  for (float v : wy) CHECK(v == -3.0f);
+  CHECK(actif_forward(nullptr, &req) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stats_count(stats) == 2);
+  actif_stats_free(stats);
+  actif_model_free(nullptr);
+  actif_stream_free(nullptr);
+  actif_stats_free(nullptr);
+}
+
+TEST_CASE(c_api, threads_share_a_model) {
+  Model model;
+  if (model.m == nullptr) return;
+  Rng rng(6);
+  const std::vector<float> x = rng.uniform_vec(16 * 8 * 6, -2.0f, 2.0f);
+  const std::vector<float> want = run_windows(model.m, x, 16, 8, nullptr);
+  std::vector<float> got[2];
+  std::string err[2];
+  std::vector<std::thread> pool;
+  for (int i = 0; i < 2; ++i)
+    pool.emplace_back([&, i] {
+      for (int rep = 0; rep < 5; ++rep) got[i] = run_windows(model.m, x, 16, 8, nullptr);
+      if (i == 1) actif_set_isa("bogus");  // an error on this thread only
+      err[i] = actif_last_error();
+    });
+  for (auto& t : pool) t.join();
+  CHECK(got[0] == want && got[1] == want);
+  CHECK(err[0].empty() && err[1].find("bogus") != std::string::npos);
+}

@@ -1,0 +1,186 @@
+// Every kernel of every ISA this CPU runs (scalar included) against a double-precision
+// reference, at sizes below, at, between and above the vector widths (4 NEON, 8 AVX2
+// floats; 16-column panels), with guard values around every buffer so that a read
+// past the end (guards are NaN where they would be read) or a write past the end
+// (guards must stay intact) fails.
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "actif/kernels.hpp"
+#include "harness.hpp"
+#include "isa_loop.hpp"
+#include "reference.hpp"
+
+using namespace actif_test;
+
+namespace {
+
+const std::vector<int64_t> kWidths = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128, 257};
+
+bool strided_padding_intact(const float* p, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = cols; j < ld; ++j)
+      if (!std::isnan(p[r * ld + j])) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE(kernels, isa_list) {
+  const auto isas = actif::supported_isas();
+  CHECK(!isas.empty() && isas.front() == "scalar");
+#if defined(ACTIF_HAVE_NEON)
+  CHECK(isas.back() == "neon");
+#endif
+  bool threw = false;
+  try {
+    actif::force_isa("no-such-isa");
+  } catch (const actif::Error&) {
+    threw = true;
+  }
+  CHECK(threw);
+  actif::force_isa("auto");
+  CHECK(actif::active_isa() == isas.back());
+}
+
+TEST_CASE(kernels, gemm) {
+  Rng rng(11);
+  for_each_isa([&](const std::string& isa) {
+    const actif::KernelSet& ks = actif::active_kernels();
+    for (const int64_t n : kWidths) {
+      for (const int64_t k : {1, 7, 17}) {
+        std::vector<float> bmat = rng.uniform_vec(static_cast<size_t>(k * n), -1.0f, 1.0f);
+        const actif::PackedMatrix packed = actif::PackedMatrix::pack(k, n, bmat.data(), n);
+        for (const int64_t m : {1, 2, 5, 6, 7, 13}) {
+          for (int mode = 0; mode < 4; ++mode) {
+            const bool accumulate = mode & 1, with_bias = mode & 2;
+            const int64_t lda = k + 3, ldc = n + 5;
+            Guarded a(m * lda), c(m * ldc), bias(n);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t q = 0; q < k; ++q) a.data()[i * lda + q] = rng.uniform(-1.0f, 1.0f);
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) c.data()[i * ldc + j] = rng.uniform(-1.0f, 1.0f);
+            for (int64_t j = 0; j < n; ++j) bias.data()[j] = rng.uniform(-1.0f, 1.0f);
+            std::vector<double> want(static_cast<size_t>(m * n)), scale(static_cast<size_t>(m * n));
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                double acc = accumulate ? c.data()[i * ldc + j] : 0.0, mag = std::fabs(acc);
+                if (with_bias) acc += bias.data()[j], mag += std::fabs(bias.data()[j]);
+                for (int64_t q = 0; q < k; ++q) {
+                  const double t = static_cast<double>(a.data()[i * lda + q]) * bmat[static_cast<size_t>(q * n + j)];
+                  acc += t;
+                  mag += std::fabs(t);
+                }
+                want[static_cast<size_t>(i * n + j)] = acc;
+                scale[static_cast<size_t>(i * n + j)] = mag;
+              }
+            ks.gemm_f32(m, a.data(), lda, packed, c.data(), ldc, with_bias ? bias.data() : nullptr, accumulate);
+            // Float32 summation bound: (k + 2) roundings of at most 2^-24 of the magnitude.
+            int64_t bad = 0;
+            for (int64_t i = 0; i < m; ++i)
+              for (int64_t j = 0; j < n; ++j) {
+                const double got = c.data()[i * ldc + j], w = want[static_cast<size_t>(i * n + j)];
+                const double bound = 2.0 * static_cast<double>(k + 2) * 5.96e-8 * scale[static_cast<size_t>(i * n + j)] + 1e-12;
+                bad += !(std::fabs(got - w) <= bound);
+              }
+            const std::string where = isa + " m=" + std::to_string(m) + " k=" + std::to_string(k) + " n=" +
+                                      std::to_string(n) + " acc=" + std::to_string(accumulate) + " bias=" +
+                                      std::to_string(with_bias);
+            CHECK_MSG(bad == 0, where + ": " + std::to_string(bad) + " values outside the 'gemm' summation bound");
+            CHECK_MSG(c.guards_intact() && strided_padding_intact(c.data(), m, n, ldc), where + ": wrote outside C");
+            CHECK_MSG(a.guards_intact() && bias.guards_intact(), where + ": wrote into an input");
+          }
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE(kernels, lstm_cell) {
+  Rng rng(12);
+  const Tolerance cell_tol{"lstm_cell", 0.0, 2e-6};
+  for_each_isa([&](const std::string& isa) {
+    const actif::KernelSet& ks = actif::active_kernels();
+    for (const int64_t hidden : kWidths) {
+      for (const int64_t rows : {1, 3}) {
+        for (int mode = 0; mode < 3; ++mode) {  // 0: zero state, 1: separate c_prev, 2: c_prev aliases c_out
+          for (const bool want_gates : {false, true}) {
+            const int64_t g = 4 * hidden, ldz = g + 3, ldc = hidden + 2, ldh = hidden + 1, ldg = g + 5;
+            Guarded z(rows * ldz), c_prev(rows * ldc), c_out(rows * ldc), h(rows * ldh), gates(rows * ldg);
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t j = 0; j < g; ++j) {
+                // Mostly the working range, some values past the tanh clamp (|x| > 9).
+                const float v = rng.uniform(-6.0f, 6.0f);
+                z.data()[r * ldz + j] = (j % 11 == 3) ? v * 3.0f : v;
+              }
+            float* cp = mode == 1 ? c_prev.data() : (mode == 2 ? c_out.data() : nullptr);
+            if (cp)
+              for (int64_t r = 0; r < rows; ++r)
+                for (int64_t j = 0; j < hidden; ++j) cp[r * ldc + j] = rng.uniform(-3.0f, 3.0f);
+            std::vector<double> want_c(static_cast<size_t>(rows * hidden)), want_h(want_c.size()),
+                want_g(static_cast<size_t>(rows * g));
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t j = 0; j < hidden; ++j) {
+                const float* zr = z.data() + r * ldz;
+                const double i = ref_activation(actif::Activation::Sigmoid, zr[j]);
+                const double f = ref_activation(actif::Activation::Sigmoid, zr[hidden + j]);
+                const double gg = std::tanh(static_cast<double>(zr[2 * hidden + j]));
+                const double o = ref_activation(actif::Activation::Sigmoid, zr[3 * hidden + j]);
+                const double c = f * (cp ? cp[r * ldc + j] : 0.0) + i * gg;
+                want_c[static_cast<size_t>(r * hidden + j)] = c;
+                want_h[static_cast<size_t>(r * hidden + j)] = o * std::tanh(c);
+                const double gv[4] = {i, f, gg, o};
+                for (int q = 0; q < 4; ++q) want_g[static_cast<size_t>(r * g + q * hidden + j)] = gv[q];
+              }
+            ks.lstm_cell_f32(rows, hidden, z.data(), ldz, cp, ldc, c_out.data(), ldc, h.data(), ldh,
+                             want_gates ? gates.data() : nullptr, ldg);
+            std::vector<float> got_c, got_h, got_g;
+            for (int64_t r = 0; r < rows; ++r) {
+              got_c.insert(got_c.end(), c_out.data() + r * ldc, c_out.data() + r * ldc + hidden);
+              got_h.insert(got_h.end(), h.data() + r * ldh, h.data() + r * ldh + hidden);
+              got_g.insert(got_g.end(), gates.data() + r * ldg, gates.data() + r * ldg + g);
+            }
+            const std::string where = isa + " H=" + std::to_string(hidden) + " rows=" + std::to_string(rows) +
+                                      " mode=" + std::to_string(mode);
+            CHECK_CLOSE(where + " c", got_c.data(), want_c.data(), rows * hidden, cell_tol);
+            CHECK_CLOSE(where + " h", got_h.data(), want_h.data(), rows * hidden, cell_tol);
+            if (want_gates) CHECK_CLOSE(where + " gates", got_g.data(), want_g.data(), rows * g, cell_tol);
+            CHECK_MSG(c_out.guards_intact() && strided_padding_intact(c_out.data(), rows, hidden, ldc), where + ": c");
+            CHECK_MSG(h.guards_intact() && strided_padding_intact(h.data(), rows, hidden, ldh), where + ": h");
+            CHECK_MSG(gates.guards_intact() && (!want_gates || strided_padding_intact(gates.data(), rows, g, ldg)),
+                      where + ": gates");
+            if (!want_gates) CHECK_MSG(strided_padding_intact(gates.data(), rows, 0, ldg), where + ": gates written");
+          }
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE(kernels, activation) {
+  Rng rng(13);
+  const Tolerance act_tol{"activation", 1e-6, 1e-6};
+  const actif::Activation acts[] = {actif::Activation::Identity, actif::Activation::Relu, actif::Activation::Elu,
+                                    actif::Activation::Tanh, actif::Activation::Sigmoid};
+  for_each_isa([&](const std::string& isa) {
+    const actif::KernelSet& ks = actif::active_kernels();
+    for (const actif::Activation act : acts) {
+      std::vector<int64_t> sizes = kWidths;
+      sizes.insert(sizes.begin(), 0);
+      for (const int64_t n : sizes) {
+        Guarded x(n);
+        std::vector<double> want(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+          x.data()[i] = rng.uniform(-12.0f, 12.0f);
+          want[static_cast<size_t>(i)] = ref_activation(act, x.data()[i]);
+        }
+        ks.activation_f32(act, n, x.data());
+        const std::string where = isa + " " + actif::to_string(act) + " n=" + std::to_string(n);
+        CHECK_CLOSE(where, x.data(), want.data(), n, act_tol);
+        CHECK_MSG(x.guards_intact(), where + ": wrote outside x");
+      }
+    }
+  });
+}
