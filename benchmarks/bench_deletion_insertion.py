@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
-from faithfulness_metrics import curve_auc, paired_wilcoxon  # noqa: E402
+from faithfulness_metrics import curve_auc, holm, paired_wilcoxon  # noqa: E402
 from suite_io import mean_sd, publish, recordings, results_dir, suite_name  # noqa: E402
 
 SUITE = "deletion_insertion"
@@ -157,6 +157,10 @@ def main(argv=None) -> int:
             res = paired_wilcoxon([ga[s] for s in common], [gb[s] for s in common])
             tests.append({"actif": a, "baseline": am.label(b) if b != "random" else "random ranking", "n": res["n"],
                           "median_gain": res["median_difference"], "p": res["p"], "rank_biserial": res["rank_biserial"]})
+    for a in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF):  # each actif variant's comparisons are one family
+        family = [t for t in tests if t["actif"] == a]
+        for t, adjusted in zip(family, holm([t["p"] for t in family])):
+            t["p_holm"] = adjusted
     curve_rows = [{"method": am.label(m), "fraction": float(f), "mae": float(mean_curves[m][0, j])}
                   for m in methods if m in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF, *am.GRADIENT_METHODS, "random:0")
                   for j, f in enumerate(fractions)]
@@ -184,7 +188,7 @@ def main(argv=None) -> int:
                                                                      or r is all_rows[0])],
         "tables": [{"title": "Paired Wilcoxon signed-rank tests over subjects on the deletion-insertion gap (gain = actif - baseline, cm; r > 0 favours actif)",
                     "columns": [["actif", "actif variant"], ["baseline", "Baseline"], ["n", "Subjects"], ["median_gain", "Median gain (cm)"],
-                                ["p", "p"], ["rank_biserial", "Rank-biserial r"]], "rows": tests}],
+                                ["p", "p"], ["p_holm", "p (Holm)"], ["rank_biserial", "Rank-biserial r"]], "rows": tests}],
         "summary": summary,
         "plots": [{"kind": "lines", "file": suite_name(SUITE, args.quick) + ".png", "x": "fraction", "y": "mae",
                    "series": "method", "rows": curve_rows, "xlabel": "fraction of features replaced by their training mean (most important first)",

@@ -48,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
-from faithfulness_metrics import kept_count, paired_wilcoxon  # noqa: E402
+from faithfulness_metrics import holm, kept_count, paired_wilcoxon  # noqa: E402
 from suite_io import mean_sd, publish, recordings, results_dir, suite_name  # noqa: E402
 
 SUITE = "faithfulness_retrain"
@@ -220,6 +220,10 @@ def summarise(units: list[dict], settings: dict, methods: list[str], n_random: i
                 tests.append({"actif": a, "baseline": am.label(b) if b != "random" else "random ranking", "fraction": f,
                               "n": res["n"], "median_gain_cm": res["median_difference"], "p": res["p"],
                               "rank_biserial": res["rank_biserial"]})
+    for a in actif_methods:  # each actif variant's comparisons are one family
+        family = [t for t in tests if t["actif"] == a]
+        for t, adjusted in zip(family, holm([t["p"] for t in family])):
+            t["p_holm"] = adjusted
     return {"rows": rows, "tests": tests, "subjects": complete}
 
 
@@ -238,11 +242,21 @@ def write(args, settings, methods, units) -> dict:
             d = next(r for r in at_f if r["key"] == default)
             summary.append(f"Top {f:.0%} ({best['features']} features): best {best['method']} {best['mae_mean']:.1f} cm; "
                            f"actif default {d['mae_mean']:.1f} cm (rank {at_f.index(d) + 1} of {len(at_f)}).")
+        rand = {r["fraction"]: r["mae_mean"] for r in rows if r["key"] == "random"}
+        beats_all = sum(v < allf["mae_mean"] for v in rand.values())
+        per_method: dict[str, int] = {}
+        for r in rows:
+            if r["key"] not in ("random", "all features"):
+                per_method[r["key"]] = per_method.get(r["key"], 0) + int(r["mae_mean"] < rand.get(r["fraction"], np.inf))
+        summary.append(f"Random rankings beat the all-features model at {beats_all} of {len(rand)} fractions; rankings that beat "
+                       f"random (fractions out of {len(rand)}): " + ", ".join(f"{am.label(k)} {v}" for k, v in per_method.items()) + ".")
         sig = [t for t in tests if t["actif"] == default and t["p"] is not None and t["p"] < 0.05]
         listed = ", ".join("{} @ {:.0%}: actif {}".format(t["baseline"], t["fraction"], "better" if t["rank_biserial"] > 0 else "worse")
                            for t in sig) or "none"
+        holm_sig = sum(t["actif"] == default and t.get("p_holm") is not None and t["p_holm"] < 0.05 for t in tests)
         summary.append(f"actif default vs baselines, paired Wilcoxon over subjects: {len(sig)} of "
-                       f"{sum(t['actif'] == default for t in tests)} comparisons significant at p < 0.05 ({listed}).")
+                       f"{sum(t['actif'] == default for t in tests)} comparisons significant at p < 0.05 ({listed}); "
+                       f"{holm_sig} after Holm's correction for the {sum(t['actif'] == default for t in tests)} comparisons.")
     doc = {
         "title": "Faithfulness by retraining on RobustVision (keep the top k% of features, leave-one-subject-out)",
         "settings": settings,
@@ -254,7 +268,7 @@ def write(args, settings, methods, units) -> dict:
         "tables": [{"title": "Paired Wilcoxon signed-rank tests over subjects (gain = baseline MAE - actif MAE; "
                              "rank-biserial > 0: actif's features give lower error)",
                     "columns": [["actif", "actif variant"], ["baseline", "Baseline"], ["fraction", "Kept"], ["n", "Subjects"],
-                                ["median_gain_cm", "Median gain (cm)"], ["p", "p"], ["rank_biserial", "Rank-biserial r"]],
+                                ["median_gain_cm", "Median gain (cm)"], ["p", "p"], ["p_holm", "p (Holm)"], ["rank_biserial", "Rank-biserial r"]],
                     "rows": tests}],
         "summary": summary,
         "plots": [{"kind": "lines", "file": suite_name(SUITE, args.quick) + ".png", "x": "fraction", "y": "mae_mean", "series": "method",

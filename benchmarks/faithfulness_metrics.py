@@ -6,6 +6,7 @@
   for ties, as scipy.stats.spearmanr);
 - :func:`paired_wilcoxon`: the Wilcoxon signed-rank test of paired differences with
   the matched-pairs rank-biserial correlation as effect size;
+- :func:`holm`: Holm-Bonferroni adjusted p-values for a family of tests;
 - :func:`curve_auc`: area under a deletion or insertion curve (trapezoids over the
   fraction of features replaced, 0..1).
 """
@@ -87,6 +88,19 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> dict[str, float |
 
         p = float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
     return {"n": int(d.size), "p": p, "rank_biserial": rank_biserial(d), "median_difference": float(np.median(d)) if d.size else float("nan")}
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm-Bonferroni step-down adjusted p-values (None stays None): the i-th smallest
+    of m p-values becomes ``max over j <= i of min(1, (m - j + 1) * p_(j))``."""
+    known = [(p, k) for k, p in enumerate(pvalues) if p is not None]
+    m = len(known)
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for j, (p, k) in enumerate(sorted(known)):
+        running = max(running, min(1.0, (m - j) * p))
+        out[k] = running
+    return out
 
 
 def curve_auc(fractions: Sequence[float], values: Sequence[float]) -> float:

@@ -74,6 +74,12 @@ def test_wilcoxon_and_rank_biserial_by_hand():
         metrics.paired_wilcoxon([1, 2], [1])
 
 
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 -> 3*0.01, max(0.03, 2*0.03), max(0.06, 1*0.04)
+    assert metrics.holm([0.04, 0.01, None, 0.03]) == pytest.approx([0.06, 0.03, None, 0.06])
+    assert metrics.holm([0.5, 0.9]) == [1.0, 1.0]
+
+
 def test_curve_auc_and_kept_count_by_hand():
     assert metrics.curve_auc([0, 0.5, 1], [0, 1, 1]) == pytest.approx(0.75)
     assert metrics.curve_auc([0, 1], [2, 2]) == pytest.approx(2.0)
