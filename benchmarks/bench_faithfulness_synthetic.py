@@ -189,8 +189,8 @@ def main(argv=None) -> int:
                                            key=lambda x: (x.get("precision_excused", x["precision"]), x["spearman"]))["key"]],
         "summary": summary,
         "plots": [{"kind": "bars", "file": suite + "_" + d + ".png", "x": "method", "y": "spearman", "where": {"design": d},
-                   "xlabel": "method", "ylabel": "Spearman with the true relevance (mean over seeds)",
-                   "title": f"{d}: rank correlation with the true relevance (higher is better)"} for d in DESIGNS],
+                   "xlabel": "Spearman with the true relevance (mean over seeds)", "ylabel": "",
+                   "title": f"{d}: Spearman with the true relevance (higher is better)"} for d in DESIGNS],
         "notes": ["k = number of relevant features (3 for feature_signal, 2 for salient_box). The true relevance is |w_k| "
                   "for the features in the target and 0 for the others. 'Proxies excused' removes the irrelevant near-copies "
                   "of a relevant feature from the ranking before scoring.",
