@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
-from bench_memory import reset_peak, rss_kib  # noqa: E402
+from actif.report import reset_peak_rss, rss_kib  # noqa: E402
 from suite_io import publish, results_dir, suite_name  # noqa: E402
 
 SUITE = "scale"
@@ -85,7 +85,7 @@ def worker(args) -> int:
         ref.inputs, ref.hidden = [], []
         feed, finish = ref.feed, ref.scores
     before, _ = rss_kib()
-    reset_ok = reset_peak()
+    reset_ok = reset_peak_rss()
     t0 = time.perf_counter()
     done = 0
     while done < args.n:

@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
-from bench_memory import reset_peak, rss_kib  # noqa: E402
+from actif.report import reset_peak_rss, rss_kib  # noqa: E402
 from suite_io import publish, recordings, results_dir, suite_name  # noqa: E402
 
 SUITE = "subject_attribution"
@@ -130,7 +130,7 @@ def worker(args) -> int:
     for subject in dict.fromkeys(ds.subjects.tolist()):
         X = np.ascontiguousarray(ds.windows[ds.subjects == subject][: args.max_windows])
         before, _ = rss_kib()
-        reset_ok = reset_peak()
+        reset_ok = reset_peak_rss()
         t0 = time.perf_counter()
         scores = runner(X)
         seconds = time.perf_counter() - t0
