@@ -14,7 +14,9 @@ Areas are trapezoids over the fraction of features replaced (0..1), in cm. The s
 figure of merit per subject is deletion AUC - insertion AUC (larger is better). Subjects
 the bundled model was trained on and its held-out subjects (P3, P8, P13, P18, P23) are
 reported separately. actif's default and published variants are compared with each
-baseline by a paired Wilcoxon signed-rank test over all subjects.
+baseline by a paired Wilcoxon signed-rank test over all subjects, and so is the actif
+variant with the largest mean gap. Each finished subject is appended to
+<results>/deletion_insertion_units.jsonl, so an interrupted run resumes.
 
     ACTIF_DATA_DIR=/path/to/robustvision python benchmarks/bench_deletion_insertion.py   # ~20 min
     python benchmarks/bench_deletion_insertion.py --quick --results /tmp/r               # CI smoke run
@@ -28,7 +30,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -97,23 +98,41 @@ def main(argv=None) -> int:
     fractions = np.arange(n_in + 1) / n_in
     train_windows = ds.windows[~np.isin(ds.subjects, list(held_out))]
     background = am.background_windows(train_windows if len(train_windows) else ds.windows, seed=1)
+    # resumable: each finished subject is appended to <suite>_units.jsonl (its rows and curves)
+    units_path = os.path.join(args.results, suite_name(SUITE, args.quick) + "_units.jsonl")
+    settings = {"windows": args.windows, "methods": methods}
+    done = {}
+    if os.path.exists(units_path):
+        with open(units_path, encoding="utf-8") as fh:
+            for line in fh:
+                unit = json.loads(line) if line.strip() else {}
+                if unit.get("settings") == settings:
+                    done[unit["subject"]] = unit
+    os.makedirs(args.results, exist_ok=True)
     per = []  # one row per (subject, method)
     mean_curves: dict[str, np.ndarray] = {}
     bar = ProgressBar(len(subjects), "deletion/insertion per subject", unit="subjects")
-    t0 = time.perf_counter()
     for k, subject in enumerate(subjects):
-        mask = ds.subjects == subject
-        X, y = ds.windows[mask], ds.targets[mask].astype(np.float64)
-        Xr = X[np.random.default_rng(0).permutation(len(X))[: args.windows]]
-        scores = am.method_scores(methods, spec, Xr, background, seed=0)
-        for m in methods:
-            dele, ins = curves(model, X, y, am.ranking(scores[m]), fill)
-            per.append({"subject": subject, "group": "held-out" if subject in held_out else "training", "method": m,
-                        "deletion_auc": curve_auc(fractions, dele), "insertion_auc": curve_auc(fractions, ins),
-                        "windows": int(mask.sum())})
-            per[-1]["gap"] = per[-1]["deletion_auc"] - per[-1]["insertion_auc"]
-            mean_curves.setdefault(m, np.zeros((2, n_in + 1)))
-            mean_curves[m] += np.stack([dele, ins]) / len(subjects)
+        if subject not in done:
+            mask = ds.subjects == subject
+            X, y = ds.windows[mask], ds.targets[mask].astype(np.float64)
+            Xr = X[np.random.default_rng(0).permutation(len(X))[: args.windows]]
+            scores = am.method_scores(methods, spec, Xr, background, seed=0)
+            unit = {"settings": settings, "subject": subject, "rows": [], "curves": {}}
+            for m in methods:
+                dele, ins = curves(model, X, y, am.ranking(scores[m]), fill)
+                row = {"subject": subject, "group": "held-out" if subject in held_out else "training", "method": m,
+                       "deletion_auc": curve_auc(fractions, dele), "insertion_auc": curve_auc(fractions, ins),
+                       "windows": int(mask.sum())}
+                row["gap"] = row["deletion_auc"] - row["insertion_auc"]
+                unit["rows"].append(row)
+                unit["curves"][m] = [dele.tolist(), ins.tolist()]
+            with open(units_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(unit) + "\n")
+            done[subject] = unit
+        per += done[subject]["rows"]
+        for m, c in done[subject]["curves"].items():
+            mean_curves[m] = mean_curves.get(m, 0.0) + np.asarray(c) / len(subjects)
         bar.update_to(k + 1)
     bar.close()
 
@@ -145,7 +164,9 @@ def main(argv=None) -> int:
         return {s: float(np.mean(v)) for s, v in out.items()}
 
     tests = []
-    for a in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF):
+    best_actif = max((r for r in rows if r["group"] == "all" and r["key"].startswith("actif:")), key=lambda r: r["gap"], default=None)
+    families = list(dict.fromkeys([am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF] + ([best_actif["key"]] if best_actif else [])))
+    for a in families:
         if a not in keys:
             continue
         ga = gap_by_subject(a)
@@ -157,12 +178,12 @@ def main(argv=None) -> int:
             res = paired_wilcoxon([ga[s] for s in common], [gb[s] for s in common])
             tests.append({"actif": a, "baseline": am.label(b) if b != "random" else "random ranking", "n": res["n"],
                           "median_gain": res["median_difference"], "p": res["p"], "rank_biserial": res["rank_biserial"]})
-    for a in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF):  # each actif variant's comparisons are one family
+    for a in families:  # each actif variant's comparisons are one family
         family = [t for t in tests if t["actif"] == a]
         for t, adjusted in zip(family, holm([t["p"] for t in family])):
             t["p_holm"] = adjusted
     curve_rows = [{"method": am.label(m), "fraction": float(f), "mae": float(mean_curves[m][0, j])}
-                  for m in methods if m in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF, *am.GRADIENT_METHODS, "random:0")
+                  for m in methods if m in (*families, *am.GRADIENT_METHODS, "random:0")
                   for j, f in enumerate(fractions)]
     all_rows = sorted((r for r in rows if r["group"] == "all"), key=lambda r: -r["gap"])
     summary = []
@@ -194,12 +215,10 @@ def main(argv=None) -> int:
                    "series": "method", "rows": curve_rows, "xlabel": "fraction of features replaced by their training mean (most important first)",
                    "ylabel": "MAE (cm), mean over subjects", "title": "Deletion curves (steeper rise = more faithful ranking)"}],
         "notes": [f"Each method ranks on up to {args.windows} windows of the subject; the curves use all of the subject's windows. "
-                  f"Took {time.perf_counter() - t0:.0f} s.",
+                  "Per-subject areas and curves: deletion_insertion_units.jsonl.",
                   "The bundled model was trained on the 'training' subjects, so their rows describe it on seen data."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
-    with open(os.path.join(args.results, suite_name(SUITE, args.quick) + "_per_subject.json"), "w", encoding="utf-8") as fh:
-        json.dump(per, fh, indent=0)
     return 0
 
 

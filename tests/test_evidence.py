@@ -231,11 +231,17 @@ def test_retrain_quick_and_resume(data_dir, tmp_path):
 @pytest.mark.data
 def test_deletion_insertion_quick(data_dir, tmp_path):
     needs("torch", "captum", "scipy")
-    assert bench("bench_deletion_insertion").main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    di = bench("bench_deletion_insertion")
+    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
     doc = read_suite(tmp_path, "deletion_insertion_quick")
     groups = {r["group"] for r in doc["rows"]}
     assert groups == {"all", "training", "held-out"}  # P3 is one of the bundled model's held-out subjects
     assert all(r["gap"] == pytest.approx(r["deletion_auc"] - r["insertion_auc"]) for r in doc["rows"])
+    units = tmp_path / "deletion_insertion_quick_units.jsonl"
+    assert len(units.read_text().splitlines()) == 2  # one unit per subject
+    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0  # resumes: nothing recomputed
+    assert len(units.read_text().splitlines()) == 2
+    assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
 
 
 @pytest.mark.data
