@@ -191,6 +191,8 @@ def main(argv=None) -> int:
         d = next((r for r in all_rows if r["key"] == am.DEFAULT_ACTIF), None)
         summary.append(f"{len(subjects)} subjects, bundled model: best deletion-insertion gap {all_rows[0]['method']} "
                        f"({all_rows[0]['gap']:.1f} cm)" + (f"; actif default {d['gap']:.1f} cm, rank {all_rows.index(d) + 1} of {len(all_rows)}" if d else "") + ".")
+        if best_actif:
+            summary.append(f"Best actif variant: {best_actif['method']} ({best_actif['gap']:.1f} cm, rank {all_rows.index(best_actif) + 1}).")
         grads = [r for r in all_rows if r["key"] in am.GRADIENT_METHODS]
         if grads:
             summary.append("Gradient baselines: " + ", ".join(f"{r['method']} {r['gap']:.1f}" for r in grads) +
@@ -206,7 +208,7 @@ def main(argv=None) -> int:
                     ["insertion_auc", "Insertion AUC (cm, lower better)"], ["gap", "Deletion - insertion (cm)"], ["gap_sd", "SD over subjects"]],
         "rows": rows,
         "readme_rows": [r for r in rows if r["group"] == "all" and (r["key"] in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF, "random", *am.GRADIENT_METHODS)
-                                                                     or r is all_rows[0])],
+                                                                     or r is all_rows[0] or r is best_actif)],
         "tables": [{"title": "Paired Wilcoxon signed-rank tests over subjects on the deletion-insertion gap (gain = actif - baseline, cm; r > 0 favours actif)",
                     "columns": [["actif", "actif variant"], ["baseline", "Baseline"], ["n", "Subjects"], ["median_gain", "Median gain (cm)"],
                                 ["p", "p"], ["p_holm", "p (Holm)"], ["rank_biserial", "Rank-biserial r"]], "rows": tests}],

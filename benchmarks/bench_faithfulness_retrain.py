@@ -227,6 +227,15 @@ def summarise(units: list[dict], settings: dict, methods: list[str], n_random: i
     return {"rows": rows, "tests": tests, "subjects": complete}
 
 
+def pivot(rows: list[dict], fractions: list[float]) -> list[dict]:
+    """One line per ranking: its mean MAE at each fraction (the README's compact view)."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        line = out.setdefault(r["key"], {"method": r["method"]})
+        line["all" if r["key"] == "all features" else f"k{r['fraction']:g}"] = r["mae_mean"]
+    return list(out.values())
+
+
 def write(args, settings, methods, units) -> dict:
     s = summarise(units, settings, methods, args.random_seeds)
     rows, tests = s["rows"], s["tests"]
@@ -263,8 +272,8 @@ def write(args, settings, methods, units) -> dict:
         "columns": [["method", "Ranking"], ["fraction", "Kept"], ["features", "Features"], ["mae_mean", "MAE (cm), mean over subjects"],
                     ["mae_sd", "SD"], ["subjects", "Subjects"]],
         "rows": rows,
-        "readme_rows": [r for r in rows if r["fraction"] in (settings["fractions"][0], 1.0)
-                        or r["key"] in (default, "random")],
+        "readme_columns": [["method", "Ranking"]] + [[f"k{f:g}", f"top {f:.0%}"] for f in settings["fractions"]] + [["all", "all 37"]],
+        "readme_rows": pivot(rows, settings["fractions"]),
         "tables": [{"title": "Paired Wilcoxon signed-rank tests over subjects (gain = baseline MAE - actif MAE; "
                              "rank-biserial > 0: actif's features give lower error)",
                     "columns": [["actif", "actif variant"], ["baseline", "Baseline"], ["fraction", "Kept"], ["n", "Subjects"],

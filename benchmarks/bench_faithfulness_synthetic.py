@@ -184,6 +184,8 @@ def main(argv=None) -> int:
                     ["spearman", "Spearman"], ["spearman_sd", "SD"], ["precision_excused", "Precision@k, proxies excused"],
                     ["spearman_excused", "Spearman, proxies excused"], ["r2", "Model test R²"], ["seeds", "Seeds"]],
         "rows": rows,
+        "readme_columns": [["design", "Design"], ["method", "Method"], ["precision", "Precision@k"], ["precision_sd", "SD"],
+                           ["spearman", "Spearman"], ["precision_excused", "Precision@k, proxies excused"], ["seeds", "Seeds"]],
         "readme_rows": [r for r in rows if r["key"] in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF, "random", *am.GRADIENT_METHODS)
                         or r["key"] == max((x for x in rows if x["design"] == r["design"] and x["key"].startswith("actif:")),
                                            key=lambda x: (x.get("precision_excused", x["precision"]), x["spearman"]))["key"]],
