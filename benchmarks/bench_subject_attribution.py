@@ -216,7 +216,7 @@ def main(argv=None) -> int:
         "summary": summary,
         "plots": [{"kind": "bars", "file": suite_name(SUITE, args.quick) + ".png", "x": "method", "y": "us_per_window",
                    "logx": True, "xlabel": "µs per window (log scale)", "ylabel": "",
-                   "title": "Whole-subject attribution: time per window (lower is better)"}],
+                   "title": "Whole-subject attribution: µs per window (lower is better)"}],
         "notes": ["Peak RSS is the whole process's high-water mark (data set, Python, libraries: the PyTorch-based methods "
                   "carry the torch runtime); peak growth is what one subject's attribution added on top.",
                   "'Spearman vs actif default' is the rank correlation of each method's feature scores with actif's "

@@ -294,7 +294,8 @@ def render_plot(doc: dict[str, Any], plot: dict[str, Any], path: str) -> None:
     where = plot.get("where", {})
     rows = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
     bars = plot.get("kind", "lines") != "lines"
-    fig, ax = plt.subplots(figsize=(7, max(4.0, 0.25 * len(rows) + 1.2) if bars else 4))
+    longest = max((len(str(r[plot["x"]])) for r in rows), default=0) if bars else 0
+    fig, ax = plt.subplots(figsize=(max(7.0, 4.0 + 0.075 * longest), max(4.0, 0.25 * len(rows) + 1.2)) if bars else (7, 4))
     if not bars:
         series_key = plot.get("series")
         groups: dict[str, list[dict[str, Any]]] = {}
