@@ -18,8 +18,8 @@ baseline by a paired Wilcoxon signed-rank test over all subjects, and so is the 
 variant with the largest mean gap. Each finished subject is appended to
 <results>/deletion_insertion_units.jsonl, so an interrupted run resumes.
 
-    ACTIF_DATA_DIR=/path/to/robustvision python benchmarks/bench_deletion_insertion.py   # ~20 min
-    python benchmarks/bench_deletion_insertion.py --quick --results /tmp/r               # CI smoke run
+    ACTIF_DATA_DIR=/path/to/robustvision python benchmarks/bench_deletion_insertion.py   # ~8 min
+    python benchmarks/bench_deletion_insertion.py --quick --results /tmp/r               # CI smoke run (~6 s)
 
 Without the recordings it prints a note and exits 0.
 """

@@ -22,12 +22,12 @@ sets are trained once). Every finished unit (a ranking, a trained model's error)
 appended to <results>/faithfulness_retrain_units.jsonl at once and the suite JSON is
 rewritten after every fold, so an interrupted run continues where it stopped when run
 again with the same settings (--fresh starts over). The default - a pool of 12 subjects
-(P1-P13 without P9, which has no windows), 8 epochs, 2 jobs - takes about 1-2 hours on
-2 cores; --subjects all uses all 24 subjects with windows (about twice the folds, each
-with twice the training data).
+(P1-P13 without P9, which has no windows), 8 epochs - took 25 minutes with --jobs 2 on
+this 2-core machine (about 50 with one job); --subjects all uses all 24 subjects with
+windows (twice the folds, each with twice the training data: about four times as long).
 
     ACTIF_DATA_DIR=/path/to/robustvision python benchmarks/bench_faithfulness_retrain.py --jobs 2
-    python benchmarks/bench_faithfulness_retrain.py --quick --results /tmp/r   # CI smoke run (~1 min)
+    python benchmarks/bench_faithfulness_retrain.py --quick --results /tmp/r   # CI smoke run (~6 s)
 
 Without the recordings (no --data-dir, no ACTIF_DATA_DIR) it prints a note and exits 0.
 """

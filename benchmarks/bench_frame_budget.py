@@ -17,8 +17,8 @@ Engines are measured in interleaved blocks (A, B, C, A, B, C, ...) so machine no
 all alike. Budgets: 1/90 s = 11.1 ms, 1/120 s = 8.33 ms; the table gives the median and
 the 99th percentile as a fraction of each.
 
-    python benchmarks/bench_frame_budget.py                      # ~2 min, no data needed
-    python benchmarks/bench_frame_budget.py --quick --results /tmp/r
+    python benchmarks/bench_frame_budget.py                      # ~15 s, no data needed
+    python benchmarks/bench_frame_budget.py --quick --results /tmp/r   # ~5 s
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ run one after another in that process, and the peak is reset before each subject
 on top of what the process already held (data, libraries). Ratios are against actif's cpp
 backend in batch mode, measured in the same run.
 
-    ACTIF_DATA_DIR=/path/to/robustvision python benchmarks/bench_subject_attribution.py   # ~25 min
-    python benchmarks/bench_subject_attribution.py --quick --results /tmp/r               # CI smoke run (~1 min)
+    ACTIF_DATA_DIR=/path/to/robustvision python benchmarks/bench_subject_attribution.py   # ~10 min (SHAP: 9)
+    python benchmarks/bench_subject_attribution.py --quick --results /tmp/r               # CI smoke run (~25 s)
 
 Without the recordings it prints a note and exits 0.
 """
