@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "actif/aligned.hpp"
 #include "actif/forward.hpp"
 #include "actif/kernels.hpp"
 #include "actif/model.hpp"
@@ -151,6 +152,30 @@ bool plain_float32(const py::handle& obj, int min_rank, int max_rank, int64_t n_
   return true;
 }
 
+// Forward windows x (n, t, I) into y with the trace feeding `stats`. The trace rows go
+// to a per-thread buffer that is reused (a fresh one per call costs page faults at
+// large batches); the forward runs without the GIL, the statistics update with it.
+void forward_into_stats(const actif::Model& m, const float* x, int64_t n, int64_t t, actif::RunningStats& stats,
+                        actif::TraceKind trace, int threads, float* y) {
+  if (trace == actif::TraceKind::None) throw Error("attribution needs a trace");
+  thread_local actif::AlignedFloats trace_rows;
+  const size_t rows = static_cast<size_t>(n * t * m.input_size);
+  if (trace_rows.size() < rows) trace_rows.resize(rows);
+  actif::WindowRequest req;
+  req.x = x;
+  req.n = n;
+  req.t = t;
+  req.y = y;
+  req.trace = trace;
+  req.trace_out = trace_rows.data();
+  req.num_threads = threads;
+  {
+    py::gil_scoped_release unlocked;
+    actif::window_forward(m, req);
+  }
+  stats.update(trace_rows.data(), n * t, m.input_size);  // GIL held: one writer at a time
+}
+
 py::array_t<double> vec_to_array(const std::vector<double>& v) {
   py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), out.mutable_data());
@@ -211,22 +236,8 @@ PYBIND11_MODULE(_core, mod) {
             check_windows(m, x);
             const int64_t n = x.shape(0), t = x.shape(1);
             if (stats.n_features() != m.input_size) throw Error("statistics and model have different feature counts");
-            actif::WindowRequest req;
-            req.x = x.data();
-            req.n = n;
-            req.t = t;
-            req.trace = actif::parse_trace(trace);
-            if (req.trace == actif::TraceKind::None) throw Error("forward_stats needs a trace");
-            req.num_threads = threads;
             FArray y({n, m.output_size()});
-            req.y = y.mutable_data();
-            std::vector<float> trace_rows(static_cast<size_t>(n * t * m.input_size));
-            req.trace_out = trace_rows.data();
-            {
-              py::gil_scoped_release unlocked;
-              actif::window_forward(m, req);
-            }
-            stats.update(trace_rows.data(), n * t, m.input_size);  // GIL held: one writer at a time
+            forward_into_stats(m, x.data(), n, t, stats, actif::parse_trace(trace), threads, y.mutable_data());
             return y;
           },
           py::arg("x"), py::arg("stats"), py::arg("trace"), py::arg("num_threads") = 0,
@@ -242,22 +253,8 @@ PYBIND11_MODULE(_core, mod) {
             const bool single = x.ndim() == 2;
             const int64_t n = single ? 1 : x.shape(0), t = x.shape(single ? 0 : 1);
             if (first_invalid_index(x.data(), x.size(), limit_from(max_abs)) >= 0) return py::none();
-            actif::WindowRequest req;
-            req.x = x.data();
-            req.n = n;
-            req.t = t;
-            req.trace = actif::parse_trace(trace);
-            if (req.trace == actif::TraceKind::None) throw Error("try_forward_stats needs a trace");
-            req.num_threads = threads;
             FArray y = single ? FArray(std::vector<py::ssize_t>{m.output_size()}) : FArray({n, m.output_size()});
-            req.y = y.mutable_data();
-            std::vector<float> trace_rows(static_cast<size_t>(n * t * m.input_size));
-            req.trace_out = trace_rows.data();
-            {
-              py::gil_scoped_release unlocked;
-              actif::window_forward(m, req);
-            }
-            stats.update(trace_rows.data(), n * t, m.input_size);
+            forward_into_stats(m, x.data(), n, t, stats, actif::parse_trace(trace), threads, y.mutable_data());
             return std::move(y);
           },
           py::arg("x"), py::arg("stats"), py::arg("trace"), py::arg("num_threads"), py::arg("max_abs"),
