@@ -176,3 +176,22 @@ def test_reset_forgets_everything(model, rng):
     assert st.stats.count == 0 and st.n_updates == 0 and st.state.steps == 0
     with pytest.raises(ValueError, match="no samples"):
         st.scores()
+
+
+@pytest.mark.parametrize("stateful", [False, True], ids=["window", "stateful"])
+def test_hot_path_equals_general_path(model, rng, stateful):
+    """Plain float32 input takes the backend's one-call hot path where it has one; any
+    other input the general path. Both must leave byte-identical statistics."""
+    data = rng.normal(size=(12, 6) if stateful else (12, 10, 6))
+    fast = actif.StreamingExplainer(model, stateful=stateful)
+    general = actif.StreamingExplainer(model, stateful=stateful)
+    for row in data:
+        y_fast = fast.update(row.astype(np.float32))       # float32: hot path where available
+        y_general = general.update(row.tolist())           # a list: always the general path
+        np.testing.assert_array_equal(y_fast, y_general)
+    assert fast.stats.to_bytes() == general.stats.to_bytes() and fast.n_updates == general.n_updates == 12
+    bad = data[0].astype(np.float32)
+    bad.flat[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fast.update(bad)  # the hot path declines, the general path names the problem
+    assert fast.stats.to_bytes() == general.stats.to_bytes()

@@ -79,18 +79,20 @@ def test_shared_running_stats_updated_from_threads(impl):
 
 
 class Gate:
-    """Holds a backend call open until released, so two threads meet inside update."""
+    """Holds backend calls open until released, so two threads meet inside update.
+    Both entry points are gated: the native hot path (try_*) and the general one."""
 
-    def __init__(self, backend, method: str, monkeypatch):
+    def __init__(self, backend, methods: tuple[str, ...], monkeypatch):
         self.entered, self.release = threading.Event(), threading.Event()
-        original = getattr(backend, method)
+        for method in methods:
+            original = getattr(backend, method)
 
-        def gated(*args, **kwargs):
-            self.entered.set()
-            assert self.release.wait(30)
-            return original(*args, **kwargs)
+            def gated(*args, _original=original, **kwargs):
+                self.entered.set()
+                assert self.release.wait(30)
+                return _original(*args, **kwargs)
 
-        monkeypatch.setattr(backend, method, gated)
+            monkeypatch.setattr(backend, method, gated)
 
 
 @pytest.mark.parametrize("stateful", [False, True], ids=["window", "stateful"])
@@ -101,7 +103,7 @@ def test_second_writer_is_refused_and_readers_wait(model, stateful, monkeypatch)
     st = actif.StreamingExplainer(model, stateful=stateful)
     st.update(first)  # so the reader has a state to (wrongly) read early
     before_scores = st.scores()
-    gate = Gate(model.backend, "step_stats" if stateful else "forward_stats", monkeypatch)
+    gate = Gate(model.backend, ("step_stats", "try_step_stats") if stateful else ("forward_stats", "try_forward_stats"), monkeypatch)
     writer = threading.Thread(target=st.update, args=(second,))
     writer.start()
     assert gate.entered.wait(30)

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "actif/aligned.hpp"
 #include "actif/forward.hpp"
 #include "actif/kernels.hpp"
 #include "actif/model.hpp"
@@ -129,6 +130,52 @@ FArray check_samples(const actif::Model& m, const FArray& x) {
   return x;
 }
 
+// Flat index of the first NaN, Inf or |v| > limit, or -1.
+int64_t first_invalid_index(const float* p, int64_t n, float limit) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!(std::fabs(p[i]) <= limit)) return i;  // false for NaN too
+  return -1;
+}
+
+float limit_from(double max_abs) {
+  return max_abs < 0 ? std::numeric_limits<float>::max() : static_cast<float>(max_abs);
+}
+
+// The streaming hot path takes its input as is: a C-contiguous float32 array of the
+// given ranks whose last axis is the model's inputs. Anything else returns false and
+// the caller's general path (conversion, messages, skip policy) takes over.
+bool plain_float32(const py::handle& obj, int min_rank, int max_rank, int64_t n_in) {
+  if (!py::isinstance<py::array_t<float>>(obj)) return false;
+  const auto a = py::reinterpret_borrow<py::array>(obj);
+  if (!(a.flags() & py::array::c_style) || a.ndim() < min_rank || a.ndim() > max_rank) return false;
+  if (a.shape(a.ndim() - 1) != n_in || a.size() == 0) return false;
+  return true;
+}
+
+// Forward windows x (n, t, I) into y with the trace feeding `stats`. The trace rows go
+// to a per-thread buffer that is reused (a fresh one per call costs page faults at
+// large batches); the forward runs without the GIL, the statistics update with it.
+void forward_into_stats(const actif::Model& m, const float* x, int64_t n, int64_t t, actif::RunningStats& stats,
+                        actif::TraceKind trace, int threads, float* y) {
+  if (trace == actif::TraceKind::None) throw Error("attribution needs a trace");
+  thread_local actif::AlignedFloats trace_rows;
+  const size_t rows = static_cast<size_t>(n * t * m.input_size);
+  if (trace_rows.size() < rows) trace_rows.resize(rows);
+  actif::WindowRequest req;
+  req.x = x;
+  req.n = n;
+  req.t = t;
+  req.y = y;
+  req.trace = trace;
+  req.trace_out = trace_rows.data();
+  req.num_threads = threads;
+  {
+    py::gil_scoped_release unlocked;
+    actif::window_forward(m, req);
+  }
+  stats.update(trace_rows.data(), n * t, m.input_size);  // GIL held: one writer at a time
+}
+
 py::array_t<double> vec_to_array(const std::vector<double>& v) {
   py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
   std::copy(v.begin(), v.end(), out.mutable_data());
@@ -189,26 +236,30 @@ PYBIND11_MODULE(_core, mod) {
             check_windows(m, x);
             const int64_t n = x.shape(0), t = x.shape(1);
             if (stats.n_features() != m.input_size) throw Error("statistics and model have different feature counts");
-            actif::WindowRequest req;
-            req.x = x.data();
-            req.n = n;
-            req.t = t;
-            req.trace = actif::parse_trace(trace);
-            if (req.trace == actif::TraceKind::None) throw Error("forward_stats needs a trace");
-            req.num_threads = threads;
             FArray y({n, m.output_size()});
-            req.y = y.mutable_data();
-            std::vector<float> trace_rows(static_cast<size_t>(n * t * m.input_size));
-            req.trace_out = trace_rows.data();
-            {
-              py::gil_scoped_release unlocked;
-              actif::window_forward(m, req);
-            }
-            stats.update(trace_rows.data(), n * t, m.input_size);  // GIL held: one writer at a time
+            forward_into_stats(m, x.data(), n, t, stats, actif::parse_trace(trace), threads, y.mutable_data());
             return y;
           },
           py::arg("x"), py::arg("stats"), py::arg("trace"), py::arg("num_threads") = 0,
           "Forward windows and add every step's trace row to stats; returns y.")
+      .def(
+          "try_forward_stats",
+          [](const actif::Model& m, const py::handle& obj, actif::RunningStats& stats, const std::string& trace,
+             int threads, double max_abs) -> py::object {
+            // One window (T, I) or a batch (N, T, I), taken only if it needs no conversion and
+            // every value is within the limit; otherwise None and nothing changed.
+            if (!plain_float32(obj, 2, 3, m.input_size) || stats.n_features() != m.input_size) return py::none();
+            const auto x = py::reinterpret_borrow<py::array_t<float>>(obj);
+            const bool single = x.ndim() == 2;
+            const int64_t n = single ? 1 : x.shape(0), t = x.shape(single ? 0 : 1);
+            if (first_invalid_index(x.data(), x.size(), limit_from(max_abs)) >= 0) return py::none();
+            FArray y = single ? FArray(std::vector<py::ssize_t>{m.output_size()}) : FArray({n, m.output_size()});
+            forward_into_stats(m, x.data(), n, t, stats, actif::parse_trace(trace), threads, y.mutable_data());
+            return std::move(y);
+          },
+          py::arg("x"), py::arg("stats"), py::arg("trace"), py::arg("num_threads"), py::arg("max_abs"),
+          "The streaming hot path of forward_stats: y, or None (nothing done) when x needs conversion or "
+          "holds a value beyond max_abs.")
       .def(
           "step",
           [](const actif::Model& m, const FArray& x, const py::list& h, const py::list& c, const py::object& ring,
@@ -235,7 +286,32 @@ PYBIND11_MODULE(_core, mod) {
           },
           py::arg("x"), py::arg("h"), py::arg("c"), py::arg("ring"), py::arg("steps"), py::arg("trace") = "none",
           py::arg("stats") = nullptr,
-          "Advance B streams one sample (x (B, I)); h, c, ring are updated in place. Returns (y, trace or None).");
+          "Advance B streams one sample (x (B, I)); h, c, ring are updated in place. Returns (y, trace or None).")
+      .def(
+          "try_step_stats",
+          [](const actif::Model& m, const py::handle& obj, const py::list& h, const py::list& c,
+             const py::object& ring, int64_t steps, const std::string& trace, actif::RunningStats& stats,
+             double max_abs) -> py::object {
+            // One sample (I,) of a single stream, taken only if it needs no conversion and is
+            // within the limit; otherwise None and nothing changed.
+            if (!plain_float32(obj, 1, 1, m.input_size) || stats.n_features() != m.input_size) return py::none();
+            const auto x = py::reinterpret_borrow<py::array_t<float>>(obj);
+            if (first_invalid_index(x.data(), x.size(), limit_from(max_abs)) >= 0) return py::none();
+            actif::StepState s = step_state(m, 1, h, c, ring, steps);
+            actif::StepRequest req;
+            req.x = x.data();
+            req.trace = actif::parse_trace(trace);
+            if (req.trace == actif::TraceKind::None) throw Error("try_step_stats needs a trace");
+            req.stats = &stats;
+            FArray y(std::vector<py::ssize_t>{m.output_size()});
+            req.y = y.mutable_data();
+            actif::step_forward(m, s, req);
+            return std::move(y);
+          },
+          py::arg("x"), py::arg("h"), py::arg("c"), py::arg("ring"), py::arg("steps"), py::arg("trace"),
+          py::arg("stats"), py::arg("max_abs"),
+          "The stateful hot path: advance one stream by one sample and add its trace row to stats; y (O,), "
+          "or None (nothing done) when x needs conversion or holds a value beyond max_abs.");
 
   py::class_<actif::RunningStats>(mod, "RunningStats")
       .def(py::init<int64_t, double>(), py::arg("n_features"), py::arg("half_life") = 0.0)
@@ -288,12 +364,7 @@ PYBIND11_MODULE(_core, mod) {
       "first_invalid",
       [](const py::array_t<float, py::array::c_style>& a, double max_abs) -> int64_t {
         // Flat index of the first NaN, Inf or |v| > max_abs (max_abs < 0: finiteness only), or -1.
-        const float* p = a.data();
-        const int64_t n = a.size();
-        const float limit = max_abs < 0 ? std::numeric_limits<float>::max() : static_cast<float>(max_abs);
-        for (int64_t i = 0; i < n; ++i)
-          if (!(std::fabs(p[i]) <= limit)) return i;  // false for NaN too
-        return -1;
+        return first_invalid_index(a.data(), a.size(), limit_from(max_abs));
       },
       py::arg("x"), py::arg("max_abs") = -1.0);
   mod.def("isa", &actif::active_isa, "Name of the kernel set in use (scalar, avx2, neon).");

@@ -60,8 +60,11 @@ void compute_trace(const Model& m, const KernelSet& k, TraceKind kind, int64_t r
       const float* src = weighted ? h0 : g0;
       const int64_t ld = weighted ? ldh : ldg;
       float* a = Workspace::get(ws.absbuf, rows * width);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < width; ++j) a[r * width + j] = std::fabs(src[r * ld + j]);
+      for (int64_t r = 0; r < rows; ++r) {  // row by row, so the compiler vectorises the copy
+        const float* __restrict__ from = src + r * ld;
+        float* __restrict__ to = a + r * width;
+        for (int64_t j = 0; j < width; ++j) to[j] = std::fabs(from[j]);
+      }
       k.gemm_f32(rows, a, width, weighted ? m.trace_route : m.trace_abs_w_ih, out, n_in, nullptr, false);
       for (int64_t i = 0; i < rows * n_in; ++i) out[i] *= std::fabs(xin[i]);
       return;
@@ -207,11 +210,8 @@ void window_forward(const Model& m, const WindowRequest& req) {
   const KernelSet& k = active_kernels();
   const int64_t n = req.n, rows_per_window = req.t;
   float* trace_all = req.trace_out;
-  std::vector<float> trace_local;
-  if (req.trace != TraceKind::None && trace_all == nullptr) {
-    trace_local.resize(static_cast<size_t>(n * rows_per_window * m.input_size));
-    trace_all = trace_local.data();
-  }
+  if (req.trace != TraceKind::None && trace_all == nullptr)  // the calling thread's reusable buffer
+    trace_all = Workspace::get(workspace().trace, n * rows_per_window * m.input_size);
 
   // Split windows over threads only when each gets enough work to pay for a thread.
   constexpr int64_t kMinMacsPerThread = int64_t{1} << 21;

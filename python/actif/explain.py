@@ -253,7 +253,19 @@ class StreamingExplainer:
             raise _concurrent_use("update")
         try:
             with self._stats._lock:  # readers in other threads wait for a whole update
-                y = self._feed(x)
+                # Hot path: one plain float32 window or sample in a single native call;
+                # None (nothing done) sends anything else through the general path.
+                y = None
+                if type(x) is np.ndarray:
+                    backend = self.model.backend
+                    if self.stateful:
+                        y = backend.try_step_stats(x, self._state, self._stats._impl, self.trace, self.model.input_limit)
+                    else:
+                        y = backend.try_forward_stats(x, self._stats._impl, self.trace, self.model.input_limit)
+                if y is None:
+                    y = self._feed(x)
+                else:
+                    self.n_updates += 1 if x.ndim == (1 if self.stateful else 2) else x.shape[0]
             if self.checkpoint_every is not None and self.n_updates - self._checkpointed_at >= self.checkpoint_every:
                 self._auto_checkpoint()
             return y

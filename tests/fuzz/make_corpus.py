@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import struct
 import sys
 import tempfile
@@ -110,10 +109,14 @@ def main() -> int:
     kinds = {"model": model_seeds(), "stats": stats_seeds(), "checkpoint": checkpoint_seeds(), "onnx": onnx_seeds()}
     for kind, files in kinds.items():
         folder = os.path.join(CORPUS, kind)
-        shutil.rmtree(folder, ignore_errors=True)
+        # Replace the generated seeds; keep 'regression-*' files: inputs that once
+        # crashed a target, committed so the corpus replay keeps them fixed.
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if not name.startswith("regression-"):
+                os.remove(os.path.join(folder, name))
         if not files:
             continue
-        os.makedirs(folder)
         for name, data in files.items():
             with open(os.path.join(folder, name), "wb") as fh:
                 fh.write(data)

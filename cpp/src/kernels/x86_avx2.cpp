@@ -61,7 +61,6 @@ inline float sigmoid1(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 inline int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
-// One register tile: MR rows of C times NP packed panels (16 columns each), over all k.
 #if defined(__GNUC__) && !defined(__clang__)
 #define ACTIF_UNROLL _Pragma("GCC unroll 16")
 #elif defined(__clang__)
@@ -70,59 +69,61 @@ inline int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 #define ACTIF_UNROLL
 #endif
 
-// One register tile: MR rows of C times NP packed panels (16 columns each), over all k.
-// The fixed-trip loops are unrolled completely so the accumulators live in registers.
-template <int MR, int NP>
+// One register tile: MR rows of C times V vectors of 8 columns, over all k. Vector v
+// reads half v % 2 of packed panel v / 2 (panels are 16 columns). The fixed-trip loops
+// are unrolled completely so the accumulators live in registers.
+template <int MR, int V>
 inline void tile_full(int64_t k, const float* a, int64_t lda, const float* b0, int64_t panel_stride, float* c,
                       int64_t ldc, const float* bias, bool accumulate) {
-  __m256 acc[MR][2 * NP];
+  __m256 acc[MR][V];
   ACTIF_UNROLL for (int i = 0; i < MR; ++i) {
-    ACTIF_UNROLL for (int v = 0; v < 2 * NP; ++v) {
+    ACTIF_UNROLL for (int v = 0; v < V; ++v) {
       __m256 init = accumulate ? _mm256_loadu_ps(c + i * ldc + 8 * v) : _mm256_setzero_ps();
       if (bias) init = _mm256_add_ps(init, _mm256_loadu_ps(bias + 8 * v));
       acc[i][v] = init;
     }
   }
   for (int64_t q = 0; q < k; ++q) {
-    __m256 bv[2 * NP];
-    ACTIF_UNROLL for (int p = 0; p < NP; ++p) {
-      bv[2 * p] = _mm256_loadu_ps(b0 + p * panel_stride + q * 16);
-      bv[2 * p + 1] = _mm256_loadu_ps(b0 + p * panel_stride + q * 16 + 8);
-    }
+    __m256 bv[V];
+    ACTIF_UNROLL for (int v = 0; v < V; ++v) bv[v] = _mm256_loadu_ps(b0 + (v / 2) * panel_stride + q * 16 + (v % 2) * 8);
     ACTIF_UNROLL for (int i = 0; i < MR; ++i) {
       const __m256 av = _mm256_broadcast_ss(a + i * lda + q);
-      ACTIF_UNROLL for (int v = 0; v < 2 * NP; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+      ACTIF_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
     }
   }
   ACTIF_UNROLL for (int i = 0; i < MR; ++i) {
-    ACTIF_UNROLL for (int v = 0; v < 2 * NP; ++v) _mm256_storeu_ps(c + i * ldc + 8 * v, acc[i][v]);
+    ACTIF_UNROLL for (int v = 0; v < V; ++v) _mm256_storeu_ps(c + i * ldc + 8 * v, acc[i][v]);
   }
 }
 
-// A tile whose last panel may be partial (ncols < 16 * NP): runs on a padded copy so
+// A tile whose last vector may be partial (ncols < 8 * V): runs on a padded copy so
 // that nothing past column ncols of C or bias is read or written.
-template <int MR, int NP>
+template <int MR, int V>
 inline void tile(int64_t k, const float* a, int64_t lda, const float* b0, int64_t panel_stride, float* c,
                  int64_t ldc, const float* bias, bool accumulate, int64_t ncols) {
-  if (ncols == 16 * NP) {
-    tile_full<MR, NP>(k, a, lda, b0, panel_stride, c, ldc, bias, accumulate);
+  if (ncols == 8 * V) {
+    tile_full<MR, V>(k, a, lda, b0, panel_stride, c, ldc, bias, accumulate);
     return;
   }
-  alignas(32) float ct[MR][16 * NP] = {};
-  alignas(32) float bt[16 * NP] = {};
+  alignas(32) float ct[MR][8 * V] = {};
+  alignas(32) float bt[8 * V] = {};
   for (int i = 0; i < MR; ++i)
     for (int64_t j = 0; j < ncols; ++j) ct[i][j] = accumulate ? c[i * ldc + j] : 0.0f;
   for (int64_t j = 0; bias && j < ncols; ++j) bt[j] = bias[j];
-  tile_full<MR, NP>(k, a, lda, b0, panel_stride, &ct[0][0], 16 * NP, bias ? bt : nullptr, accumulate);
+  tile_full<MR, V>(k, a, lda, b0, panel_stride, &ct[0][0], 8 * V, bias ? bt : nullptr, accumulate);
   for (int i = 0; i < MR; ++i)
     for (int64_t j = 0; j < ncols; ++j) c[i * ldc + j] = ct[i][j];
 }
 
+// MR rows against panel p; a last panel with at most 8 live columns runs half width.
 template <int MR>
 inline void row_block(int64_t k, const float* a, int64_t lda, const PackedMatrix& b, int64_t p, float* c,
                       int64_t ldc, const float* bias, bool accumulate) {
-  tile<MR, 1>(k, a, lda, b.panel(p), k * 16, c + p * 16, ldc, bias ? bias + p * 16 : nullptr, accumulate,
-              min64(16, b.n - p * 16));
+  const int64_t ncols = min64(16, b.n - p * 16);
+  if (ncols <= 8)
+    tile<MR, 1>(k, a, lda, b.panel(p), k * 16, c + p * 16, ldc, bias ? bias + p * 16 : nullptr, accumulate, ncols);
+  else
+    tile<MR, 2>(k, a, lda, b.panel(p), k * 16, c + p * 16, ldc, bias ? bias + p * 16 : nullptr, accumulate, ncols);
 }
 
 void gemm(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* c, int64_t ldc, const float* bias,
@@ -132,7 +133,7 @@ void gemm(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* 
     // Matrix-vector (batch-1 latency): four panels at once keep 8 FMA chains in flight.
     int64_t p = 0;
     for (; p + 4 <= panels; p += 4)
-      tile<1, 4>(k, a, lda, b.panel(p), stride, c + p * 16, ldc, bias ? bias + p * 16 : nullptr, accumulate,
+      tile<1, 8>(k, a, lda, b.panel(p), stride, c + p * 16, ldc, bias ? bias + p * 16 : nullptr, accumulate,
                  min64(64, b.n - p * 16));
     for (; p < panels; ++p) row_block<1>(k, a, lda, b, p, c, ldc, bias, accumulate);
     return;

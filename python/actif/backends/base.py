@@ -158,5 +158,14 @@ class Backend:
         stats.update(tr)
         return y
 
+    # The streaming hot path: a backend may run an input that needs no conversion in one
+    # native call, checking its values itself. ``None`` means "not handled, nothing done":
+    # the caller then takes the general path (validation, messages, skip policy).
+    def try_forward_stats(self, x: np.ndarray, stats, trace: str, limit: float | None) -> np.ndarray | None:
+        return None
+
+    def try_step_stats(self, x: np.ndarray, state: StreamState, stats, trace: str, limit: float | None) -> np.ndarray | None:
+        return None
+
     def close(self) -> None:
         """Release engine resources (sessions, interpreters); the default has none."""

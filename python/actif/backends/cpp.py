@@ -45,6 +45,19 @@ class CppBackend(Backend):
             return self._model.forward_stats(X, stats, trace, self._threads)
         return super().forward_stats(X, stats, trace)
 
+    def try_forward_stats(self, x, stats, trace, limit):
+        if not isinstance(stats, _core.RunningStats):
+            return None
+        return self._model.try_forward_stats(x, stats, trace, self._threads, _limit(limit))
+
+    def try_step_stats(self, x, state: StreamState, stats, trace, limit):
+        if not isinstance(stats, _core.RunningStats) or state.batch != 1:
+            return None
+        y = self._model.try_step_stats(x, state.h, state.c, state.ring, state.steps, trace, stats, _limit(limit))
+        if y is not None:
+            state.steps += 1
+        return y
+
     def step(self, x, state: StreamState, *, trace=None):
         y, tr = self._model.step(x, state.h, state.c, state.ring, state.steps, trace or "none", None)
         state.steps += 1
@@ -56,6 +69,10 @@ class CppBackend(Backend):
         y, _ = self._model.step(x, state.h, state.c, state.ring, state.steps, trace, stats)
         state.steps += 1
         return y
+
+
+def _limit(limit: float | None) -> float:
+    return -1.0 if limit is None else float(limit)
 
 
 def isa() -> str:

@@ -102,9 +102,24 @@ class _Graph:
     values: dict[str, Any] = field(default_factory=dict)
 
 
+# What interpreting a malformed graph can raise (protobuf strings that are not UTF-8,
+# attributes of the wrong kind, out-of-range axes ...): a bad file, never a crash.
+_MALFORMED = (IndexError, KeyError, ValueError, TypeError, AttributeError, OverflowError, RecursionError)
+
+
 def spec_from_onnx(source: str | os.PathLike[str] | bytes | onnx.ModelProto) -> ModelSpec:
-    """Import an ONNX model (path, serialized bytes or ModelProto) as a validated spec."""
+    """Import an ONNX model (path, serialized bytes or ModelProto) as a validated spec.
+    Anything unsupported or malformed raises :class:`ModelFormatError`."""
     model = _load(source)
+    try:
+        return _import(model)
+    except ModelFormatError:
+        raise
+    except _MALFORMED as exc:
+        raise ModelFormatError(f"malformed ONNX model: {type(exc).__name__}: {exc}") from None
+
+
+def _import(model: onnx.ModelProto) -> ModelSpec:
     graph = model.graph
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
@@ -189,17 +204,22 @@ def _run_node(node: onnx.NodeProto, g: _Graph) -> None:
     for v in ins:
         if isinstance(v, _Unusable):
             raise _fail(node, f"reads {v.what}, which the actif model format cannot represent")
-    if node.op_type == "Constant":
-        outs = [_constant(node)]
-    elif node.op_type in _ZERO_PRESERVING and isinstance(ins[0], _Zeros):
-        outs = [_Zeros()]  # slicing torch's (layers, N, H) zero state per layer
-    elif all(v is None or isinstance(v, np.ndarray) for v in ins):
-        outs = _fold(node, ins, g.opset)
-    else:
-        handler = _HANDLERS.get(node.op_type)
-        if handler is None:
-            raise ModelFormatError(f"unsupported ONNX op {node.op_type!r} (node {node.name!r}) on the model's data path")
-        outs = handler(node, ins, _attrs(node), g)
+    try:
+        if node.op_type == "Constant":
+            outs = [_constant(node)]
+        elif node.op_type in _ZERO_PRESERVING and isinstance(ins[0], _Zeros):
+            outs = [_Zeros()]  # slicing torch's (layers, N, H) zero state per layer
+        elif all(v is None or isinstance(v, np.ndarray) for v in ins):
+            outs = _fold(node, ins, g.opset)
+        else:
+            handler = _HANDLERS.get(node.op_type)
+            if handler is None:
+                raise ModelFormatError(f"unsupported ONNX op {node.op_type!r} (node {node.name!r}) on the model's data path")
+            outs = handler(node, ins, _attrs(node), g)
+    except ModelFormatError:
+        raise
+    except _MALFORMED as exc:  # name the node: more useful than the entry point's message
+        raise ModelFormatError(f"{node.op_type} node {node.name!r} is malformed: {type(exc).__name__}: {exc}") from None
     for name, value in zip(node.output, outs):
         if name:
             g.values[name] = value
@@ -452,7 +472,9 @@ def _rename(d: _Data, axes: list[str] | tuple[str, ...]) -> _Data:
 def _transpose(node, ins, attrs, g):
     d = ins[0]
     if isinstance(d, _Data):
-        perm = attrs.get("perm", list(range(len(d.axes)))[::-1])
+        perm = [int(p) for p in attrs.get("perm", list(range(len(d.axes)))[::-1])]
+        if sorted(perm) != list(range(len(d.axes))):
+            raise _fail(node, f"has perm {perm}, which is not a permutation of the input's {len(d.axes)} axes")
         return [_rename(d, [d.axes[p] for p in perm])]
     raise _fail(node, "transposes a shape")
 
