@@ -3,10 +3,11 @@
 Computes every gaze feature (actif.data.FEATURES) on all real samples and on
 simulated cohorts (one per paradigm), then writes
 
-- ``<out>/synthetic_vs_real.md``: per-feature mean, std and 5/50/95 % quantiles, the
-  two-sample Kolmogorov-Smirnov distance, and which features match;
-- ``<out>/synthetic_vs_real.json``: the same numbers;
-- ``<out>/synthetic_vs_real.png``: overlaid histograms of key features.
+- ``<results>/synthetic_vs_real.json`` through actif.report.write_suite: per-feature mean,
+  std and 5/50/95 % quantiles, the two-sample Kolmogorov-Smirnov distance, which features
+  match, and the binned histograms of key features;
+- ``synthetic_vs_real.md`` and ``synthetic_vs_real.png`` rendered from it (``actif report``
+  redraws both from the JSON).
 
 Without the recordings (no --data-dir and no ACTIF_DATA_DIR) it says so and exits 0.
 """
@@ -14,9 +15,7 @@ Without the recordings (no --data-dir and no ACTIF_DATA_DIR) it says so and exit
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from actif.data import FEATURE_NAMES, compute_features, data_dir, load_subjects, simulate_subjects
 from actif.data.synthetic import PARADIGMS
+from actif.report import write_suite
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HISTOGRAM_FEATURES = (
@@ -48,8 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--paradigm", choices=(*PARADIGMS, "all"), default="all",
                    help="simulated paradigm(s) to compare (default all)")
     p.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
-    p.add_argument("--out-dir", default=os.path.join(HERE, "results"),
-                   help="where to write synthetic_vs_real.{md,json,png} (default benchmarks/results)")
+    p.add_argument("--results", "--out-dir", dest="out_dir", default=os.path.join(HERE, "results"),
+                   help="where to write synthetic_vs_real.{json,md,png} (default benchmarks/results)")
     return p.parse_args(argv)
 
 
@@ -88,73 +88,71 @@ def describe(s: dict[str, float]) -> str:
     return f"{fmt(s['mean'])} ± {fmt(s['std'])} [{fmt(s['q05'])}, {fmt(s['q50'])}, {fmt(s['q95'])}]"
 
 
-def write_markdown(path, results, paradigms, meta) -> None:
-    sim_counts = ", ".join(f"{p}: {meta['sim_samples'][p]} samples" for p in paradigms)
-    lines = [
-        "# Simulated vs. real gaze features",
-        "",
-        f"Command: `{meta['command']}`",
-        "",
-        f"Real: RobustVision, {meta['real_subjects']} subjects, {meta['real_samples']} samples after cleaning "
-        "(B. W. Hosp, FOVAL, 2024; CC BY 4.0). "
-        f"Simulated: {meta['sim_subjects']} subjects x {meta['duration_s']:g} s per paradigm, seed {meta['seed']} "
-        f"({sim_counts}). "
-        f"Machine: {meta['machine']}; took {meta['seconds']:.1f} s.",
-        "",
-        "Cells: mean ± std [5 %, 50 %, 95 % quantiles]. KS: two-sample Kolmogorov-Smirnov distance "
-        f"(0 = same distribution, 1 = disjoint); verdict: matches < {KS_MATCH}, partly < {KS_PARTLY}, "
-        "else differs. The real sessions follow a target moving in depth (pursuit); "
-        "the fixations paradigm is the simulator's default.",
-        "",
-        "| feature | real | " + " | ".join(f"sim {p} | KS {p}" for p in paradigms) + " | verdict |",
-        "| --- | --- | " + " | ".join("--- | ---:" for _ in paradigms) + " | --- |",
-    ]
-    for name, r in results.items():
-        cells = [describe(r["real"])]
+def histogram_panels(real, sims, paradigms) -> list[dict]:
+    """Binned densities of key features (central 98 % of the pooled values), stored in the
+    results so `actif report` can redraw the figure."""
+    panels = []
+    for name in HISTOGRAM_FEATURES:
+        pooled = np.concatenate([real[name], *(sims[p][name] for p in paradigms)])
+        lo, hi = np.percentile(pooled, [1, 99])
+        edges = np.linspace(lo, hi, 51)
+        series = {"real": np.histogram(real[name], bins=edges, density=True)[0].round(6).tolist()}
         for p in paradigms:
-            cells += [describe(r[p]), f"{r['ks'][p]:.2f}"]
-        best = min(r["ks"].values())
-        lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {verdict(best)} |")
-    lines += ["", "## Summary (best paradigm per feature)", ""]
-    for label in ("matches", "partly", "differs"):
-        names = [n for n, r in results.items() if verdict(min(r["ks"].values())) == label]
-        lines.append(f"- **{label}** ({len(names)}): " + (", ".join(f"`{n}`" for n in names) or "none"))
-    lines += ["", "How the features that do not match differ (best paradigm; shift in real standard deviations):", ""]
+            series[f"sim {p}"] = np.histogram(sims[p][name], bins=edges, density=True)[0].round(6).tolist()
+        panels.append({"title": name, "edges": edges.round(6).tolist(), "series": series})
+    return panels
+
+
+def suite_document(results, paradigms, meta, panels) -> dict:
+    """The write_suite document: one row per feature, summary by verdict, the histograms."""
+    rows = []
+    for name, r in results.items():
+        best = min(paradigms, key=lambda p: r["ks"][p])
+        row = {"feature": f"`{name}`", "real": describe(r["real"]), "verdict": verdict(r["ks"][best]), "best": best}
+        for p in paradigms:
+            row[f"sim_{p}"] = describe(r[p])
+            row[f"ks_{p}"] = round(r["ks"][p], 2)
+        rows.append(row)
+    columns = [["feature", "Feature"], ["real", "Real"]]
+    for p in paradigms:
+        columns += [[f"sim_{p}", f"Sim {p}"], [f"ks_{p}", f"KS {p}"]]
+    columns.append(["verdict", "Verdict"])
+    groups = {label: [n for n, r in results.items() if verdict(min(r["ks"].values())) == label]
+              for label in ("matches", "partly", "differs")}
+    summary = [f"Of {len(results)} features (best paradigm each): {len(groups['matches'])} match the recordings "
+               f"(KS < {KS_MATCH}), {len(groups['partly'])} partly (KS < {KS_PARTLY}), {len(groups['differs'])} differ."]
+    by_verdict = [f"{label} ({len(names)}): " + (", ".join(f"`{n}`" for n in names) or "none") for label, names in groups.items()]
+    differ = []
     for name, r in results.items():
         best = min(paradigms, key=lambda p: r["ks"][p])
         if r["ks"][best] < KS_MATCH:
             continue
         real_sd = r["real"]["std"] or 1.0
-        shift = (r[best]["q50"] - r["real"]["q50"]) / real_sd
-        spread = r[best]["std"] / real_sd
-        lines.append(f"- `{name}` ({best}, KS {r['ks'][best]:.2f}): median shifted by {shift:+.2f} SD, "
-                     f"spread x{spread:.2f}")
-    lines += ["", "![overlaid histograms](synthetic_vs_real.png)", ""]
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
-
-
-def write_histograms(path, real, sims, paradigms) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7))
-    for ax, name in zip(axes.flat, HISTOGRAM_FEATURES):
-        pooled = np.concatenate([real[name], *(sims[p][name] for p in paradigms)])
-        lo, hi = np.percentile(pooled, [1, 99])
-        bins = np.linspace(lo, hi, 50)
-        ax.hist(real[name], bins=bins, density=True, alpha=0.5, label="real", color="black")
-        for p in paradigms:
-            ax.hist(sims[p][name], bins=bins, density=True, histtype="step", linewidth=1.5, label=f"sim {p}")
-        ax.set_title(name, fontsize=10)
-        ax.tick_params(labelsize=8)
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle("RobustVision (real) vs. simulated gaze features (central 98 % of values)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+        differ.append({"feature": f"`{name}`", "paradigm": best, "ks": round(r["ks"][best], 2),
+                       "median_shift_sd": (r[best]["q50"] - r["real"]["q50"]) / real_sd, "spread_ratio": r[best]["std"] / real_sd})
+    sim_counts = ", ".join(f"{p}: {meta['sim_samples'][p]} samples" for p in paradigms)
+    return {
+        "title": "Simulated vs. real gaze features",
+        "columns": columns,
+        "rows": rows,
+        "summary": summary,
+        "tables": [{"title": "How the features that do not match differ (best paradigm; shift in real standard deviations)",
+                    "columns": [["feature", "Feature"], ["paradigm", "Paradigm"], ["ks", "KS"],
+                                ["median_shift_sd", "Median shift (SD)"], ["spread_ratio", "Spread ratio"]],
+                    "rows": differ}],
+        "plots": [{"kind": "histograms", "file": "synthetic_vs_real.png", "panels": panels, "x": "", "y": "",
+                   "title": "RobustVision (real) vs. simulated gaze features (central 98 % of values)"}],
+        "notes": [f"Real: RobustVision, {meta['real_subjects']} subjects, {meta['real_samples']} samples after cleaning "
+                  "(B. W. Hosp, FOVAL, 2024; CC BY 4.0). "
+                  f"Simulated: {meta['sim_subjects']} subjects x {meta['duration_s']:g} s per paradigm, seed {meta['seed']} "
+                  f"({sim_counts}); took {meta['seconds']:.1f} s.",
+                  "Cells: mean ± std [5 %, 50 %, 95 % quantiles]. KS: two-sample Kolmogorov-Smirnov distance "
+                  f"(0 = same distribution, 1 = disjoint); verdict: matches < {KS_MATCH}, partly < {KS_PARTLY}, "
+                  "else differs. The real sessions follow a target moving in depth (pursuit); "
+                  "the fixations paradigm is the simulator's default.", *by_verdict],
+        "meta": meta,
+        "features": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,25 +177,16 @@ def main(argv: list[str] | None = None) -> int:
             entry["ks"][p] = ks_distance(real[name], sims[p][name])
         results[name] = entry
     meta = {
-        # The data folder is machine-specific: the command names the setting, not the path.
-        "command": f"ACTIF_DATA_DIR=<robustvision> python benchmarks/compare_synthetic.py --subjects {args.subjects} "
-        f"--duration {args.duration:g} --paradigm {args.paradigm} --seed {args.seed}",
         "real_subjects": len(real_records),
         "real_samples": int(real["gt_depth_cm"].size),
         "sim_subjects": args.subjects,
         "sim_samples": {p: int(sims[p]["gt_depth_cm"].size) for p in paradigms},
         "duration_s": args.duration,
         "seed": args.seed,
-        "machine": f"{platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}",
     }
     meta["seconds"] = time.perf_counter() - start
-    os.makedirs(args.out_dir, exist_ok=True)
-    md = os.path.join(args.out_dir, "synthetic_vs_real.md")
-    write_markdown(md, results, paradigms, meta)
-    write_histograms(os.path.join(args.out_dir, "synthetic_vs_real.png"), real, sims, paradigms)
-    with open(os.path.join(args.out_dir, "synthetic_vs_real.json"), "w", encoding="utf-8") as fh:
-        json.dump({"meta": meta, "features": results}, fh, indent=1)
-    print(f"wrote {md} (+ .json, .png) in {meta['seconds']:.1f} s")
+    path = write_suite(args.out_dir, "synthetic_vs_real", suite_document(results, paradigms, meta, histogram_panels(real, sims, paradigms)))
+    print(f"wrote {path} (+ .md, .png) in {meta['seconds']:.1f} s")
     return 0
 
 

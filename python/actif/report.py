@@ -15,7 +15,8 @@ A suite document::
      "summary": ["one-line findings shown in the README"],
      "notes": ["caveats"],
      "plots": [{"kind": "lines", "file": "scale.png", "x": "windows", "y": "peak_rss_mb",
-                "series": "method", "title": "...", "logx": true}]}
+                "series": "method", "title": "...", "logx": true}],   # optional "rows": its own points
+     "tables": [{"title": "...", "columns": [...], "rows": [...]}]}   # optional, full results only
 """
 
 from __future__ import annotations
@@ -255,6 +256,10 @@ def render_suite(doc: dict[str, Any], heading_level: int = 2, image_prefix: str 
     columns = doc.get("columns") or [[k, k] for k in (doc["rows"][0] if doc["rows"] else {})]
     if doc.get("rows"):
         lines += [markdown_table(columns, doc["rows"]), ""]
+    for table in doc.get("tables", []):  # further tables of the full results (not shown in the README)
+        if table.get("title"):
+            lines += [f"{h}# {table['title']}", ""]
+        lines += [markdown_table(table["columns"], table["rows"]), ""]
     if doc.get("targets"):
         lines.append("Targets:")
         lines.append("")
@@ -276,15 +281,22 @@ def render_files(results_dir: str, doc: dict[str, Any]) -> None:
 
 
 def render_plot(doc: dict[str, Any], plot: dict[str, Any], path: str) -> None:
-    """Plots described in the document, drawn from its rows (kinds: lines, bars)."""
+    """Plots described in the document, drawn from its rows (kinds: lines, bars) or from
+    binned data stored in the plot itself (kind: histograms)."""
     from .plots import _pyplot
 
     plt = _pyplot()
-    rows = [r for r in doc["rows"] if all(r.get(k) is not None for k in (plot["x"], plot["y"]))]
+    if plot.get("kind") == "histograms":
+        render_histograms(plt, plot, path)
+        return
+    # a plot draws the suite's rows, or points of its own (e.g. whole curves not worth a table)
+    rows = [r for r in plot.get("rows", doc["rows"]) if all(r.get(k) is not None for k in (plot["x"], plot["y"]))]
     where = plot.get("where", {})
     rows = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if plot.get("kind", "lines") == "lines":
+    bars = plot.get("kind", "lines") != "lines"
+    longest = max((len(str(r[plot["x"]])) for r in rows), default=0) if bars else 0
+    fig, ax = plt.subplots(figsize=(max(7.0, 4.0 + 0.075 * longest), max(4.0, 0.25 * len(rows) + 1.2)) if bars else (7, 4))
+    if not bars:
         series_key = plot.get("series")
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in rows:
@@ -311,6 +323,31 @@ def render_plot(doc: dict[str, Any], plot: dict[str, Any], path: str) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render_histograms(plt: Any, plot: dict[str, Any], path: str) -> None:
+    """A grid of overlaid histograms: ``plot["panels"]`` is a list of
+    ``{"title": ..., "edges": [...], "series": {label: densities}}``; the first series is
+    filled, the others drawn as steps."""
+    panels = plot["panels"]
+    cols = int(plot.get("columns", 4))
+    nrows = max(1, -(-len(panels) // cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.5 * nrows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        for k, (label, density) in enumerate(panel["series"].items()):
+            if k == 0:
+                ax.stairs(density, panel["edges"], fill=True, alpha=0.4, color="black", label=label)
+            else:
+                ax.stairs(density, panel["edges"], linewidth=1.5, label=label)
+        ax.set_title(panel["title"], fontsize=10)
+        ax.tick_params(labelsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(plot.get("title", ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
     plt.close(fig)
 
 

@@ -1,0 +1,246 @@
+"""Deletion and insertion curves: faithfulness without retraining, on every RobustVision subject.
+
+For each subject, every method ranks the 37 features from the bundled model's behaviour on
+(up to --windows of) that subject's windows. Then, on all of that subject's windows:
+
+- deletion: replace the top-ranked features, most important first, with their training
+  mean (at every time step) and record the model's mean absolute error (cm) after each
+  step, from 0 to all 37 features replaced. A faithful ranking makes the error climb
+  fast: a LARGER area under the curve is better.
+- insertion: start from every feature at its training mean and restore features, most
+  important first: a faithful ranking makes the error fall fast: a SMALLER area is better.
+
+Areas are trapezoids over the fraction of features replaced (0..1), in cm. The single
+figure of merit per subject is deletion AUC - insertion AUC (larger is better). Subjects
+the bundled model was trained on and its held-out subjects (P3, P8, P13, P18, P23) are
+reported separately. actif's default and published variants are compared with each
+baseline by a paired Wilcoxon signed-rank test over all subjects, and so is the actif
+variant with the largest mean gap. Each finished subject is appended to
+<results>/deletion_insertion_units.jsonl, so an interrupted run resumes.
+
+    ACTIF_DATA_DIR=/path/to/robustvision python benchmarks/bench_deletion_insertion.py   # ~8 min
+    python benchmarks/bench_deletion_insertion.py --quick --results /tmp/r               # CI smoke run (~6 s)
+
+Without the recordings it prints a note and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import attribution_methods as am  # noqa: E402
+from faithfulness_metrics import curve_auc, holm, paired_wilcoxon  # noqa: E402
+from suite_io import mean_sd, publish, recordings, results_dir, suite_name  # noqa: E402
+
+SUITE = "deletion_insertion"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python benchmarks/bench_deletion_insertion.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", help="RobustVision folder (default: $ACTIF_DATA_DIR)")
+    p.add_argument("--subjects", default="all", help="comma-separated subjects or 'all' (default)")
+    p.add_argument("--windows", type=int, default=300, help="windows per subject each method ranks on (default 300)")
+    p.add_argument("--methods", default=",".join(am.ACTIF_VARIANTS + list(am.GRADIENT_METHODS)),
+                   help="methods (default: every actif variant and every gradient baseline)")
+    p.add_argument("--random-seeds", type=int, default=3, help="random rankings (default 3)")
+    p.add_argument("--quick", action="store_true", help="2 subjects, 40 windows, few methods: a CI smoke run")
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.subjects, args.windows, args.random_seeds = "P1,P3", 40, 1
+        args.methods = "actif:weighted/inverse,actif:paper/inverse,ig,deeplift"
+    return args
+
+
+def curves(model, X: np.ndarray, y: np.ndarray, order: np.ndarray, fill: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(deletion MAE, insertion MAE) after replacing / restoring 0..I features of ``order``."""
+    n_in = X.shape[-1]
+    deleted, inserted = X.copy(), np.broadcast_to(fill, X.shape).astype(np.float32).copy()
+    dele, ins = np.empty(n_in + 1), np.empty(n_in + 1)
+    for j in range(n_in + 1):
+        if j:
+            f = order[j - 1]
+            deleted[:, :, f] = fill[f]
+            inserted[:, :, f] = X[:, :, f]
+        dele[j] = np.mean(np.abs(model.predict(deleted)[:, 0] - y))
+        ins[j] = np.mean(np.abs(model.predict(inserted)[:, 0] - y))
+    return dele, ins
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import actif
+    from actif.bundled import bundled_model_path
+    from actif.data import build_dataset
+    from actif.model import load_spec
+    from actif.progress import ProgressBar
+
+    directory = recordings(args.data_dir)
+    if directory is None:
+        return 0
+    spec = load_spec(bundled_model_path())
+    held_out = set(spec.metadata["data"]["held_out_subjects"])
+    ds = build_dataset(directory, None if args.subjects == "all" else args.subjects.split(","), gap_factor=6.0)
+    subjects = list(dict.fromkeys(ds.subjects.tolist()))
+    methods = args.methods.split(",") + [f"random:{s}" for s in range(args.random_seeds)]
+    model = actif.Model(spec, "cpp" if "cpp" in actif.available_backends() else "auto", max_abs=None)
+    fill = am.training_mean(spec)
+    n_in = spec.input_size
+    fractions = np.arange(n_in + 1) / n_in
+    train_windows = ds.windows[~np.isin(ds.subjects, list(held_out))]
+    background = am.background_windows(train_windows if len(train_windows) else ds.windows, seed=1)
+    # resumable: each finished subject is appended to <suite>_units.jsonl (its rows and curves)
+    units_path = os.path.join(args.results, suite_name(SUITE, args.quick) + "_units.jsonl")
+    settings = {"windows": args.windows, "methods": methods}
+    done = {}
+    if os.path.exists(units_path):
+        with open(units_path, encoding="utf-8") as fh:
+            for line in fh:
+                unit = json.loads(line) if line.strip() else {}
+                if unit.get("settings") == settings:
+                    done[unit["subject"]] = unit
+    os.makedirs(args.results, exist_ok=True)
+    per = []  # one row per (subject, method)
+    mean_curves: dict[str, np.ndarray] = {}
+    bar = ProgressBar(len(subjects), "deletion/insertion per subject", unit="subjects")
+    for k, subject in enumerate(subjects):
+        if subject not in done:
+            mask = ds.subjects == subject
+            X, y = ds.windows[mask], ds.targets[mask].astype(np.float64)
+            Xr = X[np.random.default_rng(0).permutation(len(X))[: args.windows]]
+            scores = am.method_scores(methods, spec, Xr, background, seed=0)
+            unit = {"settings": settings, "subject": subject, "rows": [], "curves": {}}
+            for m in methods:
+                dele, ins = curves(model, X, y, am.ranking(scores[m]), fill)
+                row = {"subject": subject, "group": "held-out" if subject in held_out else "training", "method": m,
+                       "deletion_auc": curve_auc(fractions, dele), "insertion_auc": curve_auc(fractions, ins),
+                       "windows": int(mask.sum())}
+                row["gap"] = row["deletion_auc"] - row["insertion_auc"]
+                unit["rows"].append(row)
+                unit["curves"][m] = [dele.tolist(), ins.tolist()]
+            with open(units_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(unit) + "\n")
+            done[subject] = unit
+        per += done[subject]["rows"]
+        for m, c in done[subject]["curves"].items():
+            mean_curves[m] = mean_curves.get(m, 0.0) + np.asarray(c) / len(subjects)
+        bar.update_to(k + 1)
+    bar.close()
+
+    def method_key(m: str) -> str:
+        return "random" if m.startswith("random:") else m
+
+    keys = list(dict.fromkeys(method_key(m) for m in methods))
+    rows = []
+    for group in ("all", "training", "held-out"):
+        for key in keys:
+            rs = [r for r in per if method_key(r["method"]) == key and (group == "all" or r["group"] == group)]
+            if not rs:
+                continue
+            by_subject: dict[str, list[dict]] = {}
+            for r in rs:
+                by_subject.setdefault(r["subject"], []).append(r)
+            vals = {metric: [float(np.mean([r[metric] for r in v])) for v in by_subject.values()]
+                    for metric in ("deletion_auc", "insertion_auc", "gap")}
+            rows.append({"group": group, "key": key, "method": am.label(key) if key != "random" else f"random ranking ({args.random_seeds} seeds)",
+                         "subjects": len(by_subject), "deletion_auc": mean_sd(vals["deletion_auc"])[0],
+                         "insertion_auc": mean_sd(vals["insertion_auc"])[0], "gap": mean_sd(vals["gap"])[0],
+                         "gap_sd": mean_sd(vals["gap"])[1]})
+
+    def gap_by_subject(key: str) -> dict[str, float]:
+        out: dict[str, list[float]] = {}
+        for r in per:
+            if method_key(r["method"]) == key:
+                out.setdefault(r["subject"], []).append(r["gap"])
+        return {s: float(np.mean(v)) for s, v in out.items()}
+
+    tests = []
+    best_actif = max((r for r in rows if r["group"] == "all" and r["key"].startswith("actif:")), key=lambda r: r["gap"], default=None)
+    families = list(dict.fromkeys([am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF] + ([best_actif["key"]] if best_actif else [])))
+    for a in families:
+        if a not in keys:
+            continue
+        ga = gap_by_subject(a)
+        for b in keys:
+            if b.startswith("actif:"):
+                continue
+            gb = gap_by_subject(b)
+            common = [s for s in subjects if s in ga and s in gb]
+            res = paired_wilcoxon([ga[s] for s in common], [gb[s] for s in common])
+            tests.append({"actif": a, "baseline": am.label(b) if b != "random" else "random ranking", "n": res["n"],
+                          "median_gain": res["median_difference"], "p": res["p"], "rank_biserial": res["rank_biserial"]})
+    for a in families:  # each actif variant's comparisons are one family
+        family = [t for t in tests if t["actif"] == a]
+        for t, adjusted in zip(family, holm([t["p"] for t in family])):
+            t["p_holm"] = adjusted
+    # which trace x aggregation: every actif variant against the default, on the same subjects
+    variants = []
+    if am.DEFAULT_ACTIF in keys:
+        gd = gap_by_subject(am.DEFAULT_ACTIF)
+        for v in keys:
+            if v.startswith("actif:") and v != am.DEFAULT_ACTIF:
+                gv = gap_by_subject(v)
+                common = [s for s in subjects if s in gv and s in gd]
+                res = paired_wilcoxon([gv[s] for s in common], [gd[s] for s in common])
+                variants.append({"variant": v, "gap": float(np.mean([gv[s] for s in common])), "n": res["n"],
+                                 "median_gain": res["median_difference"], "p": res["p"], "rank_biserial": res["rank_biserial"]})
+        for t, adjusted in zip(variants, holm([t["p"] for t in variants])):
+            t["p_holm"] = adjusted
+        variants.sort(key=lambda t: -t["gap"])
+    curve_rows = [{"method": am.label(m), "fraction": float(f), "mae": float(mean_curves[m][0, j])}
+                  for m in methods if m in (*families, *am.GRADIENT_METHODS, "random:0")
+                  for j, f in enumerate(fractions)]
+    all_rows = sorted((r for r in rows if r["group"] == "all"), key=lambda r: -r["gap"])
+    summary = []
+    if all_rows:
+        d = next((r for r in all_rows if r["key"] == am.DEFAULT_ACTIF), None)
+        summary.append(f"{len(subjects)} subjects, bundled model: best deletion-insertion gap {all_rows[0]['method']} "
+                       f"({all_rows[0]['gap']:.1f} cm)" + (f"; actif default {d['gap']:.1f} cm, rank {all_rows.index(d) + 1} of {len(all_rows)}" if d else "") + ".")
+        if best_actif:
+            summary.append(f"Best actif variant: {best_actif['method']} ({best_actif['gap']:.1f} cm, rank {all_rows.index(best_actif) + 1}).")
+        grads = [r for r in all_rows if r["key"] in am.GRADIENT_METHODS]
+        if grads:
+            summary.append("Gradient baselines: " + ", ".join(f"{r['method']} {r['gap']:.1f}" for r in grads) +
+                           f" cm; random {next(r['gap'] for r in all_rows if r['key'] == 'random'):.1f} cm.")
+        ho = sorted((r for r in rows if r["group"] == "held-out"), key=lambda r: -r["gap"])
+        if ho:
+            dh = next((r for r in ho if r["key"] == am.DEFAULT_ACTIF), None)
+            summary.append(f"Held-out subjects only: best {ho[0]['method']} ({ho[0]['gap']:.1f} cm)" +
+                           (f"; actif default {dh['gap']:.1f} cm (rank {ho.index(dh) + 1})" if dh else "") + ".")
+    doc = {
+        "title": "Deletion and insertion curves on RobustVision (bundled model, features replaced by their training mean)",
+        "columns": [["group", "Subjects"], ["method", "Method"], ["subjects", "n"], ["deletion_auc", "Deletion AUC (cm, higher better)"],
+                    ["insertion_auc", "Insertion AUC (cm, lower better)"], ["gap", "Deletion - insertion (cm)"], ["gap_sd", "SD over subjects"]],
+        "rows": rows,
+        "readme_rows": [r for r in rows if r["group"] == "all" and (r["key"] in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF, "random", *am.GRADIENT_METHODS)
+                                                                     or r is all_rows[0] or r is best_actif)],
+        "tables": [{"title": "Paired Wilcoxon signed-rank tests over subjects on the deletion-insertion gap (gain = actif - baseline, cm; r > 0 favours actif)",
+                    "columns": [["actif", "actif variant"], ["baseline", "Baseline"], ["n", "Subjects"], ["median_gain", "Median gain (cm)"],
+                                ["p", "p"], ["p_holm", "p (Holm)"], ["rank_biserial", "Rank-biserial r"]], "rows": tests},
+                   {"title": "Each actif trace x aggregation against the default (weighted, inverse): paired Wilcoxon on the "
+                             "deletion-insertion gap over all subjects (gain = variant - default, cm; r > 0 favours the variant)",
+                    "columns": [["variant", "actif variant"], ["gap", "Mean gap (cm)"], ["n", "Subjects"], ["median_gain", "Median gain (cm)"],
+                                ["p", "p"], ["p_holm", "p (Holm)"], ["rank_biserial", "Rank-biserial r"]], "rows": variants}],
+        "summary": summary,
+        "plots": [{"kind": "lines", "file": suite_name(SUITE, args.quick) + ".png", "x": "fraction", "y": "mae",
+                   "series": "method", "rows": curve_rows, "xlabel": "fraction of features replaced by their training mean (most important first)",
+                   "ylabel": "MAE (cm), mean over subjects", "title": "Deletion curves (steeper rise = more faithful ranking)"}],
+        "notes": [f"Each method ranks on up to {args.windows} windows of the subject; the curves use all of the subject's windows. "
+                  "Per-subject areas and curves: deletion_insertion_units.jsonl.",
+                  "The bundled model was trained on the 'training' subjects, so their rows describe it on seen data."],
+    }
+    publish(args.results, SUITE, doc, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

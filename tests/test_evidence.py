@@ -1,0 +1,258 @@
+"""The evidence suites (benchmarks/): their numbers against hand computations, the
+reference-style DeepACTIF against actif, and every suite's --quick mode end to end."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import actif
+
+BENCH = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks")
+sys.path.insert(0, os.path.abspath(BENCH))
+
+metrics = importlib.import_module("faithfulness_metrics")
+
+
+def bench(name: str):
+    return importlib.import_module(name)
+
+
+def needs(*modules: str) -> None:
+    for m in modules:
+        pytest.importorskip(m)
+
+
+# ------------------------------------------------------------------- metrics by hand
+
+
+def test_precision_at_k_by_hand():
+    score = np.array([0.9, 0.1, 0.8, 0.7, 0.2])
+    relevant = np.array([True, True, False, False, False])
+    assert metrics.precision_at_k(score, relevant) == 0.5  # top 2: features 0, 2
+    assert metrics.precision_at_k(score, relevant, k=1) == 1.0
+    assert metrics.precision_at_k(score, relevant, k=5) == pytest.approx(0.4)
+    # feature 2 excused (a proxy): top 2 of the rest are 0 and 3
+    assert metrics.precision_at_k(score, relevant, exclude=np.array([False, False, True, False, False])) == 0.5
+    proxies = np.array([False, False, True, True, False])
+    assert metrics.precision_at_k(score, relevant, exclude=proxies) == 0.5  # 0 then 4 (0.2 > 0.1)
+    with pytest.raises(ValueError):
+        metrics.precision_at_k(score, np.zeros(5, bool))
+
+
+def test_spearman_by_hand_and_against_scipy():
+    assert metrics.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert metrics.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties: truth ranks (1.5, 1.5, 3.5, 3.5), score ranks (1, 2, 3, 4): r = 4 / sqrt(4 * 5)
+    assert metrics.spearman([1, 2, 3, 4], [0, 0, 1, 1]) == pytest.approx(4 / np.sqrt(20))
+    assert np.isnan(metrics.spearman([1, 2, 3], [5, 5, 5]))
+    assert metrics.spearman([3, 1, 2, 9], [1, 2, 3, 0], exclude=np.array([False, False, False, True])) == pytest.approx(-0.5)
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 5, 30).astype(float), rng.normal(size=30)
+    assert metrics.spearman(a, b) == pytest.approx(scipy_stats.spearmanr(a, b).statistic)
+
+
+def test_wilcoxon_and_rank_biserial_by_hand():
+    assert metrics.rank_biserial([1, 2, 3, 4, 5]) == 1.0
+    assert metrics.rank_biserial([-1, -2]) == -1.0
+    # |d| ranks 1, 2, 3: W+ = 1 + 2 = 3, W- = 3 -> r = 0
+    assert metrics.rank_biserial([1, 2, -3]) == 0.0
+    # zeros dropped; |d| = 1, 1, 2 -> ranks 1.5, 1.5, 3: W+ = 1.5 + 3, W- = 1.5 -> r = 3 / 6
+    assert metrics.rank_biserial([0, 1, -1, 2]) == pytest.approx(0.5)
+    pytest.importorskip("scipy")
+    res = metrics.paired_wilcoxon([6, 7, 8, 9, 10], [5, 5, 5, 5, 5])
+    assert res["p"] == pytest.approx(2 / 32)  # exact: all 5 signs positive, two-sided
+    assert res["rank_biserial"] == 1.0 and res["median_difference"] == 3.0 and res["n"] == 5
+    assert metrics.paired_wilcoxon([1, 2], [1, 2])["p"] is None
+    with pytest.raises(ValueError):
+        metrics.paired_wilcoxon([1, 2], [1])
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 -> 3*0.01, max(0.03, 2*0.03), max(0.06, 1*0.04)
+    assert metrics.holm([0.04, 0.01, None, 0.03]) == pytest.approx([0.06, 0.03, None, 0.06])
+    assert metrics.holm([0.5, 0.9]) == [1.0, 1.0]
+
+
+def test_curve_auc_and_kept_count_by_hand():
+    assert metrics.curve_auc([0, 0.5, 1], [0, 1, 1]) == pytest.approx(0.75)
+    assert metrics.curve_auc([0, 1], [2, 2]) == pytest.approx(2.0)
+    assert [metrics.kept_count(37, f) for f in (0.1, 0.2, 0.3, 0.4)] == [4, 7, 11, 15]
+    assert metrics.kept_count(3, 0.01) == 1
+
+
+def test_global_importance_and_ranking_by_hand():
+    am = bench("attribution_methods")
+    a = np.zeros((2, 3, 2))
+    a[0, :, 0] = [1, -1, 2]  # window 0: |.| summed over steps = 4
+    a[1, :, 1] = [-3, 0, 0]  # window 1, feature 1: 3
+    assert np.allclose(am.global_importance(a), [2.0, 1.5])
+    assert am.ranking(np.array([0.2, 0.5, 0.5, 0.1])).tolist() == [1, 2, 0, 3]
+
+
+class SumOfLastStep:
+    """A stand-in model: y = sum of the last step's features."""
+
+    def predict(self, X):
+        return X[:, -1, :].sum(axis=1, keepdims=True)
+
+
+def test_deletion_and_insertion_curves_by_hand():
+    di = bench("bench_deletion_insertion")
+    X = np.zeros((2, 2, 3), np.float32)
+    X[:, -1] = [[1, 2, 3], [1, 2, 3]]
+    y = np.full(2, 6.0)  # the model is exact on X
+    fill = np.zeros(3, np.float32)
+    dele, ins = di.curves(SumOfLastStep(), X, y, np.array([2, 1, 0]), fill)
+    assert dele.tolist() == [0, 3, 5, 6]  # remove 3, then 2, then 1
+    assert ins.tolist() == [6, 3, 1, 0]  # restore 3, then 2, then 1
+
+
+# -------------------------------------------------------- reference-style vs actif
+
+
+@pytest.mark.parametrize("trace,aggregation", [("weighted", "inverse"), ("paper", "inverse"), ("input", "mean"), ("weighted", "pen")])
+def test_reference_style_deepactif_matches_actif(trace, aggregation):
+    needs("torch")
+    am = bench("attribution_methods")
+    spec = actif.model_spec.random_spec(6, 8, 1, pooling="max", dense_sizes=(4,), activation="elu", batchnorm=True,
+                                        normalization=True, window=5, seed=4)
+    X = np.random.default_rng(0).normal(size=(300, 5, 6)).astype(np.float32)
+    ref = am.ReferenceDeepACTIF(am.torch_module(spec), trace, aggregation)
+    got = ref.run(X, batch_size=64)
+    assert len(ref.inputs) == 5 and sum(len(h) for h in ref.hidden) == 300  # everything kept
+    want = actif.Explainer(actif.Model(spec, "numpy"), trace=trace, aggregation=aggregation).attribute(X).scores
+    assert np.allclose(got, want, atol=1e-5)
+    assert am.ranking(got)[:3].tolist() == am.ranking(want)[:3].tolist()
+
+
+def test_training_mean_inverts_the_folded_normalisation():
+    am = bench("attribution_methods")
+    spec = actif.model_spec.random_spec(4, 8, 1, normalization=True, window=3, seed=1)
+    mean = am.training_mean(spec)
+    assert np.allclose(mean * spec.input_scale + spec.input_shift, 0.0, atol=1e-5)
+
+
+def test_method_scores_cover_every_method():
+    needs("torch", "captum", "shap")
+    am = bench("attribution_methods")
+    spec = actif.model_spec.random_spec(5, 8, 1, pooling="max", dense_sizes=(4,), activation="elu", batchnorm=True,
+                                        normalization=True, window=4, seed=2)
+    X = np.random.default_rng(1).normal(size=(40, 4, 5)).astype(np.float32)
+    methods = [am.DEFAULT_ACTIF, "actif:gates/meanstd", "reference:weighted/inverse", *am.GRADIENT_METHODS, "random:0"]
+    out = am.method_scores(methods, spec, X, X[:10])
+    assert set(out) == set(methods)
+    assert all(v.shape == (5,) and np.all(np.isfinite(v)) for v in out.values())
+    assert np.allclose(out[am.DEFAULT_ACTIF], out["reference:weighted/inverse"], atol=1e-5)
+
+
+# ------------------------------------------------------------ suites end to end
+
+
+def read_suite(results, suite):
+    with open(os.path.join(results, suite + ".json"), encoding="utf-8") as fh:
+        doc = json.load(fh)
+    assert doc["rows"] and os.path.exists(os.path.join(results, suite + ".md"))
+    for plot in doc.get("plots", []):
+        assert os.path.exists(os.path.join(results, plot["file"]))
+    return doc
+
+
+def test_frame_budget_quick(tmp_path):
+    assert bench("bench_frame_budget").main(["--quick", "--no-torch", "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, "frame_budget_quick")
+    row = doc["rows"][0]
+    assert row["median_of_120"] == pytest.approx(row["median_us"] / (1e6 / 120))
+
+
+def test_scale_quick_without_data(tmp_path, monkeypatch):
+    needs("torch")
+    monkeypatch.delenv("ACTIF_DATA_DIR", raising=False)
+    assert bench("bench_scale").main(["--quick", "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, "scale_quick")
+    assert {r["key"] for r in doc["rows"]} == {"actif", "reference"}
+    assert all(r["status"] == "measured" for r in doc["rows"])
+
+
+def test_scale_stops_the_reference_at_the_memory_cap(tmp_path, monkeypatch):
+    needs("torch")
+    monkeypatch.delenv("ACTIF_DATA_DIR", raising=False)
+    assert bench("bench_scale").main(["--windows", "10000,200000", "--memory-cap-gb", "0.5", "--results", str(tmp_path)]) == 0
+    with open(tmp_path / "scale.json") as fh:
+        rows = json.load(fh)["rows"]
+    ref = {r["windows"]: r for r in rows if r["key"] == "reference"}
+    assert ref[10000]["status"] == "measured" and ref[200000]["status"].startswith("not run")
+
+
+def test_synthetic_faithfulness_quick(tmp_path):
+    needs("torch", "captum", "shap")
+    syn = bench("bench_faithfulness_synthetic")
+    assert syn.main(["--quick", "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, "faithfulness_synthetic_quick")
+    keys = {(r["design"], r["key"]) for r in doc["rows"]}
+    assert ("feature_signal", "actif:weighted/inverse") in keys and ("salient_box", "shap") in keys
+    assert ("salient_box", "random") in keys
+    assert all(0.0 <= r["precision"] <= 1.0 for r in doc["rows"])
+    assert all("precision_excused" in r for r in doc["rows"] if r["design"] == "feature_signal")
+    # resuming: a second run finds every unit done and rewrites the same rows
+    assert syn.main(["--quick", "--results", str(tmp_path)]) == 0
+    assert read_suite(tmp_path, "faithfulness_synthetic_quick")["rows"] == doc["rows"]
+
+
+@pytest.mark.parametrize("script", ["bench_faithfulness_retrain", "bench_deletion_insertion", "bench_subject_attribution"])
+def test_data_suites_skip_without_data(script, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("ACTIF_DATA_DIR", raising=False)
+    assert bench(script).main(["--quick", "--results", str(tmp_path)]) == 0
+    assert "skipped" in capsys.readouterr().out
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.data
+def test_retrain_quick_and_resume(data_dir, tmp_path):
+    needs("torch", "captum", "scipy")
+    rt = bench("bench_faithfulness_retrain")
+    assert rt.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, "faithfulness_retrain_quick")
+    assert {r["key"] for r in doc["rows"]} == {"actif:weighted/inverse", "deeplift", "random", "all features"}
+    assert all(r["subjects"] == 3 for r in doc["rows"])
+    assert doc["tables"][0]["rows"] and all(t["n"] == 3 for t in doc["tables"][0]["rows"])
+    units = tmp_path / "faithfulness_retrain_quick_units.jsonl"
+    before = units.read_text()
+    assert rt.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    assert units.read_text() == before  # nothing recomputed
+
+
+@pytest.mark.data
+def test_deletion_insertion_quick(data_dir, tmp_path):
+    needs("torch", "captum", "scipy")
+    di = bench("bench_deletion_insertion")
+    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, "deletion_insertion_quick")
+    groups = {r["group"] for r in doc["rows"]}
+    assert groups == {"all", "training", "held-out"}  # P3 is one of the bundled model's held-out subjects
+    assert all(r["gap"] == pytest.approx(r["deletion_auc"] - r["insertion_auc"]) for r in doc["rows"])
+    units = tmp_path / "deletion_insertion_quick_units.jsonl"
+    assert len(units.read_text().splitlines()) == 2  # one unit per subject
+    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0  # resumes: nothing recomputed
+    assert len(units.read_text().splitlines()) == 2
+    assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
+
+
+@pytest.mark.data
+def test_subject_attribution_quick(data_dir, tmp_path):
+    needs("torch", "captum", "shap")
+    assert bench("bench_subject_attribution").main(
+        ["--quick", "--data-dir", data_dir, "--methods", "actif cpp (streaming),reference,deeplift", "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, "subject_attribution_quick")
+    rows = {r["key"]: r for r in doc["rows"]}
+    assert set(rows) == {"actif cpp (batch)", "actif cpp (streaming)", "reference", "deeplift"}
+    assert rows["actif cpp (batch)"]["time_ratio"] == 1.0
+    # every implementation of the same trace and aggregation ranks identically
+    assert rows["actif cpp (streaming)"]["spearman_vs_actif"] == pytest.approx(1.0)
+    assert rows["reference"]["spearman_vs_actif"] == pytest.approx(1.0)
