@@ -38,8 +38,12 @@ from actif.stats import SCORE_METHODS, scores
 from actif.traces import TRACES
 
 ACTIF_VARIANTS = [f"actif:{t}/{a}" for t in TRACES for a in SCORE_METHODS]
-DEFAULT_ACTIF = "actif:weighted/inverse"
+# actif's defaults (chosen by these very suites), DeepACTIF's inverse-weighted score on
+# the same trace, and the published code's reading of hidden units as features.
+DEFAULT_ACTIF = f"actif:{actif.DEFAULT_TRACE}/{actif.stats.DEFAULT_AGGREGATION}"
+DEEPACTIF_SCORE = "actif:weighted/inverse"
 PUBLISHED_ACTIF = "actif:paper/inverse"  # hidden unit j read as feature j, as the published code
+HEADLINE_ACTIF = tuple(dict.fromkeys((DEFAULT_ACTIF, DEEPACTIF_SCORE, PUBLISHED_ACTIF)))
 GRADIENT_METHODS = ("ig", "deeplift", "gradientshap", "shap")
 LABELS = {
     "reference": "reference-style DeepACTIF (PyTorch hooks, keeps every activation)",

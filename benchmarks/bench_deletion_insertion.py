@@ -165,7 +165,7 @@ def main(argv=None) -> int:
 
     tests = []
     best_actif = max((r for r in rows if r["group"] == "all" and r["key"].startswith("actif:")), key=lambda r: r["gap"], default=None)
-    families = list(dict.fromkeys([am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF] + ([best_actif["key"]] if best_actif else [])))
+    families = list(dict.fromkeys([*am.HEADLINE_ACTIF] + ([best_actif["key"]] if best_actif else [])))
     for a in families:
         if a not in keys:
             continue
@@ -202,9 +202,12 @@ def main(argv=None) -> int:
     all_rows = sorted((r for r in rows if r["group"] == "all"), key=lambda r: -r["gap"])
     summary = []
     if all_rows:
-        d = next((r for r in all_rows if r["key"] == am.DEFAULT_ACTIF), None)
-        summary.append(f"{len(subjects)} subjects, bundled model: best deletion-insertion gap {all_rows[0]['method']} "
-                       f"({all_rows[0]['gap']:.1f} cm)" + (f"; actif default {d['gap']:.1f} cm, rank {all_rows.index(d) + 1} of {len(all_rows)}" if d else "") + ".")
+        line = f"{len(subjects)} subjects, bundled model: best deletion-insertion gap {all_rows[0]['method']} ({all_rows[0]['gap']:.1f} cm)"
+        for name, k in (("actif default", am.DEFAULT_ACTIF), ("DeepACTIF score", am.DEEPACTIF_SCORE)):
+            d = next((r for r in all_rows if r["key"] == k), None)
+            if d:
+                line += f"; {name} ({d['method']}) {d['gap']:.1f} cm, rank {all_rows.index(d) + 1} of {len(all_rows)}"
+        summary.append(line + ".")
         if best_actif:
             summary.append(f"Best actif variant: {best_actif['method']} ({best_actif['gap']:.1f} cm, rank {all_rows.index(best_actif) + 1}).")
         grads = [r for r in all_rows if r["key"] in am.GRADIENT_METHODS]
@@ -213,20 +216,23 @@ def main(argv=None) -> int:
                            f" cm; random {next(r['gap'] for r in all_rows if r['key'] == 'random'):.1f} cm.")
         ho = sorted((r for r in rows if r["group"] == "held-out"), key=lambda r: -r["gap"])
         if ho:
-            dh = next((r for r in ho if r["key"] == am.DEFAULT_ACTIF), None)
-            summary.append(f"Held-out subjects only: best {ho[0]['method']} ({ho[0]['gap']:.1f} cm)" +
-                           (f"; actif default {dh['gap']:.1f} cm (rank {ho.index(dh) + 1})" if dh else "") + ".")
+            line = f"Held-out subjects only: best {ho[0]['method']} ({ho[0]['gap']:.1f} cm)"
+            for name, k in (("actif default", am.DEFAULT_ACTIF), ("DeepACTIF score", am.DEEPACTIF_SCORE)):
+                dh = next((r for r in ho if r["key"] == k), None)
+                if dh:
+                    line += f"; {name} {dh['gap']:.1f} cm (rank {ho.index(dh) + 1})"
+            summary.append(line + ".")
     doc = {
         "title": "Deletion and insertion curves on RobustVision (bundled model, features replaced by their training mean)",
         "columns": [["group", "Subjects"], ["method", "Method"], ["subjects", "n"], ["deletion_auc", "Deletion AUC (cm, higher better)"],
                     ["insertion_auc", "Insertion AUC (cm, lower better)"], ["gap", "Deletion - insertion (cm)"], ["gap_sd", "SD over subjects"]],
         "rows": rows,
-        "readme_rows": [r for r in rows if r["group"] == "all" and (r["key"] in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF, "random", *am.GRADIENT_METHODS)
+        "readme_rows": [r for r in rows if r["group"] == "all" and (r["key"] in (*am.HEADLINE_ACTIF, "random", *am.GRADIENT_METHODS)
                                                                      or r is all_rows[0] or r is best_actif)],
         "tables": [{"title": "Paired Wilcoxon signed-rank tests over subjects on the deletion-insertion gap (gain = actif - baseline, cm; r > 0 favours actif)",
                     "columns": [["actif", "actif variant"], ["baseline", "Baseline"], ["n", "Subjects"], ["median_gain", "Median gain (cm)"],
                                 ["p", "p"], ["p_holm", "p (Holm)"], ["rank_biserial", "Rank-biserial r"]], "rows": tests},
-                   {"title": "Each actif trace x aggregation against the default (weighted, inverse): paired Wilcoxon on the "
+                   {"title": f"Each actif trace x aggregation against the default ({am.DEFAULT_ACTIF.split(':')[1]}): paired Wilcoxon on the "
                              "deletion-insertion gap over all subjects (gain = variant - default, cm; r > 0 favours the variant)",
                     "columns": [["variant", "actif variant"], ["gap", "Mean gap (cm)"], ["n", "Subjects"], ["median_gain", "Median gain (cm)"],
                                 ["p", "p"], ["p_holm", "p (Holm)"], ["rank_biserial", "Rank-biserial r"]], "rows": variants}],

@@ -248,9 +248,12 @@ def write(args, settings, methods, units) -> dict:
         for f in settings["fractions"]:
             at_f = sorted((r for r in rows if r["fraction"] == f and r["key"] != "all features"), key=lambda r: r["mae_mean"])
             best = at_f[0]
-            d = next(r for r in at_f if r["key"] == default)
-            summary.append(f"Top {f:.0%} ({best['features']} features): best {best['method']} {best['mae_mean']:.1f} cm; "
-                           f"actif default {d['mae_mean']:.1f} cm (rank {at_f.index(d) + 1} of {len(at_f)}).")
+            line = f"Top {f:.0%} ({best['features']} features): best {best['method']} {best['mae_mean']:.1f} cm"
+            for name, k in (("actif default", default), ("DeepACTIF score", am.DEEPACTIF_SCORE)):
+                d = next((r for r in at_f if r["key"] == k), None)
+                if d:
+                    line += f"; {name} ({d['method']}) {d['mae_mean']:.1f} cm (rank {at_f.index(d) + 1} of {len(at_f)})"
+            summary.append(line + ".")
         rand = {r["fraction"]: r["mae_mean"] for r in rows if r["key"] == "random"}
         beats_all = sum(v < allf["mae_mean"] for v in rand.values())
         per_method: dict[str, int] = {}
@@ -259,13 +262,16 @@ def write(args, settings, methods, units) -> dict:
                 per_method[r["key"]] = per_method.get(r["key"], 0) + int(r["mae_mean"] < rand.get(r["fraction"], np.inf))
         summary.append(f"Random rankings beat the all-features model at {beats_all} of {len(rand)} fractions; rankings that beat "
                        f"random (fractions out of {len(rand)}): " + ", ".join(f"{am.label(k)} {v}" for k, v in per_method.items()) + ".")
-        sig = [t for t in tests if t["actif"] == default and t["p"] is not None and t["p"] < 0.05]
-        listed = ", ".join("{} @ {:.0%}: actif {}".format(t["baseline"], t["fraction"], "better" if t["rank_biserial"] > 0 else "worse")
-                           for t in sig) or "none"
-        holm_sig = sum(t["actif"] == default and t.get("p_holm") is not None and t["p_holm"] < 0.05 for t in tests)
-        summary.append(f"actif default vs baselines, paired Wilcoxon over subjects: {len(sig)} of "
-                       f"{sum(t['actif'] == default for t in tests)} comparisons significant at p < 0.05 ({listed}); "
-                       f"{holm_sig} after Holm's correction for the {sum(t['actif'] == default for t in tests)} comparisons.")
+        for name, k in (("actif default", default), ("DeepACTIF score", am.DEEPACTIF_SCORE)):
+            family = [t for t in tests if t["actif"] == k]
+            if not family:
+                continue
+            sig = [t for t in family if t["p"] is not None and t["p"] < 0.05]
+            listed = ", ".join("{} @ {:.0%}: actif {}".format(t["baseline"], t["fraction"], "better" if t["rank_biserial"] > 0 else "worse")
+                               for t in sig) or "none"
+            holm_sig = sum(t.get("p_holm") is not None and t["p_holm"] < 0.05 for t in family)
+            summary.append(f"{name} ({am.label(k)}) vs baselines, paired Wilcoxon over subjects: {len(sig)} of {len(family)} "
+                           f"comparisons significant at p < 0.05 ({listed}); {holm_sig} after Holm's correction.")
     doc = {
         "title": "Faithfulness by retraining on RobustVision (keep the top k% of features, leave-one-subject-out)",
         "settings": settings,

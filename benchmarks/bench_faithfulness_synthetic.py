@@ -169,12 +169,13 @@ def main(argv=None) -> int:
             continue
         key = "precision_excused" if design == "feature_signal" else "precision"
         best = max(rs, key=lambda r: (r.get(key, -1), r["spearman"]))
-        d = next((r for r in rs if r["key"] == am.DEFAULT_ACTIF), None)
         grads = [r for r in rs if r["key"] in am.GRADIENT_METHODS]
         bg = max(grads, key=lambda r: (r.get(key, -1), r["spearman"])) if grads else None
         line = f"{design} (model test R^2 {rs[0]['r2']:.2f}): best {best['method']} (precision@k {best.get(key, float('nan')):.2f}, Spearman {best['spearman']:.2f})"
-        if d:
-            line += f"; actif default {d.get(key, float('nan')):.2f} / {d['spearman']:.2f}"
+        for name, k in (("actif default", am.DEFAULT_ACTIF), ("DeepACTIF score", am.DEEPACTIF_SCORE)):
+            d = next((r for r in rs if r["key"] == k), None)
+            if d:
+                line += f"; {name} ({d['method']}) {d.get(key, float('nan')):.2f} / {d['spearman']:.2f}"
         if bg:
             line += f"; best gradient baseline {bg['method']} {bg.get(key, float('nan')):.2f} / {bg['spearman']:.2f}"
         summary.append(line + (" (precision with proxies excused)." if design == "feature_signal" else "."))
@@ -186,7 +187,7 @@ def main(argv=None) -> int:
         "rows": rows,
         "readme_columns": [["design", "Design"], ["method", "Method"], ["precision", "Precision@k"], ["precision_sd", "SD"],
                            ["spearman", "Spearman"], ["precision_excused", "Precision@k, proxies excused"], ["seeds", "Seeds"]],
-        "readme_rows": [r for r in rows if r["key"] in (am.DEFAULT_ACTIF, am.PUBLISHED_ACTIF, "random", *am.GRADIENT_METHODS)
+        "readme_rows": [r for r in rows if r["key"] in (*am.HEADLINE_ACTIF, "random", *am.GRADIENT_METHODS)
                         or r["key"] == max((x for x in rows if x["design"] == r["design"] and x["key"].startswith("actif:")),
                                            key=lambda x: (x.get("precision_excused", x["precision"]), x["spearman"]))["key"]],
         "summary": summary,

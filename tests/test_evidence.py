@@ -145,11 +145,12 @@ def test_method_scores_cover_every_method():
     spec = actif.model_spec.random_spec(5, 8, 1, pooling="max", dense_sizes=(4,), activation="elu", batchnorm=True,
                                         normalization=True, window=4, seed=2)
     X = np.random.default_rng(1).normal(size=(40, 4, 5)).astype(np.float32)
-    methods = [am.DEFAULT_ACTIF, "actif:gates/meanstd", "reference:weighted/inverse", *am.GRADIENT_METHODS, "random:0"]
+    methods = [am.DEFAULT_ACTIF, am.DEEPACTIF_SCORE, "actif:gates/meanstd", "reference:weighted/inverse", *am.GRADIENT_METHODS, "random:0"]
     out = am.method_scores(methods, spec, X, X[:10])
     assert set(out) == set(methods)
     assert all(v.shape == (5,) and np.all(np.isfinite(v)) for v in out.values())
-    assert np.allclose(out[am.DEFAULT_ACTIF], out["reference:weighted/inverse"], atol=1e-5)
+    # the reference-style implementation reproduces DeepACTIF's score exactly
+    assert np.allclose(out[am.DEEPACTIF_SCORE], out["reference:weighted/inverse"], atol=1e-5)
 
 
 # ------------------------------------------------------------ suites end to end

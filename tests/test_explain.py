@@ -138,7 +138,7 @@ def test_per_window_scores(model, rng):
     per = ex.attribute_windows(X)
     tr = ex.trace_of(X).astype(np.float64)
     assert per.shape == (5, 6)
-    np.testing.assert_allclose(per[2], actif.scores_from_moments(tr[2].mean(0), tr[2].std(0)), atol=1e-6)
+    np.testing.assert_allclose(per[2], actif.scores_from_moments(tr[2].mean(0), tr[2].std(0), "inverse"), atol=1e-6)
 
 
 def test_attribution_exports(model, rng, tmp_path):

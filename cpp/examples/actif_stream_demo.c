@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
     for (int64_t k = 0; k < n_out; ++k) printf(" %s=%+.5f", actif_model_output_name(model, k), (double)y[k]);
     printf("\n");
   }
-  if ((st = actif_stats_scores(stats, ACTIF_SCORE_INVERSE, scores, n_in)) != ACTIF_OK ||
-      (st = actif_stats_ranking(stats, ACTIF_SCORE_INVERSE, order, n_in)) != ACTIF_OK) {
+  if ((st = actif_stats_scores(stats, ACTIF_SCORE_MEAN, scores, n_in)) != ACTIF_OK ||
+      (st = actif_stats_ranking(stats, ACTIF_SCORE_MEAN, order, n_in)) != ACTIF_OK) {
     rc = fail("scoring", st);
     goto done;
   }

@@ -211,11 +211,11 @@ SUITE_ORDER = ("kernels", "memory", "numba_vs_cpp", "edge", "subject_attribution
 # ------------------------------------------------------------------------ rendering
 
 
-def fmt(v: Any) -> str:
+def fmt(v: Any, key: str = "") -> str:
     if v is None:
         return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "**no**"
+    if isinstance(v, bool):  # a missed target stands out; other yes/no columns do not
+        return ("yes" if v else "**no**") if key == "met" else ("yes" if v else "no")
     if isinstance(v, float):
         if v != v:  # NaN
             return "–"
@@ -237,7 +237,7 @@ def fmt(v: Any) -> str:
 def markdown_table(columns: Sequence[Sequence[str]], rows: Iterable[dict[str, Any]]) -> str:
     head = "| " + " | ".join(label for _, label in columns) + " |"
     rule = "|" + "|".join("---" for _ in columns) + "|"
-    body = ["| " + " | ".join(fmt(r.get(key)) for key, _ in columns) + " |" for r in rows]
+    body = ["| " + " | ".join(fmt(r.get(key), key) for key, _ in columns) + " |" for r in rows]
     return "\n".join([head, rule, *body])
 
 
