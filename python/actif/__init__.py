@@ -24,10 +24,11 @@ from .errors import (
 from .explain import Attribution, Explainer, StreamingExplainer
 from .model import Model, load, random_model
 from .model_spec import DenseLayer, LSTMLayer, ModelSpec
-from .stats import RunningStats, rank, scores, scores_from_moments
+from .stats import DEFAULT_AGGREGATION, RunningStats, rank, scores, scores_from_moments
 from .traces import DEFAULT_TRACE, TRACES
 
 __all__ = [
+    "DEFAULT_AGGREGATION",
     "DEFAULT_TRACE",
     "TRACES",
     "Attribution",

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="windows (.npy/.npz) or samples (.csv/.tsv)")
     p.add_argument("--key", default=None, help="array name inside an .npz (default: X)")
     p.add_argument("--trace", default=None, help="trace: input | weighted | gates | paper (default: weighted)")
-    p.add_argument("--aggregation", default="inverse", help="inverse | mean | meanstd | pen (default: inverse)")
+    p.add_argument("--aggregation", default=None,
+                   help="mean | inverse (DeepACTIF's) | meanstd | pen (default: mean, chosen by the benchmarks)")
     p.add_argument("--backend", default="auto", help="cpp | numba | numpy | onnxruntime | tflite (default: auto)")
     p.add_argument("--stride", type=int, default=1, help="window stride for CSV data (default 1)")
     p.add_argument("--top", type=int, default=10, help="how many features to print (default 10)")
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = actif.load(args.model, backend=args.backend)
     X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride)
-    ex = actif.Explainer(model, trace=args.trace or actif.DEFAULT_TRACE, aggregation=args.aggregation)
+    ex = actif.Explainer(model, trace=args.trace or actif.DEFAULT_TRACE, aggregation=args.aggregation or actif.DEFAULT_AGGREGATION)
     res = ex.attribute(X, progress=sys.stderr.isatty())
     print(f"{X.shape[0]} windows of {X.shape[1]} steps, trace={res.trace}, aggregation={res.aggregation}")
     width = max(len(n) for n in res.feature_names)
