@@ -44,6 +44,8 @@ DEFAULT_ACTIF = f"actif:{actif.DEFAULT_TRACE}/{actif.stats.DEFAULT_AGGREGATION}"
 DEEPACTIF_SCORE = "actif:weighted/inverse"
 PUBLISHED_ACTIF = "actif:paper/inverse"  # hidden unit j read as feature j, as the published code
 HEADLINE_ACTIF = tuple(dict.fromkeys((DEFAULT_ACTIF, DEEPACTIF_SCORE, PUBLISHED_ACTIF)))
+# The two actif scorings every summary names, with how it names them.
+NAMED_ACTIF = (("actif default", DEFAULT_ACTIF), ("DeepACTIF score", DEEPACTIF_SCORE))
 GRADIENT_METHODS = ("ig", "deeplift", "gradientshap", "shap")
 LABELS = {
     "reference": "reference-style DeepACTIF (PyTorch hooks, keeps every activation)",

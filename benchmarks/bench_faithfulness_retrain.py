@@ -249,7 +249,7 @@ def write(args, settings, methods, units) -> dict:
             at_f = sorted((r for r in rows if r["fraction"] == f and r["key"] != "all features"), key=lambda r: r["mae_mean"])
             best = at_f[0]
             line = f"Top {f:.0%} ({best['features']} features): best {best['method']} {best['mae_mean']:.1f} cm"
-            for name, k in (("actif default", default), ("DeepACTIF score", am.DEEPACTIF_SCORE)):
+            for name, k in am.NAMED_ACTIF:
                 d = next((r for r in at_f if r["key"] == k), None)
                 if d:
                     line += f"; {name} ({d['method']}) {d['mae_mean']:.1f} cm (rank {at_f.index(d) + 1} of {len(at_f)})"
@@ -262,7 +262,7 @@ def write(args, settings, methods, units) -> dict:
                 per_method[r["key"]] = per_method.get(r["key"], 0) + int(r["mae_mean"] < rand.get(r["fraction"], np.inf))
         summary.append(f"Random rankings beat the all-features model at {beats_all} of {len(rand)} fractions; rankings that beat "
                        f"random (fractions out of {len(rand)}): " + ", ".join(f"{am.label(k)} {v}" for k, v in per_method.items()) + ".")
-        for name, k in (("actif default", default), ("DeepACTIF score", am.DEEPACTIF_SCORE)):
+        for name, k in am.NAMED_ACTIF:
             family = [t for t in tests if t["actif"] == k]
             if not family:
                 continue

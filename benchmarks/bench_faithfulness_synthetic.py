@@ -172,7 +172,7 @@ def main(argv=None) -> int:
         grads = [r for r in rs if r["key"] in am.GRADIENT_METHODS]
         bg = max(grads, key=lambda r: (r.get(key, -1), r["spearman"])) if grads else None
         line = f"{design} (model test R^2 {rs[0]['r2']:.2f}): best {best['method']} (precision@k {best.get(key, float('nan')):.2f}, Spearman {best['spearman']:.2f})"
-        for name, k in (("actif default", am.DEFAULT_ACTIF), ("DeepACTIF score", am.DEEPACTIF_SCORE)):
+        for name, k in am.NAMED_ACTIF:
             d = next((r for r in rs if r["key"] == k), None)
             if d:
                 line += f"; {name} ({d['method']}) {d.get(key, float('nan')):.2f} / {d['spearman']:.2f}"
