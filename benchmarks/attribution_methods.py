@@ -236,7 +236,12 @@ def gradient_attributions(
             a = explainer.attribute(xb, baselines=base.expand_as(xb), target=0, n_steps=IG_STEPS,
                                     internal_batch_size=batch_size)
         elif method == "deeplift":
-            a = explainer.attribute(xb, baselines=base.expand_as(xb), target=0)
+            # Captum announces on every call that it hooks the model's nonlinearities
+            # for the duration of the attribution; it is information, not a fault.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Setting forward, backward hooks",
+                                        category=UserWarning)
+                a = explainer.attribute(xb, baselines=base.expand_as(xb), target=0)
         elif method == "gradientshap":
             a = explainer.attribute(xb, baselines=bg, target=0, n_samples=GRADIENTSHAP_SAMPLES)
         else:
