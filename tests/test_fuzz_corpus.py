@@ -53,5 +53,6 @@ def test_seed_corpus_and_mutations_never_crash(target):
         with open(os.path.join(folder, name), "rb") as fh:
             seed = fh.read()
         for data in mutations(seed, rng, 150):
+            module.test_one_input(data)  # as found: regression seeds replay exactly
             for mode in (0, 1):  # with the original and with a repaired checksum
                 module.test_one_input(bytes([mode]) + data[1:] if data else data)

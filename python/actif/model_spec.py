@@ -23,7 +23,7 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Sequence
+from typing import IO, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -337,6 +337,23 @@ def _check_names(what: str, names: Sequence[str], n: int) -> None:
         raise ModelFormatError(f"{what} must be unique")
 
 
+def _read_npy_header(fh: IO[bytes], name: str) -> tuple[Any, bool, np.dtype]:
+    """Parse a ``.npy`` header as (shape, fortran_order, dtype), any failure a ModelFormatError.
+
+    NumPy parses the header's dict with ``tokenize`` and ``ast.literal_eval``, so hostile
+    bytes surface as SyntaxError, tokenize.TokenError, RecursionError and more; the
+    fuzzer found some of them. None of these may escape as anything but a format error.
+    """
+    version = np.lib.format.read_magic(fh)
+    if version not in ((1, 0), (2, 0)):
+        raise ModelFormatError(f"array {name!r}: unsupported .npy version {version}")
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    try:
+        return reader(fh, max_header_size=10000)
+    except Exception as exc:  # noqa: BLE001 - an untrusted header may fail in any way
+        raise ModelFormatError(f"array {name!r} has a malformed .npy header: {type(exc).__name__}: {exc}") from None
+
+
 def _read_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...] | None, budget: list[int] | None = None) -> np.ndarray:
     """Read one ``.npy`` member after checking its declared shape, dtype and size."""
     member = f"{name}.npy"
@@ -347,13 +364,7 @@ def _read_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...] | None, 
     if info.file_size > MAX_MEMBER_BYTES:
         raise ModelFormatError(f"array {name!r} declares {info.file_size} bytes (limit {MAX_MEMBER_BYTES})")
     with zf.open(info) as fh:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            dshape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=10000)
-        elif version == (2, 0):
-            dshape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=10000)
-        else:
-            raise ModelFormatError(f"array {name!r}: unsupported .npy version {version}")
+        dshape, fortran, dtype = _read_npy_header(fh, name)
         if fortran:
             raise ModelFormatError(f"array {name!r} is Fortran-ordered")
         allowed = (np.dtype("<f4"), np.dtype("<f8")) if shape is not None else (np.dtype("u1"),)

@@ -424,7 +424,10 @@ def _lstm(node, ins, attrs, g):
         raise _fail(node, f"{what} must be absent or zero")
     if not all(isinstance(v, np.ndarray) for v in (w, r)) or (b is not None and not isinstance(b, np.ndarray)):
         raise _fail(node, "W, R and B must be constant")
-    w, r = np.asarray(w, np.float64), np.asarray(r, np.float64)
+    with np.errstate(invalid="ignore"):  # a signalling NaN sets the flag when widened
+        w, r = np.asarray(w, np.float64), np.asarray(r, np.float64)
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(r))):
+        raise _fail(node, "W and R must be finite")
     if w.ndim != 3 or w.shape[0] != 1 or r.ndim != 3 or r.shape[0] != 1:
         raise _fail(node, f"W {w.shape} and R {r.shape} must be (1, 4H, I) and (1, 4H, H)")
     hidden = int(attrs.get("hidden_size", r.shape[2]))
