@@ -21,13 +21,16 @@ class BackendUnavailableError(ImportError):
 class InvalidInputError(ValueError):
     """An input array was rejected (shape, dtype or non-finite values).
 
-    ``where`` is a tuple index of the first offending element when the problem is a
-    value (NaN/Inf), else ``None``.
+    ``reason`` names the rule that rejected it, as the skip counts do: ``bad_dtype``,
+    ``bad_shape``, ``empty`` (the array as a whole), or ``non_finite``,
+    ``out_of_range`` (a value). ``where`` is a tuple index of the first offending
+    element when the problem is a value, else ``None``.
     """
 
-    def __init__(self, message: str, where: tuple[int, ...] | None = None):
+    def __init__(self, message: str, where: tuple[int, ...] | None = None, reason: str = "bad_shape"):
         super().__init__(message)
         self.where = where
+        self.reason = reason
 
 
 class CheckpointMismatchError(ModelFormatError):

@@ -291,17 +291,18 @@ class StreamingExplainer:
         single = arr.ndim == row_rank
         batch = arr[None] if single else arr
         try:
-            rows = self._checked(batch)
-        except ValueError as exc:
+            if self.stateful:
+                rows = self.model.check_samples(batch, what="samples", allow_empty=False)
+            else:
+                rows = self.model.check_windows(batch, what="windows", allow_empty=False)
+        except InvalidInputError as exc:
             if self.on_invalid == "raise":
                 raise
-            problem = _structural_problem(batch, row_rank + 1, self.model.input_size)
-            if problem is not None:
-                units = batch.shape[0] if problem != "empty" and batch.ndim == row_rank + 1 else 1
-                return self._refuse(exc, problem, units)
+            if exc.reason not in ("non_finite", "out_of_range"):  # no row can be used
+                units = batch.shape[0] if exc.reason != "empty" and batch.ndim == row_rank + 1 else 1
+                return self._refuse(exc, exc.reason, units)
+            # a value was rejected: drop the rows that hold one, feed the others
             rejected, non_finite = rejected_rows(batch, self.model.input_limit)
-            if not rejected.any():  # cannot happen (both checks apply one rule): never hide it
-                raise
             for reason, mask in (("non_finite", non_finite), ("out_of_range", rejected & ~non_finite)):
                 if mask.any():
                     self.skipped[reason] += int(mask.sum())
@@ -314,16 +315,7 @@ class StreamingExplainer:
         y = self._run(rows)
         return y[0] if single else y
 
-    def _checked(self, batch: np.ndarray) -> np.ndarray:
-        if self.stateful:
-            rows = self.model.check_samples(batch, what="samples")
-        else:
-            rows = self.model.check_windows(batch, what="windows")
-        if rows.shape[0] == 0:
-            raise InvalidInputError(f"empty input {batch.shape}: nothing to stream")
-        return rows
-
-    def _refuse(self, exc: ValueError, reason: str, units: int) -> None:
+    def _refuse(self, exc: InvalidInputError, reason: str, units: int) -> None:
         if self.on_invalid == "raise":
             raise exc
         self.skipped[reason] += units
@@ -500,18 +492,6 @@ def _state_from_arrays(model: Model, arrays: dict[str, np.ndarray], steps: int) 
         dst[...] = arrays[name]  # cast to the backend's state dtype (exact for the same backend)
     state.steps = int(steps)
     return state
-
-
-def _structural_problem(batch: np.ndarray, rank: int, n_features: int) -> str | None:
-    """Why no row of ``batch`` can be used (a skip reason), or None if its rows can be
-    judged one by one."""
-    if batch.dtype.kind not in "fiu":
-        return "bad_dtype"
-    if batch.ndim != rank or batch.shape[-1] != n_features or (rank == 3 and batch.shape[1] == 0):
-        return "bad_shape"
-    if batch.shape[0] == 0:
-        return "empty"
-    return None
 
 
 def _progress_callback(progress: bool | Callable[[int, int], None], total: int, label: str) -> Callable[[int], None]:

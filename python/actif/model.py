@@ -88,18 +88,18 @@ class Model:
         )
 
     # ------------------------------------------------------------------ running
-    def check_windows(self, X: Any, what: str = "X") -> np.ndarray:
+    def check_windows(self, X: Any, what: str = "X", allow_empty: bool = True) -> np.ndarray:
         """``X`` as float32 (N, T, I), or a clear :class:`ValueError`."""
         return as_float32(
             X, ndim=3, n_features=self.spec.lstm[0].w_ih.shape[1], what=what,
-            feature_names=self._feature_names, max_abs=self.input_limit,
+            feature_names=self._feature_names, max_abs=self.input_limit, allow_empty=allow_empty,
         )
 
-    def check_samples(self, x: Any, what: str = "x") -> np.ndarray:
+    def check_samples(self, x: Any, what: str = "x", allow_empty: bool = True) -> np.ndarray:
         """``x`` as float32 (B, I) (a single (I,) sample becomes (1, I))."""
         arr = as_float32(
             x, ndim=(1, 2), n_features=self.spec.lstm[0].w_ih.shape[1], what=what,
-            feature_names=self._feature_names, max_abs=self.input_limit,
+            feature_names=self._feature_names, max_abs=self.input_limit, allow_empty=allow_empty,
         )
         return arr[None, :] if arr.ndim == 1 else arr
 

@@ -85,7 +85,7 @@ def as_float32(
     arr = x if type(x) is np.ndarray else np.asarray(x)
     ranks = (ndim,) if isinstance(ndim, int) else ndim
     if arr.dtype.kind not in "fiu":
-        raise InvalidInputError(f"{what} must hold real numbers (float or int), got dtype {arr.dtype}")
+        raise InvalidInputError(f"{what} must hold real numbers (float or int), got dtype {arr.dtype}", reason="bad_dtype")
     if arr.ndim not in ranks:
         expect = " or ".join(_shape_hint(r, n_features) for r in ranks)
         raise InvalidInputError(f"{what} must have shape {expect}, got {arr.shape}")
@@ -95,7 +95,7 @@ def as_float32(
         raise InvalidInputError(f"{what} has windows of length 0")
     if arr.size == 0:
         if not allow_empty:
-            raise InvalidInputError(f"{what} is empty")
+            raise InvalidInputError(f"{what} is empty: nothing to do", reason="empty")
         return np.ascontiguousarray(arr, dtype=np.float32)
     arr32 = to_float32(arr)
     # the error names the value as given (a float64 1e300 is out of range, not "Inf")
@@ -114,15 +114,18 @@ def _raise_if_invalid(arr32: np.ndarray, original: np.ndarray, what: str, names:
     axes = {3: ("window", "step"), 2: ("row",)}.get(original.ndim, ())
     loc = ", ".join(f"{a} {i}" for a, i in zip(axes, where[:-1]))
     loc = f"{loc}, feature {fname}" if loc else f"feature {fname}"
+    reason = "non_finite"
     if np.isnan(value):
         kind = "NaN"
     elif np.isinf(value):
         kind = "Inf"
-    elif abs(float(value)) > _F32_MAX:
-        kind = f"|value| {abs(float(value)):.3g} beyond float32's range (out of range)"
     else:
-        kind = f"|value| {abs(float(value)):.3g} > max_abs {max_abs:g}"
-    raise InvalidInputError(f"{what} has {kind} at {loc}; nothing was changed", where)
+        reason = "out_of_range"
+        if abs(float(value)) > _F32_MAX:
+            kind = f"|value| {abs(float(value)):.3g} beyond float32's range (out of range)"
+        else:
+            kind = f"|value| {abs(float(value)):.3g} > max_abs {max_abs:g}"
+    raise InvalidInputError(f"{what} has {kind} at {loc}; nothing was changed", where, reason)
 
 
 def _shape_hint(rank: int, n_features: int) -> str:
