@@ -23,11 +23,12 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field, replace
-from typing import IO, Any, Callable, Iterable, Sequence
+from typing import IO, Any, Iterable, Sequence
 
 import numpy as np
 
 from .errors import ModelFormatError
+from .fileio import write_atomically
 
 FORMAT_NAME = "actif.model"
 FORMAT_VERSION = 1
@@ -293,22 +294,6 @@ class ModelSpec:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedWriter], Any]) -> None:
-    """Call ``write(fh)`` on a temporary file renamed into place once complete, so a crash
-    never leaves a half-written file under ``path``."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _check_array(name: str, a: Any) -> None:

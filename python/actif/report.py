@@ -30,6 +30,8 @@ import subprocess
 import sys
 from typing import Any, Iterable, Sequence
 
+from .fileio import write_atomically
+
 README_BEGIN = "<!-- BEGIN GENERATED RESULTS (actif report) -->"
 README_END = "<!-- END GENERATED RESULTS -->"
 
@@ -172,11 +174,8 @@ def write_suite(results_dir: str, suite: str, doc: dict[str, Any]) -> str:
         **doc,
     }
     path = os.path.join(results_dir, f"{suite}.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(full, fh, indent=1, default=_json_default)
-        fh.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(full, indent=1, default=_json_default) + "\n"
+    write_atomically(path, lambda fh: fh.write(text.encode("utf-8")))
     render_files(results_dir, full)
     return path
 

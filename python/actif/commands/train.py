@@ -62,7 +62,7 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from actif.data import build_dataset, data_dir
     from actif.progress import ProgressBar
-    from actif.training import Summary, evaluate_holdout, loso_evaluation
+    from actif.training import Summary, evaluate_holdout
 
     directory = data_dir(args.data_dir)
     if directory is None:

@@ -26,7 +26,8 @@ import os
 
 import numpy as np
 
-from ..model_spec import LSTMLayer, ModelSpec, write_atomically
+from ..fileio import write_atomically
+from ..model_spec import LSTMLayer, ModelSpec
 from . import TORCH_TO_ONNX_GATES, reorder_gates
 
 try:

@@ -33,7 +33,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..model_spec import ModelSpec, write_atomically
+from ..fileio import write_atomically
+from ..model_spec import ModelSpec
 
 
 def load_schema() -> Any:
