@@ -191,9 +191,6 @@ PYBIND11_MODULE(_core, mod) {
       .def(py::init(&make_model), py::arg("input_scale"), py::arg("input_shift"), py::arg("lstm"),
            py::arg("pooling"), py::arg("window"), py::arg("post_scale"), py::arg("post_shift"), py::arg("dense"),
            "Build from PyTorch-layout arrays: lstm = [(w_ih, w_hh, b_ih, b_hh)], dense = [(weight, bias, act)].")
-      .def_property_readonly("input_size", [](const actif::Model& m) { return m.input_size; })
-      .def_property_readonly("output_size", [](const actif::Model& m) { return m.output_size(); })
-      .def_property_readonly("num_layers", [](const actif::Model& m) { return m.lstm.size(); })
       .def(
           "forward",
           [](const actif::Model& m, const FArray& x, bool want_activations, const std::string& trace, int threads) {
@@ -321,7 +318,6 @@ PYBIND11_MODULE(_core, mod) {
       .def_property_readonly("half_life", &actif::RunningStats::half_life)
       .def_property_readonly("mean", [](const actif::RunningStats& s) { return vec_to_array(s.mean()); })
       .def_property_readonly("m2", [](const actif::RunningStats& s) { return vec_to_array(s.m2()); })
-      .def_property_readonly("std", [](const actif::RunningStats& s) { return vec_to_array(s.stddev()); })
       .def(
           "update",
           [](actif::RunningStats& s, const py::array& a) {
@@ -352,14 +348,6 @@ PYBIND11_MODULE(_core, mod) {
           },
           py::arg("data"));
 
-  mod.def("compute_scores", [](const std::string& method, const DArray& mean, const DArray& stddev) {
-    if (mean.ndim() != 1 || stddev.ndim() != 1 || mean.shape(0) != stddev.shape(0))
-      throw Error("mean and std must be (n,) vectors of equal length");
-    py::array_t<double> out(mean.shape(0));
-    actif::compute_scores(actif::parse_score_method(method.c_str()), mean.data(), stddev.data(), mean.shape(0),
-                          out.mutable_data());
-    return out;
-  });
   mod.def(
       "first_invalid",
       [](const py::array_t<float, py::array::c_style>& a, double max_abs) -> int64_t {

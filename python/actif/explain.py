@@ -25,8 +25,9 @@ from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
 from .model import Model
 from .stats import (
     DEFAULT_AGGREGATION,
-    SCORE_METHODS,
     RunningStats,
+    check_aggregation,
+    rank,
     ranking_order,
     scores,
     scores_from_moments,
@@ -58,12 +59,13 @@ class Attribution:
     @property
     def ranking(self) -> list[str]:
         """Feature names, most important first."""
-        return [self.feature_names[i] for i in self.order]
+        return rank(self.scores, self.feature_names)
 
     def top_k(self, k: int = 10) -> list[tuple[str, float]]:
         return [(self.feature_names[i], float(self.scores[i])) for i in self.order[: max(0, int(k))]]
 
     def to_dict(self) -> dict[str, Any]:
+        mean, std = self.stats.mean, self.stats.std  # each read computes the whole vector
         return {
             "trace": self.trace,
             "aggregation": self.aggregation,
@@ -71,14 +73,13 @@ class Attribution:
             "ranking": self.ranking,
             "features": [
                 {
-                    "name": name,
-                    "rank": int(r) + 1,
+                    "name": self.feature_names[i],
+                    "rank": r + 1,
                     "score": float(self.scores[i]),
-                    "mean": float(self.stats.mean[i]),
-                    "std": float(self.stats.std[i]),
+                    "mean": float(mean[i]),
+                    "std": float(std[i]),
                 }
                 for r, i in enumerate(self.order)
-                for name in [self.feature_names[i]]
             ],
             "skipped": dict(self.skipped),
         }
@@ -102,12 +103,6 @@ class Attribution:
         plot_scores(self.scores, self.feature_names, path, k=k, title=title or f"DeepACTIF ({self.trace}, {self.aggregation})")
 
 
-def _check_aggregation(method: str) -> str:
-    if method not in SCORE_METHODS:
-        raise ValueError(f"unknown aggregation {method!r}; choose one of {SCORE_METHODS}")
-    return method
-
-
 class Explainer:
     """Attribute a model's predictions on a set of windows to its input features.
 
@@ -127,7 +122,7 @@ class Explainer:
             raise TypeError("Explainer takes an actif.Model (see actif.load / actif.random_model)")
         self.model = model
         self.trace = check_trace(trace, model.spec)
-        self.aggregation = _check_aggregation(aggregation)
+        self.aggregation = check_aggregation(aggregation)
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         self.batch_size = int(batch_size)
@@ -226,7 +221,7 @@ class StreamingExplainer:
                 raise ValueError("checkpoint_every needs a checkpoint_path to write to")
         self.model = model
         self.trace = check_trace(trace, model.spec)
-        self.aggregation = _check_aggregation(aggregation)
+        self.aggregation = check_aggregation(aggregation)
         self.stateful = bool(stateful)
         self.on_invalid = on_invalid
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
@@ -347,13 +342,10 @@ class StreamingExplainer:
         return scores(self._stats, self.aggregation)
 
     def ranking(self) -> list[str]:
-        names = self.model.feature_names
-        return [names[i] for i in ranking_order(self.scores())]
+        return rank(self.scores(), self.model.feature_names)
 
     def top_k(self, k: int = 10) -> list[tuple[str, float]]:
-        s = self.scores()
-        names = self.model.feature_names
-        return [(names[i], float(s[i])) for i in ranking_order(s)[:k]]
+        return self.result().top_k(k)
 
     def result(self) -> Attribution:
         with self._stats._lock:

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .backends import Activations, StreamState, backend_class, resolve_backend_name
+from .backends import StreamState, backend_class, resolve_backend_name
 from .model_spec import ModelSpec, random_spec
 from .traces import check_trace
 from .validation import DEFAULT_MAX_ABS, as_float32

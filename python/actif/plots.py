@@ -7,6 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .stats import ranking_order
+
 
 def _pyplot():
     import matplotlib
@@ -29,7 +31,7 @@ def plot_scores(
     """Horizontal bar chart of the top-``k`` features (best at the top)."""
     plt = _pyplot()
     scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores, kind="stable")[: (k or len(scores))]
+    order = ranking_order(scores)[: (k or len(scores))]
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(order) + 1.4))
     colors = ["#d95f02" if names[i] in highlight else "#1b9e77" for i in order]
     ax.barh(range(len(order)), scores[order], color=colors)

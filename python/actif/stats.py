@@ -327,7 +327,18 @@ def scores_from_moments(mu: np.ndarray, sigma: np.ndarray, method: str = DEFAULT
         return mu * sigma
     if method == "pen":
         return minmax(mu) * (1.0 - np.exp(-sigma / 0.01))
-    raise ValueError(f"unknown aggregation {method!r}; choose one of {SCORE_METHODS}")
+    raise _unknown_aggregation(method)
+
+
+def check_aggregation(method: str) -> str:
+    """``method`` if it names a score (:data:`SCORE_METHODS`), else a ValueError."""
+    if method not in SCORE_METHODS:
+        raise _unknown_aggregation(method)
+    return method
+
+
+def _unknown_aggregation(method: Any) -> ValueError:
+    return ValueError(f"unknown aggregation {method!r}; choose one of {SCORE_METHODS}")
 
 
 def scores(stats: RunningStats, method: str = DEFAULT_AGGREGATION) -> np.ndarray:

@@ -76,12 +76,6 @@ def compute_trace(
     raise ValueError(f"unknown trace {name!r}; choose one of {TRACES}")
 
 
-def gates_from_hidden(spec: ModelSpec, x_norm: np.ndarray, h0: np.ndarray) -> np.ndarray:
-    """Recompute the first layer's post-nonlinearity gates (N, T, 4H) from its input and
-    hidden sequence, for engines (ONNX, TFLite) that output only h."""
-    return layer_gates_from_hidden(spec.lstm[0], x_norm, h0)
-
-
 def layer_gates_from_hidden(layer: LSTMLayer, x_in: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Gates (N, T, 4H) of any LSTM layer from its input (N, T, I) and hidden sequence
     (N, T, H): step t's pre-activation needs only x_t and h_{t-1} (zero at t = 0)."""
@@ -99,13 +93,13 @@ def lstm_gates(layer: LSTMLayer, x_in: np.ndarray, h_prev: np.ndarray) -> np.nda
     return activate_gates(z)
 
 
-def cell_from_gates(gates: np.ndarray, c_prev: np.ndarray | None = None) -> np.ndarray:
-    """The cell sequence (N, T, H) from the gates (N, T, 4H): ``c_t = f*c_{t-1} + i*g``,
-    starting from ``c_prev`` (N, H) or zero. Exact given the gates: no weights involved."""
+def cell_from_gates(gates: np.ndarray) -> np.ndarray:
+    """The cell sequence (N, T, H) from the gates (N, T, 4H): ``c_t = f*c_{t-1} + i*g``
+    from a zero state. Exact given the gates: no weights involved."""
     n, t, four_h = gates.shape
     hidden = four_h // 4
     c = np.empty((n, t, hidden), gates.dtype)
-    prev = np.zeros((n, hidden), gates.dtype) if c_prev is None else c_prev
+    prev = np.zeros((n, hidden), gates.dtype)
     for step in range(t):
         g = gates[:, step]
         prev = g[:, hidden : 2 * hidden] * prev + g[:, :hidden] * g[:, 2 * hidden : 3 * hidden]

@@ -125,8 +125,6 @@ class Backend:
     """Base class; see the module docstring for the contract."""
 
     name = "base"
-    #: whether forward() can compute in float64 (only the NumPy reference does)
-    float64 = False
 
     def __init__(self, spec: ModelSpec, num_threads: int | None = None):
         self.spec = spec

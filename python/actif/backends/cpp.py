@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..model_spec import ModelSpec
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
 
@@ -82,16 +80,11 @@ def isa() -> str:
 
 def set_isa(name: str) -> None:
     """Pin the kernel set (``"scalar"`` forces the reference path; ``"auto"`` the best)."""
-    try:
-        _core.set_isa(name)
-    except ValueError:
-        raise
-    except RuntimeError as exc:  # pragma: no cover - depends on the binding's mapping
-        raise ValueError(str(exc)) from None
+    _core.set_isa(name)  # an unknown or unsupported name raises ValueError
 
 
 def supported_isas() -> list[str]:
     return list(_core.supported_isas())
 
 
-__all__ = ["CppBackend", "core_model", "isa", "set_isa", "supported_isas", "np"]
+__all__ = ["CppBackend", "core_model", "isa", "set_isa", "supported_isas"]

@@ -70,7 +70,6 @@ class NumpyBackend(Backend):
     """Reference backend; ``dtype=np.float64`` (default) for the oracle."""
 
     name = "numpy"
-    float64 = True
 
     def __init__(self, spec: ModelSpec, num_threads: int | None = None, dtype=np.float64):
         super().__init__(spec, num_threads)

@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from actif.stats import ranking_order
+
 DESCRIPTION = """\
 Simulate a binocular gaze session (two eyes fixating targets at known depths, with
 saccades, jitter, blinks and sensor noise), compute the gaze features, and stream the
@@ -57,7 +59,7 @@ def _live_view(names, scores, step, total, sim_s, pred, true, mae, us, top):
     table.add_column("score", justify="right")
     table.add_column("", width=30)
     if scores is not None:
-        order = np.argsort(-scores, kind="stable")[:top]
+        order = ranking_order(scores)[:top]
         for r, i in enumerate(order, start=1):
             table.add_row(str(r), names[i], f"{scores[i]:.3f}", Bar(total=1.0, completed=float(scores[i]), width=30))
     return Group(Bar(total=total, completed=step), head, table)
