@@ -20,6 +20,8 @@ quantities in their own pass and are checked against these in the parity tests.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .model_spec import LSTMLayer, ModelSpec
@@ -49,27 +51,44 @@ def weighted_routing(w_ih: np.ndarray) -> np.ndarray:
     return np.abs(w_ih).reshape(4, hidden, n_in).sum(axis=0)
 
 
+@dataclass(frozen=True)
+class TraceRouting:
+    """The weight matrices the traces route through, derived once per model (a
+    streaming backend computes a trace per sample): ``weighted`` is ``U`` (H, I),
+    ``gates`` is ``|W_ih|`` (4H, I), both in the first layer's dtype."""
+
+    weighted: np.ndarray
+    gates: np.ndarray
+
+    @classmethod
+    def of(cls, spec: ModelSpec) -> TraceRouting:
+        w_ih = spec.lstm[0].w_ih
+        return cls(weighted_routing(w_ih), np.abs(w_ih))
+
+
 def compute_trace(
     name: str,
     spec: ModelSpec,
     x_norm: np.ndarray,
     h0: np.ndarray,
     gates0: np.ndarray | None = None,
+    routing: TraceRouting | None = None,
 ) -> np.ndarray:
     """The per-step trace (..., I) from the normalised input (..., I) and the first
-    layer's h (..., H) and gates (..., 4H); leading axes are kept (windows, steps)."""
-    w_ih = spec.lstm[0].w_ih
+    layer's h (..., H) and gates (..., 4H); leading axes are kept (windows, steps).
+    ``routing``: :meth:`TraceRouting.of` ``spec``, when the caller keeps one."""
     dtype = np.result_type(x_norm.dtype, h0.dtype)
     ax = np.abs(x_norm)
     if name == "input":
         return ax.astype(dtype, copy=True)
+    if name in ("weighted", "gates"):
+        routing = routing if routing is not None else TraceRouting.of(spec)
     if name == "weighted":
-        u = weighted_routing(w_ih).astype(dtype)
-        return ax * (np.abs(h0) @ u)
+        return ax * (np.abs(h0) @ routing.weighted.astype(dtype, copy=False))
     if name == "gates":
         if gates0 is None:
             raise ValueError("the 'gates' trace needs the first layer's gates")
-        return ax * (np.abs(gates0) @ np.abs(w_ih).astype(dtype))
+        return ax * (np.abs(gates0) @ routing.gates.astype(dtype, copy=False))
     if name == "paper":
         check_trace(name, spec)
         return np.abs(h0[..., : spec.input_size]).astype(dtype, copy=True)

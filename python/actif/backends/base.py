@@ -95,30 +95,32 @@ class StreamState:
             [a.copy() for a in self.h], [a.copy() for a in self.c], self.ring.copy(), self.steps, self.dtype
         )
 
-    def pooled_after(self, top_h: np.ndarray, pooling: str) -> tuple[np.ndarray, np.ndarray]:
+    def pooled_after(self, top_h: np.ndarray, pooling: str) -> np.ndarray:
         """Pooled features once the new top-layer hidden state ``top_h`` (B, H) joins the
-        ring, and that ring (a copy; the state is unchanged until :meth:`commit`)."""
-        if pooling == "last":
-            return top_h, self.ring
-        ring = self.ring.copy()
-        ring[:, self.steps % ring.shape[1]] = top_h
-        probe = StreamState(self.h, self.c, ring, self.steps + 1)
-        return probe.pooled(pooling).astype(top_h.dtype), ring
+        ring, read without writing it: the state is unchanged until :meth:`commit`."""
+        window = self.ring.shape[1]
+        if pooling == "last" or window == 0:
+            return top_h
+        slot, filled = self.steps % window, min(self.steps + 1, window)
+        kept = [rows for rows in (self.ring[:, :slot], self.ring[:, slot + 1 : filled]) if rows.shape[1]]  # views
+        if pooling == "max":
+            out = top_h
+            for rows in kept:
+                out = np.maximum(out, rows.max(axis=1))
+        else:
+            out = (top_h + sum(rows.sum(axis=1) for rows in kept)) / filled
+        return out.astype(top_h.dtype, copy=False)
 
-    def commit(self, h: list[np.ndarray], c: list[np.ndarray], ring: np.ndarray) -> None:
-        """Take one step's new state in place (call only once nothing can fail)."""
+    def commit(self, h: list[np.ndarray], c: list[np.ndarray]) -> None:
+        """Take one step's new state in place (call only once nothing can fail); the new
+        top-layer h takes the ring slot :meth:`pooled_after` read it into."""
         for k in range(len(h)):
             self.h[k][...] = h[k]
             self.c[k][...] = c[k]
-        if ring is not self.ring:
-            self.ring[...] = ring
+        window = self.ring.shape[1]
+        if window:
+            self.ring[:, self.steps % window] = h[-1]
         self.steps += 1
-
-    def pooled(self, pooling: str) -> np.ndarray:
-        """Pool the ring of stored hidden states (only the filled part)."""
-        filled = min(self.steps, self.ring.shape[1])
-        rows = self.ring[:, :filled]
-        return rows.max(axis=1) if pooling == "max" else rows.mean(axis=1)
 
 
 class Backend:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..model_spec import ModelSpec
-from ..traces import cell_from_gates, compute_trace, layer_gates_from_hidden, lstm_gates
+from ..traces import TraceRouting, cell_from_gates, compute_trace, layer_gates_from_hidden, lstm_gates
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
 from .numpy_ref import normalise_input
 
@@ -38,6 +38,7 @@ class ExportedGraphBackend(Backend):
     def __init__(self, spec: ModelSpec, num_threads: int | None = None):
         super().__init__(spec, num_threads)
         self._spec32 = spec.astype(np.float32)
+        self._routing = TraceRouting.of(self._spec32)
         # one intra-op thread unless asked: these engines are peers in benchmarks, and
         # an edge device runs other work beside the model
         self.threads = int(num_threads) if num_threads else 1
@@ -86,6 +87,8 @@ class ExportedGraphBackend(Backend):
             y = np.zeros((0, spec.output_size), np.float32)
         else:
             y, hidden = self.run_windows(X)
+        if not activations and trace is None:  # a plain predict needs nothing more
+            return ForwardResult(y, None, None)
         x_norm = normalise_input(spec, X)
         layers: list[LayerActivations] = []
         if activations:
@@ -99,19 +102,19 @@ class ExportedGraphBackend(Backend):
             gates0 = None
             if trace == "gates":
                 gates0 = layers[0].gates if layers else layer_gates_from_hidden(spec.lstm[0], x_norm, hidden[0])
-            tr = compute_trace(trace, spec, x_norm, hidden[0], gates0)
+            tr = compute_trace(trace, spec, x_norm, hidden[0], gates0, self._routing)
         return ForwardResult(y, Activations(layers) if activations else None, tr)
 
     def step(self, x: np.ndarray, state: StreamState, *, trace: str | None = None):
         spec = self._spec32
         new_h, new_c = self.run_step(x, state.h, state.c)
-        pooled, ring = state.pooled_after(new_h[-1], spec.pooling)
+        pooled = state.pooled_after(new_h[-1], spec.pooling)
         y = self.run_head(np.ascontiguousarray(pooled, np.float32))
         tr = None
         if trace is not None:
             x_norm = normalise_input(spec, x)
             gates0 = lstm_gates(spec.lstm[0], x_norm, state.h[0]) if trace == "gates" else None
-            tr = compute_trace(trace, spec, x_norm, new_h[0], gates0)
+            tr = compute_trace(trace, spec, x_norm, new_h[0], gates0, self._routing)
         # commit only now: an engine error above leaves the state as it was
-        state.commit(new_h, new_c, ring)
+        state.commit(new_h, new_c)
         return y, tr

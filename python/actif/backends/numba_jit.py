@@ -483,13 +483,7 @@ class NumbaBackend(Backend):
                            spec.pooling == "max", pooled)
         y = self._head(pooled)
         tr = self._trace(trace, xin, new_h[0], new_g[0], chunks) if trace is not None else None
-        # commit only now: nothing above wrote to the state
-        for k in range(len(new_h)):
-            state.h[k][...] = new_h[k]
-            state.c[k][...] = new_c[k]
-        if spec.pooling != "last":
-            state.ring[:, state.steps % state.ring.shape[1]] = layer_in
-        state.steps += 1
+        state.commit(new_h, new_c)  # only now: nothing above wrote to the state
         return y, tr
 
     def _check_state(self, state: StreamState, batch: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model_spec import ModelSpec
-from ..traces import activate_gates, compute_trace, sigmoid
+from ..traces import TraceRouting, activate_gates, compute_trace, sigmoid
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
 
 
@@ -75,6 +75,7 @@ class NumpyBackend(Backend):
         super().__init__(spec, num_threads)
         self.dtype = np.dtype(dtype)
         self._spec = spec.astype(self.dtype)
+        self._routing = TraceRouting.of(self._spec)
 
     def forward(self, X: np.ndarray, *, activations: bool = False, trace: str | None = None) -> ForwardResult:
         spec = self._spec
@@ -98,7 +99,7 @@ class NumpyBackend(Backend):
         y = apply_head(spec, pool(spec.pooling, layer_in)) if t else np.zeros((n, spec.output_size), self.dtype)
         tr = None
         if trace is not None:
-            tr = compute_trace(trace, spec, x, layers[0].h, layers[0].gates)
+            tr = compute_trace(trace, spec, x, layers[0].h, layers[0].gates, self._routing)
         return ForwardResult(y, Activations(layers) if activations else None, tr)
 
     def new_state(self, batch: int = 1) -> StreamState:
@@ -117,9 +118,9 @@ class NumpyBackend(Backend):
             if k == 0:
                 first_gates = g
             layer_in = h
-        pooled, ring = state.pooled_after(layer_in, spec.pooling)
+        pooled = state.pooled_after(layer_in, spec.pooling)
         y = apply_head(spec, pooled)
-        tr = compute_trace(trace, spec, xin, new_h[0], first_gates) if trace is not None else None
+        tr = compute_trace(trace, spec, xin, new_h[0], first_gates, self._routing) if trace is not None else None
         # commit only now: nothing above can leave the state half-updated
-        state.commit(new_h, new_c, ring)
+        state.commit(new_h, new_c)
         return y, tr
