@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import actif
+from actif.backends.base import Backend
 from actif.model_spec import random_spec
 
 BACKENDS = actif.available_backends()
@@ -185,11 +186,21 @@ def test_hot_path_equals_general_path(model, rng, stateful):
     data = rng.normal(size=(12, 6) if stateful else (12, 10, 6))
     fast = actif.StreamingExplainer(model, stateful=stateful)
     general = actif.StreamingExplainer(model, stateful=stateful)
+    general_calls = {"fast": 0, "general": 0}
+    for name, ex in (("fast", fast), ("general", general)):
+        def counted(x, _feed=ex._feed, _name=name):
+            general_calls[_name] += 1
+            return _feed(x)
+        ex._feed = counted
     for row in data:
         y_fast = fast.update(row.astype(np.float32))       # float32: hot path where available
         y_general = general.update(row.tolist())           # a list: always the general path
         np.testing.assert_array_equal(y_fast, y_general)
     assert fast.stats.to_bytes() == general.stats.to_bytes() and fast.n_updates == general.n_updates == 12
+    # the comparison means something only if the two paths really differed
+    hot = "try_step_stats" if stateful else "try_forward_stats"
+    has_hot_path = getattr(type(model.backend), hot) is not getattr(Backend, hot)
+    assert general_calls == {"fast": 0 if has_hot_path else 12, "general": 12}
     bad = data[0].astype(np.float32)
     bad.flat[3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
