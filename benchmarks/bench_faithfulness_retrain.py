@@ -49,7 +49,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import holm, kept_count, paired_wilcoxon  # noqa: E402
-from suite_io import mean_sd, publish, recordings, results_dir, suite_name  # noqa: E402
+from suite_io import append_unit, mean_sd, publish, read_units, recordings, results_dir, suite_name  # noqa: E402
 
 SUITE = "faithfulness_retrain"
 POOL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P10", "P11", "P12", "P13"]
@@ -89,29 +89,6 @@ def settings_of(args: argparse.Namespace, subjects: list[str]) -> dict:
 def settings_key(settings: dict) -> str:
     return hashlib.sha1(json.dumps({k: settings[k] for k in ("subjects", "epochs", "hidden", "rank_windows")},
                                    sort_keys=True).encode()).hexdigest()[:12]
-
-
-# ------------------------------------------------------------------------ units
-
-
-def read_units(path: str, key: str) -> list[dict]:
-    if not os.path.exists(path):
-        return []
-    units = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                u = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by an interruption
-                continue
-            if u.get("settings") == key:
-                units.append(u)
-    return units
-
-
-def append_unit(path: str, unit: dict) -> None:
-    with open(path, "a", encoding="utf-8") as fh:  # one write per line: appends stay whole
-        fh.write(json.dumps(unit) + "\n")
 
 
 def train_config(settings: dict):

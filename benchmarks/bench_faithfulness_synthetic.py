@@ -29,7 +29,6 @@ model is reported: attributions of a model that did not learn the function say n
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -41,7 +40,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import precision_at_k, spearman  # noqa: E402
-from suite_io import mean_sd, publish, results_dir, suite_name  # noqa: E402
+from suite_io import append_unit, mean_sd, publish, read_units, results_dir, suite_name  # noqa: E402
 
 SUITE = "faithfulness_synthetic"
 DESIGNS = ("feature_signal", "salient_box")
@@ -142,12 +141,8 @@ def main(argv=None) -> int:
     suite = suite_name(SUITE, args.quick)
     os.makedirs(args.results, exist_ok=True)
     raw_path = os.path.join(args.results, suite + "_units.jsonl")
-    done = []
-    if os.path.exists(raw_path):  # resume: keep finished (design, seed) units of the same settings
-        with open(raw_path, encoding="utf-8") as fh:
-            done = [json.loads(line) for line in fh if line.strip()]
     settings = {"epochs": args.epochs, "windows": args.windows, "subjects": args.subjects, "methods": methods}
-    done = [u for u in done if u.get("settings") == settings]
+    done = read_units(raw_path, settings)  # resume: keep finished (design, seed) units of the same settings
     units = [(d, s) for d in DESIGNS for s in range(args.seeds)]
     bar = ProgressBar(len(units), "synthetic designs x seeds", unit="models")
     raw = [r for u in done for r in u["rows"]]
@@ -156,8 +151,7 @@ def main(argv=None) -> int:
             continue
         rows = run_design(design, seed, args, methods)
         raw += rows
-        with open(raw_path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"settings": settings, "design": design, "seed": seed, "rows": rows}) + "\n")
+        append_unit(raw_path, {"settings": settings, "design": design, "seed": seed, "rows": rows})
         bar.update_to(k + 1)
         print(f"{design} seed {seed}: R^2 {rows[0]['r2']:.3f}", flush=True)
     bar.close()

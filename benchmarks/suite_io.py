@@ -1,9 +1,11 @@
 """What every evidence suite does at its edges: find the recordings (or say it skips),
 name its results (a --quick run writes ``<suite>_quick``, never over the full results),
-and publish its document through actif.report.write_suite."""
+keep its finished units so an interrupted run resumes, and publish its document through
+actif.report.write_suite."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Sequence
 
@@ -30,6 +32,36 @@ def recordings(flag: str | None) -> str | None:
     if directory is None:
         print("skipped: no RobustVision data (set ACTIF_DATA_DIR or pass --data-dir)")
     return directory
+
+
+def read_units(path: str, settings: Any) -> list[dict[str, Any]]:
+    """The finished units in the JSON-lines file ``path`` whose ``"settings"`` equal
+    ``settings`` (in file order); [] when there is no file yet. A line cut short by an
+    interruption (or otherwise not a JSON object) is skipped: its unit is simply redone."""
+    if not os.path.exists(path):
+        return []
+    units = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                unit = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by an interruption, or a blank one
+                continue
+            if isinstance(unit, dict) and unit.get("settings") == settings:
+                units.append(unit)
+    return units
+
+
+def append_unit(path: str, unit: dict[str, Any]) -> None:
+    """Append one finished unit as a JSON line. One write per line, so concurrent appends
+    stay whole; after a torn last line the unit starts on a line of its own."""
+    torn = False
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            torn = fh.read(1) != b"\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(("\n" if torn else "") + json.dumps(unit) + "\n")
 
 
 def publish(results: str, suite: str, doc: dict[str, Any], *, quick: bool, echo: bool = True) -> str:

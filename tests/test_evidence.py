@@ -165,6 +165,19 @@ def read_suite(results, suite):
     return doc
 
 
+def test_units_file_skips_a_torn_line(tmp_path):
+    sio = bench("suite_io")
+    path = str(tmp_path / "units.jsonl")
+    assert sio.read_units(path, "s") == []
+    sio.append_unit(path, {"settings": "s", "k": 1})
+    sio.append_unit(path, {"settings": "other", "k": 2})
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"settings": "s", "k": 3, "ro')  # a write cut short by an interruption
+    assert [u["k"] for u in sio.read_units(path, "s")] == [1]
+    sio.append_unit(path, {"settings": "s", "k": 4})  # starts on a line of its own
+    assert [u["k"] for u in sio.read_units(path, "s")] == [1, 4]
+
+
 def test_frame_budget_quick(tmp_path):
     assert bench("bench_frame_budget").main(["--quick", "--no-torch", "--results", str(tmp_path)]) == 0
     doc = read_suite(tmp_path, "frame_budget_quick")
@@ -242,6 +255,14 @@ def test_deletion_insertion_quick(data_dir, tmp_path):
     assert len(units.read_text().splitlines()) == 2  # one unit per subject
     assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0  # resumes: nothing recomputed
     assert len(units.read_text().splitlines()) == 2
+    assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
+    # an interruption cut the last unit's line short: resuming skips it, redoes that
+    # subject only, and appends the unit on a line of its own
+    lines = units.read_text().splitlines(keepends=True)
+    torn = lines[1][: len(lines[1]) // 2]
+    units.write_text(lines[0] + torn)
+    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    assert units.read_text().splitlines(keepends=True) == [lines[0], torn + "\n", lines[1]]
     assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
 
 
