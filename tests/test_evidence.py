@@ -165,6 +165,16 @@ def read_suite(results, suite):
     return doc
 
 
+def assert_quick_run_resumes(main, argv, results, suite) -> None:
+    """Run a resumable suite again with the same settings: it finds every unit done, so it
+    recomputes nothing (its units file is unchanged, byte for byte) and rewrites the same rows."""
+    units = results / f"{suite}_units.jsonl"
+    before, rows = units.read_text(), read_suite(results, suite)["rows"]
+    assert main(argv) == 0
+    assert units.read_text() == before
+    assert read_suite(results, suite)["rows"] == rows
+
+
 def test_units_file_skips_a_torn_line(tmp_path):
     sio = bench("suite_io")
     path = str(tmp_path / "units.jsonl")
@@ -207,16 +217,15 @@ def test_scale_stops_the_reference_at_the_memory_cap(tmp_path, monkeypatch):
 def test_synthetic_faithfulness_quick(tmp_path):
     needs("torch", "captum", "shap")
     syn = bench("bench_faithfulness_synthetic")
-    assert syn.main(["--quick", "--results", str(tmp_path)]) == 0
+    argv = ["--quick", "--results", str(tmp_path)]
+    assert syn.main(argv) == 0
     doc = read_suite(tmp_path, "faithfulness_synthetic_quick")
     keys = {(r["design"], r["key"]) for r in doc["rows"]}
     assert ("feature_signal", "actif:weighted/inverse") in keys and ("salient_box", "shap") in keys
     assert ("salient_box", "random") in keys
     assert all(0.0 <= r["precision"] <= 1.0 for r in doc["rows"])
     assert all("precision_excused" in r for r in doc["rows"] if r["design"] == "feature_signal")
-    # resuming: a second run finds every unit done and rewrites the same rows
-    assert syn.main(["--quick", "--results", str(tmp_path)]) == 0
-    assert read_suite(tmp_path, "faithfulness_synthetic_quick")["rows"] == doc["rows"]
+    assert_quick_run_resumes(syn.main, argv, tmp_path, "faithfulness_synthetic_quick")
 
 
 @pytest.mark.parametrize("script", ["bench_faithfulness_retrain", "bench_deletion_insertion", "bench_subject_attribution"])
@@ -231,37 +240,34 @@ def test_data_suites_skip_without_data(script, tmp_path, monkeypatch, capsys):
 def test_retrain_quick_and_resume(data_dir, tmp_path):
     needs("torch", "captum", "scipy")
     rt = bench("bench_faithfulness_retrain")
-    assert rt.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    argv = ["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]
+    assert rt.main(argv) == 0
     doc = read_suite(tmp_path, "faithfulness_retrain_quick")
     assert {r["key"] for r in doc["rows"]} == {"actif:weighted/inverse", "deeplift", "random", "all features"}
     assert all(r["subjects"] == 3 for r in doc["rows"])
     assert doc["tables"][0]["rows"] and all(t["n"] == 3 for t in doc["tables"][0]["rows"])
-    units = tmp_path / "faithfulness_retrain_quick_units.jsonl"
-    before = units.read_text()
-    assert rt.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
-    assert units.read_text() == before  # nothing recomputed
+    assert_quick_run_resumes(rt.main, argv, tmp_path, "faithfulness_retrain_quick")
 
 
 @pytest.mark.data
 def test_deletion_insertion_quick(data_dir, tmp_path):
     needs("torch", "captum", "scipy")
     di = bench("bench_deletion_insertion")
-    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    argv = ["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]
+    assert di.main(argv) == 0
     doc = read_suite(tmp_path, "deletion_insertion_quick")
     groups = {r["group"] for r in doc["rows"]}
     assert groups == {"all", "training", "held-out"}  # P3 is one of the bundled model's held-out subjects
     assert all(r["gap"] == pytest.approx(r["deletion_auc"] - r["insertion_auc"]) for r in doc["rows"])
     units = tmp_path / "deletion_insertion_quick_units.jsonl"
-    assert len(units.read_text().splitlines()) == 2  # one unit per subject
-    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0  # resumes: nothing recomputed
-    assert len(units.read_text().splitlines()) == 2
-    assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
+    lines = units.read_text().splitlines(keepends=True)
+    assert len(lines) == 2  # one unit per subject
+    assert_quick_run_resumes(di.main, argv, tmp_path, "deletion_insertion_quick")
     # an interruption cut the last unit's line short: resuming skips it, redoes that
     # subject only, and appends the unit on a line of its own
-    lines = units.read_text().splitlines(keepends=True)
     torn = lines[1][: len(lines[1]) // 2]
     units.write_text(lines[0] + torn)
-    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    assert di.main(argv) == 0
     assert units.read_text().splitlines(keepends=True) == [lines[0], torn + "\n", lines[1]]
     assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
 
