@@ -37,7 +37,16 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import curve_auc, holm, paired_wilcoxon  # noqa: E402
-from suite_io import append_unit, mean_sd, publish, read_units, recordings, results_dir, suite_name  # noqa: E402
+from suite_io import (  # noqa: E402
+    append_unit,
+    bundled_gap_factor,
+    mean_sd,
+    publish,
+    read_units,
+    recordings,
+    results_dir,
+    suite_name,
+)
 
 SUITE = "deletion_insertion"
 
@@ -98,7 +107,7 @@ def main(argv=None) -> int:
         return 0
     spec = load_spec(bundled_model_path())
     held_out = set(spec.metadata["data"]["held_out_subjects"])
-    ds = build_dataset(directory, None if args.subjects == "all" else args.subjects.split(","), gap_factor=6.0)
+    ds = build_dataset(directory, None if args.subjects == "all" else args.subjects.split(","), gap_factor=bundled_gap_factor(spec))
     subjects = list(dict.fromkeys(ds.subjects.tolist()))
     methods = args.methods.split(",") + [f"random:{s}" for s in range(args.random_seeds)]
     model = actif.Model(spec, "cpp" if "cpp" in actif.available_backends() else "auto", max_abs=None)

@@ -49,7 +49,16 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import holm, kept_count, paired_wilcoxon  # noqa: E402
-from suite_io import append_unit, mean_sd, publish, read_units, recordings, results_dir, suite_name  # noqa: E402
+from suite_io import (  # noqa: E402
+    append_unit,
+    bundled_gap_factor,
+    mean_sd,
+    publish,
+    read_units,
+    recordings,
+    results_dir,
+    suite_name,
+)
 
 SUITE = "faithfulness_retrain"
 POOL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P10", "P11", "P12", "P13"]
@@ -109,7 +118,7 @@ def run_fold(subject: str, settings: dict, methods: list[str], data_dir: str, un
     done = [u for u in read_units(units_path, key) if u["subject"] == subject]
     rankings = {u["method"]: u["scores"] for u in done if u["kind"] == "ranking"}
     trained = {tuple(u["features"]): u["mae"] for u in done if u["kind"] == "mae"}
-    ds = build_dataset(data_dir, settings["subjects"], gap_factor=6.0)
+    ds = build_dataset(data_dir, settings["subjects"], gap_factor=bundled_gap_factor())  # windowed as the bundled model's data
     names = ds.feature_names
     test, train = ds.subjects == subject, ds.subjects != subject
     cfg = train_config(settings)

@@ -43,7 +43,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from actif.report import reset_peak_rss, rss_kib  # noqa: E402
-from suite_io import publish, recordings, results_dir, suite_name  # noqa: E402
+from suite_io import bundled_gap_factor, publish, recordings, results_dir, suite_name  # noqa: E402
 
 SUITE = "subject_attribution"
 ENGINES = ("cpp", "numba", "onnxruntime", "tflite")
@@ -117,7 +117,7 @@ def worker(args) -> int:
     from actif.model import load_spec
 
     spec = load_spec(bundled_model_path())
-    ds = build_dataset(args.data_dir, None if args.subjects == "all" else args.subjects.split(","), gap_factor=6.0)
+    ds = build_dataset(args.data_dir, None if args.subjects == "all" else args.subjects.split(","), gap_factor=bundled_gap_factor(spec))
     held = spec.metadata["data"]["held_out_subjects"]
     background = am.background_windows(ds.windows[~np.isin(ds.subjects, held)], seed=1)
     method = args.worker

@@ -34,6 +34,18 @@ def recordings(flag: str | None) -> str | None:
     return directory
 
 
+def bundled_gap_factor(spec: Any = None) -> float:
+    """The gap factor the bundled model's training data was windowed with (its metadata:
+    ``windowing.gap_factor``), so the suites cut the recordings into windows exactly as the
+    model they explain saw them. ``spec``: the bundled spec when already loaded."""
+    if spec is None:
+        from actif.bundled import bundled_model_path
+        from actif.model import load_spec
+
+        spec = load_spec(bundled_model_path())
+    return float(spec.metadata["windowing"]["gap_factor"])
+
+
 def read_units(path: str, settings: Any) -> list[dict[str, Any]]:
     """The finished units in the JSON-lines file ``path`` whose ``"settings"`` equal
     ``settings`` (in file order); [] when there is no file yet. A line cut short by an

@@ -188,6 +188,17 @@ def test_units_file_skips_a_torn_line(tmp_path):
     assert [u["k"] for u in sio.read_units(path, "s")] == [1, 4]
 
 
+def test_suites_window_as_the_bundled_model_was_trained():
+    from actif.bundled import bundled_model_path
+    from actif.model import load_spec
+
+    sio = bench("suite_io")
+    spec = load_spec(bundled_model_path())
+    assert sio.bundled_gap_factor() == spec.metadata["windowing"]["gap_factor"]
+    spec.metadata["windowing"]["gap_factor"] = 4.5  # read from the metadata, not a constant
+    assert sio.bundled_gap_factor(spec) == 4.5
+
+
 def test_frame_budget_quick(tmp_path):
     assert bench("bench_frame_budget").main(["--quick", "--no-torch", "--results", str(tmp_path)]) == 0
     doc = read_suite(tmp_path, "frame_budget_quick")
