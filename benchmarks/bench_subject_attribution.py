@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -43,7 +42,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from actif.report import reset_peak_rss, rss_kib  # noqa: E402
-from suite_io import bundled_gap_factor, publish, recordings, results_dir, suite_name  # noqa: E402
+from suite_io import bundled_gap_factor, publish, recordings, results_dir, run_worker, suite_name  # noqa: E402
 
 SUITE = "subject_attribution"
 ENGINES = ("cpp", "numba", "onnxruntime", "tflite")
@@ -150,10 +149,7 @@ def run_method(method: str, args, directory: str) -> list[dict]:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", method, "--data-dir", directory, "--subjects", args.subjects]
     if args.max_windows:
         cmd += ["--max-windows", str(args.max_windows)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{out.stderr[-3000:]}")
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return run_worker(cmd, method)  # one line per subject
 
 
 def main(argv=None) -> int:

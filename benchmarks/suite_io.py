@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Sequence
+import subprocess
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -87,6 +88,20 @@ def publish(results: str, suite: str, doc: dict[str, Any], *, quick: bool, echo:
         print("\n".join(doc.get("summary", [])))
         print(f"wrote {path}")
     return path
+
+
+def run_worker(cmd: Sequence[str], what: str, env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Run a suite's worker process (one measurement in a process of its own) and return
+    the JSON objects it printed, one per line of stdout starting with '{', in order; the
+    last is its result where it prints one. A worker that fails, or prints no result,
+    raises RuntimeError naming ``what`` with the end of its stderr."""
+    out = subprocess.run(list(cmd), capture_output=True, text=True, check=False, env=None if env is None else dict(env))
+    if out.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit code {out.returncode}):\n{out.stderr[-3000:]}")
+    printed = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    if not printed:
+        raise RuntimeError(f"{what} printed no result:\n{out.stdout[-1000:]}{out.stderr[-2000:]}")
+    return printed
 
 
 def mean_sd(values: Sequence[float | None]) -> tuple[float, float]:

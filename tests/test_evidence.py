@@ -199,6 +199,16 @@ def test_suites_window_as_the_bundled_model_was_trained():
     assert sio.bundled_gap_factor(spec) == 4.5
 
 
+def test_run_worker_returns_the_json_lines_and_reports_failures():
+    sio = bench("suite_io")
+    code = "import sys; print('loading'); print('{\"n\": 1}'); print('{\"n\": 2}'); print('done', file=sys.stderr)"
+    assert sio.run_worker([sys.executable, "-c", code], "probe") == [{"n": 1}, {"n": 2}]
+    with pytest.raises(RuntimeError, match=r"(?s)probe failed \(exit code 3\).*went wrong"):
+        sio.run_worker([sys.executable, "-c", "import sys; print('went wrong', file=sys.stderr); sys.exit(3)"], "probe")
+    with pytest.raises(RuntimeError, match="printed no result"):
+        sio.run_worker([sys.executable, "-c", "print('nothing')"], "probe")
+
+
 def test_frame_budget_quick(tmp_path):
     assert bench("bench_frame_budget").main(["--quick", "--no-torch", "--results", str(tmp_path)]) == 0
     doc = read_suite(tmp_path, "frame_budget_quick")
