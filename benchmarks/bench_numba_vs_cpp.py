@@ -38,9 +38,8 @@ from statistics import median
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from suite_io import run_worker  # noqa: E402
+from suite_io import publish, results_dir, run_worker  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 SUITE = "numba_vs_cpp"
 INPUT_SIZE, WINDOW, HIDDEN = 38, 10, 128
 OPS = ("forward", "forward_stats", "step")
@@ -182,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="short blocks and few repeats (a smoke run)")
     p.add_argument("--no-first-call", action="store_true", help="skip the cold/warm first-call measurement")
     p.add_argument("--prange", action="store_true", help="also time the prange-over-windows experiment")
-    p.add_argument("--results", default=RESULTS, help="results directory (default: benchmarks/results)")
+    p.add_argument("--results", default=results_dir(), help="results directory (default: benchmarks/results)")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no results")
     p.add_argument("--single-thread", action="store_true", help="also time both engines with num_threads=1")
     p.add_argument("--worker", choices=["cpp", "numba"], help=argparse.SUPPRESS)
@@ -275,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                ["numba_us", "numba µs/call"], ["ratio", "numba/cpp"], ["cpp_min_us", "cpp best µs"],
                ["numba_min_us", "numba best µs"]]
     print()
-    from actif.report import markdown_table, write_suite
+    from actif.report import markdown_table
 
     print(markdown_table(columns, rows))
     met = all(at_big[op] <= TARGET_RATIO for op in ("forward", "forward_stats"))
@@ -298,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "readme_columns": columns[:2] + columns[3:6],
     }
     if not args.no_write:
-        print("wrote", write_suite(args.results, SUITE if not args.quick else f"{SUITE}_quick", doc))
+        print("wrote", publish(args.results, SUITE, doc, quick=args.quick, echo=False))
     return 0
 
 

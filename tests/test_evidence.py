@@ -216,6 +216,14 @@ def test_frame_budget_quick(tmp_path):
     assert row["median_of_120"] == pytest.approx(row["median_us"] / (1e6 / 120))
 
 
+@pytest.mark.parametrize("script,suite", [("bench_memory", "memory"), ("bench_threads", "threads"), ("bench_kernels", "kernels")])
+def test_older_suites_quick(script, suite, tmp_path):
+    assert bench(script).main(["--quick", "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, suite + "_quick")  # never over the full results, plots included
+    assert doc["notes"][-1] == bench("suite_io").QUICK_NOTE
+    assert all(name.startswith(suite + "_quick") for name in os.listdir(tmp_path))
+
+
 def test_scale_quick_without_data(tmp_path, monkeypatch):
     needs("torch")
     monkeypatch.delenv("ACTIF_DATA_DIR", raising=False)
