@@ -217,9 +217,9 @@ def main(argv=None) -> int:
                    "title": "Whole-subject attribution: µs per window (lower is better)"}],
         "notes": ["Peak RSS is the whole process's high-water mark (data set, Python, libraries: the PyTorch-based methods "
                   "carry the torch runtime); peak growth is what one subject's attribution added on top.",
-                  "'Spearman vs actif default' is the rank correlation of each method's feature scores with actif's "
-                  "(weighted trace, inverse aggregation) on the same subject: 1 for every actif engine and the "
-                  "reference-style implementation, which compute the same scores."],
+                  "'Spearman vs actif (weighted/inverse)' is the rank correlation of each method's feature scores with "
+                  "the DeepACTIF score (weighted trace, inverse aggregation) computed by actif cpp (batch) on the same "
+                  "subject: 1 for every actif engine and the reference-style implementation, which compute the same scores."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
     return 0
