@@ -153,6 +153,31 @@ def test_method_scores_cover_every_method():
     assert np.allclose(out[am.DEEPACTIF_SCORE], out["reference:weighted/inverse"], atol=1e-5)
 
 
+@pytest.mark.parametrize("smooth", [True, False], ids=["smooth", "foval-shaped"])
+def test_integrated_gradients_completeness(smooth):
+    """IG's attributions of a window sum to f(x) - f(baseline), the training mean here. For
+    a smooth model Captum's 50-step Gauss-Legendre rule is exact to float32 rounding; max
+    pooling and ELU make the path integrand kinked, and the rule's error then falls as
+    1/n_steps."""
+    needs("torch", "captum")
+    import torch
+
+    am = bench("attribution_methods")
+    shape = dict(pooling="mean", activation="tanh") if smooth else dict(pooling="max", activation="elu")
+    spec = actif.model_spec.random_spec(5, 8, 1, dense_sizes=(4,), batchnorm=True, normalization=True, window=4, seed=2, **shape)
+    X = np.random.default_rng(1).normal(size=(40, 4, 5)).astype(np.float32)
+    module = am.torch_module(spec)
+    base = am.training_mean(spec)
+    a = am.gradient_attributions("ig", module, X, baseline=base, background=X[:10])
+    with torch.no_grad():
+        fx = module(torch.from_numpy(X)).numpy()[:, 0].astype(np.float64)
+        fb = float(module(torch.from_numpy(np.broadcast_to(base, X.shape[1:]).astype(np.float32)[None]))[0, 0])
+    change = fx - fb
+    assert np.abs(change).max() > 1e-2  # the windows are far enough from the baseline to test something
+    tolerance = 1e-5 if smooth else np.abs(change).max() / am.IG_STEPS
+    assert np.allclose(a.sum(axis=(1, 2)), change, rtol=0, atol=tolerance)
+
+
 # ------------------------------------------------------------ suites end to end
 
 
