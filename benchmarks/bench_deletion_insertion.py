@@ -27,7 +27,6 @@ Without the recordings it prints a note and exits 0.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -38,7 +37,16 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import curve_auc, holm, paired_wilcoxon  # noqa: E402
-from suite_io import mean_sd, publish, recordings, results_dir, suite_name  # noqa: E402
+from suite_io import (  # noqa: E402
+    append_unit,
+    bundled_gap_factor,
+    mean_sd,
+    publish,
+    read_units,
+    recordings,
+    results_dir,
+    suite_name,
+)
 
 SUITE = "deletion_insertion"
 
@@ -99,7 +107,7 @@ def main(argv=None) -> int:
         return 0
     spec = load_spec(bundled_model_path())
     held_out = set(spec.metadata["data"]["held_out_subjects"])
-    ds = build_dataset(directory, None if args.subjects == "all" else args.subjects.split(","), gap_factor=6.0)
+    ds = build_dataset(directory, None if args.subjects == "all" else args.subjects.split(","), gap_factor=bundled_gap_factor(spec))
     subjects = list(dict.fromkeys(ds.subjects.tolist()))
     methods = args.methods.split(",") + [f"random:{s}" for s in range(args.random_seeds)]
     model = actif.Model(spec, "cpp" if "cpp" in actif.available_backends() else "auto", max_abs=None)
@@ -111,13 +119,7 @@ def main(argv=None) -> int:
     # resumable: each finished subject is appended to <suite>_units.jsonl (its rows and curves)
     units_path = os.path.join(args.results, suite_name(SUITE, args.quick) + "_units.jsonl")
     settings = {"windows": args.windows, "methods": methods}
-    done = {}
-    if os.path.exists(units_path):
-        with open(units_path, encoding="utf-8") as fh:
-            for line in fh:
-                unit = json.loads(line) if line.strip() else {}
-                if unit.get("settings") == settings:
-                    done[unit["subject"]] = unit
+    done = {unit["subject"]: unit for unit in read_units(units_path, settings)}
     os.makedirs(args.results, exist_ok=True)
     per = []  # one row per (subject, method)
     mean_curves: dict[str, np.ndarray] = {}
@@ -137,8 +139,7 @@ def main(argv=None) -> int:
                 row["gap"] = row["deletion_auc"] - row["insertion_auc"]
                 unit["rows"].append(row)
                 unit["curves"][m] = [dele.tolist(), ins.tolist()]
-            with open(units_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(unit) + "\n")
+            append_unit(units_path, unit)
             done[subject] = unit
         per += done[subject]["rows"]
         for m, c in done[subject]["curves"].items():

@@ -49,7 +49,16 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import holm, kept_count, paired_wilcoxon  # noqa: E402
-from suite_io import mean_sd, publish, recordings, results_dir, suite_name  # noqa: E402
+from suite_io import (  # noqa: E402
+    append_unit,
+    bundled_gap_factor,
+    mean_sd,
+    publish,
+    read_units,
+    recordings,
+    results_dir,
+    suite_name,
+)
 
 SUITE = "faithfulness_retrain"
 POOL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P10", "P11", "P12", "P13"]
@@ -91,29 +100,6 @@ def settings_key(settings: dict) -> str:
                                    sort_keys=True).encode()).hexdigest()[:12]
 
 
-# ------------------------------------------------------------------------ units
-
-
-def read_units(path: str, key: str) -> list[dict]:
-    if not os.path.exists(path):
-        return []
-    units = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                u = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by an interruption
-                continue
-            if u.get("settings") == key:
-                units.append(u)
-    return units
-
-
-def append_unit(path: str, unit: dict) -> None:
-    with open(path, "a", encoding="utf-8") as fh:  # one write per line: appends stay whole
-        fh.write(json.dumps(unit) + "\n")
-
-
 def train_config(settings: dict):
     from actif.training import TrainConfig
 
@@ -132,7 +118,7 @@ def run_fold(subject: str, settings: dict, methods: list[str], data_dir: str, un
     done = [u for u in read_units(units_path, key) if u["subject"] == subject]
     rankings = {u["method"]: u["scores"] for u in done if u["kind"] == "ranking"}
     trained = {tuple(u["features"]): u["mae"] for u in done if u["kind"] == "mae"}
-    ds = build_dataset(data_dir, settings["subjects"], gap_factor=6.0)
+    ds = build_dataset(data_dir, settings["subjects"], gap_factor=bundled_gap_factor())  # windowed as the bundled model's data
     names = ds.feature_names
     test, train = ds.subjects == subject, ds.subjects != subject
     cfg = train_config(settings)

@@ -32,9 +32,11 @@ import numpy as np
 
 import actif
 from actif.model_spec import ModelSpec, random_spec
-from actif.report import write_suite
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from suite_io import publish, results_dir, suite_name  # noqa: E402
+
+SUITE = "kernels"
 I, T = 38, 10
 
 
@@ -292,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=3.0, help="seconds of timing per engine and shape (default 3)")
     p.add_argument("--reps", type=int, default=7, help="interleaved repetitions (default 7)")
     p.add_argument("--quick", action="store_true", help="H=64, short budget: a CI smoke run")
-    p.add_argument("--results", default=RESULTS)
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     hiddens = [64] if args.quick else [int(h) for h in args.hidden.split(",")]
     budget, reps = (0.3, 3) if args.quick else (args.budget, args.reps)
@@ -309,17 +311,17 @@ def main(argv: list[str] | None = None) -> int:
         "targets": tg,
         "summary": [f"{t['name']}: {t['measured']} (goal {t['goal']})" for t in tg if t["met"] is not None],
         "plots": [
-            {"kind": "lines", "file": "kernels_batch256.png", "x": "hidden", "y": "us_per_window", "series": "engine",
+            {"kind": "lines", "file": suite_name(SUITE, args.quick) + "_batch256.png", "x": "hidden", "y": "us_per_window", "series": "engine",
              "where": {"batch": 256, "kind": "window"}, "logy": True, "xlabel": "hidden size H",
              "ylabel": "µs per window (batch 256)", "title": "Throughput: µs per window at batch 256 (lower is better)"},
-            {"kind": "lines", "file": "kernels_batch1.png", "x": "hidden", "y": "us_per_window", "series": "engine",
+            {"kind": "lines", "file": suite_name(SUITE, args.quick) + "_batch1.png", "x": "hidden", "y": "us_per_window", "series": "engine",
              "where": {"batch": 1, "kind": "window"}, "logy": True, "xlabel": "hidden size H",
              "ylabel": "µs per window (batch 1)", "title": "Latency: µs per window at batch 1 (lower is better)"},
         ],
         "notes": ["Every engine runs the same weights. onnxruntime and TFLite run the graphs actif exports "
                   "(their numerics are checked against the float64 reference in the tests)."],
     }
-    write_suite(args.results, "kernels_quick" if args.quick else "kernels", doc)
+    publish(args.results, SUITE, doc, quick=args.quick, echo=False)
     for t in tg:
         print(f"{'MET ' if t['met'] else 'MISS' if t['met'] is False else 'N/A '} {t['name']}: {t['measured']} (goal {t['goal']})")
     return 0

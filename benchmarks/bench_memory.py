@@ -22,9 +22,12 @@ import numpy as np
 
 import actif
 from actif.progress import ProgressBar
-from actif.report import reset_peak_rss, rss_kib, write_suite
+from actif.report import reset_peak_rss, rss_kib
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from suite_io import publish, results_dir  # noqa: E402
+
+SUITE = "memory"
 
 
 def stream(backend: str, n_windows: int, batch: int, hidden: int, progress: bool) -> dict:
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", default="1,256", help="windows per update call (default 1,256)")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--quick", action="store_true", help="20,000 windows (CI smoke run)")
-    p.add_argument("--results", default=RESULTS, help="results directory")
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     n = 20_000 if args.quick else args.windows
     rows = []
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "summary": [f"Streaming {n:,} windows grew peak RSS by at most {worst:.3f} MB."],
         "readme_rows": rows,
     }
-    write_suite(args.results, "memory" if not args.quick else "memory_quick", doc)
+    publish(args.results, SUITE, doc, quick=args.quick, echo=False)
     return 0
 
 

@@ -30,12 +30,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from statistics import median
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from suite_io import publish, results_dir, run_worker  # noqa: E402
+
 SUITE = "numba_vs_cpp"
 INPUT_SIZE, WINDOW, HIDDEN = 38, 10, 128
 OPS = ("forward", "forward_stats", "step")
@@ -66,7 +70,7 @@ def time_call(fn, block_seconds: float, repeats: int) -> list[float]:
     return out
 
 
-def run_worker(backend: str, threads: int | None, batches: list[int], block_seconds: float, repeats: int) -> dict:
+def measure_backend(backend: str, threads: int | None, batches: list[int], block_seconds: float, repeats: int) -> dict:
     import numpy as np
 
     import actif
@@ -111,8 +115,7 @@ print(json.dumps({{"import_s": t1 - t0, "model_s": t2 - t1, "first_forward_s": t
 def first_call_times(cache_dir: str) -> dict:
     code = FIRST_CALL_PROBE.format(bench_dir=os.path.dirname(os.path.abspath(__file__)), window=WINDOW, n_in=INPUT_SIZE)
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_worker([sys.executable, "-c", code], "the first-call probe", env=env)[-1]
 
 
 def run_prange_experiment(batch: int, block_seconds: float, repeats: int) -> dict:
@@ -166,13 +169,7 @@ def run_prange_experiment(batch: int, block_seconds: float, repeats: int) -> dic
 def spawn(args: argparse.Namespace, *worker_args: str) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), *worker_args, "--batches", *map(str, args.batches),
            "--block-seconds", str(args.block_seconds), "--repeats", str(args.repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def median(v: list[float]) -> float:
-    s = sorted(v)
-    return s[len(s) // 2] if len(s) % 2 else 0.5 * (s[len(s) // 2 - 1] + s[len(s) // 2])
+    return run_worker(cmd, " ".join(worker_args))[-1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="short blocks and few repeats (a smoke run)")
     p.add_argument("--no-first-call", action="store_true", help="skip the cold/warm first-call measurement")
     p.add_argument("--prange", action="store_true", help="also time the prange-over-windows experiment")
-    p.add_argument("--results", default=RESULTS, help="results directory (default: benchmarks/results)")
+    p.add_argument("--results", default=results_dir(), help="results directory (default: benchmarks/results)")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no results")
     p.add_argument("--single-thread", action="store_true", help="also time both engines with num_threads=1")
     p.add_argument("--worker", choices=["cpp", "numba"], help=argparse.SUPPRESS)
@@ -194,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.block_seconds, args.repeats = 0.01, 3
     if args.worker:
-        print(json.dumps(run_worker(args.worker, args.threads, args.batches, args.block_seconds, args.repeats)))
+        print(json.dumps(measure_backend(args.worker, args.threads, args.batches, args.block_seconds, args.repeats)))
         return 0
     if args.prange_worker:
         print(json.dumps(run_prange_experiment(max(args.batches), args.block_seconds, args.repeats)))
@@ -277,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                ["numba_us", "numba µs/call"], ["ratio", "numba/cpp"], ["cpp_min_us", "cpp best µs"],
                ["numba_min_us", "numba best µs"]]
     print()
-    from actif.report import markdown_table, write_suite
+    from actif.report import markdown_table
 
     print(markdown_table(columns, rows))
     met = all(at_big[op] <= TARGET_RATIO for op in ("forward", "forward_stats"))
@@ -300,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "readme_columns": columns[:2] + columns[3:6],
     }
     if not args.no_write:
-        print("wrote", write_suite(args.results, SUITE if not args.quick else f"{SUITE}_quick", doc))
+        print("wrote", publish(args.results, SUITE, doc, quick=args.quick, echo=False))
     return 0
 
 

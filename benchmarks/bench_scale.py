@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -36,7 +35,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from actif.report import reset_peak_rss, rss_kib  # noqa: E402
-from suite_io import publish, results_dir, suite_name  # noqa: E402
+from suite_io import bundled_gap_factor, publish, results_dir, run_worker, suite_name  # noqa: E402
 
 SUITE = "scale"
 METHODS = {"actif": "actif cpp streaming (StreamingExplainer)", "reference": "reference-style DeepACTIF (PyTorch hooks, keeps all)"}
@@ -59,11 +58,11 @@ def parse_args(argv):
     return args
 
 
-def window_pool(data_dir: str | None) -> np.ndarray:
+def window_pool(data_dir: str | None, spec) -> np.ndarray:
     from actif.data import build_dataset, build_synthetic_dataset
 
     if data_dir:
-        return build_dataset(data_dir, gap_factor=6.0).windows
+        return build_dataset(data_dir, gap_factor=bundled_gap_factor(spec)).windows
     return build_synthetic_dataset(4, duration_s=30.0, seed=0).windows
 
 
@@ -73,7 +72,7 @@ def worker(args) -> int:
     from actif.model import load_spec
 
     spec = load_spec(bundled_model_path())
-    pool = np.ascontiguousarray(window_pool(args.data_dir))
+    pool = np.ascontiguousarray(window_pool(args.data_dir, spec))
     if args.worker == "actif":
         st = actif.StreamingExplainer(actif.Model(spec, "cpp" if "cpp" in actif.available_backends() else "auto", num_threads=1, max_abs=None))
         st.update(pool[:CHUNK])
@@ -128,10 +127,7 @@ def main(argv=None) -> int:
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", method, "--n", str(n)]
             if args.data_dir:
                 cmd += ["--data-dir", args.data_dir]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if out.returncode != 0:
-                raise RuntimeError(f"{method} at {n} windows failed:\n{out.stderr[-3000:]}")
-            res = json.loads(out.stdout.strip().splitlines()[-1])
+            res = run_worker(cmd, f"{method} at {n} windows")[-1]
             row.update(res, status="measured", windows_per_s=n / res["seconds"])
             if res["peak_growth_mb"] and n >= 10_000:
                 per_window = res["peak_growth_mb"] / n

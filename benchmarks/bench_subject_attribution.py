@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -43,7 +42,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from actif.report import reset_peak_rss, rss_kib  # noqa: E402
-from suite_io import publish, recordings, results_dir, suite_name  # noqa: E402
+from suite_io import bundled_gap_factor, publish, recordings, results_dir, run_worker, suite_name  # noqa: E402
 
 SUITE = "subject_attribution"
 ENGINES = ("cpp", "numba", "onnxruntime", "tflite")
@@ -117,7 +116,7 @@ def worker(args) -> int:
     from actif.model import load_spec
 
     spec = load_spec(bundled_model_path())
-    ds = build_dataset(args.data_dir, None if args.subjects == "all" else args.subjects.split(","), gap_factor=6.0)
+    ds = build_dataset(args.data_dir, None if args.subjects == "all" else args.subjects.split(","), gap_factor=bundled_gap_factor(spec))
     held = spec.metadata["data"]["held_out_subjects"]
     background = am.background_windows(ds.windows[~np.isin(ds.subjects, held)], seed=1)
     method = args.worker
@@ -150,10 +149,7 @@ def run_method(method: str, args, directory: str) -> list[dict]:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", method, "--data-dir", directory, "--subjects", args.subjects]
     if args.max_windows:
         cmd += ["--max-windows", str(args.max_windows)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{out.stderr[-3000:]}")
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return run_worker(cmd, method)  # one line per subject
 
 
 def main(argv=None) -> int:
@@ -221,9 +217,9 @@ def main(argv=None) -> int:
                    "title": "Whole-subject attribution: µs per window (lower is better)"}],
         "notes": ["Peak RSS is the whole process's high-water mark (data set, Python, libraries: the PyTorch-based methods "
                   "carry the torch runtime); peak growth is what one subject's attribution added on top.",
-                  "'Spearman vs actif default' is the rank correlation of each method's feature scores with actif's "
-                  "(weighted trace, inverse aggregation) on the same subject: 1 for every actif engine and the "
-                  "reference-style implementation, which compute the same scores."],
+                  "'Spearman vs actif (weighted/inverse)' is the rank correlation of each method's feature scores with "
+                  "the DeepACTIF score (weighted trace, inverse aggregation) computed by actif cpp (batch) on the same "
+                  "subject: 1 for every actif engine and the reference-style implementation, which compute the same scores."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
     return 0

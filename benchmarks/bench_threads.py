@@ -23,9 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import actif
-from actif.report import write_suite
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from suite_io import publish, results_dir  # noqa: E402
+
+SUITE = "threads"
 N_IN, T = 38, 10
 
 
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--rounds", type=int, default=7, help="alternating rounds; the best of each count is kept")
     p.add_argument("--quick", action="store_true", help="a short run (CI smoke)")
-    p.add_argument("--results", default=RESULTS)
+    p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     counts = [int(t) for t in args.threads.split(",")]
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(1-minute load average when the run started: {load_before}).",
         ],
     }
-    write_suite(args.results, "threads" if not args.quick else "threads_quick", doc)
+    publish(args.results, SUITE, doc, quick=args.quick, echo=False)
     return 0
 
 

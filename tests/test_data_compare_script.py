@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -44,4 +45,12 @@ def test_writes_report(data_dir, tmp_path):
     assert report["meta"]["real_subjects"] == 25
     assert set(report["features"]) >= {"vergence_diopters", "gt_depth_cm"}
     assert all(0.0 <= v <= 1.0 for f in report["features"].values() for v in f["ks"].values())
+    # the verdict counts are over the gaze features; the depth target is reported apart
+    from actif.data import FEATURE_NAMES
+
+    head = report["summary"][0]
+    assert head.startswith(f"Of {len(FEATURE_NAMES)} gaze features")
+    counts = [int(n) for n in re.findall(r"(\d+) (?:match|partly|differ)", head)]
+    assert sum(counts) == len(FEATURE_NAMES)
+    assert "`gt_depth_cm`" in report["summary"][1]
     assert data_dir not in (tmp_path / "synthetic_vs_real.md").read_text()

@@ -153,6 +153,31 @@ def test_method_scores_cover_every_method():
     assert np.allclose(out[am.DEEPACTIF_SCORE], out["reference:weighted/inverse"], atol=1e-5)
 
 
+@pytest.mark.parametrize("smooth", [True, False], ids=["smooth", "foval-shaped"])
+def test_integrated_gradients_completeness(smooth):
+    """IG's attributions of a window sum to f(x) - f(baseline), the training mean here. For
+    a smooth model Captum's 50-step Gauss-Legendre rule is exact to float32 rounding; max
+    pooling and ELU make the path integrand kinked, and the rule's error then falls as
+    1/n_steps."""
+    needs("torch", "captum")
+    import torch
+
+    am = bench("attribution_methods")
+    shape = dict(pooling="mean", activation="tanh") if smooth else dict(pooling="max", activation="elu")
+    spec = actif.model_spec.random_spec(5, 8, 1, dense_sizes=(4,), batchnorm=True, normalization=True, window=4, seed=2, **shape)
+    X = np.random.default_rng(1).normal(size=(40, 4, 5)).astype(np.float32)
+    module = am.torch_module(spec)
+    base = am.training_mean(spec)
+    a = am.gradient_attributions("ig", module, X, baseline=base, background=X[:10])
+    with torch.no_grad():
+        fx = module(torch.from_numpy(X)).numpy()[:, 0].astype(np.float64)
+        fb = float(module(torch.from_numpy(np.broadcast_to(base, X.shape[1:]).astype(np.float32)[None]))[0, 0])
+    change = fx - fb
+    assert np.abs(change).max() > 1e-2  # the windows are far enough from the baseline to test something
+    tolerance = 1e-5 if smooth else np.abs(change).max() / am.IG_STEPS
+    assert np.allclose(a.sum(axis=(1, 2)), change, rtol=0, atol=tolerance)
+
+
 # ------------------------------------------------------------ suites end to end
 
 
@@ -165,11 +190,63 @@ def read_suite(results, suite):
     return doc
 
 
+def assert_quick_run_resumes(main, argv, results, suite) -> None:
+    """Run a resumable suite again with the same settings: it finds every unit done, so it
+    recomputes nothing (its units file is unchanged, byte for byte) and rewrites the same rows."""
+    units = results / f"{suite}_units.jsonl"
+    before, rows = units.read_text(), read_suite(results, suite)["rows"]
+    assert main(argv) == 0
+    assert units.read_text() == before
+    assert read_suite(results, suite)["rows"] == rows
+
+
+def test_units_file_skips_a_torn_line(tmp_path):
+    sio = bench("suite_io")
+    path = str(tmp_path / "units.jsonl")
+    assert sio.read_units(path, "s") == []
+    sio.append_unit(path, {"settings": "s", "k": 1})
+    sio.append_unit(path, {"settings": "other", "k": 2})
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"settings": "s", "k": 3, "ro')  # a write cut short by an interruption
+    assert [u["k"] for u in sio.read_units(path, "s")] == [1]
+    sio.append_unit(path, {"settings": "s", "k": 4})  # starts on a line of its own
+    assert [u["k"] for u in sio.read_units(path, "s")] == [1, 4]
+
+
+def test_suites_window_as_the_bundled_model_was_trained():
+    from actif.bundled import bundled_model_path
+    from actif.model import load_spec
+
+    sio = bench("suite_io")
+    spec = load_spec(bundled_model_path())
+    assert sio.bundled_gap_factor() == spec.metadata["windowing"]["gap_factor"]
+    spec.metadata["windowing"]["gap_factor"] = 4.5  # read from the metadata, not a constant
+    assert sio.bundled_gap_factor(spec) == 4.5
+
+
+def test_run_worker_returns_the_json_lines_and_reports_failures():
+    sio = bench("suite_io")
+    code = "import sys; print('loading'); print('{\"n\": 1}'); print('{\"n\": 2}'); print('done', file=sys.stderr)"
+    assert sio.run_worker([sys.executable, "-c", code], "probe") == [{"n": 1}, {"n": 2}]
+    with pytest.raises(RuntimeError, match=r"(?s)probe failed \(exit code 3\).*went wrong"):
+        sio.run_worker([sys.executable, "-c", "import sys; print('went wrong', file=sys.stderr); sys.exit(3)"], "probe")
+    with pytest.raises(RuntimeError, match="printed no result"):
+        sio.run_worker([sys.executable, "-c", "print('nothing')"], "probe")
+
+
 def test_frame_budget_quick(tmp_path):
     assert bench("bench_frame_budget").main(["--quick", "--no-torch", "--results", str(tmp_path)]) == 0
     doc = read_suite(tmp_path, "frame_budget_quick")
     row = doc["rows"][0]
     assert row["median_of_120"] == pytest.approx(row["median_us"] / (1e6 / 120))
+
+
+@pytest.mark.parametrize("script,suite", [("bench_memory", "memory"), ("bench_threads", "threads"), ("bench_kernels", "kernels")])
+def test_older_suites_quick(script, suite, tmp_path):
+    assert bench(script).main(["--quick", "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, suite + "_quick")  # never over the full results, plots included
+    assert doc["notes"][-1] == bench("suite_io").QUICK_NOTE
+    assert all(name.startswith(suite + "_quick") for name in os.listdir(tmp_path))
 
 
 def test_scale_quick_without_data(tmp_path, monkeypatch):
@@ -194,16 +271,15 @@ def test_scale_stops_the_reference_at_the_memory_cap(tmp_path, monkeypatch):
 def test_synthetic_faithfulness_quick(tmp_path):
     needs("torch", "captum", "shap")
     syn = bench("bench_faithfulness_synthetic")
-    assert syn.main(["--quick", "--results", str(tmp_path)]) == 0
+    argv = ["--quick", "--results", str(tmp_path)]
+    assert syn.main(argv) == 0
     doc = read_suite(tmp_path, "faithfulness_synthetic_quick")
     keys = {(r["design"], r["key"]) for r in doc["rows"]}
     assert ("feature_signal", "actif:weighted/inverse") in keys and ("salient_box", "shap") in keys
     assert ("salient_box", "random") in keys
     assert all(0.0 <= r["precision"] <= 1.0 for r in doc["rows"])
     assert all("precision_excused" in r for r in doc["rows"] if r["design"] == "feature_signal")
-    # resuming: a second run finds every unit done and rewrites the same rows
-    assert syn.main(["--quick", "--results", str(tmp_path)]) == 0
-    assert read_suite(tmp_path, "faithfulness_synthetic_quick")["rows"] == doc["rows"]
+    assert_quick_run_resumes(syn.main, argv, tmp_path, "faithfulness_synthetic_quick")
 
 
 @pytest.mark.parametrize("script", ["bench_faithfulness_retrain", "bench_deletion_insertion", "bench_subject_attribution"])
@@ -218,30 +294,35 @@ def test_data_suites_skip_without_data(script, tmp_path, monkeypatch, capsys):
 def test_retrain_quick_and_resume(data_dir, tmp_path):
     needs("torch", "captum", "scipy")
     rt = bench("bench_faithfulness_retrain")
-    assert rt.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    argv = ["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]
+    assert rt.main(argv) == 0
     doc = read_suite(tmp_path, "faithfulness_retrain_quick")
     assert {r["key"] for r in doc["rows"]} == {"actif:weighted/inverse", "deeplift", "random", "all features"}
     assert all(r["subjects"] == 3 for r in doc["rows"])
     assert doc["tables"][0]["rows"] and all(t["n"] == 3 for t in doc["tables"][0]["rows"])
-    units = tmp_path / "faithfulness_retrain_quick_units.jsonl"
-    before = units.read_text()
-    assert rt.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
-    assert units.read_text() == before  # nothing recomputed
+    assert_quick_run_resumes(rt.main, argv, tmp_path, "faithfulness_retrain_quick")
 
 
 @pytest.mark.data
 def test_deletion_insertion_quick(data_dir, tmp_path):
     needs("torch", "captum", "scipy")
     di = bench("bench_deletion_insertion")
-    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0
+    argv = ["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]
+    assert di.main(argv) == 0
     doc = read_suite(tmp_path, "deletion_insertion_quick")
     groups = {r["group"] for r in doc["rows"]}
     assert groups == {"all", "training", "held-out"}  # P3 is one of the bundled model's held-out subjects
     assert all(r["gap"] == pytest.approx(r["deletion_auc"] - r["insertion_auc"]) for r in doc["rows"])
     units = tmp_path / "deletion_insertion_quick_units.jsonl"
-    assert len(units.read_text().splitlines()) == 2  # one unit per subject
-    assert di.main(["--quick", "--data-dir", data_dir, "--results", str(tmp_path)]) == 0  # resumes: nothing recomputed
-    assert len(units.read_text().splitlines()) == 2
+    lines = units.read_text().splitlines(keepends=True)
+    assert len(lines) == 2  # one unit per subject
+    assert_quick_run_resumes(di.main, argv, tmp_path, "deletion_insertion_quick")
+    # an interruption cut the last unit's line short: resuming skips it, redoes that
+    # subject only, and appends the unit on a line of its own
+    torn = lines[1][: len(lines[1]) // 2]
+    units.write_text(lines[0] + torn)
+    assert di.main(argv) == 0
+    assert units.read_text().splitlines(keepends=True) == [lines[0], torn + "\n", lines[1]]
     assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
 
 
@@ -253,7 +334,10 @@ def test_subject_attribution_quick(data_dir, tmp_path):
     doc = read_suite(tmp_path, "subject_attribution_quick")
     rows = {r["key"]: r for r in doc["rows"]}
     assert set(rows) == {"actif cpp (batch)", "actif cpp (streaming)", "reference", "deeplift"}
-    assert rows["actif cpp (batch)"]["time_ratio"] == 1.0
+    reference_seconds = rows["actif cpp (batch)"]["seconds"]
+    for key, row in rows.items():
+        if key != "actif cpp (batch)":
+            assert row["time_ratio"] == pytest.approx(row["seconds"] / reference_seconds)
     # every implementation of the same trace and aggregation ranks identically
     assert rows["actif cpp (streaming)"]["spearman_vs_actif"] == pytest.approx(1.0)
     assert rows["reference"]["spearman_vs_actif"] == pytest.approx(1.0)
