@@ -256,6 +256,15 @@ def _fold(node: onnx.NodeProto, ins: list[np.ndarray | None], opset: int) -> lis
         raise _fail(node, f"cannot evaluate it on constants ({exc})") from exc
 
 
+def _const_f64(node: onnx.NodeProto, v: Any, what: str) -> np.ndarray:
+    """A constant operand as float64. Non-finite values pass through: the finished
+    spec's validate() reports them as a ModelFormatError naming the array."""
+    if not isinstance(v, np.ndarray):
+        raise _fail(node, f"{what} must be constant")
+    with np.errstate(invalid="ignore"):  # widening a signalling NaN sets the invalid flag
+        return np.asarray(v, np.float64)
+
+
 def _int_list(v: Any, node: onnx.NodeProto, what: str) -> list[int]:
     if not isinstance(v, np.ndarray):
         raise _fail(node, f"{what} must be constant")
@@ -285,9 +294,7 @@ def _data_arg(node, ins) -> tuple[_Data, list[Any]]:
 
 def _per_feature(node, d: _Data, c: Any) -> np.ndarray:
     """A constant that broadcasts over the feature axis only, as a (width,) float64 vector."""
-    if not isinstance(c, np.ndarray):
-        raise _fail(node, "the other operand must be a constant")
-    arr = np.asarray(c, np.float64)
+    arr = _const_f64(node, c, "the other operand")
     if arr.size == 1:
         return np.full(d.width, float(arr.reshape(-1)[0]))
     if arr.ndim > len(d.axes) or arr.shape[-1] != d.width or arr.size != d.width or d.axes[-1] != "F":
@@ -360,16 +367,11 @@ def _gemm(node, ins, attrs, g):
     if not isinstance(d, _Data) or attrs.get("transA", 0):
         raise _fail(node, "expects the data as its first, untransposed operand")
     _check_vector(node, d)
-    b = ins[1]
-    if not isinstance(b, np.ndarray):
-        raise _fail(node, "the weight must be constant")
-    weight = np.asarray(b, np.float64)
+    weight = _const_f64(node, ins[1], "the weight")
     weight = (weight if attrs.get("transB", 0) else weight.T) * float(attrs.get("alpha", 1.0))
     bias = np.zeros(weight.shape[0])
     if len(ins) > 2 and ins[2] is not None:
-        if not isinstance(ins[2], np.ndarray):
-            raise _fail(node, "the bias must be constant")
-        bias = np.broadcast_to(np.asarray(ins[2], np.float64).reshape(-1), (weight.shape[0],)) * float(attrs.get("beta", 1.0))
+        bias = np.broadcast_to(_const_f64(node, ins[2], "the bias").reshape(-1), (weight.shape[0],)) * float(attrs.get("beta", 1.0))
     return [_add_dense(node, d, weight, bias.copy())]
 
 
@@ -378,7 +380,7 @@ def _matmul(node, ins, attrs, g):
     if not isinstance(d, _Data) or not isinstance(b, np.ndarray) or b.ndim != 2:
         raise _fail(node, "expects data times a constant 2-D weight")
     _check_vector(node, d)
-    weight = np.asarray(b, np.float64).T
+    weight = _const_f64(node, b, "the weight").T
     return [_add_dense(node, d, weight, np.zeros(weight.shape[0]))]
 
 
@@ -422,12 +424,7 @@ def _lstm(node, ins, attrs, g):
         if v is None or isinstance(v, _Zeros) or (isinstance(v, np.ndarray) and not np.any(v)):
             continue
         raise _fail(node, f"{what} must be absent or zero")
-    if not all(isinstance(v, np.ndarray) for v in (w, r)) or (b is not None and not isinstance(b, np.ndarray)):
-        raise _fail(node, "W, R and B must be constant")
-    with np.errstate(invalid="ignore"):  # a signalling NaN sets the flag when widened
-        w, r = np.asarray(w, np.float64), np.asarray(r, np.float64)
-    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(r))):
-        raise _fail(node, "W and R must be finite")
+    w, r = _const_f64(node, w, "W"), _const_f64(node, r, "R")
     if w.ndim != 3 or w.shape[0] != 1 or r.ndim != 3 or r.shape[0] != 1:
         raise _fail(node, f"W {w.shape} and R {r.shape} must be (1, 4H, I) and (1, 4H, H)")
     hidden = int(attrs.get("hidden_size", r.shape[2]))
@@ -435,7 +432,7 @@ def _lstm(node, ins, attrs, g):
         raise _fail(node, f"W {w.shape} / R {r.shape} do not match hidden_size={hidden}")
     if w.shape[2] != x.width:
         raise _fail(node, f"W takes {w.shape[2]} inputs but the data has {x.width} features")
-    bias = np.zeros(8 * hidden) if b is None else np.asarray(b, np.float64).reshape(-1)
+    bias = np.zeros(8 * hidden) if b is None else _const_f64(node, b, "B").reshape(-1)
     if bias.shape != (8 * hidden,):
         raise _fail(node, f"B has shape {np.shape(b)}, expected (1, {8 * hidden})")
     layer = LSTMLayer(
