@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .data import Normalizer
-from .model_spec import ModelSpec, random_spec
+from .model_spec import ModelSpec, fold_affine_into_dense, random_spec
 
 GEOMETRIC_FEATURE = "vergence_depth_cm"
 
@@ -146,9 +146,9 @@ def train_depth_model(
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(False)
-    last = spec.dense[-1]
-    last.weight = (last.weight.astype(np.float64) * y_std).astype(np.float32)
-    last.bias = (last.bias.astype(np.float64) * y_std + y_mean).astype(np.float32)
+    spec = spec.astype(np.float64)  # fold the de-standardisation in float64, round once
+    spec.dense[-1] = fold_affine_into_dense(spec.dense[-1], y_std, y_mean)
+    spec = spec.astype(np.float32)
     spec.metadata = {
         "task": "fixation depth (cm) from binocular gaze features",
         "train": {"windows": int(n), "config": config.to_dict(), "target_mean_cm": y_mean, "target_std_cm": y_std},

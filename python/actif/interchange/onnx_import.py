@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..model_spec import DenseLayer, LSTMLayer, ModelSpec
+from ..model_spec import (
+    DenseLayer,
+    LSTMLayer,
+    ModelSpec,
+    batchnorm_to_affine,
+    compose_affine,
+    fold_affine_into_dense,
+)
 from . import ONNX_TO_TORCH_GATES, reorder_gates
 
 try:
@@ -305,20 +312,17 @@ def _per_feature(node, d: _Data, c: Any) -> np.ndarray:
 def _affine(node, d: _Data, scale: np.ndarray, shift: np.ndarray) -> _Data:
     """Compose ``v * scale + shift`` (per feature) into the stage the data is in."""
     if not d.lstm:
-        old_s = np.ones(d.width) if d.input_scale is None else d.input_scale
-        old_t = np.zeros(d.width) if d.input_shift is None else d.input_shift
-        return replace(d, input_scale=old_s * scale, input_shift=old_t * scale + shift)
+        input_scale, input_shift = compose_affine(d.input_scale, d.input_shift, scale, shift)
+        return replace(d, input_scale=input_scale, input_shift=input_shift)
     if d.pooling is None:
         raise _fail(node, "an elementwise op between LSTM layers is not representable")
     if not d.dense:
-        old_s = np.ones(d.width) if d.post_scale is None else d.post_scale
-        old_t = np.zeros(d.width) if d.post_shift is None else d.post_shift
-        return replace(d, post_scale=old_s * scale, post_shift=old_t * scale + shift)
+        post_scale, post_shift = compose_affine(d.post_scale, d.post_shift, scale, shift)
+        return replace(d, post_scale=post_scale, post_shift=post_shift)
     last = d.dense[-1]
     if last.activation != "identity":
         raise _fail(node, f"an affine op after the {last.activation} activation is not representable")
-    folded = DenseLayer(last.weight * scale[:, None], last.bias * scale + shift, "identity")
-    return replace(d, dense=(*d.dense[:-1], folded))
+    return replace(d, dense=(*d.dense[:-1], fold_affine_into_dense(last, scale, shift)))
 
 
 def _elementwise(node, ins, attrs, g):
@@ -344,8 +348,7 @@ def _batchnorm(node, ins, attrs, g):
     if attrs.get("training_mode", 0):
         raise _fail(node, "training_mode=1 is not an inference graph")
     gamma, beta, mean, var = (_per_feature(node, d, p) for p in params[:4])
-    scale = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
-    return [_affine(node, d, scale, beta - mean * scale)]
+    return [_affine(node, d, *batchnorm_to_affine(gamma, beta, mean, var, float(attrs.get("epsilon", 1e-5))))]
 
 
 # ----------------------------------------------------------------------- dense layers

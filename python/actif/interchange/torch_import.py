@@ -32,7 +32,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..model_spec import ACTIVATIONS, POOLINGS, DenseLayer, LSTMLayer, ModelSpec
+from ..model_spec import (
+    ACTIVATIONS,
+    POOLINGS,
+    DenseLayer,
+    LSTMLayer,
+    ModelSpec,
+    batchnorm_to_affine,
+    compose_affine,
+    fold_affine_into_dense,
+)
 
 try:
     import torch
@@ -172,13 +181,6 @@ def _lstm_layers(get, num_layers: int, bias: bool, hidden: int) -> list[LSTMLaye
     return layers
 
 
-def _batchnorm_affine(weight, bias, mean, var, eps: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    w = np.ones(n) if weight is None else weight
-    b = np.zeros(n) if bias is None else bias
-    scale = w / np.sqrt(var + eps)
-    return scale, b - mean * scale
-
-
 def _items_from_module(module: nn.Module) -> list[Item]:
     items: list[Item] = []
     for name, m in module.named_modules():
@@ -195,7 +197,7 @@ def _items_from_module(module: nn.Module) -> list[Item]:
         elif isinstance(m, nn.BatchNorm1d):
             if m.running_mean is None or m.running_var is None:
                 raise ModelFormatError(f"layer {name!r}: BatchNorm1d without running statistics cannot be folded")
-            items.append(("batchnorm", *_batchnorm_affine(_np(m.weight), _np(m.bias), _np(m.running_mean), _np(m.running_var), m.eps, m.num_features)))
+            items.append(("batchnorm", *batchnorm_to_affine(_np(m.weight), _np(m.bias), _np(m.running_mean), _np(m.running_var), m.eps)))
         elif isinstance(m, nn.Linear):
             bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_features)
             items.append(("linear", _np(m.weight), bias))
@@ -233,7 +235,7 @@ def _items_from_state_dict(sd: Mapping[str, Any], desc: Mapping[str, Any]) -> li
             mean = get(f"{p}running_mean")
             weight = get(f"{p}weight") if f"{p}weight" in sd else None
             bias = get(f"{p}bias") if f"{p}bias" in sd else None
-            items.append(("batchnorm", *_batchnorm_affine(weight, bias, mean, get(f"{p}running_var"), eps, mean.shape[0])))
+            items.append(("batchnorm", *batchnorm_to_affine(weight, bias, mean, get(f"{p}running_var"), eps)))
         elif f"{p}scale" in sd and f"{p}shift" in sd:
             items.append(("affine", get(f"{p}scale"), get(f"{p}shift")))
         elif f"{p}weight" in sd and get(f"{p}weight").ndim == 2:
@@ -255,18 +257,13 @@ def _assemble(items: list[Item], pooling: str, *, window: int, feature_names, ou
     for item in items:
         kind = item[0]
         if kind == "affine" and not lstm:
-            s, t = item[1], item[2]
-            in_scale = s if in_scale is None else in_scale * s
-            in_shift = t if in_shift is None else in_shift * s + t
+            in_scale, in_shift = compose_affine(in_scale, in_shift, item[1], item[2])
         elif kind == "lstm" and not dense and post_scale is None:
             lstm.extend(item[1])
         elif kind in ("batchnorm", "affine") and lstm and not dense:
-            s, t = item[1], item[2]
-            post_scale = s if post_scale is None else post_scale * s
-            post_shift = t if post_shift is None else post_shift * s + t
+            post_scale, post_shift = compose_affine(post_scale, post_shift, item[1], item[2])
         elif kind == "batchnorm" and dense and dense[-1].activation == "identity":
-            last = dense[-1]
-            dense[-1] = DenseLayer(last.weight * item[1][:, None], last.bias * item[1] + item[2], "identity")
+            dense[-1] = fold_affine_into_dense(dense[-1], item[1], item[2])
         elif kind == "linear" and lstm:
             dense.append(DenseLayer(item[1], item[2], "identity"))
         elif kind == "act" and dense and dense[-1].activation == "identity":
