@@ -13,7 +13,7 @@ import actif
 torch = pytest.importorskip("torch")
 
 from actif.data import build_synthetic_dataset  # noqa: E402
-from actif.training import TrainConfig, baseline_errors, train_depth_model  # noqa: E402
+from actif.training import BUNDLED_HOLDOUT, TrainConfig, baseline_errors, train_depth_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,16 @@ def test_baselines_as_documented(synthetic):
     assert geo_mae == pytest.approx((10 + 20) / 2)
 
 
+def test_train_command_defaults_reproduce_the_bundled_model():
+    from actif.cli import build_parser
+    from actif.commands.train import config_from_args
+    from actif.training import BUNDLED_CONFIG, BUNDLED_GAP_FACTOR
+
+    args = build_parser().parse_args(["train"])
+    assert config_from_args(args) == BUNDLED_CONFIG
+    assert args.gap_factor == BUNDLED_GAP_FACTOR and args.holdout.split(",") == list(BUNDLED_HOLDOUT)
+
+
 def test_train_command_quick(data_dir, tmp_path, capsys):
     from actif.cli import main
 
@@ -69,7 +79,7 @@ def test_train_command_quick(data_dir, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "held-out subjects" in text and "leave-one-subject-out" in text
     spec = actif.load(out).spec
-    assert spec.metadata["data"]["held_out_subjects"] == ["P3", "P8", "P13", "P18", "P23"]
+    assert spec.metadata["data"]["held_out_subjects"] == list(BUNDLED_HOLDOUT)
     loso = json.loads((tmp_path / "train_loso_quick.json").read_text())
     assert [r["subject"] for r in loso["rows"]] == ["P1", "P2"]
     # resuming recomputes nothing: the file's folds are reused

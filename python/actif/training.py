@@ -53,6 +53,14 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
+# How the bundled model (models/make_models.py) is trained; `actif train` defaults to it.
+BUNDLED_CONFIG = TrainConfig(
+    hidden=64, epochs=15, input_noise=0.5, lr=3e-3, weight_decay=1e-4, batch_size=256, seed=0, threads=1
+)
+BUNDLED_HOLDOUT = ("P3", "P8", "P13", "P18", "P23")
+BUNDLED_GAP_FACTOR = 6.0
+
+
 @dataclass
 class FoldResult:
     subject: str
@@ -189,6 +197,22 @@ def evaluate_holdout(dataset, held_out: Sequence[str], config: TrainConfig, prog
             continue
         results.append(_score(spec, dataset, mask, ~held, subject, seconds))
     return spec, results
+
+
+def train_holdout_model(
+    dataset, held_out: Sequence[str], config: TrainConfig, *, gap_factor: float, progress=None
+) -> tuple[ModelSpec, list[FoldResult]]:
+    """:func:`evaluate_holdout` on RobustVision windows (stride 1, built with ``gap_factor``),
+    the spec's metadata completed with the data, the subjects, the windowing and the errors."""
+    spec, folds = evaluate_holdout(dataset, held_out, config, progress=progress)
+    held_out = list(held_out)
+    spec.metadata.update({
+        "data": {"name": "RobustVision (FOVAL, B. W. Hosp 2024)", "license": "CC BY 4.0", "gap_factor": gap_factor,
+                 "held_out_subjects": held_out, "train_subjects": sorted(set(dataset.subjects) - set(held_out))},
+        "holdout_results": {"folds": [f.result_row() for f in folds], "pooled": Summary(folds).pooled()},
+        "windowing": {"T": int(dataset.windows.shape[1]), "stride": 1, "gap_factor": gap_factor},
+    })
+    return spec, folds
 
 
 def loso_evaluation(dataset, subjects: Sequence[str], config: TrainConfig, progress=None, done: dict[str, dict] | None = None) -> list[FoldResult]:
