@@ -216,22 +216,25 @@ def train_holdout_model(
 
 
 def loso_evaluation(dataset, subjects: Sequence[str], config: TrainConfig, progress=None, done: dict[str, dict] | None = None) -> list[FoldResult]:
-    """Leave-one-subject-out over ``subjects`` (each a fold trained on all others).
-    ``done`` maps subjects already evaluated to their rows (resuming a run)."""
-    results = []
+    """Leave-one-subject-out over ``subjects`` (each a fold trained on all others), in
+    the order of ``subjects``. ``done`` maps subjects already evaluated to their rows
+    (resuming a run); after each trained fold, ``progress(k, len(subjects), results)``
+    gets every result known so far, resumed ones included, so saving it keeps them all."""
+    by_subject = {s: FoldResult(**done[s]) for s in subjects if done and s in done}
+
+    def results() -> list[FoldResult]:
+        return [by_subject[s] for s in subjects if s in by_subject]
+
     for k, subject in enumerate(subjects):
-        if done and subject in done:
-            results.append(FoldResult(**done[subject]))
-            continue
         test = dataset.subjects == subject
-        if not test.any():
+        if subject in by_subject or not test.any():
             continue
         t0 = time.perf_counter()
         spec = train_depth_model(dataset.windows[~test], dataset.targets[~test], dataset.feature_names, config)
-        results.append(_score(spec, dataset, test, ~test, subject, time.perf_counter() - t0))
+        by_subject[subject] = _score(spec, dataset, test, ~test, subject, time.perf_counter() - t0)
         if progress is not None:
-            progress(k + 1, len(subjects), results[-1])
-    return results
+            progress(k + 1, len(subjects), results())
+    return results()
 
 
 def _score(spec: ModelSpec, dataset, test: np.ndarray, train: np.ndarray, subject: str, seconds: float) -> FoldResult:

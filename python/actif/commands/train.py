@@ -108,7 +108,6 @@ def run_loso(dataset, subjects, config, args) -> None:
             if done:
                 print(f"resuming: {len(done)} folds already in {path}")
     bar = ProgressBar(len(subjects), "leave-one-subject-out", unit="folds")
-    rows = list(done.values())
 
     def save(folds) -> None:
         pooled = Summary(folds).pooled()
@@ -128,21 +127,14 @@ def run_loso(dataset, subjects, config, args) -> None:
             ],
         })
 
-    def on_fold(k, total, fold) -> None:
+    def on_fold(k, total, folds) -> None:
         bar.update_to(k)
-        rows.append(fold.row())
+        save(folds)  # after every fold: an interrupted run resumes from the file
 
-    folds = loso_evaluation(dataset, subjects, config, progress=lambda k, n, f: (on_fold(k, n, f), save(_merge(rows, subjects))), done=done)
+    folds = loso_evaluation(dataset, subjects, config, progress=on_fold, done=done)
     bar.close()
     save(folds)
     _print_folds(folds, Summary(folds).pooled(), "leave-one-subject-out")
-
-
-def _merge(rows, subjects):
-    from actif.training import FoldResult
-
-    by_subject = {r["subject"]: r for r in rows}
-    return [FoldResult(**by_subject[s]) for s in subjects if s in by_subject]
 
 
 def _print_folds(folds, pooled, label) -> None:
