@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -97,20 +98,22 @@ def spec_from_torch(
     }
     if pooling is not None and pooling not in POOLINGS:
         raise ModelFormatError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    candidates = [pooling] if pooling else list(POOLINGS)
-    specs = [_assemble(items, p, **names) for p in candidates]
+    spec = _assemble(items, pooling or POOLINGS[0], **names)
     if not verify:
-        return specs[0]
+        return spec
     assert isinstance(source, nn.Module)
-    matching = [s for s in specs if _matches(source, s)]
-    if not matching:
+    # pooling changes no weight: one assembly and one run of the module serve every candidate
+    candidates = [spec] if pooling else [replace(spec, pooling=p) for p in POOLINGS]
+    X, out = _module_output(source, spec)
+    match = None if out is None else next((s for s in candidates if _computes(s, X, out)), None)
+    if match is None:
         raise ModelFormatError(
             "the module's forward() does not compute what its layers describe"
             + ("" if pooling else " with any pooling (last, mean, max)")
             + ": use activation modules (nn.ELU, ...) rather than functional calls, and only the "
             "supported layers; or pass verify=False if forward() takes other arguments"
         )
-    return matching[0]
+    return match
 
 
 def spec_from_torch_file(path: str | os.PathLike[str], *, description: Mapping[str, Any] | None = None, **options: Any) -> ModelSpec:
@@ -282,10 +285,9 @@ def _assemble(items: list[Item], pooling: str, *, window: int, feature_names, ou
     return spec.astype(np.float32).validate()  # folding ran in float64
 
 
-def _matches(module: nn.Module, spec: ModelSpec) -> bool:
-    """Does the module compute the spec? Both in float64 on the same random windows."""
-    from ..backends.numpy_ref import NumpyBackend
-
+def _module_output(module: nn.Module, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """Random windows for ``spec`` and the module's float64 output on them (None when
+    it is not one prediction per window of the spec's output size)."""
     # 32 windows of wide-ranging inputs, so activations and poolings see both signs
     X = np.random.default_rng(0).normal(scale=2.0, size=(32, min(int(spec.window), 12), spec.input_size))
     probe = copy.deepcopy(module).to(torch.float64).eval()
@@ -299,10 +301,17 @@ def _matches(module: nn.Module, spec: ModelSpec) -> bool:
     if isinstance(out, (tuple, list)):
         out = out[0]
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (X.shape[0], spec.output_size):
-        return False
+        return X, None
+    return X, out.numpy()
+
+
+def _computes(spec: ModelSpec, X: np.ndarray, module_out: np.ndarray) -> bool:
+    """Does the spec give the module's output on ``X``? (See :func:`_module_output`.)"""
+    from ..backends.numpy_ref import NumpyBackend
+
     want = NumpyBackend(spec).forward(X).y
     # the spec holds float32 weights: compare against the module with the same rounding
-    return bool(np.allclose(out.numpy(), want, rtol=1e-4, atol=1e-5))
+    return bool(np.allclose(module_out, want, rtol=1e-4, atol=1e-5))
 
 
 __all__ = ["CHECKPOINT_FORMAT", "checkpoint_from_module", "spec_from_torch", "spec_from_torch_file"]
