@@ -150,6 +150,19 @@ def ray_closest_approach(o_r: np.ndarray, u_r: np.ndarray, o_l: np.ndarray, u_l:
     return s_r, s_l, miss, converging
 
 
+def triangulated_depth_cm(
+    o_r: np.ndarray, u_r: np.ndarray, o_l: np.ndarray, u_l: np.ndarray, eyes_midpoint: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(depth, miss)`` of rays ``o + s u`` (unit u): the distance from ``eyes_midpoint``
+    (default: the origins' midpoint) to the midpoint of the rays' closest approach,
+    ``MAX_DEPTH_CM`` when they are parallel or meet behind the eyes; and the lines' distance."""
+    s_r, s_l, miss, converging = ray_closest_approach(o_r, u_r, o_l, u_l)
+    meet = 0.5 * (o_r + s_r[:, None] * u_r + o_l + s_l[:, None] * u_l)
+    midpoint = 0.5 * (o_r + o_l) if eyes_midpoint is None else eyes_midpoint
+    distance = np.linalg.norm(meet - midpoint, axis=1)
+    return np.where(converging, np.minimum(distance, MAX_DEPTH_CM), MAX_DEPTH_CM), miss
+
+
 def _eye_origins(record: GazeRecord) -> tuple[np.ndarray, np.ndarray]:
     def xyz(xz: np.ndarray) -> np.ndarray:
         return np.stack([xz[:, 0], np.zeros(len(xz)), xz[:, 1]], axis=1)
@@ -224,11 +237,7 @@ def compute_features(record: GazeRecord, gap_factor: float = GAP_FACTOR) -> tupl
     diopters = 2.0 * np.tan(np.radians(np.clip(h_verg, -179.0, 179.0)) / 2.0) / ipd_m
     out["vergence_diopters"] = diopters
 
-    s_r, s_l, miss, converging = ray_closest_approach(o_r, u_r, o_l, u_l)
-    meet = 0.5 * (o_r + s_r[:, None] * u_r + o_l + s_l[:, None] * u_l)
-    distance = np.linalg.norm(meet - 0.5 * (o_r + o_l), axis=1)
-    out["triangulated_depth_cm"] = np.where(converging, np.minimum(distance, MAX_DEPTH_CM), MAX_DEPTH_CM)
-    out["ray_miss_distance_cm"] = miss
+    out["triangulated_depth_cm"], out["ray_miss_distance_cm"] = triangulated_depth_cm(o_r, u_r, o_l, u_l)
 
     cyc = unit_vectors(u_r + u_l)
     cyc_yaw, cyc_pitch = yaw_deg(cyc), pitch_deg(cyc)
