@@ -52,6 +52,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..validation import positive_int
 from .features import FEATURE_NAMES, pitch_deg, triangulated_depth_cm, unit_vectors, yaw_deg
 from .record import GazeRecord
 from .windows import GazeDataset, dataset_from_records
@@ -376,9 +377,7 @@ def simulate_subjects(
 ) -> list[GazeRecord]:
     """``n_subjects`` independent sessions ``S1 .. Sn``, each from its own child seed of
     ``seed`` (so subject k is the same whatever ``n_subjects`` is)."""
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, (int, np.integer)) or n_subjects < 1:
-        raise ValueError(f"n_subjects must be a positive integer, got {n_subjects!r}")
-    children = np.random.SeedSequence(seed).spawn(int(n_subjects))
+    children = np.random.SeedSequence(seed).spawn(positive_int(n_subjects, "n_subjects"))
     return [
         simulate_session(duration_s, seed=child, subject=f"{prefix}{k + 1}", **options)
         for k, child in enumerate(children)

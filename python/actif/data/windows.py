@@ -14,6 +14,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from ..validation import positive_int
 from .features import compute_features
 from .record import GAP_FACTOR, GazeRecord, segment_starts
 
@@ -26,7 +27,7 @@ def window_ends(
     Within each segment the first window ends at the segment's ``T``-th sample and the
     next ones every ``stride`` samples after it; segments shorter than ``T`` give none.
     """
-    T, stride = _positive_int("T", T), _positive_int("stride", stride)
+    T, stride = positive_int(T, "T"), positive_int(stride, "stride")
     starts = segment_starts(timestamp_ms, segment_start, gap_factor)
     n = starts.shape[0]
     seg_first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))  # first index of each sample's segment
@@ -58,12 +59,6 @@ def make_windows(
     for k in range(T):  # T gathers of N rows: cheaper than a fancy index of N*T rows
         windows[:, k, :] = F[ends - (T - 1) + k]
     return windows, ends
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 # ------------------------------------------------------------------------ folds
