@@ -191,11 +191,14 @@ def _angular_speed(u: np.ndarray, dt_s: np.ndarray, starts: np.ndarray) -> np.nd
 # ------------------------------------------------------------------------ features
 
 
-def compute_features(record: GazeRecord, gap_factor: float = GAP_FACTOR) -> tuple[np.ndarray, list[str]]:
+def compute_features(
+    record: GazeRecord, gap_factor: float = GAP_FACTOR, *, starts: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Features of every sample: ``(F (M, I) float32, names)`` in :data:`FEATURES` order.
 
-    Derivatives restart at every segment (``record.segments(gap_factor)``), the same
-    segments :func:`actif.data.windows.make_windows` respects. Raises ValueError when a
+    Derivatives restart at every segment (``record.segments(gap_factor)``, or ``starts``
+    when the caller has computed them), the same segments
+    :func:`actif.data.windows.make_windows` respects. Raises ValueError when a
     direction or origin is not finite (the loader drops such rows).
     """
     n = len(record)
@@ -207,7 +210,10 @@ def compute_features(record: GazeRecord, gap_factor: float = GAP_FACTOR) -> tupl
     d_r, d_l = record.gaze_dir_right, record.gaze_dir_left
     u_r, u_l = unit_vectors(d_r), unit_vectors(d_l)
     o_r, o_l = _eye_origins(record)
-    starts = record.segments(gap_factor)
+    if starts is None:
+        starts = record.segments(gap_factor)
+    elif np.shape(starts) != (n,):
+        raise ValueError(f"starts has shape {np.shape(starts)}, the record has {n} samples")
     dt_s = np.maximum(np.diff(record.timestamp_ms), DT_FLOOR_MS) / 1000.0
     second = np.zeros(n, dtype=bool)  # second sample of a segment: no acceleration yet
     second[1:] = starts[:-1]

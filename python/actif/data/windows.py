@@ -27,8 +27,12 @@ def window_ends(
     Within each segment the first window ends at the segment's ``T``-th sample and the
     next ones every ``stride`` samples after it; segments shorter than ``T`` give none.
     """
+    return _ends_in_segments(segment_starts(timestamp_ms, segment_start, gap_factor), T, stride)
+
+
+def _ends_in_segments(starts: np.ndarray, T: int, stride: int) -> np.ndarray:
+    """window_ends given the segment starts (boolean, one per sample)."""
     T, stride = positive_int(T, "T"), positive_int(stride, "stride")
-    starts = segment_starts(timestamp_ms, segment_start, gap_factor)
     n = starts.shape[0]
     seg_first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))  # first index of each sample's segment
     offset = np.arange(n) - seg_first
@@ -55,10 +59,15 @@ def make_windows(
     if t.shape != (F.shape[0],):
         raise ValueError(f"timestamps have shape {t.shape}, F has {F.shape[0]} samples")
     ends = window_ends(t, T, stride, segment_start=segment_start, gap_factor=gap_factor)
+    return _gather_windows(F, ends, T), ends
+
+
+def _gather_windows(F: np.ndarray, ends: np.ndarray, T: int) -> np.ndarray:
+    """The (N, T, I) float32 windows of ``F`` ending at ``ends``."""
     windows = np.empty((ends.size, T, F.shape[1]), dtype=np.float32)
     for k in range(T):  # T gathers of N rows: cheaper than a fancy index of N*T rows
         windows[:, k, :] = F[ends - (T - 1) + k]
-    return windows, ends
+    return windows
 
 
 # ------------------------------------------------------------------------ folds
@@ -127,9 +136,10 @@ def dataset_from_records(
     parts_x, parts_y, parts_s, parts_t = [], [], [], []
     names: list[str] = []
     for record in records:
-        F, names = compute_features(record, gap_factor)
-        X, ends = make_windows(F, record.timestamp_ms, T, stride, segment_start=record.segment_start, gap_factor=gap_factor)
-        parts_x.append(X)
+        starts = record.segments(gap_factor)  # one segmentation for the derivatives and the windows
+        F, names = compute_features(record, gap_factor, starts=starts)
+        ends = _ends_in_segments(starts, T, stride)
+        parts_x.append(_gather_windows(F, ends, T))
         parts_y.append(record.gt_depth_cm[ends].astype(np.float32))
         parts_s.append(np.full(ends.size, record.subject))
         parts_t.append(record.timestamp_ms[ends])
