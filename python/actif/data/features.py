@@ -92,7 +92,6 @@ FEATURES: tuple[FeatureDef, ...] = (
     FeatureDef("speed_left_deg_s", "deg/s", "angle between consecutive uL, divided by the interval"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
-FEATURE_INDEX: dict[str, int] = {name: k for k, name in enumerate(FEATURE_NAMES)}
 
 
 # ------------------------------------------------------------------------ geometry

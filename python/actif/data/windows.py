@@ -116,13 +116,6 @@ class GazeDataset:
     def __len__(self) -> int:
         return int(self.windows.shape[0])
 
-    def subset(self, index: Any) -> GazeDataset:
-        """The windows at ``index`` (integer indices or a boolean mask)."""
-        return GazeDataset(
-            self.windows[index], self.targets[index], self.subjects[index], self.end_time_ms[index],
-            list(self.feature_names),
-        )
-
     def folds(self) -> list[Fold]:
         return loso_splits(self.subjects)
 
