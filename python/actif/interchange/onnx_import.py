@@ -38,7 +38,7 @@ from ..model_spec import (
     compose_affine,
     fold_affine_into_dense,
 )
-from . import ONNX_TO_TORCH_GATES, reorder_gates
+from . import ONNX_ACTIVATION_OPS, ONNX_METADATA_PREFIX, ONNX_TO_TORCH_GATES, reorder_gates
 
 try:
     import onnx
@@ -47,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(f"ONNX import needs the onnx package: pip install 'actif[onnx]' ({exc})") from exc
 
 MAX_ONNX_BYTES = 1 << 30
-_ACTIVATIONS = {"Relu": "relu", "Elu": "elu", "Tanh": "tanh", "Sigmoid": "sigmoid"}
+_ACTIVATIONS = {op: name for name, op in ONNX_ACTIVATION_OPS.items()}
 _UNIT = ("1", "D")  # axis labels of size one: a kept reduced axis, ONNX's num_directions
 
 
@@ -677,7 +677,7 @@ _HANDLERS = {
     "Mul": _elementwise, "Add": _elementwise, "Sub": _elementwise, "Div": _elementwise,
     "BatchNormalization": _batchnorm,
     "Gemm": _gemm, "MatMul": _matmul,
-    "Relu": _activation, "Elu": _activation, "Tanh": _activation, "Sigmoid": _activation,
+    **dict.fromkeys(_ACTIVATIONS, _activation),
     "LSTM": _lstm,
     "Transpose": _transpose, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze, "Reshape": _reshape, "Flatten": _flatten,
     "ReduceMax": _reduce, "ReduceMean": _reduce, "Gather": _gather, "Slice": _slice,
@@ -705,9 +705,10 @@ def _prediction_output(graph: onnx.GraphProto, g: _Graph) -> _Data:
 
 
 def _to_spec(d: _Data, input_dims: list[Any], meta: dict[str, str]) -> ModelSpec:
+    ours = {k[len(ONNX_METADATA_PREFIX) :]: v for k, v in meta.items() if k.startswith(ONNX_METADATA_PREFIX)}
     try:
-        window = int(meta["actif.window"]) if "actif.window" in meta else None
-        names = {k: json.loads(meta[f"actif.{k}"]) for k in ("feature_names", "output_names", "metadata") if f"actif.{k}" in meta}
+        window = int(ours["window"]) if "window" in ours else None
+        names = {k: json.loads(ours[k]) for k in ("feature_names", "output_names", "metadata") if k in ours}
     except (ValueError, TypeError) as exc:
         raise ModelFormatError(f"ONNX metadata_props from actif are malformed: {exc}") from exc
     if window is None:
@@ -715,7 +716,7 @@ def _to_spec(d: _Data, input_dims: list[Any], meta: dict[str, str]) -> ModelSpec
         window = t_dim if isinstance(t_dim, int) and t_dim > 0 else 10
     metadata = names.get("metadata", {})
     if not isinstance(metadata, dict):
-        raise ModelFormatError("ONNX metadata 'actif.metadata' must be a JSON object")
+        raise ModelFormatError(f"ONNX metadata '{ONNX_METADATA_PREFIX}metadata' must be a JSON object")
     if d.time_axis_of_input == 0:
         metadata = {**metadata, "onnx_input_layout": "time_major"}
     spec = ModelSpec(
