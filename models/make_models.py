@@ -30,20 +30,19 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 NAME = "foval_edge"
-# The configuration of the bundled model (see the model card for how it was chosen).
-CONFIG = dict(hidden=64, epochs=15, input_noise=0.5, lr=3e-3, weight_decay=1e-4, batch_size=256, seed=0, threads=1)
-HOLDOUT = ["P3", "P8", "P13", "P18", "P23"]
-GAP_FACTOR = 6.0
+# The model's configuration, hold-out subjects and gap factor are actif.training's
+# BUNDLED_CONFIG, BUNDLED_HOLDOUT and BUNDLED_GAP_FACTOR (the card says how they were chosen).
 
 
 def golden_inputs(feature_names: list[str], window: int) -> np.ndarray:
     """Fixed input windows: a few seconds of simulated gaze (no data needed)."""
     from actif.data import compute_features, make_windows, simulate_session
+    from actif.training import BUNDLED_GAP_FACTOR
 
     record = simulate_session(5.0, seed=123)
     F, names = compute_features(record)
     assert list(names) == feature_names
-    windows, _ = make_windows(F, record.timestamp_ms, window, stride=25, segment_start=record.segment_start, gap_factor=GAP_FACTOR)
+    windows, _ = make_windows(F, record.timestamp_ms, window, stride=25, segment_start=record.segment_start, gap_factor=BUNDLED_GAP_FACTOR)
     return windows[:8]
 
 
@@ -73,7 +72,7 @@ def model_card(spec, loso: dict | None) -> str:
         "",
         "Preprocessing (actif.data): marker rows dropped, repeated samples de-duplicated, tracking-loss",
         "rows dropped, 0.35 m < depth <= 3 m, time order kept; windows of 10 consecutive samples",
-        f"(stride 1) never spanning an interval above {GAP_FACTOR:g} x the median sample interval.",
+        f"(stride 1) never spanning an interval above {meta['windowing']['gap_factor']:g} x the median sample interval.",
         f"Training windows: {meta['train']['windows']:,} from subjects {', '.join(meta['data']['train_subjects'])}.",
         f"**Held-out subjects** (never seen in training or normalisation): {', '.join(meta['data']['held_out_subjects'])}.",
         "",
@@ -143,23 +142,22 @@ def main(argv: list[str] | None = None) -> int:
     from actif.interchange.onnx_export import save_onnx
     from actif.interchange.tflite_export import save_tflite
     from actif.progress import ProgressBar
-    from actif.training import Summary, TrainConfig, evaluate_holdout
+    from actif.training import (
+        BUNDLED_CONFIG,
+        BUNDLED_GAP_FACTOR,
+        BUNDLED_HOLDOUT,
+        train_holdout_model,
+    )
 
     directory = data_dir(args.data_dir)
     if directory is None:
         print("no RobustVision data: pass --data-dir or set ACTIF_DATA_DIR", file=sys.stderr)
         return 2
-    dataset = build_dataset(directory, T=10, gap_factor=GAP_FACTOR)
-    config = TrainConfig(**CONFIG)
-    bar = ProgressBar(config.epochs, "training foval_edge", unit="epochs")
-    spec, folds = evaluate_holdout(dataset, HOLDOUT, config, progress=lambda e, n, loss: bar.update_to(e))
+    dataset = build_dataset(directory, T=10, gap_factor=BUNDLED_GAP_FACTOR)
+    bar = ProgressBar(BUNDLED_CONFIG.epochs, "training foval_edge", unit="epochs")
+    spec, _ = train_holdout_model(dataset, BUNDLED_HOLDOUT, BUNDLED_CONFIG, gap_factor=BUNDLED_GAP_FACTOR,
+                                  progress=lambda e, n, loss: bar.update_to(e))
     bar.close()
-    spec.metadata.update({
-        "data": {"name": "RobustVision (FOVAL, B. W. Hosp 2024)", "license": "CC BY 4.0", "gap_factor": GAP_FACTOR,
-                 "held_out_subjects": HOLDOUT, "train_subjects": sorted(set(dataset.subjects) - set(HOLDOUT))},
-        "holdout_results": {"folds": [f.result_row() for f in folds], "pooled": Summary(folds).pooled()},
-        "windowing": {"T": 10, "stride": 1, "gap_factor": GAP_FACTOR},
-    })
     os.makedirs(args.out, exist_ok=True)
     npz = os.path.join(args.out, NAME + ".npz")
     spec.save(npz)
@@ -176,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.path.exists(loso_path):
         with open(loso_path, encoding="utf-8") as fh:
             loso = json.load(fh)
-        if loso.get("config") != config.to_dict():
+        if loso.get("config") != BUNDLED_CONFIG.to_dict():
             print("note: benchmarks/results/train_loso.json was made with another configuration; not quoted")
             loso = None
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as fh:

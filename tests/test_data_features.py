@@ -115,9 +115,7 @@ def test_degenerate_geometry_stays_finite():
         "x_zero_both": ([0.0, 0.2, 1.0], [0.0, 0.2, 1.0]),
     }
     rec = record([c[0] for c in cases.values()], [c[1] for c in cases.values()])
-    f = features_of(rec)
-    F, _ = compute_features(rec)
-    assert np.all(np.isfinite(F))
+    f = features_of(rec)  # compute_features raises on any non-finite feature
     parallel, diverging, zero = 0, 1, 2
     for k in (parallel, zero):
         assert f["vergence_angle_deg"][k] == 0.0
@@ -135,6 +133,15 @@ def test_degenerate_geometry_stays_finite():
 def test_nonfinite_direction_is_rejected():
     rec = record([[0, 0, 1], [np.nan, 0, 1]], [[0, 0, 1], [0, 0, 1]])
     with pytest.raises(ValueError, match="gaze_dir_right is not finite at sample 1"):
+        compute_features(rec)
+
+
+def test_non_finite_feature_is_raised_not_returned(monkeypatch):
+    """compute_features checks its own output, so callers need not: a non-finite value
+    (a broken guard, simulated here) raises, naming the feature and the sample."""
+    monkeypatch.setattr(feat, "_bounded_ratio", lambda a, b: np.full(np.shape(a), np.nan))
+    rec = record([[0, 0, 1], [0.1, 0, 1]], [[0, 0, 1], [0, 0, 1]])
+    with pytest.raises(AssertionError, match="feature ratio_x is not finite at sample 0"):
         compute_features(rec)
 
 

@@ -227,8 +227,7 @@ def test_real_records_are_clean(data_dir):
         values = np.column_stack([rec.gaze_dir_right, rec.gaze_dir_left, rec.gt_depth_cm, rec.gaze_point_cm])
         same_as_previous = np.all((values[1:] == values[:-1]) | (np.isnan(values[1:]) & np.isnan(values[:-1])), axis=1)
         assert not same_as_previous.any(), f"{rec.subject}: consecutive duplicate samples survived"
-        F, _ = compute_features(rec)
-        assert np.all(np.isfinite(F)), rec.subject
+        compute_features(rec)  # raises on any non-finite feature
         # origins are a fixed head geometry in these recordings: IPD 5-8 cm
         ipd = np.linalg.norm(rec.origin_right_cm - rec.origin_left_cm, axis=1)
         assert np.all((ipd > 5.0) & (ipd < 8.0)), rec.subject

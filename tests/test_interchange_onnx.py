@@ -3,6 +3,8 @@ float64 reference, torch.onnx exports imported, and malformed or unsupported gra
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -160,6 +162,21 @@ def test_graph_with_two_inputs_is_refused():
         spec_from_onnx(model)
 
 
+@pytest.mark.parametrize("initializer", ["dense.0.weight", "lstm.0.B", "lstm.0.W"])
+def test_signalling_nan_weight_is_a_model_format_error_without_warnings(initializer):
+    """Widening a signalling NaN to float64 sets NumPy's invalid flag; the importer must
+    still report the bad weight as a ModelFormatError, not a RuntimeWarning."""
+    model = spec_to_onnx(random_spec(4, 5, 1, dense_sizes=(3,), seed=2))
+    tensor = next(t for t in model.graph.initializer if t.name == initializer)
+    values = onnx.numpy_helper.to_array(tensor).copy()
+    values.reshape(-1).view(np.uint32)[1] = 0x7FA00000  # float32 signalling NaN
+    tensor.CopyFrom(onnx.numpy_helper.from_array(values, initializer))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(actif.ModelFormatError, match="NaN or Inf"):
+            spec_from_onnx(model)
+
+
 def test_affine_ops_on_the_prediction_fold_into_the_last_dense_layer(rng):
     """Mul/Add after a dense layer without activation fold into its weights."""
     spec = random_spec(4, 5, 2, dense_sizes=(3,), output_activation="identity", seed=3)
@@ -188,7 +205,6 @@ def test_affine_ops_on_the_prediction_fold_into_the_last_dense_layer(rng):
 def test_torch_onnx_export_of_foval_shaped_module_imports(pooling, batch_first, rng):
     torch = pytest.importorskip("torch")
     import io
-    import warnings
 
     class Foval(torch.nn.Module):
         """LSTM (2 layers) -> pooling over time -> BatchNorm -> Linear -> ELU -> Linear."""

@@ -13,7 +13,7 @@ import actif
 torch = pytest.importorskip("torch")
 
 from actif.data import build_synthetic_dataset  # noqa: E402
-from actif.training import TrainConfig, baseline_errors, train_depth_model  # noqa: E402
+from actif.training import BUNDLED_HOLDOUT, TrainConfig, baseline_errors, train_depth_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,17 @@ def synthetic():
     return build_synthetic_dataset(n_subjects=3, seed=0, duration_s=20.0, T=10, stride=2)
 
 
-def test_training_is_deterministic_and_folds_scaling(synthetic):
+def test_training_is_deterministic_and_folds_scaling(synthetic, monkeypatch):
+    from actif.interchange import torch_import
+
+    trained = []  # the torch module each training run hands to the importer
+
+    def keep_module(module, **options):
+        trained.append(module)
+        return import_module(module, **options)
+
+    import_module = torch_import.spec_from_torch
+    monkeypatch.setattr(torch_import, "spec_from_torch", keep_module)
     cfg = TrainConfig(hidden=8, dense=(4,), epochs=2, batch_size=64, seed=3)
     a = train_depth_model(synthetic.windows, synthetic.targets, synthetic.feature_names, cfg)
     b = train_depth_model(synthetic.windows, synthetic.targets, synthetic.feature_names, cfg)
@@ -31,13 +41,14 @@ def test_training_is_deterministic_and_folds_scaling(synthetic):
     # predictions come out in cm: centred near the target mean, not near 0
     pred = actif.Model(a, "numpy").predict(synthetic.windows)[:, 0]
     assert abs(pred.mean() - synthetic.targets.mean()) < synthetic.targets.std()
-    # the saved spec is exactly the trained torch module (normalisation + de-standardisation folded)
-    from actif.interchange.torch_module import torch_module_from_spec
-
-    module = torch_module_from_spec(a).eval()
+    # the saved spec computes the trained module (raw features in, standardised depth out)
+    # de-standardised as training does: normalisation and target scaling are folded in
+    X = synthetic.windows[:16]
     with torch.no_grad():
-        out = module(torch.from_numpy(synthetic.windows[:16])).numpy()[:, 0]
-    np.testing.assert_allclose(actif.Model(a, "numpy").predict(synthetic.windows[:16])[:, 0], out, rtol=1e-5, atol=1e-3)
+        standardised = trained[0].eval()(torch.from_numpy(X)).numpy()[:, 0].astype(np.float64)
+    target = a.metadata["train"]
+    want = standardised * target["target_std_cm"] + target["target_mean_cm"]
+    np.testing.assert_allclose(actif.Model(a, "numpy").predict(X)[:, 0], want, rtol=1e-5, atol=1e-3)
 
 
 def test_training_learns_something(synthetic):
@@ -60,6 +71,16 @@ def test_baselines_as_documented(synthetic):
     assert geo_mae == pytest.approx((10 + 20) / 2)
 
 
+def test_train_command_defaults_reproduce_the_bundled_model():
+    from actif.cli import build_parser
+    from actif.commands.train import config_from_args
+    from actif.training import BUNDLED_CONFIG, BUNDLED_GAP_FACTOR
+
+    args = build_parser().parse_args(["train"])
+    assert config_from_args(args) == BUNDLED_CONFIG
+    assert args.gap_factor == BUNDLED_GAP_FACTOR and args.holdout.split(",") == list(BUNDLED_HOLDOUT)
+
+
 def test_train_command_quick(data_dir, tmp_path, capsys):
     from actif.cli import main
 
@@ -69,7 +90,7 @@ def test_train_command_quick(data_dir, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "held-out subjects" in text and "leave-one-subject-out" in text
     spec = actif.load(out).spec
-    assert spec.metadata["data"]["held_out_subjects"] == ["P3", "P8", "P13", "P18", "P23"]
+    assert spec.metadata["data"]["held_out_subjects"] == list(BUNDLED_HOLDOUT)
     loso = json.loads((tmp_path / "train_loso_quick.json").read_text())
     assert [r["subject"] for r in loso["rows"]] == ["P1", "P2"]
     # resuming recomputes nothing: the file's folds are reused

@@ -293,6 +293,42 @@ class ModelSpec:
             raise ModelFormatError(f"corrupt actif model file: {exc}") from exc
 
 
+# ---------------------------------------------------------------- affine folding
+# The importers and training fold per-feature affines ``v * scale + shift`` into a
+# model's stages; they share these so every path rounds the same way.
+
+
+def compose_affine(
+    scale: np.ndarray | None, shift: np.ndarray | None, then_scale: np.ndarray, then_shift: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(scale, shift)`` of the affine ``scale, shift`` followed by ``then_scale, then_shift``;
+    ``scale`` None (no affine yet) gives the second one unchanged."""
+    if scale is None or shift is None:
+        return then_scale, then_shift
+    return scale * then_scale, shift * then_scale + then_shift
+
+
+def fold_affine_into_dense(layer: DenseLayer, scale: Any, shift: Any) -> DenseLayer:
+    """One dense layer computing ``layer`` followed by ``v * scale + shift`` per output
+    (scalars apply to every output). Only exact before an activation, so ``layer`` must
+    have none."""
+    if layer.activation != "identity":
+        raise ValueError(f"cannot fold an affine through the {layer.activation} activation")
+    scale = np.asarray(scale)
+    return DenseLayer(layer.weight * scale[..., None], layer.bias * scale + shift, "identity")
+
+
+def batchnorm_to_affine(
+    weight: np.ndarray | None, bias: np.ndarray | None, mean: np.ndarray, var: np.ndarray, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inference-mode batch normalisation ``(v - mean) / sqrt(var + eps) * weight + bias`` as
+    ``(scale, shift)``; ``weight``/``bias`` None (no learnt affine) mean 1 and 0."""
+    weight = np.ones(mean.shape[0]) if weight is None else weight
+    bias = np.zeros(mean.shape[0]) if bias is None else bias
+    scale = weight / np.sqrt(var + eps)
+    return scale, bias - mean * scale
+
+
 # --------------------------------------------------------------------------- helpers
 
 

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelFormatError
+from .validation import positive_int as _positive_int
 
 MAGIC = b"ACTIFRS\x00"
 STATS_VERSION = 1
@@ -356,9 +357,3 @@ def ranking_order(score: np.ndarray) -> np.ndarray:
 
 def rank(score: np.ndarray, names: Sequence[str]) -> list[str]:
     return [names[i] for i in ranking_order(score)]
-
-
-def _positive_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)

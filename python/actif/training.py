@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .data import Normalizer
-from .model_spec import ModelSpec, random_spec
+from .model_spec import ModelSpec, fold_affine_into_dense, random_spec
 
 GEOMETRIC_FEATURE = "vergence_depth_cm"
 
@@ -51,6 +51,14 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (tuples become lists), so stored configurations compare equal."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+# How the bundled model (models/make_models.py) is trained; `actif train` defaults to it.
+BUNDLED_CONFIG = TrainConfig(
+    hidden=64, epochs=15, input_noise=0.5, lr=3e-3, weight_decay=1e-4, batch_size=256, seed=0, threads=1
+)
+BUNDLED_HOLDOUT = ("P3", "P8", "P13", "P18", "P23")
+BUNDLED_GAP_FACTOR = 6.0
 
 
 @dataclass
@@ -146,9 +154,9 @@ def train_depth_model(
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(False)
-    last = spec.dense[-1]
-    last.weight = (last.weight.astype(np.float64) * y_std).astype(np.float32)
-    last.bias = (last.bias.astype(np.float64) * y_std + y_mean).astype(np.float32)
+    spec = spec.astype(np.float64)  # fold the de-standardisation in float64, round once
+    spec.dense[-1] = fold_affine_into_dense(spec.dense[-1], y_std, y_mean)
+    spec = spec.astype(np.float32)
     spec.metadata = {
         "task": "fixation depth (cm) from binocular gaze features",
         "train": {"windows": int(n), "config": config.to_dict(), "target_mean_cm": y_mean, "target_std_cm": y_std},
@@ -191,23 +199,42 @@ def evaluate_holdout(dataset, held_out: Sequence[str], config: TrainConfig, prog
     return spec, results
 
 
+def train_holdout_model(
+    dataset, held_out: Sequence[str], config: TrainConfig, *, gap_factor: float, progress=None
+) -> tuple[ModelSpec, list[FoldResult]]:
+    """:func:`evaluate_holdout` on RobustVision windows (stride 1, built with ``gap_factor``),
+    the spec's metadata completed with the data, the subjects, the windowing and the errors."""
+    spec, folds = evaluate_holdout(dataset, held_out, config, progress=progress)
+    held_out = list(held_out)
+    spec.metadata.update({
+        "data": {"name": "RobustVision (FOVAL, B. W. Hosp 2024)", "license": "CC BY 4.0", "gap_factor": gap_factor,
+                 "held_out_subjects": held_out, "train_subjects": sorted(set(dataset.subjects) - set(held_out))},
+        "holdout_results": {"folds": [f.result_row() for f in folds], "pooled": Summary(folds).pooled()},
+        "windowing": {"T": int(dataset.windows.shape[1]), "stride": 1, "gap_factor": gap_factor},
+    })
+    return spec, folds
+
+
 def loso_evaluation(dataset, subjects: Sequence[str], config: TrainConfig, progress=None, done: dict[str, dict] | None = None) -> list[FoldResult]:
-    """Leave-one-subject-out over ``subjects`` (each a fold trained on all others).
-    ``done`` maps subjects already evaluated to their rows (resuming a run)."""
-    results = []
+    """Leave-one-subject-out over ``subjects`` (each a fold trained on all others), in
+    the order of ``subjects``. ``done`` maps subjects already evaluated to their rows
+    (resuming a run); after each trained fold, ``progress(k, len(subjects), results)``
+    gets every result known so far, resumed ones included, so saving it keeps them all."""
+    by_subject = {s: FoldResult(**done[s]) for s in subjects if done and s in done}
+
+    def results() -> list[FoldResult]:
+        return [by_subject[s] for s in subjects if s in by_subject]
+
     for k, subject in enumerate(subjects):
-        if done and subject in done:
-            results.append(FoldResult(**done[subject]))
-            continue
         test = dataset.subjects == subject
-        if not test.any():
+        if subject in by_subject or not test.any():
             continue
         t0 = time.perf_counter()
         spec = train_depth_model(dataset.windows[~test], dataset.targets[~test], dataset.feature_names, config)
-        results.append(_score(spec, dataset, test, ~test, subject, time.perf_counter() - t0))
+        by_subject[subject] = _score(spec, dataset, test, ~test, subject, time.perf_counter() - t0)
         if progress is not None:
-            progress(k + 1, len(subjects), results[-1])
-    return results
+            progress(k + 1, len(subjects), results())
+    return results()
 
 
 def _score(spec: ModelSpec, dataset, test: np.ndarray, train: np.ndarray, subject: str, seconds: float) -> FoldResult:

@@ -128,5 +128,12 @@ def _raise_if_invalid(arr32: np.ndarray, original: np.ndarray, what: str, names:
     raise InvalidInputError(f"{what} has {kind} at {loc}; nothing was changed", where, reason)
 
 
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an int when it is a positive integer (bool is not); else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def _shape_hint(rank: int, n_features: int) -> str:
     return {1: f"({n_features},)", 2: f"(M, {n_features})", 3: f"(N, T, {n_features})"}.get(rank, f"rank {rank}")

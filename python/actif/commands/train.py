@@ -24,26 +24,30 @@ Needs the torch extra (pip install torch==2.13.0) and the data (--data-dir or
 ACTIF_DATA_DIR). Deterministic for a seed and thread count.
 """
 
-DEFAULT_HOLDOUT = "P3,P8,P13,P18,P23"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from actif.training import BUNDLED_CONFIG, BUNDLED_GAP_FACTOR, BUNDLED_HOLDOUT
+
+    # the defaults reproduce the bundled model
+    cfg, holdout = BUNDLED_CONFIG, ",".join(BUNDLED_HOLDOUT)
     p = sub.add_parser("train", help="train and evaluate a fixation-depth model on RobustVision (needs torch)",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=None, help="RobustVision folder (default: $ACTIF_DATA_DIR)")
-    p.add_argument("--holdout", default=DEFAULT_HOLDOUT, help=f"held-out subjects (default {DEFAULT_HOLDOUT})")
+    p.add_argument("--holdout", default=holdout, help=f"held-out subjects (default {holdout})")
     p.add_argument("--loso", default="none", help="leave-one-subject-out over 'all', a comma list, or 'none' (default)")
-    p.add_argument("--hidden", type=int, default=64, help="LSTM hidden size (default 64)")
-    p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--input-noise", type=float, default=0.5,
-                   help="training noise per feature, in feature standard deviations (default 0.5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it; default 1)")
-    p.add_argument("--gap-factor", type=float, default=6.0,
-                   help="a window never spans an interval above this many median intervals (default 6)")
+    p.add_argument("--hidden", type=int, default=cfg.hidden, help=f"LSTM hidden size (default {cfg.hidden})")
+    p.add_argument("--epochs", type=int, default=cfg.epochs)
+    p.add_argument("--batch-size", type=int, default=cfg.batch_size)
+    p.add_argument("--lr", type=float, default=cfg.lr)
+    p.add_argument("--weight-decay", type=float, default=cfg.weight_decay)
+    p.add_argument("--input-noise", type=float, default=cfg.input_noise,
+                   help=f"training noise per feature, in feature standard deviations (default {cfg.input_noise:g})")
+    p.add_argument("--seed", type=int, default=cfg.seed)
+    p.add_argument("--threads", type=int, default=cfg.threads,
+                   help=f"torch threads (results depend on it; default {cfg.threads})")
+    p.add_argument("--gap-factor", type=float, default=BUNDLED_GAP_FACTOR,
+                   help=f"a window never spans an interval above this many median intervals (default {BUNDLED_GAP_FACTOR:g})")
     p.add_argument("--out", default="foval_edge.npz", help="where to save the hold-out model (default foval_edge.npz)")
     p.add_argument("--results", default=os.path.join("benchmarks", "results"), help="where LOSO results go")
     p.add_argument("--quick", action="store_true", help="2 epochs and at most 2 LOSO folds (a smoke run)")
@@ -62,7 +66,7 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from actif.data import build_dataset, data_dir
     from actif.progress import ProgressBar
-    from actif.training import Summary, evaluate_holdout
+    from actif.training import Summary, train_holdout_model
 
     directory = data_dir(args.data_dir)
     if directory is None:
@@ -73,17 +77,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(dataset.windows)} windows from {len(set(dataset.subjects))} subjects; held out: {', '.join(holdout)}")
 
     bar = ProgressBar(config.epochs, "training (hold-out model)", unit="epochs")
-    spec, folds = evaluate_holdout(dataset, holdout, config, progress=lambda e, total, loss: bar.update_to(e))
+    spec, folds = train_holdout_model(dataset, holdout, config, gap_factor=args.gap_factor,
+                                      progress=lambda e, total, loss: bar.update_to(e))
     bar.close()
-    pooled = Summary(folds).pooled()
-    spec.metadata.update({
-        "data": {"name": "RobustVision (FOVAL, B. W. Hosp 2024)", "license": "CC BY 4.0", "gap_factor": args.gap_factor,
-                 "held_out_subjects": holdout, "train_subjects": sorted(set(dataset.subjects) - set(holdout))},
-        "holdout_results": {"folds": [f.result_row() for f in folds], "pooled": pooled},
-        "windowing": {"T": 10, "stride": 1, "gap_factor": args.gap_factor},
-    })
     spec.save(args.out)
-    _print_folds(folds, pooled, "held-out subjects")
+    _print_folds(folds, Summary(folds).pooled(), "held-out subjects")
     print(f"model saved to {args.out}")
 
     if args.loso != "none":
@@ -110,7 +108,6 @@ def run_loso(dataset, subjects, config, args) -> None:
             if done:
                 print(f"resuming: {len(done)} folds already in {path}")
     bar = ProgressBar(len(subjects), "leave-one-subject-out", unit="folds")
-    rows = list(done.values())
 
     def save(folds) -> None:
         pooled = Summary(folds).pooled()
@@ -130,21 +127,14 @@ def run_loso(dataset, subjects, config, args) -> None:
             ],
         })
 
-    def on_fold(k, total, fold) -> None:
+    def on_fold(k, total, folds) -> None:
         bar.update_to(k)
-        rows.append(fold.row())
+        save(folds)  # after every fold: an interrupted run resumes from the file
 
-    folds = loso_evaluation(dataset, subjects, config, progress=lambda k, n, f: (on_fold(k, n, f), save(_merge(rows, subjects))), done=done)
+    folds = loso_evaluation(dataset, subjects, config, progress=on_fold, done=done)
     bar.close()
     save(folds)
     _print_folds(folds, Summary(folds).pooled(), "leave-one-subject-out")
-
-
-def _merge(rows, subjects):
-    from actif.training import FoldResult
-
-    by_subject = {r["subject"]: r for r in rows}
-    return [FoldResult(**by_subject[s]) for s in subjects if s in by_subject]
 
 
 def _print_folds(folds, pooled, label) -> None:

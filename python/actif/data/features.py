@@ -92,7 +92,6 @@ FEATURES: tuple[FeatureDef, ...] = (
     FeatureDef("speed_left_deg_s", "deg/s", "angle between consecutive uL, divided by the interval"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
-FEATURE_INDEX: dict[str, int] = {name: k for k, name in enumerate(FEATURE_NAMES)}
 
 
 # ------------------------------------------------------------------------ geometry
@@ -150,6 +149,19 @@ def ray_closest_approach(o_r: np.ndarray, u_r: np.ndarray, o_l: np.ndarray, u_l:
     return s_r, s_l, miss, converging
 
 
+def triangulated_depth_cm(
+    o_r: np.ndarray, u_r: np.ndarray, o_l: np.ndarray, u_l: np.ndarray, eyes_midpoint: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(depth, miss)`` of rays ``o + s u`` (unit u): the distance from ``eyes_midpoint``
+    (default: the origins' midpoint) to the midpoint of the rays' closest approach,
+    ``MAX_DEPTH_CM`` when they are parallel or meet behind the eyes; and the lines' distance."""
+    s_r, s_l, miss, converging = ray_closest_approach(o_r, u_r, o_l, u_l)
+    meet = 0.5 * (o_r + s_r[:, None] * u_r + o_l + s_l[:, None] * u_l)
+    midpoint = 0.5 * (o_r + o_l) if eyes_midpoint is None else eyes_midpoint
+    distance = np.linalg.norm(meet - midpoint, axis=1)
+    return np.where(converging, np.minimum(distance, MAX_DEPTH_CM), MAX_DEPTH_CM), miss
+
+
 def _eye_origins(record: GazeRecord) -> tuple[np.ndarray, np.ndarray]:
     def xyz(xz: np.ndarray) -> np.ndarray:
         return np.stack([xz[:, 0], np.zeros(len(xz)), xz[:, 1]], axis=1)
@@ -178,11 +190,14 @@ def _angular_speed(u: np.ndarray, dt_s: np.ndarray, starts: np.ndarray) -> np.nd
 # ------------------------------------------------------------------------ features
 
 
-def compute_features(record: GazeRecord, gap_factor: float = GAP_FACTOR) -> tuple[np.ndarray, list[str]]:
+def compute_features(
+    record: GazeRecord, gap_factor: float = GAP_FACTOR, *, starts: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Features of every sample: ``(F (M, I) float32, names)`` in :data:`FEATURES` order.
 
-    Derivatives restart at every segment (``record.segments(gap_factor)``), the same
-    segments :func:`actif.data.windows.make_windows` respects. Raises ValueError when a
+    Derivatives restart at every segment (``record.segments(gap_factor)``, or ``starts``
+    when the caller has computed them), the same segments
+    :func:`actif.data.windows.make_windows` respects. Raises ValueError when a
     direction or origin is not finite (the loader drops such rows).
     """
     n = len(record)
@@ -194,7 +209,10 @@ def compute_features(record: GazeRecord, gap_factor: float = GAP_FACTOR) -> tupl
     d_r, d_l = record.gaze_dir_right, record.gaze_dir_left
     u_r, u_l = unit_vectors(d_r), unit_vectors(d_l)
     o_r, o_l = _eye_origins(record)
-    starts = record.segments(gap_factor)
+    if starts is None:
+        starts = record.segments(gap_factor)
+    elif np.shape(starts) != (n,):
+        raise ValueError(f"starts has shape {np.shape(starts)}, the record has {n} samples")
     dt_s = np.maximum(np.diff(record.timestamp_ms), DT_FLOOR_MS) / 1000.0
     second = np.zeros(n, dtype=bool)  # second sample of a segment: no acceleration yet
     second[1:] = starts[:-1]
@@ -224,11 +242,7 @@ def compute_features(record: GazeRecord, gap_factor: float = GAP_FACTOR) -> tupl
     diopters = 2.0 * np.tan(np.radians(np.clip(h_verg, -179.0, 179.0)) / 2.0) / ipd_m
     out["vergence_diopters"] = diopters
 
-    s_r, s_l, miss, converging = ray_closest_approach(o_r, u_r, o_l, u_l)
-    meet = 0.5 * (o_r + s_r[:, None] * u_r + o_l + s_l[:, None] * u_l)
-    distance = np.linalg.norm(meet - 0.5 * (o_r + o_l), axis=1)
-    out["triangulated_depth_cm"] = np.where(converging, np.minimum(distance, MAX_DEPTH_CM), MAX_DEPTH_CM)
-    out["ray_miss_distance_cm"] = miss
+    out["triangulated_depth_cm"], out["ray_miss_distance_cm"] = triangulated_depth_cm(o_r, u_r, o_l, u_l)
 
     cyc = unit_vectors(u_r + u_l)
     cyc_yaw, cyc_pitch = yaw_deg(cyc), pitch_deg(cyc)

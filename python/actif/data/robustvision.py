@@ -98,6 +98,15 @@ def _checked_dir(path: str, described: str) -> str:
     return path
 
 
+def _resolve_dir(directory: str | os.PathLike[str] | None) -> str | os.PathLike[str]:
+    """``directory``, or :func:`data_dir` when it is None (and then it must be set)."""
+    if directory is None:
+        directory = data_dir()
+        if directory is None:
+            raise FileNotFoundError(f"no RobustVision directory given and {ENV_VAR} is not set")
+    return directory
+
+
 def list_subjects(directory: str | os.PathLike[str]) -> list[str]:
     """Subject ids (sub-folders holding a session file) in natural order: P1, P2, .. P25."""
     directory = os.fspath(directory)
@@ -133,10 +142,7 @@ def load_subject(
     None keeps every depth. Parsed files are cached per process (keyed by path, size
     and modification time); records are immutable, so sharing them is safe.
     """
-    if directory is None:
-        directory = data_dir()
-        if directory is None:
-            raise FileNotFoundError(f"no RobustVision directory given and {ENV_VAR} is not set")
+    directory = _resolve_dir(directory)
     path = os.path.join(os.fspath(directory), subject, SESSION_FILE)
     if not os.path.isfile(path):
         known = list_subjects(directory) if os.path.isdir(directory) else []
@@ -149,10 +155,7 @@ def load_subjects(
     directory: str | os.PathLike[str] | None, subjects: Sequence[str] | None = None, **options: Any
 ) -> list[GazeRecord]:
     """:func:`load_subject` for each of ``subjects`` (default: all, in natural order)."""
-    if directory is None:
-        directory = data_dir()
-        if directory is None:
-            raise FileNotFoundError(f"no RobustVision directory given and {ENV_VAR} is not set")
+    directory = _resolve_dir(directory)
     names = list_subjects(directory) if subjects is None else list(subjects)
     return [load_subject(directory, s, **options) for s in names]
 
@@ -297,7 +300,7 @@ def _clean(record: GazeRecord, depth_range_m: tuple[float, float] | None, drop_t
             | ~np.all(np.isfinite(record.origin_left_cm), axis=1)
             | ~np.isfinite(record.gt_depth_cm)
         )
-        counts["tracking_loss_rows"] = int(np.count_nonzero(lost & keep))
+        counts["tracking_loss_rows"] = int(np.count_nonzero(lost))  # the first filter: nothing removed yet
         keep &= ~lost
     if depth_range_m is not None:
         lo, hi = depth_range_m[0] * M_TO_CM, depth_range_m[1] * M_TO_CM

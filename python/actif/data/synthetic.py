@@ -52,7 +52,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .features import FEATURE_NAMES, MAX_DEPTH_CM, ray_closest_approach, unit_vectors
+from ..validation import positive_int
+from .features import FEATURE_NAMES, pitch_deg, triangulated_depth_cm, unit_vectors, yaw_deg
 from .record import GazeRecord
 from .windows import GazeDataset, dataset_from_records
 
@@ -133,14 +134,11 @@ class SubjectParams:
 # ---------------------------------------------------------------------- helpers
 
 
-def _direction(yaw_deg: np.ndarray, pitch_deg: np.ndarray) -> np.ndarray:
-    """Unit vectors for yaw (right positive) and pitch (up positive)."""
-    y, p = np.radians(yaw_deg), np.radians(pitch_deg)
+def _direction(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
+    """Unit vectors for yaw (right positive) and pitch (up positive), in degrees;
+    the inverse of features.yaw_deg and features.pitch_deg."""
+    y, p = np.radians(yaw), np.radians(pitch)
     return np.stack([np.cos(p) * np.sin(y), np.sin(p), np.cos(p) * np.cos(y)], axis=-1)
-
-
-def _angles(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (np.degrees(np.arctan2(u[:, 0], u[:, 2])), np.degrees(np.arctan2(u[:, 1], np.hypot(u[:, 0], u[:, 2]))))
 
 
 def _ou(rng: np.random.Generator, t_s: np.ndarray, sd: float, tau: float, channels: int) -> np.ndarray:
@@ -278,8 +276,9 @@ def simulate_session(
     o_r = middle + np.array([p.ipd_cm / 2.0, 0.0, 0.0])
     o_l = middle - np.array([p.ipd_cm / 2.0, 0.0, 0.0])
     fixated = middle + fixation_cm[:, None] * _direction(version_yaw, version_pitch)
-    yaw_r, pitch_r = _angles(unit_vectors(fixated - o_r))
-    yaw_l, pitch_l = _angles(unit_vectors(fixated - o_l))
+    aim_r, aim_l = unit_vectors(fixated - o_r), unit_vectors(fixated - o_l)
+    yaw_r, pitch_r = yaw_deg(aim_r), pitch_deg(aim_r)
+    yaw_l, pitch_l = yaw_deg(aim_l), pitch_deg(aim_l)
     version = 0.5 * (yaw_r + yaw_l)
     half_vergence = 0.5 * p.vergence_gain * (yaw_l - yaw_r)
     measured = np.column_stack([
@@ -299,11 +298,8 @@ def simulate_session(
 
     u_r, u_l = unit_vectors(dir_r), unit_vectors(dir_l)
     cyclopean = unit_vectors(u_r + u_l)
-    origins_r = np.broadcast_to(o_r, (n, 3))
-    origins_l = np.broadcast_to(o_l, (n, 3))
-    s_r, s_l, _, converging = ray_closest_approach(origins_r, u_r, origins_l, u_l)
-    meet = 0.5 * (origins_r + s_r[:, None] * u_r + origins_l + s_l[:, None] * u_l)
-    estimated = np.where(converging, np.minimum(np.linalg.norm(meet - middle, axis=1), MAX_DEPTH_CM), MAX_DEPTH_CM)
+    # measured from the simulated midpoint itself, not the (rounded) mean of the origins
+    estimated, _ = triangulated_depth_cm(np.broadcast_to(o_r, (n, 3)), u_r, np.broadcast_to(o_l, (n, 3)), u_l, middle)
 
     record = GazeRecord(
         subject=subject,
@@ -381,9 +377,7 @@ def simulate_subjects(
 ) -> list[GazeRecord]:
     """``n_subjects`` independent sessions ``S1 .. Sn``, each from its own child seed of
     ``seed`` (so subject k is the same whatever ``n_subjects`` is)."""
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, (int, np.integer)) or n_subjects < 1:
-        raise ValueError(f"n_subjects must be a positive integer, got {n_subjects!r}")
-    children = np.random.SeedSequence(seed).spawn(int(n_subjects))
+    children = np.random.SeedSequence(seed).spawn(positive_int(n_subjects, "n_subjects"))
     return [
         simulate_session(duration_s, seed=child, subject=f"{prefix}{k + 1}", **options)
         for k, child in enumerate(children)

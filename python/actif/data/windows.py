@@ -14,6 +14,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from ..validation import positive_int
 from .features import compute_features
 from .record import GAP_FACTOR, GazeRecord, segment_starts
 
@@ -26,8 +27,12 @@ def window_ends(
     Within each segment the first window ends at the segment's ``T``-th sample and the
     next ones every ``stride`` samples after it; segments shorter than ``T`` give none.
     """
-    T, stride = _positive_int("T", T), _positive_int("stride", stride)
-    starts = segment_starts(timestamp_ms, segment_start, gap_factor)
+    return _ends_in_segments(segment_starts(timestamp_ms, segment_start, gap_factor), T, stride)
+
+
+def _ends_in_segments(starts: np.ndarray, T: int, stride: int) -> np.ndarray:
+    """window_ends given the segment starts (boolean, one per sample)."""
+    T, stride = positive_int(T, "T"), positive_int(stride, "stride")
     n = starts.shape[0]
     seg_first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))  # first index of each sample's segment
     offset = np.arange(n) - seg_first
@@ -54,16 +59,15 @@ def make_windows(
     if t.shape != (F.shape[0],):
         raise ValueError(f"timestamps have shape {t.shape}, F has {F.shape[0]} samples")
     ends = window_ends(t, T, stride, segment_start=segment_start, gap_factor=gap_factor)
+    return _gather_windows(F, ends, T), ends
+
+
+def _gather_windows(F: np.ndarray, ends: np.ndarray, T: int) -> np.ndarray:
+    """The (N, T, I) float32 windows of ``F`` ending at ``ends``."""
     windows = np.empty((ends.size, T, F.shape[1]), dtype=np.float32)
     for k in range(T):  # T gathers of N rows: cheaper than a fancy index of N*T rows
         windows[:, k, :] = F[ends - (T - 1) + k]
-    return windows, ends
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return windows
 
 
 # ------------------------------------------------------------------------ folds
@@ -112,13 +116,6 @@ class GazeDataset:
     def __len__(self) -> int:
         return int(self.windows.shape[0])
 
-    def subset(self, index: Any) -> GazeDataset:
-        """The windows at ``index`` (integer indices or a boolean mask)."""
-        return GazeDataset(
-            self.windows[index], self.targets[index], self.subjects[index], self.end_time_ms[index],
-            list(self.feature_names),
-        )
-
     def folds(self) -> list[Fold]:
         return loso_splits(self.subjects)
 
@@ -132,9 +129,10 @@ def dataset_from_records(
     parts_x, parts_y, parts_s, parts_t = [], [], [], []
     names: list[str] = []
     for record in records:
-        F, names = compute_features(record, gap_factor)
-        X, ends = make_windows(F, record.timestamp_ms, T, stride, segment_start=record.segment_start, gap_factor=gap_factor)
-        parts_x.append(X)
+        starts = record.segments(gap_factor)  # one segmentation for the derivatives and the windows
+        F, names = compute_features(record, gap_factor, starts=starts)
+        ends = _ends_in_segments(starts, T, stride)
+        parts_x.append(_gather_windows(F, ends, T))
         parts_y.append(record.gt_depth_cm[ends].astype(np.float32))
         parts_s.append(np.full(ends.size, record.subject))
         parts_t.append(record.timestamp_ms[ends])

@@ -20,6 +20,11 @@ import numpy as np
 TORCH_TO_ONNX_GATES = (0, 3, 1, 2)  # ONNX block k is PyTorch block TORCH_TO_ONNX_GATES[k]
 ONNX_TO_TORCH_GATES = (0, 2, 3, 1)  # PyTorch block k is ONNX block ONNX_TO_TORCH_GATES[k]
 
+# The ONNX op of each dense-layer activation ("identity" has none; the importer reads
+# the table backwards), and the prefix of actif's keys in an ONNX model's metadata_props.
+ONNX_ACTIVATION_OPS = {"relu": "Relu", "elu": "Elu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+ONNX_METADATA_PREFIX = "actif."
+
 
 def reorder_gates(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
     """Permute the four gate blocks along axis 0 of a (4H, ...) array."""

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..fileio import write_atomically
 from ..model_spec import LSTMLayer, ModelSpec
-from . import TORCH_TO_ONNX_GATES, reorder_gates
+from . import ONNX_ACTIVATION_OPS, ONNX_METADATA_PREFIX, TORCH_TO_ONNX_GATES, reorder_gates
 
 try:
     import onnx
@@ -40,9 +40,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 # oldest IR version that carries it, so older runtimes on Jetson images read the files.
 OPSET = 17
 IR_VERSION = 8
-METADATA_PREFIX = "actif."
-
-_ACTIVATION_OPS = {"relu": "Relu", "elu": "Elu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 
 
 class _GraphBuilder:
@@ -109,7 +106,7 @@ class _GraphBuilder:
             v = self.op("Gemm", [v, w, b], f"dense_{k}", out=gemm_out, transB=1)[0]
             if d.activation != "identity":
                 attrs = {"alpha": 1.0} if d.activation == "elu" else {}
-                v = self.op(_ACTIVATION_OPS[d.activation], [v], f"dense_{k}_{d.activation}", out=[out] if last else None, **attrs)[0]
+                v = self.op(ONNX_ACTIVATION_OPS[d.activation], [v], f"dense_{k}_{d.activation}", out=[out] if last else None, **attrs)[0]
 
     def model(self, name: str, inputs: list, outputs: list, metadata: dict[str, str]) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
@@ -135,10 +132,10 @@ def lstm_weights_onnx(layer: LSTMLayer) -> dict[str, np.ndarray]:
 
 def _metadata(spec: ModelSpec) -> dict[str, str]:
     return {
-        f"{METADATA_PREFIX}window": str(int(spec.window)),
-        f"{METADATA_PREFIX}feature_names": json.dumps(spec.features),
-        f"{METADATA_PREFIX}output_names": json.dumps(spec.outputs),
-        f"{METADATA_PREFIX}metadata": json.dumps(spec.metadata),
+        f"{ONNX_METADATA_PREFIX}window": str(int(spec.window)),
+        f"{ONNX_METADATA_PREFIX}feature_names": json.dumps(spec.features),
+        f"{ONNX_METADATA_PREFIX}output_names": json.dumps(spec.outputs),
+        f"{ONNX_METADATA_PREFIX}metadata": json.dumps(spec.metadata),
     }
 
 

@@ -30,8 +30,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..model_spec import DenseLayer, LSTMLayer, ModelSpec
-from . import ONNX_TO_TORCH_GATES, reorder_gates
+from ..model_spec import (
+    DenseLayer,
+    LSTMLayer,
+    ModelSpec,
+    batchnorm_to_affine,
+    compose_affine,
+    fold_affine_into_dense,
+)
+from . import ONNX_ACTIVATION_OPS, ONNX_METADATA_PREFIX, ONNX_TO_TORCH_GATES, reorder_gates
 
 try:
     import onnx
@@ -40,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(f"ONNX import needs the onnx package: pip install 'actif[onnx]' ({exc})") from exc
 
 MAX_ONNX_BYTES = 1 << 30
-_ACTIVATIONS = {"Relu": "relu", "Elu": "elu", "Tanh": "tanh", "Sigmoid": "sigmoid"}
+_ACTIVATIONS = {op: name for name, op in ONNX_ACTIVATION_OPS.items()}
 _UNIT = ("1", "D")  # axis labels of size one: a kept reduced axis, ONNX's num_directions
 
 
@@ -256,6 +263,15 @@ def _fold(node: onnx.NodeProto, ins: list[np.ndarray | None], opset: int) -> lis
         raise _fail(node, f"cannot evaluate it on constants ({exc})") from exc
 
 
+def _const_f64(node: onnx.NodeProto, v: Any, what: str) -> np.ndarray:
+    """A constant operand as float64. Non-finite values pass through: the finished
+    spec's validate() reports them as a ModelFormatError naming the array."""
+    if not isinstance(v, np.ndarray):
+        raise _fail(node, f"{what} must be constant")
+    with np.errstate(invalid="ignore"):  # widening a signalling NaN sets the invalid flag
+        return np.asarray(v, np.float64)
+
+
 def _int_list(v: Any, node: onnx.NodeProto, what: str) -> list[int]:
     if not isinstance(v, np.ndarray):
         raise _fail(node, f"{what} must be constant")
@@ -285,9 +301,7 @@ def _data_arg(node, ins) -> tuple[_Data, list[Any]]:
 
 def _per_feature(node, d: _Data, c: Any) -> np.ndarray:
     """A constant that broadcasts over the feature axis only, as a (width,) float64 vector."""
-    if not isinstance(c, np.ndarray):
-        raise _fail(node, "the other operand must be a constant")
-    arr = np.asarray(c, np.float64)
+    arr = _const_f64(node, c, "the other operand")
     if arr.size == 1:
         return np.full(d.width, float(arr.reshape(-1)[0]))
     if arr.ndim > len(d.axes) or arr.shape[-1] != d.width or arr.size != d.width or d.axes[-1] != "F":
@@ -298,20 +312,17 @@ def _per_feature(node, d: _Data, c: Any) -> np.ndarray:
 def _affine(node, d: _Data, scale: np.ndarray, shift: np.ndarray) -> _Data:
     """Compose ``v * scale + shift`` (per feature) into the stage the data is in."""
     if not d.lstm:
-        old_s = np.ones(d.width) if d.input_scale is None else d.input_scale
-        old_t = np.zeros(d.width) if d.input_shift is None else d.input_shift
-        return replace(d, input_scale=old_s * scale, input_shift=old_t * scale + shift)
+        input_scale, input_shift = compose_affine(d.input_scale, d.input_shift, scale, shift)
+        return replace(d, input_scale=input_scale, input_shift=input_shift)
     if d.pooling is None:
         raise _fail(node, "an elementwise op between LSTM layers is not representable")
     if not d.dense:
-        old_s = np.ones(d.width) if d.post_scale is None else d.post_scale
-        old_t = np.zeros(d.width) if d.post_shift is None else d.post_shift
-        return replace(d, post_scale=old_s * scale, post_shift=old_t * scale + shift)
+        post_scale, post_shift = compose_affine(d.post_scale, d.post_shift, scale, shift)
+        return replace(d, post_scale=post_scale, post_shift=post_shift)
     last = d.dense[-1]
     if last.activation != "identity":
         raise _fail(node, f"an affine op after the {last.activation} activation is not representable")
-    folded = DenseLayer(last.weight * scale[:, None], last.bias * scale + shift, "identity")
-    return replace(d, dense=(*d.dense[:-1], folded))
+    return replace(d, dense=(*d.dense[:-1], fold_affine_into_dense(last, scale, shift)))
 
 
 def _elementwise(node, ins, attrs, g):
@@ -337,8 +348,7 @@ def _batchnorm(node, ins, attrs, g):
     if attrs.get("training_mode", 0):
         raise _fail(node, "training_mode=1 is not an inference graph")
     gamma, beta, mean, var = (_per_feature(node, d, p) for p in params[:4])
-    scale = gamma / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
-    return [_affine(node, d, scale, beta - mean * scale)]
+    return [_affine(node, d, *batchnorm_to_affine(gamma, beta, mean, var, float(attrs.get("epsilon", 1e-5))))]
 
 
 # ----------------------------------------------------------------------- dense layers
@@ -360,16 +370,11 @@ def _gemm(node, ins, attrs, g):
     if not isinstance(d, _Data) or attrs.get("transA", 0):
         raise _fail(node, "expects the data as its first, untransposed operand")
     _check_vector(node, d)
-    b = ins[1]
-    if not isinstance(b, np.ndarray):
-        raise _fail(node, "the weight must be constant")
-    weight = np.asarray(b, np.float64)
+    weight = _const_f64(node, ins[1], "the weight")
     weight = (weight if attrs.get("transB", 0) else weight.T) * float(attrs.get("alpha", 1.0))
     bias = np.zeros(weight.shape[0])
     if len(ins) > 2 and ins[2] is not None:
-        if not isinstance(ins[2], np.ndarray):
-            raise _fail(node, "the bias must be constant")
-        bias = np.broadcast_to(np.asarray(ins[2], np.float64).reshape(-1), (weight.shape[0],)) * float(attrs.get("beta", 1.0))
+        bias = np.broadcast_to(_const_f64(node, ins[2], "the bias").reshape(-1), (weight.shape[0],)) * float(attrs.get("beta", 1.0))
     return [_add_dense(node, d, weight, bias.copy())]
 
 
@@ -378,7 +383,7 @@ def _matmul(node, ins, attrs, g):
     if not isinstance(d, _Data) or not isinstance(b, np.ndarray) or b.ndim != 2:
         raise _fail(node, "expects data times a constant 2-D weight")
     _check_vector(node, d)
-    weight = np.asarray(b, np.float64).T
+    weight = _const_f64(node, b, "the weight").T
     return [_add_dense(node, d, weight, np.zeros(weight.shape[0]))]
 
 
@@ -422,12 +427,7 @@ def _lstm(node, ins, attrs, g):
         if v is None or isinstance(v, _Zeros) or (isinstance(v, np.ndarray) and not np.any(v)):
             continue
         raise _fail(node, f"{what} must be absent or zero")
-    if not all(isinstance(v, np.ndarray) for v in (w, r)) or (b is not None and not isinstance(b, np.ndarray)):
-        raise _fail(node, "W, R and B must be constant")
-    with np.errstate(invalid="ignore"):  # a signalling NaN sets the flag when widened
-        w, r = np.asarray(w, np.float64), np.asarray(r, np.float64)
-    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(r))):
-        raise _fail(node, "W and R must be finite")
+    w, r = _const_f64(node, w, "W"), _const_f64(node, r, "R")
     if w.ndim != 3 or w.shape[0] != 1 or r.ndim != 3 or r.shape[0] != 1:
         raise _fail(node, f"W {w.shape} and R {r.shape} must be (1, 4H, I) and (1, 4H, H)")
     hidden = int(attrs.get("hidden_size", r.shape[2]))
@@ -435,7 +435,7 @@ def _lstm(node, ins, attrs, g):
         raise _fail(node, f"W {w.shape} / R {r.shape} do not match hidden_size={hidden}")
     if w.shape[2] != x.width:
         raise _fail(node, f"W takes {w.shape[2]} inputs but the data has {x.width} features")
-    bias = np.zeros(8 * hidden) if b is None else np.asarray(b, np.float64).reshape(-1)
+    bias = np.zeros(8 * hidden) if b is None else _const_f64(node, b, "B").reshape(-1)
     if bias.shape != (8 * hidden,):
         raise _fail(node, f"B has shape {np.shape(b)}, expected (1, {8 * hidden})")
     layer = LSTMLayer(
@@ -677,7 +677,7 @@ _HANDLERS = {
     "Mul": _elementwise, "Add": _elementwise, "Sub": _elementwise, "Div": _elementwise,
     "BatchNormalization": _batchnorm,
     "Gemm": _gemm, "MatMul": _matmul,
-    "Relu": _activation, "Elu": _activation, "Tanh": _activation, "Sigmoid": _activation,
+    **dict.fromkeys(_ACTIVATIONS, _activation),
     "LSTM": _lstm,
     "Transpose": _transpose, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze, "Reshape": _reshape, "Flatten": _flatten,
     "ReduceMax": _reduce, "ReduceMean": _reduce, "Gather": _gather, "Slice": _slice,
@@ -705,9 +705,10 @@ def _prediction_output(graph: onnx.GraphProto, g: _Graph) -> _Data:
 
 
 def _to_spec(d: _Data, input_dims: list[Any], meta: dict[str, str]) -> ModelSpec:
+    ours = {k[len(ONNX_METADATA_PREFIX) :]: v for k, v in meta.items() if k.startswith(ONNX_METADATA_PREFIX)}
     try:
-        window = int(meta["actif.window"]) if "actif.window" in meta else None
-        names = {k: json.loads(meta[f"actif.{k}"]) for k in ("feature_names", "output_names", "metadata") if f"actif.{k}" in meta}
+        window = int(ours["window"]) if "window" in ours else None
+        names = {k: json.loads(ours[k]) for k in ("feature_names", "output_names", "metadata") if k in ours}
     except (ValueError, TypeError) as exc:
         raise ModelFormatError(f"ONNX metadata_props from actif are malformed: {exc}") from exc
     if window is None:
@@ -715,7 +716,7 @@ def _to_spec(d: _Data, input_dims: list[Any], meta: dict[str, str]) -> ModelSpec
         window = t_dim if isinstance(t_dim, int) and t_dim > 0 else 10
     metadata = names.get("metadata", {})
     if not isinstance(metadata, dict):
-        raise ModelFormatError("ONNX metadata 'actif.metadata' must be a JSON object")
+        raise ModelFormatError(f"ONNX metadata '{ONNX_METADATA_PREFIX}metadata' must be a JSON object")
     if d.time_axis_of_input == 0:
         metadata = {**metadata, "onnx_input_layout": "time_major"}
     spec = ModelSpec(

@@ -159,6 +159,19 @@ class FlatbufferGraph:
         )
         return out
 
+    def input_and_lstm_stack(self, spec: ModelSpec, batch: int, steps: int) -> tuple[int, list[int]]:
+        """The graph input ``x`` (batch, steps, I), its input affine and every LSTM layer;
+        returns ``x`` and the layers' hidden sequences ``hidden_k`` (batch, steps, H_k)."""
+        x_in = self.tensor("x", (batch, steps, spec.input_size))
+        x = x_in
+        if spec.input_scale is not None:
+            x = self.affine(x, spec.input_scale, spec.input_shift, "input", (batch, steps, spec.input_size))  # type: ignore[arg-type]
+        hidden = []
+        for k in range(spec.num_layers):
+            x = self.lstm(k, spec, x, batch, steps, f"hidden_{k}")
+            hidden.append(x)
+        return x_in, hidden
+
     def head(self, spec: ModelSpec, pooled: int, batch: int) -> int:
         """Folded BatchNorm affine and the dense layers; returns the ``y`` tensor."""
         s = self.schema
@@ -319,14 +332,8 @@ def spec_to_tflite(spec: ModelSpec, *, batch_size: int = 1, window: int | None =
         raise ValueError(f"batch_size and window must be positive, got {batch} and {steps}")
     g = FlatbufferGraph(load_schema())
     s = g.schema
-    x_in = g.tensor("x", (batch, steps, spec.input_size))
-    x = x_in
-    if spec.input_scale is not None:
-        x = g.affine(x, spec.input_scale, spec.input_shift, "input", (batch, steps, spec.input_size))  # type: ignore[arg-type]
-    hidden = []
-    for k in range(spec.num_layers):
-        x = g.lstm(k, spec, x, batch, steps, f"hidden_{k}")
-        hidden.append(x)
+    x_in, hidden = g.input_and_lstm_stack(spec, batch, steps)
+    x = hidden[-1]
     width = spec.hidden_sizes[-1]
     pooled = g.tensor("pooled", (batch, width))
     if spec.pooling == "last":
@@ -351,14 +358,7 @@ def step_to_tflite(spec: ModelSpec, *, batch_size: int = 1) -> bytes:
     which the caller reads and writes between invokes."""
     spec.validate()
     g = FlatbufferGraph(load_schema())
-    x_in = g.tensor("x", (batch_size, 1, spec.input_size))
-    x = x_in
-    if spec.input_scale is not None:
-        x = g.affine(x, spec.input_scale, spec.input_shift, "input", (batch_size, 1, spec.input_size))  # type: ignore[arg-type]
-    hidden = []
-    for k in range(spec.num_layers):
-        x = g.lstm(k, spec, x, batch_size, 1, f"hidden_{k}")
-        hidden.append(x)
+    x_in, hidden = g.input_and_lstm_stack(spec, batch_size, 1)
     return g.serialize([x_in], hidden, "actif LSTM step", _metadata(spec))
 
 

@@ -27,12 +27,22 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..model_spec import ACTIVATIONS, POOLINGS, DenseLayer, LSTMLayer, ModelSpec
+from ..model_spec import (
+    ACTIVATIONS,
+    POOLINGS,
+    DenseLayer,
+    LSTMLayer,
+    ModelSpec,
+    batchnorm_to_affine,
+    compose_affine,
+    fold_affine_into_dense,
+)
 
 try:
     import torch
@@ -88,20 +98,22 @@ def spec_from_torch(
     }
     if pooling is not None and pooling not in POOLINGS:
         raise ModelFormatError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    candidates = [pooling] if pooling else list(POOLINGS)
-    specs = [_assemble(items, p, **names) for p in candidates]
+    spec = _assemble(items, pooling or POOLINGS[0], **names)
     if not verify:
-        return specs[0]
+        return spec
     assert isinstance(source, nn.Module)
-    matching = [s for s in specs if _matches(source, s)]
-    if not matching:
+    # pooling changes no weight: one assembly and one run of the module serve every candidate
+    candidates = [spec] if pooling else [replace(spec, pooling=p) for p in POOLINGS]
+    X, out = _module_output(source, spec)
+    match = None if out is None else next((s for s in candidates if _computes(s, X, out)), None)
+    if match is None:
         raise ModelFormatError(
             "the module's forward() does not compute what its layers describe"
             + ("" if pooling else " with any pooling (last, mean, max)")
             + ": use activation modules (nn.ELU, ...) rather than functional calls, and only the "
             "supported layers; or pass verify=False if forward() takes other arguments"
         )
-    return matching[0]
+    return match
 
 
 def spec_from_torch_file(path: str | os.PathLike[str], *, description: Mapping[str, Any] | None = None, **options: Any) -> ModelSpec:
@@ -172,13 +184,6 @@ def _lstm_layers(get, num_layers: int, bias: bool, hidden: int) -> list[LSTMLaye
     return layers
 
 
-def _batchnorm_affine(weight, bias, mean, var, eps: float, n: int) -> tuple[np.ndarray, np.ndarray]:
-    w = np.ones(n) if weight is None else weight
-    b = np.zeros(n) if bias is None else bias
-    scale = w / np.sqrt(var + eps)
-    return scale, b - mean * scale
-
-
 def _items_from_module(module: nn.Module) -> list[Item]:
     items: list[Item] = []
     for name, m in module.named_modules():
@@ -195,7 +200,7 @@ def _items_from_module(module: nn.Module) -> list[Item]:
         elif isinstance(m, nn.BatchNorm1d):
             if m.running_mean is None or m.running_var is None:
                 raise ModelFormatError(f"layer {name!r}: BatchNorm1d without running statistics cannot be folded")
-            items.append(("batchnorm", *_batchnorm_affine(_np(m.weight), _np(m.bias), _np(m.running_mean), _np(m.running_var), m.eps, m.num_features)))
+            items.append(("batchnorm", *batchnorm_to_affine(_np(m.weight), _np(m.bias), _np(m.running_mean), _np(m.running_var), m.eps)))
         elif isinstance(m, nn.Linear):
             bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_features)
             items.append(("linear", _np(m.weight), bias))
@@ -233,7 +238,7 @@ def _items_from_state_dict(sd: Mapping[str, Any], desc: Mapping[str, Any]) -> li
             mean = get(f"{p}running_mean")
             weight = get(f"{p}weight") if f"{p}weight" in sd else None
             bias = get(f"{p}bias") if f"{p}bias" in sd else None
-            items.append(("batchnorm", *_batchnorm_affine(weight, bias, mean, get(f"{p}running_var"), eps, mean.shape[0])))
+            items.append(("batchnorm", *batchnorm_to_affine(weight, bias, mean, get(f"{p}running_var"), eps)))
         elif f"{p}scale" in sd and f"{p}shift" in sd:
             items.append(("affine", get(f"{p}scale"), get(f"{p}shift")))
         elif f"{p}weight" in sd and get(f"{p}weight").ndim == 2:
@@ -255,18 +260,13 @@ def _assemble(items: list[Item], pooling: str, *, window: int, feature_names, ou
     for item in items:
         kind = item[0]
         if kind == "affine" and not lstm:
-            s, t = item[1], item[2]
-            in_scale = s if in_scale is None else in_scale * s
-            in_shift = t if in_shift is None else in_shift * s + t
+            in_scale, in_shift = compose_affine(in_scale, in_shift, item[1], item[2])
         elif kind == "lstm" and not dense and post_scale is None:
             lstm.extend(item[1])
         elif kind in ("batchnorm", "affine") and lstm and not dense:
-            s, t = item[1], item[2]
-            post_scale = s if post_scale is None else post_scale * s
-            post_shift = t if post_shift is None else post_shift * s + t
+            post_scale, post_shift = compose_affine(post_scale, post_shift, item[1], item[2])
         elif kind == "batchnorm" and dense and dense[-1].activation == "identity":
-            last = dense[-1]
-            dense[-1] = DenseLayer(last.weight * item[1][:, None], last.bias * item[1] + item[2], "identity")
+            dense[-1] = fold_affine_into_dense(dense[-1], item[1], item[2])
         elif kind == "linear" and lstm:
             dense.append(DenseLayer(item[1], item[2], "identity"))
         elif kind == "act" and dense and dense[-1].activation == "identity":
@@ -285,10 +285,9 @@ def _assemble(items: list[Item], pooling: str, *, window: int, feature_names, ou
     return spec.astype(np.float32).validate()  # folding ran in float64
 
 
-def _matches(module: nn.Module, spec: ModelSpec) -> bool:
-    """Does the module compute the spec? Both in float64 on the same random windows."""
-    from ..backends.numpy_ref import NumpyBackend
-
+def _module_output(module: nn.Module, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """Random windows for ``spec`` and the module's float64 output on them (None when
+    it is not one prediction per window of the spec's output size)."""
     # 32 windows of wide-ranging inputs, so activations and poolings see both signs
     X = np.random.default_rng(0).normal(scale=2.0, size=(32, min(int(spec.window), 12), spec.input_size))
     probe = copy.deepcopy(module).to(torch.float64).eval()
@@ -302,10 +301,17 @@ def _matches(module: nn.Module, spec: ModelSpec) -> bool:
     if isinstance(out, (tuple, list)):
         out = out[0]
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (X.shape[0], spec.output_size):
-        return False
+        return X, None
+    return X, out.numpy()
+
+
+def _computes(spec: ModelSpec, X: np.ndarray, module_out: np.ndarray) -> bool:
+    """Does the spec give the module's output on ``X``? (See :func:`_module_output`.)"""
+    from ..backends.numpy_ref import NumpyBackend
+
     want = NumpyBackend(spec).forward(X).y
     # the spec holds float32 weights: compare against the module with the same rounding
-    return bool(np.allclose(out.numpy(), want, rtol=1e-4, atol=1e-5))
+    return bool(np.allclose(module_out, want, rtol=1e-4, atol=1e-5))
 
 
 __all__ = ["CHECKPOINT_FORMAT", "checkpoint_from_module", "spec_from_torch", "spec_from_torch_file"]
