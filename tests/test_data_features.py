@@ -130,9 +130,10 @@ def test_degenerate_geometry_stays_finite():
     assert f["magnitude_log_ratio"][3] == pytest.approx(np.log(1e-9 / np.linalg.norm([0.05, 0, 1])), rel=1e-5)
 
 
-def test_nonfinite_direction_is_rejected():
-    rec = record([[0, 0, 1], [np.nan, 0, 1]], [[0, 0, 1], [0, 0, 1]])
-    with pytest.raises(ValueError, match="gaze_dir_right is not finite at sample 1"):
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e39], ids=["nan", "inf", "beyond-float32"])
+def test_unusable_direction_is_rejected(bad):
+    rec = record([[0, 0, 1], [bad, 0, 1]], [[0, 0, 1], [0, 0, 1]])
+    with pytest.raises(ValueError, match="gaze_dir_right is not finite or beyond float32's range at sample 1"):
         compute_features(rec)
 
 

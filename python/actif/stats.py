@@ -37,7 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import ModelFormatError
-from .validation import positive_int as _positive_int
+from .validation import positive_int
 
 MAGIC = b"ACTIFRS\x00"
 STATS_VERSION = 1
@@ -171,7 +171,7 @@ class RunningStats:
     """
 
     def __init__(self, n_features: int, half_life: float | None = None, *, impl: str = "auto"):
-        n_features = _positive_int(n_features, "n_features")
+        n_features = positive_int(n_features, "n_features")
         if n_features > MAX_FEATURES:
             raise ValueError(f"n_features must be <= {MAX_FEATURES}")
         if half_life is not None:

@@ -39,6 +39,7 @@ MAX_ACCEL_DEG_S2 = 100_000.0  # above peak saccadic acceleration
 MAX_DIOPTER_RATE = 300.0  # 1/(m s): MAX_SPEED_DEG_S of vergence at a 6 cm IPD
 MIN_IPD_CM = 1.0  # floor for the diopter conversion: no human IPD is smaller
 _TINY = 1e-12
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,15 @@ def compute_features(
     n = len(record)
     for name in ("gaze_dir_right", "gaze_dir_left", "origin_right_cm", "origin_left_cm", "timestamp_ms"):
         arr = getattr(record, name)
-        if not np.all(np.isfinite(arr)):
-            bad = int(np.flatnonzero(~np.all(np.isfinite(arr.reshape(n, -1)), axis=1))[0])
-            raise ValueError(f"{record.subject}: {name} is not finite at sample {bad} ({record.source})")
+        # features are float32 and some copy these values as they are, so a value past
+        # float32's range is refused here like a NaN (timestamps enter only as differences)
+        limit = np.inf if name == "timestamp_ms" else _F32_MAX
+        ok = np.abs(arr) <= limit  # NaN compares False
+        if not np.all(ok):
+            bad = int(np.flatnonzero(~np.all(ok.reshape(n, -1), axis=1))[0])
+            raise ValueError(
+                f"{record.subject}: {name} is not finite or beyond float32's range at sample {bad} ({record.source})"
+            )
     d_r, d_l = record.gaze_dir_right, record.gaze_dir_left
     u_r, u_l = unit_vectors(d_r), unit_vectors(d_l)
     o_r, o_l = _eye_origins(record)
