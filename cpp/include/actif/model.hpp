@@ -29,6 +29,9 @@ const char* to_string(Pooling p);
 const char* to_string(Activation a);
 const char* to_string(TraceKind t);
 
+// Bound on every layer size and on the window, as model_spec.py's MAX_DIM.
+constexpr int64_t kMaxDim = int64_t{1} << 16;
+
 // Thrown for malformed models or bad arguments; the Python binding maps it to ValueError.
 class Error : public std::invalid_argument {
  public:
