@@ -431,7 +431,7 @@ int actif_stats_ranking(const actif_stats* stats, actif_score method, int64_t* o
 }
 
 size_t actif_stats_serialized_size(const actif_stats* stats) {
-  return stats ? 48 + 16 * static_cast<size_t>(stats->stats.n_features()) + 4 : 0;
+  return stats ? actif::RunningStats::serialized_size(stats->stats.n_features()) : 0;
 }
 
 int actif_stats_serialize(const actif_stats* stats, void* buffer, size_t capacity, size_t* written) {
