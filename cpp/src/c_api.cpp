@@ -242,17 +242,14 @@ int actif_forward(const actif_model* model, const actif_window_request* r) {
     require(x_count >= 0, "n * t * input_size overflows");
     require(r->num_threads >= 0, "num_threads must be >= 0");
     const actif::TraceKind trace = trace_kind(r->trace);
-    require(trace != actif::TraceKind::None || (r->trace_out == nullptr && r->stats == nullptr),
-            "trace_out and stats need a trace");
-    require(r->stats == nullptr || r->stats->stats.n_features() == m.input_size,
-            "statistics have " + std::to_string(r->stats ? r->stats->stats.n_features() : 0) +
-                " features, the model has " + std::to_string(m.input_size) + " inputs");
+    require(trace != actif::TraceKind::None || r->trace_out == nullptr, "trace_out needs a trace");
     const int64_t layers = static_cast<int64_t>(m.lstm.size());
     require(r->hidden == nullptr || (r->hidden_layer >= 0 && r->hidden_layer < layers),
             "hidden_layer must be in [0, " + std::to_string(layers) + ")");
-    if (r->n == 0) return;
-    require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
-    require_finite(r->x, x_count, "x", m.input_size);
+    if (r->n > 0) {
+      require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
+      require_finite(r->x, x_count, "x", m.input_size);
+    }
 
     actif::WindowRequest req;
     req.x = r->x;
@@ -267,6 +264,8 @@ int actif_forward(const actif_model* model, const actif_window_request* r) {
     req.trace_out = r->trace_out;
     req.stats = r->stats ? &r->stats->stats : nullptr;
     req.num_threads = r->num_threads;
+    // Checks the trace and the statistics against the model (n == 0 included) before
+    // writing anything; its actif::Error becomes ACTIF_E_INVALID_ARGUMENT.
     actif::window_forward(m, req);
   });
 }
@@ -318,10 +317,7 @@ int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trac
     require(stream != nullptr && x != nullptr && y != nullptr, "stream, x and y must not be NULL");
     const actif::Model& m = stream->file->model;
     const actif::TraceKind kind = trace_kind(trace);
-    require(kind != actif::TraceKind::None || (trace_out == nullptr && stats == nullptr),
-            "trace_out and stats need a trace");
-    require(stats == nullptr || stats->stats.n_features() == m.input_size,
-            "statistics and model have different feature counts");
+    require(kind != actif::TraceKind::None || trace_out == nullptr, "trace_out needs a trace");
     require_finite(x, stream->state.batch * m.input_size, "x", m.input_size);
 
     actif::StepRequest req;
@@ -330,7 +326,7 @@ int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trac
     req.trace = kind;
     req.trace_out = trace_out;
     req.stats = stats ? &stats->stats : nullptr;
-    actif::step_forward(m, stream->state, req);
+    actif::step_forward(m, stream->state, req);  // checks the trace and statistics first
     ++stream->state.steps;
   });
 }

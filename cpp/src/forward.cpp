@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <string>
 #include <thread>
 
 #include "actif/kernels.hpp"
@@ -125,6 +126,19 @@ void pool_sequence(Pooling p, int64_t rows, int64_t t, int64_t hidden, const flo
   }
 }
 
+// The checks a trace and statistics request must pass, in window and in step mode.
+void check_trace_request(const Model& m, TraceKind trace, const RunningStats* stats) {
+  const int64_t hidden = m.lstm.front().hidden_size;
+  if (trace == TraceKind::Paper && hidden < m.input_size)
+    throw Error("the 'paper' trace needs hidden_size >= input_size (the first LSTM layer has " +
+                std::to_string(hidden) + " units, the model " + std::to_string(m.input_size) + " inputs)");
+  if (stats == nullptr) return;
+  if (trace == TraceKind::None) throw Error("statistics need a trace");
+  if (stats->n_features() != m.input_size)
+    throw Error("statistics have " + std::to_string(stats->n_features()) + " features, the model has " +
+                std::to_string(m.input_size) + " inputs");
+}
+
 // Runs windows [n0, n1): outputs for those windows, trace rows into trace_rows.
 void run_windows(const Model& m, const KernelSet& k, const WindowRequest& req, int64_t n0, int64_t n1,
                  float* trace_rows) {
@@ -200,11 +214,7 @@ void window_forward(const Model& m, const WindowRequest& req) {
   if (req.n < 0 || req.t < 1) throw Error("windows need N >= 0 and T >= 1");
   if (!req.layers.empty() && req.layers.size() != m.lstm.size())
     throw Error("layer outputs must be given for every LSTM layer or none");
-  if (req.trace == TraceKind::Paper && m.lstm.front().hidden_size < m.input_size)
-    throw Error("the 'paper' trace needs hidden_size >= input_size");
-  if (req.stats && req.stats->n_features() != m.input_size)
-    throw Error("statistics have a different number of features than the model's inputs");
-  if (req.stats && req.trace == TraceKind::None) throw Error("statistics need a trace");
+  check_trace_request(m, req.trace, req.stats);
   if (req.n == 0) return;
 
   const KernelSet& k = active_kernels();
@@ -257,10 +267,7 @@ void step_forward(const Model& m, StepState& s, const StepRequest& req) {
     throw Error("state must hold h and c for every LSTM layer");
   const bool ring_pool = m.pooling != Pooling::Last;
   if (ring_pool && (s.ring == nullptr || s.ring_len < 1)) throw Error("mean/max pooling needs a state ring");
-  if (req.trace == TraceKind::Paper && m.lstm.front().hidden_size < m.input_size)
-    throw Error("the 'paper' trace needs hidden_size >= input_size");
-  if (req.stats && (req.trace == TraceKind::None || req.stats->n_features() != n_in))
-    throw Error("statistics need a trace and as many features as the model has inputs");
+  check_trace_request(m, req.trace, req.stats);
 
   const KernelSet& k = active_kernels();
   Workspace& ws = workspace();

@@ -238,4 +238,37 @@ TEST_CASE(forward, rejects_bad_requests_before_writing) {
   CHECK(threw);
   CHECK(wrong.count() == 0);
   for (float v : y) CHECK(v == -7.0f);
+
+  // Step mode makes the same checks, with the same messages, before touching the state.
+  std::vector<float> h(2 * 4, 0.25f), c(2 * 4, 0.5f);
+  actif::StepState st;
+  st.batch = 2;
+  st.h = {h.data()};
+  st.c = {c.data()};
+  actif::StepRequest step;
+  step.x = x.data();
+  step.y = y.data();
+  auto step_error = [&]() -> std::string {
+    try {
+      actif::step_forward(model, st, step);
+    } catch (const actif::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  step.trace = actif::TraceKind::Paper;  // no trace_out, no statistics: still checked
+  CHECK_MSG(step_error().find("hidden_size >= input_size (the first LSTM layer has 4 units, the model 6 inputs)") !=
+                std::string::npos,
+            step_error());
+  step.trace = actif::TraceKind::Weighted;
+  step.stats = &wrong;
+  CHECK_MSG(step_error() == "statistics have 5 features, the model has 6 inputs", step_error());
+  actif::RunningStats right(6);
+  step.trace = actif::TraceKind::None;
+  step.stats = &right;
+  CHECK_MSG(step_error() == "statistics need a trace", step_error());
+  CHECK(wrong.count() == 0 && right.count() == 0);
+  for (float v : y) CHECK(v == -7.0f);
+  for (float v : h) CHECK(v == 0.25f);
+  for (float v : c) CHECK(v == 0.5f);
 }
