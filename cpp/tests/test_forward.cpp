@@ -210,6 +210,45 @@ TEST_CASE(forward, step_streams) {
   }
 }
 
+// A trace that nobody reads (no trace_out, no statistics) is skipped: asking for one
+// still changes no output.
+TEST_CASE(forward, unread_trace_changes_nothing) {
+  ModelShape s;
+  s.input_size = 6;
+  s.hidden = {8};
+  s.pooling = actif::Pooling::Mean;
+  const RefModel ref = random_ref_model(s, 12);
+  const actif::Model model = build_model(ref);
+  Rng rng(13);
+  const std::vector<float> x = rng.uniform_vec(3 * 5 * 6, -2.0f, 2.0f);
+  std::vector<float> want(3 * 2), got(3 * 2), h(8, 0.0f), c(8, 0.0f), ring(8 * ref.window, 0.0f);
+  actif::window_forward(model, window_request(x.data(), 3, 5, want.data()));
+  actif::StepState st;
+  st.batch = 1;
+  st.h = {h.data()};
+  st.c = {c.data()};
+  st.ring = ring.data();
+  st.ring_len = ref.window;
+  actif::StepRequest step;
+  step.x = x.data();
+  std::vector<float> want_step(2), got_step(2);
+  step.y = want_step.data();
+  actif::step_forward(model, st, step);
+  for (const actif::TraceKind trace : kTraces) {
+    actif::WindowRequest req = window_request(x.data(), 3, 5, got.data());
+    req.trace = trace;
+    actif::window_forward(model, req);
+    CHECK_MSG(got == want, std::string("window y with an unread trace ") + actif::to_string(trace));
+    std::fill(h.begin(), h.end(), 0.0f);
+    std::fill(c.begin(), c.end(), 0.0f);
+    std::fill(ring.begin(), ring.end(), 0.0f);
+    step.y = got_step.data();
+    step.trace = trace;
+    actif::step_forward(model, st, step);
+    CHECK_MSG(got_step == want_step, std::string("step y with an unread trace ") + actif::to_string(trace));
+  }
+}
+
 TEST_CASE(forward, rejects_bad_requests_before_writing) {
   ModelShape s;
   s.input_size = 6;
