@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -156,10 +157,12 @@ std::string replaced(std::string s, const std::string& from, const std::string& 
   return s;
 }
 
+// The member called `name`; a misspelt name fails the test (the harness reports the
+// exception) instead of quietly editing another member.
 ZipEntry& entry(std::vector<ZipEntry>& es, const std::string& name) {
   for (auto& e : es)
     if (e.name == name) return e;
-  return es.front();
+  throw std::logic_error("test bug: no zip member named '" + name + "'");
 }
 
 // The kind of error loading `bytes` raises, or "ok".
