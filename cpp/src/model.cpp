@@ -1,6 +1,5 @@
 #include "actif/model.hpp"
 
-#include <algorithm>
 #include <cmath>
 
 namespace actif {
@@ -89,12 +88,6 @@ const char* to_string(TraceKind t) {
   return "?";
 }
 
-int64_t Model::max_hidden() const {
-  int64_t h = 0;
-  for (const auto& l : lstm) h = std::max(h, l.hidden_size);
-  return h;
-}
-
 ModelBuilder& ModelBuilder::input_affine(int64_t n, const float* scale, const float* shift) {
   if (!m_.lstm.empty()) throw Error("input affine must come before the LSTM layers");
   check_dim(n, "input size");
@@ -116,7 +109,6 @@ ModelBuilder& ModelBuilder::lstm(int64_t input_size, int64_t hidden_size, const 
                 " inputs but the previous layer gives " + std::to_string(expected_in));
   if (m_.lstm.empty()) m_.input_size = input_size;
   LstmLayer layer;
-  layer.input_size = input_size;
   layer.hidden_size = hidden_size;
   const int64_t g = 4 * hidden_size;
   const std::string of = " of LSTM layer " + std::to_string(m_.lstm.size());  // which layer a bad value is in

@@ -60,7 +60,7 @@ struct Guarded {
   int64_t pad, n;
   Guarded(int64_t count, int64_t guard = 19) : buf(static_cast<size_t>(count + 2 * guard), kGuard), pad(guard), n(count) {}
   float* data() { return buf.data() + pad; }
-  // True when every guard still holds NaN (nothing wrote outside [0, n) except `allowed`).
+  // True when every guard still holds NaN (nothing wrote outside [0, n)).
   bool guards_intact() const {
     for (int64_t i = 0; i < pad; ++i)
       if (!std::isnan(buf[static_cast<size_t>(i)]) || !std::isnan(buf[static_cast<size_t>(pad + n + i)])) return false;

@@ -39,7 +39,6 @@ class Error : public std::invalid_argument {
 };
 
 struct LstmLayer {
-  int64_t input_size = 0;
   int64_t hidden_size = 0;
   PackedMatrix w_ih_t;  // (I, 4H)
   PackedMatrix w_hh_t;  // (H, 4H)
@@ -71,7 +70,6 @@ struct Model {
 
   int64_t hidden_top() const { return lstm.back().hidden_size; }
   int64_t output_size() const { return dense.empty() ? hidden_top() : dense.back().out_features; }
-  int64_t max_hidden() const;
 };
 
 // Builds a Model from arrays in PyTorch layout, checking every size. All pointers are
