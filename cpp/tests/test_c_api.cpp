@@ -22,19 +22,10 @@ namespace {
 
 const std::string kDir = ACTIF_TEST_DATA_DIR;
 
-// Sections "name count v1 v2 ..." of tiny_model_expected.txt.
+// The sections of tiny_model_expected.txt.
 std::map<std::string, std::vector<double>> expected() {
   std::ifstream in(kDir + "/tiny_model_expected.txt");
-  std::map<std::string, std::vector<double>> out;
-  std::string name;
-  size_t count = 0;
-  in.imbue(std::locale::classic());
-  while (in >> name >> count) {
-    std::vector<double>& v = out[name];
-    v.resize(count);
-    for (double& x : v) in >> x;
-  }
-  return out;
+  return read_sections(in);
 }
 
 std::vector<float> floats(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }

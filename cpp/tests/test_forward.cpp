@@ -15,7 +15,6 @@ using namespace actif_test;
 
 namespace {
 
-const std::vector<int64_t> kHiddenSizes = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128, 257};
 const actif::Pooling kPoolings[] = {actif::Pooling::Last, actif::Pooling::Mean, actif::Pooling::Max};
 const actif::Activation kActs[] = {actif::Activation::Relu, actif::Activation::Elu, actif::Activation::Tanh,
                                    actif::Activation::Sigmoid, actif::Activation::Identity};
@@ -57,7 +56,7 @@ void check_scores(const std::string& where, const actif::RunningStats& rs, const
 
 TEST_CASE(forward, windows) {
   int k = 0;
-  for (const int64_t hidden : kHiddenSizes) {
+  for (const int64_t hidden : kSizesAroundVectorWidths) {
     ++k;
     const RefModel ref = random_ref_model(sweep_shape(hidden, k), 100 + static_cast<uint64_t>(hidden));
     const actif::Model model = build_model(ref);
@@ -144,7 +143,7 @@ TEST_CASE(forward, threads_split_windows) {
 
 TEST_CASE(forward, step_streams) {
   int k = 0;
-  for (const int64_t hidden : kHiddenSizes) {
+  for (const int64_t hidden : kSizesAroundVectorWidths) {
     ++k;
     const RefModel ref = random_ref_model(sweep_shape(hidden, k + 1), 300 + static_cast<uint64_t>(hidden));
     const actif::Model model = build_model(ref);
