@@ -13,15 +13,15 @@
 # 2 jobs (JOBS=N to change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-JOBS=${JOBS:-2}
 mode=${1:-native}
+# shellcheck source=cpp/cmake_steps.sh
+. cpp/cmake_steps.sh
 
 configure_and_build() {  # dir, extra cmake args...
   local dir=$1
   shift
-  cmake -S . -B "$dir" -G Ninja -DACTIF_BUILD_TESTS=ON -DACTIF_BUILD_BENCH=ON -DACTIF_BUILD_EXAMPLES=ON "$@" >"$dir.cmake.log" 2>&1 ||
-    { cat "$dir.cmake.log"; exit 1; }
-  ninja -C "$dir" -j"$JOBS" >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; exit 1; }
+  cmake_configure "$dir" -DACTIF_BUILD_TESTS=ON -DACTIF_BUILD_BENCH=ON -DACTIF_BUILD_EXAMPLES=ON "$@"
+  ninja_build "$dir"
 }
 
 case "$mode" in

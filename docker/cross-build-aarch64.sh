@@ -10,24 +10,24 @@
 # since emulated timings are slow to take and say nothing about device speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-JOBS=${JOBS:-2}
 step() { echo "== $* ($(date +%T))"; }
+# shellcheck source=cpp/cmake_steps.sh
+. cpp/cmake_steps.sh  # cmake_configure and ninja_build, as cpp/check.sh uses them
 
 step "toolchain"
 docker/install-deps.sh cross
 
 step "x86 build: golden outputs"
 mkdir -p build
-cmake -S . -B build/ci-native -G Ninja -DCMAKE_BUILD_TYPE=Release >build/ci-native.cmake.log
-ninja -C build/ci-native -j"$JOBS" actif_golden >build/ci-native.golden.log
+cmake_configure build/ci-native -DCMAKE_BUILD_TYPE=Release
+ninja_build build/ci-native actif_golden
 GOLDEN=$PWD/build/ci-native/golden-x86.txt
 build/ci-native/cpp/tests/actif_golden --write "$GOLDEN"
 
 step "aarch64 cross build"
-cmake -S . -B build/ci-aarch64 -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_TOOLCHAIN_FILE="$PWD/cpp/toolchains/aarch64-linux-gnu.cmake" \
-  -DACTIF_GOLDEN_REFERENCE="$GOLDEN" >build/ci-aarch64.cmake.log
-ninja -C build/ci-aarch64 -j"$JOBS" >build/ci-aarch64.build.log || { tail -50 build/ci-aarch64.build.log; exit 1; }
+cmake_configure build/ci-aarch64 -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_TOOLCHAIN_FILE="$PWD/cpp/toolchains/aarch64-linux-gnu.cmake" -DACTIF_GOLDEN_REFERENCE="$GOLDEN"
+ninja_build build/ci-aarch64
 file build/ci-aarch64/cpp/tests/actif_tests | grep -q "ARM aarch64" || { echo "not an aarch64 binary" >&2; exit 1; }
 
 step "ctest under qemu-aarch64 (golden_vs_reference compares with the x86 outputs)"

@@ -3,7 +3,7 @@
  * Loads a model file written by Python (actif.Model.save / ModelSpec.save), streams
  * samples through it one at a time (here synthetic sensor readings; a plugin would pass
  * each new frame's features), prints every prediction, and at the end the features
- * that drive the predictions (DeepACTIF inverse scores over the weighted trace).
+ * that drive the predictions (mean scores over the weighted trace).
  *
  *   actif_stream_demo MODEL.npz [STEPS]
  */
@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "actif_stream_demo: STEPS must be in [1, 1000000]\n");
     return 2;
   }
+
+  /* The ranking at the end scores features by their mean trace; ACTIF_SCORE_INVERSE
+   * would give DeepACTIF's inverse score instead. */
+  const actif_score method = ACTIF_SCORE_MEAN;
 
   actif_model* model = NULL;
   int st = actif_model_load_file(argv[1], &model);
@@ -67,12 +71,12 @@ int main(int argc, char** argv) {
     for (int64_t k = 0; k < n_out; ++k) printf(" %s=%+.5f", actif_model_output_name(model, k), (double)y[k]);
     printf("\n");
   }
-  if ((st = actif_stats_scores(stats, ACTIF_SCORE_MEAN, scores, n_in)) != ACTIF_OK ||
-      (st = actif_stats_ranking(stats, ACTIF_SCORE_MEAN, order, n_in)) != ACTIF_OK) {
+  if ((st = actif_stats_scores(stats, method, scores, n_in)) != ACTIF_OK ||
+      (st = actif_stats_ranking(stats, method, order, n_in)) != ACTIF_OK) {
     rc = fail("scoring", st);
     goto done;
   }
-  printf("top features (DeepACTIF inverse score):\n");
+  printf("top features (mean score):\n");
   for (int64_t r = 0; r < n_in && r < 5; ++r)
     printf("  %lld. %-16s %.4f\n", (long long)(r + 1), actif_model_feature_name(model, order[r]), scores[order[r]]);
   printf("statistics: %llu samples, %zu bytes serialised\n", (unsigned long long)actif_stats_count(stats),

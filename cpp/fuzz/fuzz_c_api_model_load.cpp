@@ -1,7 +1,6 @@
 // libFuzzer target: the C API model loader, actif_model_load_memory, on arbitrary bytes.
 //
-// Built only when cpp/include/actif/actif.h exists (run_libfuzzer.sh checks). The
-// first input byte is skipped so the seed corpus is shared with the Python model
+// The first input byte is skipped so the seed corpus is shared with the Python model
 // fuzzer (tests/fuzz/corpus/model, whose seeds start with a mode byte). A malformed
 // file must come back as a non-OK status with no model; a sanitizer report, a crash or
 // a model handed out with an error status is a failure.

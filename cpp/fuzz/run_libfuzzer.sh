@@ -6,8 +6,7 @@
 #   cpp/fuzz/run_libfuzzer.sh 10         # 10 s per target
 #   cpp/fuzz/run_libfuzzer.sh 0          # build only
 #
-# Targets: fuzz_running_stats_from_bytes (always); fuzz_c_api_model_load (only when
-# cpp/include/actif/actif.h exists: the C API is being written in parallel).
+# Targets: fuzz_running_stats_from_bytes, fuzz_c_api_model_load.
 # Needs clang and its fuzzer runtime (Debian: apt-get install clang libclang-rt-14-dev,
 # or the clang version you have). Settings: CXX_FUZZ (compiler), ACTIF_FUZZ_BUILD
 # (build directory, default build/fuzz), ACTIF_FUZZ_ARTIFACTS (crash reproducers).
@@ -37,16 +36,12 @@ echo "building fuzz_running_stats_from_bytes with $cxx"
   -o "$out/fuzz_running_stats_from_bytes"
 targets+=("fuzz_running_stats_from_bytes:tests/fuzz/corpus/stats")
 
-if [ -f cpp/include/actif/actif.h ]; then
-  echo "building fuzz_c_api_model_load with $cxx"
-  # every core and loader source, scalar kernels only (the fuzzer checks parsing, not SIMD)
-  mapfile -t sources < <(find cpp/src -name '*.cpp' ! -path '*/kernels/*' | sort)
-  "$cxx" "${flags[@]}" -pthread cpp/fuzz/fuzz_c_api_model_load.cpp "${sources[@]}" \
-    cpp/src/kernels/dispatch.cpp cpp/src/kernels/scalar.cpp -o "$out/fuzz_c_api_model_load"
-  targets+=("fuzz_c_api_model_load:tests/fuzz/corpus/model")
-else
-  echo "fuzz_c_api_model_load: skipped, cpp/include/actif/actif.h does not exist yet"
-fi
+echo "building fuzz_c_api_model_load with $cxx"
+# every core and loader source, scalar kernels only (the fuzzer checks parsing, not SIMD)
+mapfile -t sources < <(find cpp/src -name '*.cpp' ! -path '*/kernels/*' | sort)
+"$cxx" "${flags[@]}" -pthread cpp/fuzz/fuzz_c_api_model_load.cpp "${sources[@]}" \
+  cpp/src/kernels/dispatch.cpp cpp/src/kernels/scalar.cpp -o "$out/fuzz_c_api_model_load"
+targets+=("fuzz_c_api_model_load:tests/fuzz/corpus/model")
 
 [ "$seconds" -gt 0 ] || exit 0
 failed=0

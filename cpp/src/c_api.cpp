@@ -27,10 +27,13 @@ struct actif_model {
 
 struct actif_stream {
   std::shared_ptr<const actif::ModelFile> file;
-  int64_t batch = 0;
   std::vector<std::vector<float>> h, c;  // per layer (batch, H_l)
   std::vector<float> ring;               // (batch, window, H_top) for mean/max pooling
-  int64_t steps = 0;
+  actif::StepState state;                // batch, steps, and pointers into h, c and ring: built once
+
+  actif_stream() = default;
+  actif_stream(const actif_stream&) = delete;  // a copy's state would point into the original
+  actif_stream& operator=(const actif_stream&) = delete;
 };
 
 struct actif_stats {
@@ -239,17 +242,14 @@ int actif_forward(const actif_model* model, const actif_window_request* r) {
     require(x_count >= 0, "n * t * input_size overflows");
     require(r->num_threads >= 0, "num_threads must be >= 0");
     const actif::TraceKind trace = trace_kind(r->trace);
-    require(trace != actif::TraceKind::None || (r->trace_out == nullptr && r->stats == nullptr),
-            "trace_out and stats need a trace");
-    require(r->stats == nullptr || r->stats->stats.n_features() == m.input_size,
-            "statistics have " + std::to_string(r->stats ? r->stats->stats.n_features() : 0) +
-                " features, the model has " + std::to_string(m.input_size) + " inputs");
+    require(trace != actif::TraceKind::None || r->trace_out == nullptr, "trace_out needs a trace");
     const int64_t layers = static_cast<int64_t>(m.lstm.size());
     require(r->hidden == nullptr || (r->hidden_layer >= 0 && r->hidden_layer < layers),
             "hidden_layer must be in [0, " + std::to_string(layers) + ")");
-    if (r->n == 0) return;
-    require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
-    require_finite(r->x, x_count, "x", m.input_size);
+    if (r->n > 0) {
+      require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
+      require_finite(r->x, x_count, "x", m.input_size);
+    }
 
     actif::WindowRequest req;
     req.x = r->x;
@@ -264,6 +264,8 @@ int actif_forward(const actif_model* model, const actif_window_request* r) {
     req.trace_out = r->trace_out;
     req.stats = r->stats ? &r->stats->stats : nullptr;
     req.num_threads = r->num_threads;
+    // Checks the trace and the statistics against the model (n == 0 included) before
+    // writing anything; its actif::Error becomes ACTIF_E_INVALID_ARGUMENT.
     actif::window_forward(m, req);
   });
 }
@@ -278,12 +280,20 @@ int actif_stream_create(const actif_model* model, int64_t batch, actif_stream** 
     const actif::Model& m = model_of(model);
     auto s = std::make_unique<actif_stream>();
     s->file = model->file;
-    s->batch = batch;
     for (const auto& layer : m.lstm) {
       s->h.emplace_back(static_cast<size_t>(batch * layer.hidden_size), 0.0f);
       s->c.emplace_back(static_cast<size_t>(batch * layer.hidden_size), 0.0f);
     }
     if (m.pooling != actif::Pooling::Last) s->ring.assign(static_cast<size_t>(batch * m.window * m.hidden_top()), 0.0f);
+    // The buffers above never grow again, so these pointers stay valid.
+    actif::StepState& state = s->state;
+    state.batch = batch;
+    for (size_t l = 0; l < m.lstm.size(); ++l) {
+      state.h.push_back(s->h[l].data());
+      state.c.push_back(s->c[l].data());
+    }
+    state.ring = s->ring.empty() ? nullptr : s->ring.data();
+    state.ring_len = s->ring.empty() ? 0 : m.window;
     *out = s.release();
   });
 }
@@ -295,11 +305,11 @@ void actif_stream_reset(actif_stream* stream) {
   for (auto& v : stream->h) std::fill(v.begin(), v.end(), 0.0f);
   for (auto& v : stream->c) std::fill(v.begin(), v.end(), 0.0f);
   std::fill(stream->ring.begin(), stream->ring.end(), 0.0f);
-  stream->steps = 0;
+  stream->state.steps = 0;
 }
 
-int64_t actif_stream_batch(const actif_stream* stream) { return stream ? stream->batch : -1; }
-int64_t actif_stream_steps(const actif_stream* stream) { return stream ? stream->steps : -1; }
+int64_t actif_stream_batch(const actif_stream* stream) { return stream ? stream->state.batch : -1; }
+int64_t actif_stream_steps(const actif_stream* stream) { return stream ? stream->state.steps : -1; }
 
 int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trace trace, float* trace_out,
                       actif_stats* stats) {
@@ -307,29 +317,17 @@ int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trac
     require(stream != nullptr && x != nullptr && y != nullptr, "stream, x and y must not be NULL");
     const actif::Model& m = stream->file->model;
     const actif::TraceKind kind = trace_kind(trace);
-    require(kind != actif::TraceKind::None || (trace_out == nullptr && stats == nullptr),
-            "trace_out and stats need a trace");
-    require(stats == nullptr || stats->stats.n_features() == m.input_size,
-            "statistics and model have different feature counts");
-    require_finite(x, stream->batch * m.input_size, "x", m.input_size);
+    require(kind != actif::TraceKind::None || trace_out == nullptr, "trace_out needs a trace");
+    require_finite(x, stream->state.batch * m.input_size, "x", m.input_size);
 
-    actif::StepState s;
-    s.batch = stream->batch;
-    for (size_t l = 0; l < m.lstm.size(); ++l) {
-      s.h.push_back(stream->h[l].data());
-      s.c.push_back(stream->c[l].data());
-    }
-    s.ring = stream->ring.empty() ? nullptr : stream->ring.data();
-    s.ring_len = stream->ring.empty() ? 0 : m.window;
-    s.steps = stream->steps;
     actif::StepRequest req;
     req.x = x;
     req.y = y;
     req.trace = kind;
     req.trace_out = trace_out;
     req.stats = stats ? &stats->stats : nullptr;
-    actif::step_forward(m, s, req);
-    ++stream->steps;
+    actif::step_forward(m, stream->state, req);  // checks the trace and statistics first
+    ++stream->state.steps;
   });
 }
 
@@ -429,7 +427,7 @@ int actif_stats_ranking(const actif_stats* stats, actif_score method, int64_t* o
 }
 
 size_t actif_stats_serialized_size(const actif_stats* stats) {
-  return stats ? 48 + 16 * static_cast<size_t>(stats->stats.n_features()) + 4 : 0;
+  return stats ? actif::RunningStats::serialized_size(stats->stats.n_features()) : 0;
 }
 
 int actif_stats_serialize(const actif_stats* stats, void* buffer, size_t capacity, size_t* written) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <string>
 #include <thread>
 
 #include "actif/kernels.hpp"
@@ -125,9 +126,27 @@ void pool_sequence(Pooling p, int64_t rows, int64_t t, int64_t hidden, const flo
   }
 }
 
-// Runs windows [n0, n1): outputs for those windows, trace rows into trace_rows.
-void run_windows(const Model& m, const KernelSet& k, const WindowRequest& req, int64_t n0, int64_t n1,
-                 float* trace_rows) {
+// The checks a trace and statistics request must pass, in window and in step mode.
+void check_trace_request(const Model& m, TraceKind trace, const RunningStats* stats) {
+  const int64_t hidden = m.lstm.front().hidden_size;
+  if (trace == TraceKind::Paper && hidden < m.input_size)
+    throw Error("the 'paper' trace needs hidden_size >= input_size (the first LSTM layer has " +
+                std::to_string(hidden) + " units, the model " + std::to_string(m.input_size) + " inputs)");
+  if (stats == nullptr) return;
+  if (trace == TraceKind::None) throw Error("statistics need a trace");
+  if (stats->n_features() != m.input_size)
+    throw Error("statistics have " + std::to_string(stats->n_features()) + " features, the model has " +
+                std::to_string(m.input_size) + " inputs");
+}
+
+// The trace to compute: none when nobody reads it (no trace_out, no statistics).
+TraceKind trace_wanted(TraceKind trace, const float* trace_out, const RunningStats* stats) {
+  return trace_out != nullptr || stats != nullptr ? trace : TraceKind::None;
+}
+
+// Runs windows [n0, n1): outputs for those windows, `trace` rows into trace_rows.
+void run_windows(const Model& m, const KernelSet& k, const WindowRequest& req, TraceKind trace, int64_t n0,
+                 int64_t n1, float* trace_rows) {
   Workspace& ws = workspace();
   const int64_t nb = n1 - n0, t = req.t, n_in = m.input_size, rows = nb * t;
   const float* xin = normalise(m, req.x + n0 * t * n_in, rows, ws);
@@ -149,7 +168,7 @@ void run_windows(const Model& m, const KernelSet& k, const WindowRequest& req, i
     float* hseq = out.h ? out.h + n0 * t * hidden : Workspace::get(l % 2 == 0 ? ws.h_ping : ws.h_pong, rows * hidden);
     float* cseq = out.c ? out.c + n0 * t * hidden : nullptr;
     float* cstate = cseq ? nullptr : Workspace::get(ws.c, nb * hidden);
-    const bool gates_for_trace = l == 0 && req.trace == TraceKind::Gates;
+    const bool gates_for_trace = l == 0 && trace == TraceKind::Gates;
     float* gseq = out.gates ? out.gates + n0 * t * g : (gates_for_trace ? Workspace::get(ws.gates, rows * g) : nullptr);
 
     for (int64_t s = 0; s < t; ++s) {
@@ -163,8 +182,8 @@ void run_windows(const Model& m, const KernelSet& k, const WindowRequest& req, i
                       gseq ? gseq + s * g : nullptr, t * g);
     }
     // The first layer's scratch may be reused by layer 2, so its trace is taken now.
-    if (l == 0 && req.trace != TraceKind::None)
-      compute_trace(m, k, req.trace, rows, xin, hseq, hidden, gseq, g, trace_rows, ws);
+    if (l == 0 && trace != TraceKind::None)
+      compute_trace(m, k, trace, rows, xin, hseq, hidden, gseq, g, trace_rows, ws);
     layer_in = hseq;
     in_dim = hidden;
   }
@@ -200,17 +219,14 @@ void window_forward(const Model& m, const WindowRequest& req) {
   if (req.n < 0 || req.t < 1) throw Error("windows need N >= 0 and T >= 1");
   if (!req.layers.empty() && req.layers.size() != m.lstm.size())
     throw Error("layer outputs must be given for every LSTM layer or none");
-  if (req.trace == TraceKind::Paper && m.lstm.front().hidden_size < m.input_size)
-    throw Error("the 'paper' trace needs hidden_size >= input_size");
-  if (req.stats && req.stats->n_features() != m.input_size)
-    throw Error("statistics have a different number of features than the model's inputs");
-  if (req.stats && req.trace == TraceKind::None) throw Error("statistics need a trace");
+  check_trace_request(m, req.trace, req.stats);
   if (req.n == 0) return;
 
   const KernelSet& k = active_kernels();
   const int64_t n = req.n, rows_per_window = req.t;
+  const TraceKind trace = trace_wanted(req.trace, req.trace_out, req.stats);
   float* trace_all = req.trace_out;
-  if (req.trace != TraceKind::None && trace_all == nullptr)  // the calling thread's reusable buffer
+  if (trace != TraceKind::None && trace_all == nullptr)  // the calling thread's reusable buffer
     trace_all = Workspace::get(workspace().trace, n * rows_per_window * m.input_size);
 
   // Split windows over threads only when each gets enough work to pay for a thread.
@@ -222,7 +238,7 @@ void window_forward(const Model& m, const WindowRequest& req) {
   auto chunk = [&](int64_t c) {
     const int64_t n0 = n * c / threads, n1 = n * (c + 1) / threads;
     float* tr = trace_all ? trace_all + n0 * rows_per_window * m.input_size : nullptr;
-    run_windows(m, k, req, n0, n1, tr);
+    run_windows(m, k, req, trace, n0, n1, tr);
   };
   if (threads == 1) {
     chunk(0);
@@ -257,12 +273,10 @@ void step_forward(const Model& m, StepState& s, const StepRequest& req) {
     throw Error("state must hold h and c for every LSTM layer");
   const bool ring_pool = m.pooling != Pooling::Last;
   if (ring_pool && (s.ring == nullptr || s.ring_len < 1)) throw Error("mean/max pooling needs a state ring");
-  if (req.trace == TraceKind::Paper && m.lstm.front().hidden_size < m.input_size)
-    throw Error("the 'paper' trace needs hidden_size >= input_size");
-  if (req.stats && (req.trace == TraceKind::None || req.stats->n_features() != n_in))
-    throw Error("statistics need a trace and as many features as the model has inputs");
+  check_trace_request(m, req.trace, req.stats);
 
   const KernelSet& k = active_kernels();
+  const TraceKind trace = trace_wanted(req.trace, req.trace_out, req.stats);
   Workspace& ws = workspace();
   const float* xin = normalise(m, req.x, b, ws);
   const float* layer_in = xin;
@@ -274,18 +288,18 @@ void step_forward(const Model& m, StepState& s, const StepRequest& req) {
     float* z = Workspace::get(ws.zx, b * g);
     k.gemm_f32(b, layer_in, in_dim, layer.w_ih_t, z, g, layer.bias.data(), false);
     k.gemm_f32(b, s.h[l], hidden, layer.w_hh_t, z, g, nullptr, true);
-    float* gates = (l == 0 && req.trace == TraceKind::Gates) ? Workspace::get(ws.gates, b * g) : nullptr;
+    float* gates = (l == 0 && trace == TraceKind::Gates) ? Workspace::get(ws.gates, b * g) : nullptr;
     if (l == 0) g0 = gates;
     // h and c are updated in place: the old h was fully consumed by the GEMM above.
     k.lstm_cell_f32(b, hidden, z, g, s.c[l], hidden, s.c[l], hidden, s.h[l], hidden, gates, g);
     layer_in = s.h[l];
     in_dim = hidden;
   }
-  float* trace = req.trace_out;
-  if (req.trace != TraceKind::None) {
-    if (trace == nullptr) trace = Workspace::get(ws.trace, b * n_in);
-    compute_trace(m, k, req.trace, b, xin, s.h[0], m.lstm.front().hidden_size, g0,
-                  4 * m.lstm.front().hidden_size, trace, ws);
+  float* trace_rows = req.trace_out;
+  if (trace != TraceKind::None) {
+    if (trace_rows == nullptr) trace_rows = Workspace::get(ws.trace, b * n_in);
+    compute_trace(m, k, trace, b, xin, s.h[0], m.lstm.front().hidden_size, g0,
+                  4 * m.lstm.front().hidden_size, trace_rows, ws);
   }
   const int64_t h_top = m.hidden_top();
   float* pooled = Workspace::get(ws.pooled, b * h_top);
@@ -301,7 +315,7 @@ void step_forward(const Model& m, StepState& s, const StepRequest& req) {
     }
   }
   run_head(m, k, b, pooled, req.y, ws);
-  if (req.stats) req.stats->update(trace, b, n_in);
+  if (req.stats) req.stats->update(trace_rows, b, n_in);
 }
 
 }  // namespace actif

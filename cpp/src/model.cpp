@@ -1,31 +1,28 @@
 #include "actif/model.hpp"
 
-#include <algorithm>
 #include <cmath>
 
 namespace actif {
 
 namespace {
 
-constexpr int64_t kMaxDim = int64_t{1} << 16;
-
 void check_dim(int64_t v, const char* what) {
-  if (v < 1 || v > kMaxDim) throw Error(std::string(what) + " out of range [1, 65536]");
+  if (v < 1 || v > kMaxDim) throw Error(std::string(what) + " out of range [1, " + std::to_string(kMaxDim) + "]");
 }
 
-void check_finite(const float* p, int64_t n, const char* what) {
-  if (p == nullptr) throw Error(std::string(what) + " is missing");
+void check_finite(const float* p, int64_t n, const std::string& what) {
+  if (p == nullptr) throw Error(what + " is missing");
   for (int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(p[i])) throw Error(std::string(what) + " contains NaN or Inf");
+    if (!std::isfinite(p[i])) throw Error(what + " contains NaN or Inf");
 }
 
-std::vector<float> copy_of(const float* p, int64_t n, const char* what) {
+std::vector<float> copy_of(const float* p, int64_t n, const std::string& what) {
   check_finite(p, n, what);
   return std::vector<float>(p, p + n);
 }
 
 // W (rows, cols) row-major, as PyTorch stores it, packed as the GEMM operand W^T (cols, rows).
-PackedMatrix packed_transpose(const float* p, int64_t rows, int64_t cols, const char* what) {
+PackedMatrix packed_transpose(const float* p, int64_t rows, int64_t cols, const std::string& what) {
   check_finite(p, rows * cols, what);
   std::vector<float> t(static_cast<size_t>(rows * cols));
   for (int64_t r = 0; r < rows; ++r)
@@ -91,12 +88,6 @@ const char* to_string(TraceKind t) {
   return "?";
 }
 
-int64_t Model::max_hidden() const {
-  int64_t h = 0;
-  for (const auto& l : lstm) h = std::max(h, l.hidden_size);
-  return h;
-}
-
 ModelBuilder& ModelBuilder::input_affine(int64_t n, const float* scale, const float* shift) {
   if (!m_.lstm.empty()) throw Error("input affine must come before the LSTM layers");
   check_dim(n, "input size");
@@ -118,13 +109,13 @@ ModelBuilder& ModelBuilder::lstm(int64_t input_size, int64_t hidden_size, const 
                 " inputs but the previous layer gives " + std::to_string(expected_in));
   if (m_.lstm.empty()) m_.input_size = input_size;
   LstmLayer layer;
-  layer.input_size = input_size;
   layer.hidden_size = hidden_size;
   const int64_t g = 4 * hidden_size;
-  layer.w_ih_t = packed_transpose(w_ih, g, input_size, "W_ih");
-  layer.w_hh_t = packed_transpose(w_hh, g, hidden_size, "W_hh");
-  check_finite(b_ih, g, "b_ih");
-  check_finite(b_hh, g, "b_hh");
+  const std::string of = " of LSTM layer " + std::to_string(m_.lstm.size());  // which layer a bad value is in
+  layer.w_ih_t = packed_transpose(w_ih, g, input_size, "W_ih" + of);
+  layer.w_hh_t = packed_transpose(w_hh, g, hidden_size, "W_hh" + of);
+  check_finite(b_ih, g, "b_ih" + of);
+  check_finite(b_hh, g, "b_hh" + of);
   layer.bias.resize(static_cast<size_t>(g));
   for (int64_t i = 0; i < g; ++i) layer.bias[static_cast<size_t>(i)] = b_ih[i] + b_hh[i];
 
@@ -177,8 +168,9 @@ ModelBuilder& ModelBuilder::dense(int64_t in, int64_t out, const float* weight, 
   DenseLayer d;
   d.in_features = in;
   d.out_features = out;
-  d.w_t = packed_transpose(weight, out, in, "dense weight");
-  d.bias = copy_of(bias, out, "dense bias");
+  const std::string of = " of dense layer " + std::to_string(m_.dense.size());
+  d.w_t = packed_transpose(weight, out, in, "weight" + of);
+  d.bias = copy_of(bias, out, "bias" + of);
   d.activation = act;
   m_.dense.push_back(std::move(d));
   return *this;

@@ -157,8 +157,12 @@ std::vector<double> RunningStats::stddev() const {
   return s;
 }
 
+size_t RunningStats::serialized_size(int64_t n_features) {
+  return kHeaderSize + 16 * static_cast<size_t>(n_features) + 4;
+}
+
 std::vector<uint8_t> RunningStats::to_bytes() const {
-  std::vector<uint8_t> out(kHeaderSize + 16 * static_cast<size_t>(n_) + 4);
+  std::vector<uint8_t> out(serialized_size(n_));
   size_t pos = 0;
   std::memcpy(out.data(), kMagic, 8);
   pos += 8;
@@ -185,7 +189,7 @@ RunningStats RunningStats::from_bytes(const uint8_t* data, size_t size) {
   const uint64_t n = get<uint64_t>(data + 16);
   if (n == 0 || n > kMaxFeatures)
     throw Error("statistics blob declares " + std::to_string(n) + " features (allowed 1..1048576)");
-  const size_t expected = kHeaderSize + 16 * static_cast<size_t>(n) + 4;
+  const size_t expected = serialized_size(static_cast<int64_t>(n));
   if (size != expected)
     throw Error("statistics blob has " + std::to_string(size) + " bytes, expected " + std::to_string(expected) +
                 " for " + std::to_string(n) + " features");

@@ -137,17 +137,9 @@ int compare(const std::string& path, const std::vector<Quantity>& qs) {
     std::fprintf(stderr, "actif_golden: cannot read %s\n", path.c_str());
     return 2;
   }
-  f.imbue(std::locale::classic());
   std::string line;
   std::getline(f, line);  // comment
-  std::map<std::string, std::vector<double>> golden;
-  std::string name;
-  size_t count = 0;
-  while (f >> name >> count) {
-    std::vector<double>& v = golden[name];
-    v.resize(count);
-    for (double& x : v) f >> x;
-  }
+  const std::map<std::string, std::vector<double>> golden = read_sections(f);
   int passed = 0, failed = 0;
   for (const Quantity& q : qs) {
     const auto it = golden.find(q.name);

@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <istream>
 #include <limits>
+#include <locale>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,6 +56,25 @@ bool expect_close(const char* file, int line, const std::string& what, const flo
 bool expect_close(const char* file, int line, const std::string& what, const double* got, const double* want,
                   int64_t n, const Tolerance& tol);
 
+// Sizes below, at, between and above the vector widths (4 NEON, 8 AVX2 floats;
+// 16-column panels), for kernel widths and hidden sizes alike.
+inline const std::vector<int64_t> kSizesAroundVectorWidths = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128, 257};
+
+// Reads "name count v1 v2 ..." sections (the golden and expected-output files) until
+// the end of `in`. Header-only, so the C API tests can use it with libactif alone.
+inline std::map<std::string, std::vector<double>> read_sections(std::istream& in) {
+  in.imbue(std::locale::classic());
+  std::map<std::string, std::vector<double>> out;
+  std::string name;
+  size_t count = 0;
+  while (in >> name >> count) {
+    std::vector<double>& v = out[name];
+    v.resize(count);
+    for (double& x : v) in >> x;
+  }
+  return out;
+}
+
 inline const float kGuard = std::numeric_limits<float>::quiet_NaN();
 // A buffer of n values with `pad` NaN guards before and after; data() points at the first value.
 struct Guarded {
@@ -60,7 +82,7 @@ struct Guarded {
   int64_t pad, n;
   Guarded(int64_t count, int64_t guard = 19) : buf(static_cast<size_t>(count + 2 * guard), kGuard), pad(guard), n(count) {}
   float* data() { return buf.data() + pad; }
-  // True when every guard still holds NaN (nothing wrote outside [0, n) except `allowed`).
+  // True when every guard still holds NaN (nothing wrote outside [0, n)).
   bool guards_intact() const {
     for (int64_t i = 0; i < pad; ++i)
       if (!std::isnan(buf[static_cast<size_t>(i)]) || !std::isnan(buf[static_cast<size_t>(pad + n + i)])) return false;

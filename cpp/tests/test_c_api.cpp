@@ -22,19 +22,10 @@ namespace {
 
 const std::string kDir = ACTIF_TEST_DATA_DIR;
 
-// Sections "name count v1 v2 ..." of tiny_model_expected.txt.
+// The sections of tiny_model_expected.txt.
 std::map<std::string, std::vector<double>> expected() {
   std::ifstream in(kDir + "/tiny_model_expected.txt");
-  std::map<std::string, std::vector<double>> out;
-  std::string name;
-  size_t count = 0;
-  in.imbue(std::locale::classic());
-  while (in >> name >> count) {
-    std::vector<double>& v = out[name];
-    v.resize(count);
-    for (double& x : v) in >> x;
-  }
-  return out;
+  return read_sections(in);
 }
 
 std::vector<float> floats(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
@@ -207,7 +198,17 @@ TEST_CASE(c_api, errors_leave_state_unchanged) {
   CHECK(actif_stream_steps(s) == 1 && actif_stats_count(stats) == 2);
   x[7] = 0.25f;
   CHECK(actif_stream_step(s, x.data(), y.data(), ACTIF_TRACE_NONE, nullptr, stats) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stream_step(s, x.data(), y.data(), ACTIF_TRACE_NONE, y.data(), nullptr) == ACTIF_E_INVALID_ARGUMENT);
   CHECK(actif_stream_step(s, x.data(), y.data(), static_cast<actif_trace>(7), nullptr, nullptr) == ACTIF_E_INVALID_ARGUMENT);
+  actif_stats* five = nullptr;  // one feature short of the model's six inputs
+  CHECK(actif_stats_create(5, 0.0, &five) == ACTIF_OK);
+  const std::vector<float> y_before = y;
+  CHECK(actif_stream_step(s, x.data(), y.data(), ACTIF_TRACE_WEIGHTED, nullptr, five) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK_MSG(std::string(actif_last_error()).find("statistics have 5 features, the model has 6 inputs") !=
+                std::string::npos,
+            actif_last_error());
+  CHECK(actif_stream_hidden(s, 0, h_after.data(), 18) == ACTIF_OK && h_before == h_after);
+  CHECK(actif_stream_steps(s) == 1 && actif_stats_count(five) == 0 && y == y_before);
   actif_stream_free(s);
 
   std::vector<float> wx(2 * 8 * 6, 0.5f), wy(4, -3.0f), hidden(2 * 8 * 9);
@@ -218,6 +219,17 @@ TEST_CASE(c_api, errors_leave_state_unchanged) {
   req.hidden_layer = 0;
   req.stats = stats;  // without a trace
   CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+  req.trace = ACTIF_TRACE_WEIGHTED;
+  req.stats = five;  // the wrong feature count, refused before any window runs, and for n == 0 too
+  CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+  req.n = 0;
+  CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+  req.n = 2;
+  CHECK(actif_stats_count(five) == 0);
+  req.trace = ACTIF_TRACE_NONE;
+  req.trace_out = hidden.data();  // without a trace
+  CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+  req.trace_out = nullptr;
   req.stats = nullptr;
   req.t = 0;
   CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
@@ -228,6 +240,7 @@ TEST_CASE(c_api, errors_leave_state_unchanged) {
   CHECK(actif_forward(nullptr, &req) == ACTIF_E_INVALID_ARGUMENT);
   CHECK(actif_stats_count(stats) == 2);
   actif_stats_free(stats);
+  actif_stats_free(five);
   actif_model_free(nullptr);
   actif_stream_free(nullptr);
   actif_stats_free(nullptr);

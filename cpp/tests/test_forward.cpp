@@ -15,7 +15,6 @@ using namespace actif_test;
 
 namespace {
 
-const std::vector<int64_t> kHiddenSizes = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128, 257};
 const actif::Pooling kPoolings[] = {actif::Pooling::Last, actif::Pooling::Mean, actif::Pooling::Max};
 const actif::Activation kActs[] = {actif::Activation::Relu, actif::Activation::Elu, actif::Activation::Tanh,
                                    actif::Activation::Sigmoid, actif::Activation::Identity};
@@ -57,7 +56,7 @@ void check_scores(const std::string& where, const actif::RunningStats& rs, const
 
 TEST_CASE(forward, windows) {
   int k = 0;
-  for (const int64_t hidden : kHiddenSizes) {
+  for (const int64_t hidden : kSizesAroundVectorWidths) {
     ++k;
     const RefModel ref = random_ref_model(sweep_shape(hidden, k), 100 + static_cast<uint64_t>(hidden));
     const actif::Model model = build_model(ref);
@@ -144,7 +143,7 @@ TEST_CASE(forward, threads_split_windows) {
 
 TEST_CASE(forward, step_streams) {
   int k = 0;
-  for (const int64_t hidden : kHiddenSizes) {
+  for (const int64_t hidden : kSizesAroundVectorWidths) {
     ++k;
     const RefModel ref = random_ref_model(sweep_shape(hidden, k + 1), 300 + static_cast<uint64_t>(hidden));
     const actif::Model model = build_model(ref);
@@ -210,6 +209,45 @@ TEST_CASE(forward, step_streams) {
   }
 }
 
+// A trace that nobody reads (no trace_out, no statistics) is skipped: asking for one
+// still changes no output.
+TEST_CASE(forward, unread_trace_changes_nothing) {
+  ModelShape s;
+  s.input_size = 6;
+  s.hidden = {8};
+  s.pooling = actif::Pooling::Mean;
+  const RefModel ref = random_ref_model(s, 12);
+  const actif::Model model = build_model(ref);
+  Rng rng(13);
+  const std::vector<float> x = rng.uniform_vec(3 * 5 * 6, -2.0f, 2.0f);
+  std::vector<float> want(3 * 2), got(3 * 2), h(8, 0.0f), c(8, 0.0f), ring(8 * ref.window, 0.0f);
+  actif::window_forward(model, window_request(x.data(), 3, 5, want.data()));
+  actif::StepState st;
+  st.batch = 1;
+  st.h = {h.data()};
+  st.c = {c.data()};
+  st.ring = ring.data();
+  st.ring_len = ref.window;
+  actif::StepRequest step;
+  step.x = x.data();
+  std::vector<float> want_step(2), got_step(2);
+  step.y = want_step.data();
+  actif::step_forward(model, st, step);
+  for (const actif::TraceKind trace : kTraces) {
+    actif::WindowRequest req = window_request(x.data(), 3, 5, got.data());
+    req.trace = trace;
+    actif::window_forward(model, req);
+    CHECK_MSG(got == want, std::string("window y with an unread trace ") + actif::to_string(trace));
+    std::fill(h.begin(), h.end(), 0.0f);
+    std::fill(c.begin(), c.end(), 0.0f);
+    std::fill(ring.begin(), ring.end(), 0.0f);
+    step.y = got_step.data();
+    step.trace = trace;
+    actif::step_forward(model, st, step);
+    CHECK_MSG(got_step == want_step, std::string("step y with an unread trace ") + actif::to_string(trace));
+  }
+}
+
 TEST_CASE(forward, rejects_bad_requests_before_writing) {
   ModelShape s;
   s.input_size = 6;
@@ -238,4 +276,37 @@ TEST_CASE(forward, rejects_bad_requests_before_writing) {
   CHECK(threw);
   CHECK(wrong.count() == 0);
   for (float v : y) CHECK(v == -7.0f);
+
+  // Step mode makes the same checks, with the same messages, before touching the state.
+  std::vector<float> h(2 * 4, 0.25f), c(2 * 4, 0.5f);
+  actif::StepState st;
+  st.batch = 2;
+  st.h = {h.data()};
+  st.c = {c.data()};
+  actif::StepRequest step;
+  step.x = x.data();
+  step.y = y.data();
+  auto step_error = [&]() -> std::string {
+    try {
+      actif::step_forward(model, st, step);
+    } catch (const actif::Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  step.trace = actif::TraceKind::Paper;  // no trace_out, no statistics: still checked
+  CHECK_MSG(step_error().find("hidden_size >= input_size (the first LSTM layer has 4 units, the model 6 inputs)") !=
+                std::string::npos,
+            step_error());
+  step.trace = actif::TraceKind::Weighted;
+  step.stats = &wrong;
+  CHECK_MSG(step_error() == "statistics have 5 features, the model has 6 inputs", step_error());
+  actif::RunningStats right(6);
+  step.trace = actif::TraceKind::None;
+  step.stats = &right;
+  CHECK_MSG(step_error() == "statistics need a trace", step_error());
+  CHECK(wrong.count() == 0 && right.count() == 0);
+  for (float v : y) CHECK(v == -7.0f);
+  for (float v : h) CHECK(v == 0.25f);
+  for (float v : c) CHECK(v == 0.5f);
 }

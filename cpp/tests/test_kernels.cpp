@@ -17,8 +17,6 @@ using namespace actif_test;
 
 namespace {
 
-const std::vector<int64_t> kWidths = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128, 257};
-
 bool strided_padding_intact(const float* p, int64_t rows, int64_t cols, int64_t ld) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = cols; j < ld; ++j)
@@ -49,7 +47,7 @@ TEST_CASE(kernels, gemm) {
   Rng rng(11);
   for_each_isa([&](const std::string& isa) {
     const actif::KernelSet& ks = actif::active_kernels();
-    for (const int64_t n : kWidths) {
+    for (const int64_t n : kSizesAroundVectorWidths) {
       for (const int64_t k : {1, 7, 17}) {
         std::vector<float> bmat = rng.uniform_vec(static_cast<size_t>(k * n), -1.0f, 1.0f);
         const actif::PackedMatrix packed = actif::PackedMatrix::pack(k, n, bmat.data(), n);
@@ -103,7 +101,7 @@ TEST_CASE(kernels, lstm_cell) {
   const Tolerance cell_tol{"lstm_cell", 0.0, 2e-6};
   for_each_isa([&](const std::string& isa) {
     const actif::KernelSet& ks = actif::active_kernels();
-    for (const int64_t hidden : kWidths) {
+    for (const int64_t hidden : kSizesAroundVectorWidths) {
       for (const int64_t rows : {1, 3}) {
         for (int mode = 0; mode < 3; ++mode) {  // 0: zero state, 1: separate c_prev, 2: c_prev aliases c_out
           for (const bool want_gates : {false, true}) {
@@ -167,7 +165,7 @@ TEST_CASE(kernels, activation) {
   for_each_isa([&](const std::string& isa) {
     const actif::KernelSet& ks = actif::active_kernels();
     for (const actif::Activation act : acts) {
-      std::vector<int64_t> sizes = kWidths;
+      std::vector<int64_t> sizes = kSizesAroundVectorWidths;
       sizes.insert(sizes.begin(), 0);
       for (const int64_t n : sizes) {
         Guarded x(n);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -156,10 +157,12 @@ std::string replaced(std::string s, const std::string& from, const std::string& 
   return s;
 }
 
+// The member called `name`; a misspelt name fails the test (the harness reports the
+// exception) instead of quietly editing another member.
 ZipEntry& entry(std::vector<ZipEntry>& es, const std::string& name) {
   for (auto& e : es)
     if (e.name == name) return e;
-  return es.front();
+  throw std::logic_error("test bug: no zip member named '" + name + "'");
 }
 
 // The kind of error loading `bytes` raises, or "ok".
@@ -305,6 +308,17 @@ TEST_CASE(model_file, refuses_bad_arrays) {
   std::vector<double> nan_w = ref.lstm[0].w_ih;
   nan_w[17] = std::nan("");
   EXPECT_OUTCOME(with(npy("<f4", shape2(32, 5), f32_bytes(nan_w))), "malformed");
+  EXPECT_OUTCOME(with(npy("<f8", shape2(32, 5), f64_bytes(nan_w))), "malformed");
+  std::vector<double> huge_w = ref.lstm[0].w_ih;
+  huge_w[3] = 1e300;  // finite as float64, Inf as float32
+  EXPECT_OUTCOME(with(npy("<f8", shape2(32, 5), f64_bytes(huge_w))), "malformed");
+  // NaN and Inf are refused in every array, and the message names the layer.
+  std::vector<double> inf_bias = ref.dense[1].b;
+  inf_bias[1] = -INFINITY;
+  std::vector<ZipEntry> bad_es = members(ref, kHeader);
+  entry(bad_es, "dense.1.bias.npy").data = npy("<f4", shape1(2), f32_bytes(inf_bias));
+  std::string msg;
+  CHECK(outcome(zip(bad_es), &msg) == "malformed" && msg == "bias of dense layer 1 contains NaN or Inf");
   // The header member must be a 1-D uint8 array.
   std::vector<ZipEntry> es = members(ref, kHeader);
   const std::string h = kHeader;
@@ -336,6 +350,14 @@ TEST_CASE(model_file, refuses_bad_headers) {
   EXPECT_OUTCOME(header("\"activation\": \"relu\"", "\"activation\": \"gelu\""), "malformed");
   EXPECT_OUTCOME(header("\"hidden_size\": 8", "\"hidden_size\": 9"), "malformed");     // arrays are 4*8
   EXPECT_OUTCOME(header("\"input_size\": 5", "\"input_size\": 6"), "malformed");       // input affine is 5
+  {  // an input affine of 6 (arrays included) before an LSTM taking 5: ModelBuilder refuses it
+    std::vector<ZipEntry> es = members(ref, replaced(H, "\"size\": 5", "\"size\": 6"));
+    entry(es, "input.scale.npy").data = npy("<f4", shape1(6), f32_bytes(std::vector<double>(6, 1.0)));
+    entry(es, "input.shift.npy").data = npy("<f4", shape1(6), f32_bytes(std::vector<double>(6, 0.0)));
+    std::string msg;
+    CHECK(outcome(zip(es), &msg) == "malformed");
+    CHECK_MSG(msg.find("takes 5 inputs but the previous layer gives 6") != std::string::npos, msg);
+  }
   EXPECT_OUTCOME(header("{\"size\": 8, \"type\": \"affine\"}, ", ""), "ok");  // unused members are ignored, as in Python
   EXPECT_OUTCOME(header("{\"mode\": \"mean\", \"type\": \"pool\"}, ", ""), "malformed");
   EXPECT_OUTCOME(header("\"type\": \"lstm\"", "\"type\": \"gru\""), "malformed");

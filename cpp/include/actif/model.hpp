@@ -29,6 +29,9 @@ const char* to_string(Pooling p);
 const char* to_string(Activation a);
 const char* to_string(TraceKind t);
 
+// Bound on every layer size and on the window, as model_spec.py's MAX_DIM.
+constexpr int64_t kMaxDim = int64_t{1} << 16;
+
 // Thrown for malformed models or bad arguments; the Python binding maps it to ValueError.
 class Error : public std::invalid_argument {
  public:
@@ -36,7 +39,6 @@ class Error : public std::invalid_argument {
 };
 
 struct LstmLayer {
-  int64_t input_size = 0;
   int64_t hidden_size = 0;
   PackedMatrix w_ih_t;  // (I, 4H)
   PackedMatrix w_hh_t;  // (H, 4H)
@@ -68,7 +70,6 @@ struct Model {
 
   int64_t hidden_top() const { return lstm.back().hidden_size; }
   int64_t output_size() const { return dense.empty() ? hidden_top() : dense.back().out_features; }
-  int64_t max_hidden() const;
 };
 
 // Builds a Model from arrays in PyTorch layout, checking every size. All pointers are

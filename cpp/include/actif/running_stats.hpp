@@ -41,6 +41,8 @@ class RunningStats {
   // Population standard deviation, sqrt(M2 / weight); zeros before any sample.
   std::vector<double> stddev() const;
 
+  // Bytes of to_bytes() for n features: 48-byte header, mean[n], m2[n], CRC-32.
+  static size_t serialized_size(int64_t n_features);
   std::vector<uint8_t> to_bytes() const;
   // Throws actif::Error with a message saying what is wrong.
   static RunningStats from_bytes(const uint8_t* data, size_t size);

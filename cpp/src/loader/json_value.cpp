@@ -81,6 +81,12 @@ class JsonParser {
   void skip_space() {
     while (pos_ < n_ && (p_[pos_] == ' ' || p_[pos_] == '\t' || p_[pos_] == '\n' || p_[pos_] == '\r')) ++pos_;
   }
+  // Consumes `ch` if it comes next.
+  bool eat(char ch) {
+    if (pos_ >= n_ || p_[pos_] != static_cast<unsigned char>(ch)) return false;
+    ++pos_;
+    return true;
+  }
   bool literal(const char* word) {
     size_t i = 0;
     while (word[i] != '\0') {
@@ -97,71 +103,52 @@ class JsonParser {
     if (pos_ >= n_) fail("unexpected end", pos_);
     JsonValue v;
     const unsigned char ch = p_[pos_];
-    if (ch == '{') {
+    if (eat('{')) {
       v.kind_ = JsonValue::Kind::Object;
-      ++pos_;
       skip_space();
-      if (pos_ < n_ && p_[pos_] == '}') {
-        ++pos_;
-        return v;
-      }
-      for (;;) {
+      if (eat('}')) return v;
+      do {
         skip_space();
         if (pos_ >= n_ || p_[pos_] != '"') fail("expected a string key", pos_);
         v.keys_.push_back(string());
         skip_space();
-        if (pos_ >= n_ || p_[pos_] != ':') fail("expected ':'", pos_);
-        ++pos_;
+        if (!eat(':')) fail("expected ':'", pos_);
         v.items_.push_back(value(depth + 1));
         skip_space();
-        if (pos_ < n_ && p_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (pos_ < n_ && p_[pos_] == '}') {
-          ++pos_;
-          return v;
-        }
-        fail("expected ',' or '}'", pos_);
-      }
+      } while (eat(','));
+      if (!eat('}')) fail("expected ',' or '}'", pos_);
+      return v;
     }
-    if (ch == '[') {
+    if (eat('[')) {
       v.kind_ = JsonValue::Kind::Array;
-      ++pos_;
       skip_space();
-      if (pos_ < n_ && p_[pos_] == ']') {
-        ++pos_;
-        return v;
-      }
-      for (;;) {
+      if (eat(']')) return v;
+      do {
         v.items_.push_back(value(depth + 1));
         skip_space();
-        if (pos_ < n_ && p_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (pos_ < n_ && p_[pos_] == ']') {
-          ++pos_;
-          return v;
-        }
-        fail("expected ',' or ']'", pos_);
-      }
+      } while (eat(','));
+      if (!eat(']')) fail("expected ',' or ']'", pos_);
+      return v;
     }
     if (ch == '"') {
       v.kind_ = JsonValue::Kind::String;
       v.string_ = string();
       return v;
     }
-    if (literal("true") || literal("false")) {
-      v.kind_ = JsonValue::Kind::Bool;
-      v.bool_ = p_[pos_ - 1] == 'e' && p_[pos_ - 2] == 'u';  // "true" ends in "ue", "false" in "se"
-      return v;
-    }
+    if (literal("true")) return boolean(true);
+    if (literal("false")) return boolean(false);
     if (literal("null")) return v;
     if (literal("NaN")) return special(std::numeric_limits<double>::quiet_NaN());
     if (literal("Infinity")) return special(std::numeric_limits<double>::infinity());
     if (literal("-Infinity")) return special(-std::numeric_limits<double>::infinity());
     return number();
+  }
+
+  static JsonValue boolean(bool b) {
+    JsonValue v;
+    v.kind_ = JsonValue::Kind::Bool;
+    v.bool_ = b;
+    return v;
   }
 
   static JsonValue special(double x) {

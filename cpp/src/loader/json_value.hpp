@@ -21,7 +21,6 @@ class JsonValue {
   // Parses a complete document; throws ModelFileError(Malformed) with the byte offset.
   static JsonValue parse(const char* text, size_t size);
 
-  Kind kind() const { return kind_; }
   bool is(Kind k) const { return kind_ == k; }
   bool boolean() const { return bool_; }
   // Integers beyond int64 are clamped to its range (enough for range checks).

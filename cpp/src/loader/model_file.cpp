@@ -3,7 +3,6 @@
 // it names, handed to ModelBuilder.
 #include "actif/model_file.hpp"
 
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -18,8 +17,6 @@ namespace {
 
 using loader::ByteView;
 using loader::JsonValue;
-
-constexpr int64_t kMaxDim = int64_t{1} << 16;
 
 [[noreturn]] void malformed(const std::string& what) { throw ModelFileError(FileErrorKind::Malformed, what); }
 
@@ -37,19 +34,18 @@ std::vector<float> read_floats(const loader::StoredZip& zip, const std::string& 
     };
     malformed("array '" + name + "' has shape " + str(npy.shape) + ", header says " + str(shape));
   }
+  // NaN and Inf (a float64 beyond float32's range included) are left to ModelBuilder,
+  // which checks every array it is given.
   const size_t count = npy.data.size / (npy.type == loader::NpyType::Float32 ? 4 : 8);
   std::vector<float> out(count);  // bounded by the bytes present (parse_npy checked)
   for (size_t i = 0; i < count; ++i) {
-    double v;
     if (npy.type == loader::NpyType::Float32) {
-      float f;
-      std::memcpy(&f, npy.data.data + 4 * i, 4);  // little-endian, like all supported targets
-      v = f;
+      std::memcpy(&out[i], npy.data.data + 4 * i, 4);  // little-endian, like all supported targets
     } else {
+      double v;
       std::memcpy(&v, npy.data.data + 8 * i, 8);
+      out[i] = static_cast<float>(v);
     }
-    if (!std::isfinite(v)) malformed(name + " contains NaN or Inf");
-    out[i] = static_cast<float>(v);
   }
   return out;
 }
@@ -118,8 +114,7 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
   enum Stage { kInput, kLstm, kPool, kAffine, kDense };
   ModelBuilder builder;
   Stage stage = kInput;
-  int64_t n_in = 0;  // 0: not known yet
-  int64_t lstm_count = 0, dense_count = 0, input_size = 0;
+  int64_t lstm_count = 0, dense_count = 0;
   for (size_t pos = 0; pos < layers.items().size(); ++pos) {
     const JsonValue& layer = layers.items()[pos];
     const std::string where = "layer " + std::to_string(pos);
@@ -129,20 +124,15 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
       const int64_t n = dim(layer, "size", where);
       const auto scale = read_floats(zip, "input.scale", {n}), shift = read_floats(zip, "input.shift", {n});
       builder.input_affine(n, scale.data(), shift.data());
-      n_in = input_size = n;
     } else if (kind == "lstm" && stage <= kLstm) {
       stage = kLstm;
+      // ModelBuilder::lstm checks that i matches the previous layer.
       const int64_t i = dim(layer, "input_size", where), h = dim(layer, "hidden_size", where);
-      if (n_in != 0 && i != n_in)
-        malformed(where + ": input_size " + std::to_string(i) + " does not match the previous layer (" +
-                  std::to_string(n_in) + ")");
       const std::string k = "lstm." + std::to_string(lstm_count);
       const auto w_ih = read_floats(zip, k + ".w_ih", {4 * h, i}), w_hh = read_floats(zip, k + ".w_hh", {4 * h, h});
       const auto b_ih = read_floats(zip, k + ".b_ih", {4 * h}), b_hh = read_floats(zip, k + ".b_hh", {4 * h});
       builder.lstm(i, h, w_ih.data(), w_hh.data(), b_ih.data(), b_hh.data());
-      if (lstm_count == 0) input_size = i;
       ++lstm_count;
-      n_in = h;
     } else if (kind == "pool" && stage == kLstm) {
       stage = kPool;
       builder.pooling(parse_pooling(member(layer, "mode", JsonValue::Kind::String, where).string()), window);
@@ -171,7 +161,7 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
 
   ModelFile out;
   out.model = builder.build();
-  out.feature_names = names(header, "feature_names", input_size, "f");
+  out.feature_names = names(header, "feature_names", out.model.input_size, "f");
   out.output_names = names(header, "output_names", out.model.output_size(), "y");
   return out;
 }

@@ -20,9 +20,9 @@ class NpyHeaderParser {
   void parse(std::string& descr, bool& fortran, std::vector<int64_t>& shape) {
     bool have_descr = false, have_fortran = false, have_shape = false;
     expect('{');
-    for (;;) {
+    for (;;) {  // a trailing comma is allowed: numpy writes "..., }"
       space();
-      if (peek() == '}') break;
+      if (eat('}')) break;
       const std::string key = quoted();
       space();
       expect(':');
@@ -40,14 +40,9 @@ class NpyHeaderParser {
         fail("unexpected or repeated key '" + key + "'");
       }
       space();
-      if (peek() == ',') {
-        ++pos_;
-        continue;
-      }
-      space();
-      if (peek() != '}') fail("expected ',' or '}'");
+      if (eat('}')) break;
+      if (!eat(',')) fail("expected ',' or '}'");
     }
-    ++pos_;
     space();
     if (pos_ != s_.size()) fail("trailing characters");
     if (!(have_descr && have_fortran && have_shape)) fail("needs the keys descr, fortran_order and shape");
@@ -61,10 +56,15 @@ class NpyHeaderParser {
   void space() {
     while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r')) ++pos_;
   }
+  // Consumes `ch` if it comes next.
+  bool eat(char ch) {
+    if (peek() != ch) return false;
+    ++pos_;
+    return true;
+  }
   void expect(char ch) {
     space();
-    if (peek() != ch) fail(std::string("expected '") + ch + "'");
-    ++pos_;
+    if (!eat(ch)) fail(std::string("expected '") + ch + "'");
   }
   std::string quoted() {
     const char q = peek();
@@ -93,26 +93,21 @@ class NpyHeaderParser {
     bool comma = false;
     for (;;) {
       space();
-      if (peek() == ')') break;
+      if (eat(')')) break;
       if (!(peek() >= '0' && peek() <= '9')) fail("shape must be a tuple of non-negative integers");
       int64_t v = 0;
       while (peek() >= '0' && peek() <= '9') {
         v = v * 10 + (s_[pos_++] - '0');
         if (v > (int64_t{1} << 40)) fail("shape dimension too large");
       }
-      if (peek() == 'L') ++pos_;  // Python 2 long suffix, still accepted by numpy
+      eat('L');  // Python 2 long suffix, still accepted by numpy
       dims.push_back(v);
       if (dims.size() > 32) fail("too many dimensions");
       space();
-      if (peek() == ',') {
-        ++pos_;
-        comma = true;
-        continue;
-      }
-      space();
-      if (peek() != ')') fail("expected ',' or ')' in shape");
+      if (eat(')')) break;
+      if (!eat(',')) fail("expected ',' or ')' in shape");
+      comma = true;
     }
-    ++pos_;
     // "(5)" is the integer 5 in Python, not a tuple; numpy writes "(5,)".
     if (dims.size() == 1 && !comma) fail("shape must be a tuple");
     return dims;

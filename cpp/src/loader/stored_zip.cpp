@@ -131,8 +131,6 @@ const StoredZip::Member* StoredZip::find(const std::string& name) const {
   return nullptr;
 }
 
-bool StoredZip::contains(const std::string& name) const { return find(name) != nullptr; }
-
 ByteView StoredZip::read(const std::string& name) const {
   const Member* m = find(name);
   if (m == nullptr) malformed("zip archive has no member '" + name + "'");

@@ -24,10 +24,8 @@ class StoredZip {
   // (compressed, encrypted or multi-disk), Limit (too many members, member too large).
   explicit StoredZip(ByteView bytes);
 
-  bool contains(const std::string& name) const;
   // The member's bytes; throws ModelFileError if absent or corrupt (CRC mismatch).
   ByteView read(const std::string& name) const;
-  size_t size() const { return members_.size(); }
 
  private:
   struct Member {
