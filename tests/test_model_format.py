@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
 
 import numpy as np
@@ -118,3 +119,18 @@ def test_model_facts(spec):
     assert (m.input_size, m.hidden_size, m.output_size, m.num_layers, m.window) == (5, 7, 2, 2, 10)
     assert "numpy" in repr(m)
     assert m.output_names == ["y0", "y1"]
+
+
+@pytest.mark.parametrize("var", [-1.0, np.nan], ids=["negative", "nan"])
+def test_batchnorm_with_unusable_variance_is_a_format_error(var):
+    """Importers fold batch norm through one helper; a hostile running variance must be a
+    ModelFormatError, not a NaN scale passed on with a RuntimeWarning."""
+    from actif.model_spec import batchnorm_to_affine
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ModelFormatError, match="variance"):
+            batchnorm_to_affine(None, None, np.zeros(2), np.array([1.0, var]), 1e-5)
+    scale, shift = batchnorm_to_affine(None, None, np.array([1.0, 2.0]), np.array([3.0, 0.0]), 1.0)
+    np.testing.assert_allclose(scale, [0.5, 1.0])
+    np.testing.assert_allclose(shift, [-0.5, -2.0])

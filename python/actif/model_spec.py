@@ -325,7 +325,10 @@ def batchnorm_to_affine(
     ``(scale, shift)``; ``weight``/``bias`` None (no learnt affine) mean 1 and 0."""
     weight = np.ones(mean.shape[0]) if weight is None else weight
     bias = np.zeros(mean.shape[0]) if bias is None else bias
-    scale = weight / np.sqrt(var + eps)
+    denom = var + eps
+    if not np.all(denom > 0):  # NaN fails too; sqrt would only warn and pass NaN on
+        raise ModelFormatError("batch normalisation needs running variance + eps > 0 in every channel")
+    scale = weight / np.sqrt(denom)
     return scale, bias - mean * scale
 
 
