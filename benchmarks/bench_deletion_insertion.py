@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import actif
     from actif.bundled import bundled_model_path
-    from actif.data import build_dataset
+    from actif.lab.data import build_dataset
     from actif.model import load_spec
     from actif.progress import ProgressBar
 

@@ -101,7 +101,7 @@ def settings_key(settings: dict) -> str:
 
 
 def train_config(settings: dict):
-    from actif.training import TrainConfig
+    from actif.lab.training import TrainConfig
 
     return TrainConfig(hidden=settings["hidden"], epochs=settings["epochs"], input_noise=0.5, seed=0, threads=1)
 
@@ -110,8 +110,8 @@ def run_fold(subject: str, settings: dict, methods: list[str], data_dir: str, un
     """Everything for one held-out subject; each finished unit is appended at once."""
     import torch
 
-    from actif.data import build_dataset
-    from actif.training import predict_cm, train_depth_model
+    from actif.lab.data import build_dataset
+    from actif.lab.training import predict_cm, train_depth_model
 
     torch.set_num_threads(1)
     key = settings_key(settings)
@@ -288,7 +288,7 @@ def write(args, settings, methods, units) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from actif.data import list_subjects
+    from actif.lab.data import list_subjects
 
     directory = recordings(args.data_dir)
     if directory is None:

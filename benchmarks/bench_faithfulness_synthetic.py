@@ -1,6 +1,6 @@
 """Faithfulness on synthetic ground truth: does each method find the features that matter?
 
-Two designs where the truly relevant inputs are known (actif.data):
+Two designs where the truly relevant inputs are known (actif.lab.data):
 
 ``feature_signal``  simulated gaze sessions (the simulator's ground-truth mode); the target
                     is a known linear function of three gaze features, averaged over the
@@ -15,7 +15,7 @@ Two designs where the truly relevant inputs are known (actif.data):
 
 For each of --seeds seeds (data and training seed), a FOVAL-shaped model (LSTM 64, max
 pooling, BatchNorm, dense 32) is trained on 80 % of the windows with
-actif.training.train_depth_model; every method then attributes the other 20 % (up to
+actif.lab.training.train_depth_model; every method then attributes the other 20 % (up to
 --windows of them), and we score its ranking: precision@k (k = number of relevant
 features) and Spearman's rank correlation with the true relevance |w_k| (0 for irrelevant
 features). Methods: all 16 actif trace x aggregation variants, Captum IntegratedGradients,
@@ -65,7 +65,7 @@ def parse_args(argv):
 
 
 def make_design(name: str, seed: int, n_subjects: int, quick: bool):
-    from actif.data import feature_signal_dataset, salient_box_dataset
+    from actif.lab.data import feature_signal_dataset, salient_box_dataset
 
     if name == "feature_signal":
         return feature_signal_dataset(n_subjects, duration_s=20.0 if quick else 60.0, noise_sd=0.05, seed=seed)
@@ -74,7 +74,7 @@ def make_design(name: str, seed: int, n_subjects: int, quick: bool):
 
 
 def run_design(name: str, seed: int, args, methods: list[str]) -> list[dict]:
-    from actif.training import TrainConfig, predict_cm, train_depth_model
+    from actif.lab.training import TrainConfig, predict_cm, train_depth_model
 
     ds = make_design(name, seed, args.subjects, args.quick)
     rng = np.random.default_rng(seed)

@@ -57,7 +57,7 @@ def parse_args(argv):
 
 
 def session_samples(n: int) -> np.ndarray:
-    from actif.data import compute_features, simulate_session
+    from actif.lab.data import compute_features, simulate_session
 
     record = simulate_session(max(10.0, n / 55.0 + 5.0), seed=7, dropout_rate_hz=0.0)
     F, _ = compute_features(record)

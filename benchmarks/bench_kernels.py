@@ -14,7 +14,7 @@ over time -> BatchNorm -> dense 32/ELU -> 1), in one process:
 Every engine runs with one thread unless --threads says otherwise. Repetitions are
 interleaved across engines (engine A, B, C, A, B, C, ...) so machine noise hits all
 alike; each figure is the median over repetitions of the mean time per call in a block.
-Results go to benchmarks/results/kernels.json (+ .md, .png) via actif.report.
+Results go to benchmarks/results/kernels.json (+ .md, .png) via actif.lab.report.
 
     python benchmarks/bench_kernels.py                # full run (a few minutes)
     python benchmarks/bench_kernels.py --quick        # CI smoke run (H=64 only, short)

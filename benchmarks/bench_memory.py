@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 import actif
+from actif.lab.report import reset_peak_rss, rss_kib
 from actif.progress import ProgressBar
-from actif.report import reset_peak_rss, rss_kib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from suite_io import publish, results_dir  # noqa: E402

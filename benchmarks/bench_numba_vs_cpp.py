@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                ["numba_us", "numba µs/call"], ["ratio", "numba/cpp"], ["cpp_min_us", "cpp best µs"],
                ["numba_min_us", "numba best µs"]]
     print()
-    from actif.report import markdown_table
+    from actif.lab.report import markdown_table
 
     print(markdown_table(columns, rows))
     met = all(at_big[op] <= TARGET_RATIO for op in ("forward", "forward_stats"))

@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
-from actif.report import reset_peak_rss, rss_kib  # noqa: E402
+from actif.lab.report import reset_peak_rss, rss_kib  # noqa: E402
 from suite_io import bundled_gap_factor, publish, results_dir, run_worker, suite_name  # noqa: E402
 
 SUITE = "scale"
@@ -59,7 +59,7 @@ def parse_args(argv):
 
 
 def window_pool(data_dir: str | None, spec) -> np.ndarray:
-    from actif.data import build_dataset, build_synthetic_dataset
+    from actif.lab.data import build_dataset, build_synthetic_dataset
 
     if data_dir:
         return build_dataset(data_dir, gap_factor=bundled_gap_factor(spec)).windows
@@ -102,7 +102,7 @@ def worker(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from actif.data import data_dir
+    from actif.lab.data import data_dir
 
     args.data_dir = data_dir(args.data_dir)
     if args.worker:

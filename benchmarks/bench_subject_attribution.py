@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
-from actif.report import reset_peak_rss, rss_kib  # noqa: E402
+from actif.lab.report import reset_peak_rss, rss_kib  # noqa: E402
 from suite_io import bundled_gap_factor, publish, recordings, results_dir, run_worker, suite_name  # noqa: E402
 
 SUITE = "subject_attribution"
@@ -112,7 +112,7 @@ def make_runner(method: str, spec):
 
 def worker(args) -> int:
     from actif.bundled import bundled_model_path
-    from actif.data import build_dataset
+    from actif.lab.data import build_dataset
     from actif.model import load_spec
 
     spec = load_spec(bundled_model_path())

@@ -1,9 +1,9 @@
 """Compare the gaze simulator's feature distributions with the RobustVision recordings.
 
-Computes every gaze feature (actif.data.FEATURES) and the depth target on all real
+Computes every gaze feature (actif.lab.data.FEATURES) and the depth target on all real
 samples and on simulated cohorts (one per paradigm), then writes
 
-- ``<results>/synthetic_vs_real.json`` through actif.report.write_suite: per-feature mean,
+- ``<results>/synthetic_vs_real.json`` through actif.lab.report.write_suite: per-feature mean,
   std and 5/50/95 % quantiles, the two-sample Kolmogorov-Smirnov distance, which features
   match (the gaze features counted apart from the target), and the binned histograms of
   key features;
@@ -22,9 +22,15 @@ import time
 
 import numpy as np
 
-from actif.data import FEATURE_NAMES, compute_features, data_dir, load_subjects, simulate_subjects
-from actif.data.synthetic import PARADIGMS
-from actif.report import write_suite
+from actif.lab.data import (
+    FEATURE_NAMES,
+    compute_features,
+    data_dir,
+    load_subjects,
+    simulate_subjects,
+)
+from actif.lab.data.synthetic import PARADIGMS
+from actif.lab.report import write_suite
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HISTOGRAM_FEATURES = (

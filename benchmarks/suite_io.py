@@ -1,7 +1,7 @@
 """What every evidence suite does at its edges: find the recordings (or say it skips),
 name its results (a --quick run writes ``<suite>_quick``, never over the full results),
 keep its finished units so an interrupted run resumes, and publish its document through
-actif.report.write_suite."""
+actif.lab.report.write_suite."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def suite_name(suite: str, quick: bool) -> str:
 def recordings(flag: str | None) -> str | None:
     """The RobustVision folder (--data-dir or $ACTIF_DATA_DIR); None, after saying the
     suite skips, when neither is set. A folder that is named but wrong raises."""
-    from actif.data import data_dir
+    from actif.lab.data import data_dir
 
     directory = data_dir(flag)
     if directory is None:
@@ -79,7 +79,7 @@ def append_unit(path: str, unit: dict[str, Any]) -> None:
 
 def publish(results: str, suite: str, doc: dict[str, Any], *, quick: bool, echo: bool = True) -> str:
     """Write the suite's JSON, Markdown and plots; print its summary and where it went."""
-    from actif.report import write_suite
+    from actif.lab.report import write_suite
 
     if quick:
         doc.setdefault("notes", []).append(QUICK_NOTE)

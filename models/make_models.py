@@ -30,14 +30,14 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 NAME = "foval_edge"
-# The model's configuration, hold-out subjects and gap factor are actif.training's
+# The model's configuration, hold-out subjects and gap factor are actif.lab.training's
 # BUNDLED_CONFIG, BUNDLED_HOLDOUT and BUNDLED_GAP_FACTOR (the card says how they were chosen).
 
 
 def golden_inputs(feature_names: list[str], window: int) -> np.ndarray:
     """Fixed input windows: a few seconds of simulated gaze (no data needed)."""
-    from actif.data import compute_features, make_windows, simulate_session
-    from actif.training import BUNDLED_GAP_FACTOR
+    from actif.lab.data import compute_features, make_windows, simulate_session
+    from actif.lab.training import BUNDLED_GAP_FACTOR
 
     record = simulate_session(5.0, seed=123)
     F, names = compute_features(record)
@@ -47,7 +47,7 @@ def golden_inputs(feature_names: list[str], window: int) -> np.ndarray:
 
 
 def model_card(spec, loso: dict | None) -> str:
-    from actif.data import FEATURES
+    from actif.lab.data import FEATURES
 
     meta = spec.metadata
     hold = meta["holdout_results"]
@@ -70,7 +70,7 @@ def model_card(spec, loso: dict | None) -> str:
         "Eye-Tracking Datasets\", 2024) under **Creative Commons Attribution 4.0 (CC BY 4.0)**.",
         "The model is trained on that data; the data is not part of this repository.",
         "",
-        "Preprocessing (actif.data): marker rows dropped, repeated samples de-duplicated, tracking-loss",
+        "Preprocessing (actif.lab.data): marker rows dropped, repeated samples de-duplicated, tracking-loss",
         "rows dropped, 0.35 m < depth <= 3 m, time order kept; windows of 10 consecutive samples",
         f"(stride 1) never spanning an interval above {meta['windowing']['gap_factor']:g} x the median sample interval.",
         f"Training windows: {meta['train']['windows']:,} from subjects {', '.join(meta['data']['train_subjects'])}.",
@@ -105,15 +105,15 @@ def model_card(spec, loso: dict | None) -> str:
         "",
         "## Training",
         "",
-        f"`actif.training.train_depth_model` with {json.dumps(cfg)}: AdamW, one-cycle learning rate,",
+        f"`actif.lab.training.train_depth_model` with {json.dumps(cfg)}: AdamW, one-cycle learning rate,",
         "L1 loss on the standardised target, Gaussian input noise (in feature standard deviations),",
         "deterministic (fixed seeds, one thread).",
         "",
         "## Inputs: the 37 gaze features",
         "",
         "Normalisation is part of the model (input affine `x * scale + shift` = `(x - mean) / std`,",
-        "mean/std from the training subjects only). Definitions: `python -m actif.data` or",
-        "`python/actif/data/FEATURES.md`.",
+        "mean/std from the training subjects only). Definitions: `python -m actif.lab.data` or",
+        "`python/actif/lab/data/FEATURES.md`.",
         "",
         "| # | feature | definition | train mean | train std |",
         "|---|---|---|---|---|",
@@ -138,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import actif
-    from actif.data import build_dataset, data_dir
+    from actif.lab.data import build_dataset, data_dir
     from actif.interchange.onnx_export import save_onnx
     from actif.interchange.tflite_export import save_tflite
     from actif.progress import ProgressBar
-    from actif.training import (
+    from actif.lab.training import (
         BUNDLED_CONFIG,
         BUNDLED_GAP_FACTOR,
         BUNDLED_HOLDOUT,

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 import actif
-from actif.report import reset_peak_rss, rss_kib
+from actif.lab.report import reset_peak_rss, rss_kib
 
 N_IN, T = 38, 10
 
@@ -165,8 +165,8 @@ def run(windows: int, samples: int, invalid_fraction: float = 0.01, malformed_ev
 
 
 def record(results_dir: str, figures: dict) -> None:
-    """Write the run as a benchmark suite (JSON + Markdown via actif.report)."""
-    from actif.report import write_suite
+    """Write the run as a benchmark suite (JSON + Markdown via actif.lab.report)."""
+    from actif.lab.report import write_suite
 
     rows = [{"mode": mode, "reason": reason, "skipped": count}
             for mode, reasons in figures["skipped"].items() for reason, count in sorted(reasons.items())]

@@ -10,7 +10,6 @@ import pytest
 
 import actif
 from actif.bundled import DEFAULT_MODEL, bundled_model_path, models_dir
-
 from conftest import has_module
 
 GOLDEN = os.path.join(models_dir(), DEFAULT_MODEL + "_golden.npz")
@@ -57,7 +56,7 @@ def test_imported_onnx_equals_the_npz():
 
 def test_metadata_and_card_describe_the_training():
     spec = actif.load(bundled_model_path()).spec
-    from actif.data import FEATURE_NAMES
+    from actif.lab.data import FEATURE_NAMES
 
     assert spec.feature_names == list(FEATURE_NAMES)
     meta = spec.metadata

@@ -46,7 +46,7 @@ def test_writes_report(data_dir, tmp_path):
     assert set(report["features"]) >= {"vergence_diopters", "gt_depth_cm"}
     assert all(0.0 <= v <= 1.0 for f in report["features"].values() for v in f["ks"].values())
     # the verdict counts are over the gaze features; the depth target is reported apart
-    from actif.data import FEATURE_NAMES
+    from actif.lab.data import FEATURE_NAMES
 
     head = report["summary"][0]
     assert head.startswith(f"Of {len(FEATURE_NAMES)} gaze features")

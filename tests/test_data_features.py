@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from actif.data import FEATURE_NAMES, FEATURES, GazeRecord, compute_features, features_markdown
-from actif.data import features as feat
+from actif.lab.data import FEATURE_NAMES, FEATURES, GazeRecord, compute_features, features_markdown
+from actif.lab.data import features as feat
 
 
 def record(dir_r, dir_l, origin_r=(3.2, 0.0), origin_l=(-3.2, 0.0), t_ms=None, starts=None) -> GazeRecord:
@@ -212,9 +212,9 @@ def test_feature_table_is_documented_and_in_sync():
     assert len(names) == len(set(names)) >= 30
     assert all(f.definition and f.unit for f in FEATURES)
     # the repository's copy (an installed wheel need not ship the Markdown)
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "python", "actif", "data", "FEATURES.md")
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "python", "actif", "lab", "data", "FEATURES.md")
     with open(path, encoding="utf-8") as fh:
         on_disk = fh.read()
-    assert on_disk == features_markdown(), "FEATURES.md is stale: run python -m actif.data --write"
+    assert on_disk == features_markdown(), "FEATURES.md is stale: run python -m actif.lab.data --write"
     for name in names:
         assert f"`{name}`" in on_disk

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from actif.data import build_dataset, compute_features, list_subjects, load_subject
-from actif.data import robustvision as rv
+from actif.lab.data import build_dataset, compute_features, list_subjects, load_subject
+from actif.lab.data import robustvision as rv
 
 HEADER = (
     "System Timestamp\tMessage\tMessage Type\tGT_depth\tWorld Gaze Point X\tWorld Gaze Point Y\t"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actif.data import (
+from actif.lab.data import (
     FEATURE_NAMES,
     SubjectParams,
     compute_features,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import actif
-from actif.data import Normalizer, build_dataset, loso_splits, make_windows, segment_starts
+from actif.lab.data import Normalizer, build_dataset, loso_splits, make_windows, segment_starts
 from actif.model_spec import random_spec
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import actif
 from actif.cli import main
-from actif.data import FEATURE_NAMES
+from actif.lab.data import FEATURE_NAMES
 
 
 def test_demo_with_a_given_model(tmp_path, capsys):

@@ -13,8 +13,8 @@ import pytest
 
 import actif
 from actif.errors import ModelFormatError
+from actif.lab.report import reset_peak_rss, rss_kib
 from actif.model_spec import MAX_MODEL_BYTES, ModelSpec, random_spec
-from actif.report import reset_peak_rss, rss_kib
 from actif.stats import RunningStats
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

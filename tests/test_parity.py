@@ -13,7 +13,6 @@ import pytest
 
 import actif
 from actif.model_spec import random_spec
-
 from conftest import backend_variants, variant_id
 
 # (rtol, atol) per quantity. Float32 engines against a float64 reference.

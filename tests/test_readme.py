@@ -28,7 +28,7 @@ def test_readme_opens_with_the_two_setup_commands():
     with open(README, encoding="utf-8") as fh:
         text = fh.read()
     first_block = re.search(r"```bash\n(.*?)```", text, flags=re.S).group(1).splitlines()
-    assert first_block[0].startswith("pip install . && actif demo")
+    assert first_block[0].startswith('pip install ".[lab]" && actif demo')
     assert "pytest" in first_block[1]
 
 

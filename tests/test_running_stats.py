@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 import actif
 from actif.errors import ModelFormatError
-from actif.stats import NumpyRunningStats, RunningStats, rank, ranking_order, scores, scores_from_moments
+from actif.stats import (
+    NumpyRunningStats,
+    RunningStats,
+    rank,
+    ranking_order,
+    scores,
+    scores_from_moments,
+)
 
 IMPLS = ["numpy"] + (["cpp"] if "cpp" in actif.available_backends() else [])
 

@@ -12,8 +12,8 @@ import actif
 
 torch = pytest.importorskip("torch")
 
-from actif.data import build_synthetic_dataset  # noqa: E402
-from actif.training import BUNDLED_HOLDOUT, TrainConfig, baseline_errors, train_depth_model  # noqa: E402
+from actif.lab.data import build_synthetic_dataset  # noqa: E402
+from actif.lab.training import BUNDLED_HOLDOUT, TrainConfig, baseline_errors, train_depth_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_baselines_as_documented(synthetic):
 def test_train_command_defaults_reproduce_the_bundled_model():
     from actif.cli import build_parser
     from actif.commands.train import config_from_args
-    from actif.training import BUNDLED_CONFIG, BUNDLED_GAP_FACTOR
+    from actif.lab.training import BUNDLED_CONFIG, BUNDLED_GAP_FACTOR
 
     args = build_parser().parse_args(["train"])
     assert config_from_args(args) == BUNDLED_CONFIG

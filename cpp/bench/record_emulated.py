@@ -14,7 +14,7 @@ Emulated figures are QEMU user-mode timings on an x86 host: they show that the a
 build runs and how its kernel sets compare *under emulation* (QEMU executes each fused
 multiply-add through a software helper, so NEON can even lose to scalar there). They
 are not Jetson or Raspberry Pi speed. The results are the 'edge' suite (JSON + Markdown
-through actif.report, so `actif report` renders them).
+through actif.lab.report, so `actif report` renders them).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             summary.append(f"H={h}, batch 1 with attribution: native AVX2 {n1:.0f} µs/window; emulated NEON "
                            f"{e1:.0f} µs/window ({e1 / n1:.0f}x the native time under QEMU).")
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
-    from actif.report import write_suite
+    from actif.lab.report import write_suite
 
     write_suite(args.results, SUITE, {
         "title": "Native x86-64 and emulated aarch64 (actif_bench)",

@@ -9,26 +9,23 @@ streaming the same windows gives the same statistics as one batch call.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import threading
 import warnings
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
 from .model import Model
+from .result import Attribution
 from .stats import (
     DEFAULT_AGGREGATION,
     RunningStats,
     check_aggregation,
     rank,
-    ranking_order,
     scores,
     scores_from_moments,
 )
@@ -37,70 +34,6 @@ from .validation import rejected_rows, to_float32
 
 ON_INVALID = ("raise", "skip")
 _STORED = object()  # restore(): "keep what the checkpoint says"
-
-
-@dataclass
-class Attribution:
-    """Feature scores with their ranking and the statistics behind them."""
-
-    scores: np.ndarray
-    feature_names: list[str]
-    stats: RunningStats
-    trace: str
-    aggregation: str
-    predictions: np.ndarray | None = None
-    skipped: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def order(self) -> np.ndarray:
-        """Feature indices, most important first (ties by index)."""
-        return ranking_order(self.scores)
-
-    @property
-    def ranking(self) -> list[str]:
-        """Feature names, most important first."""
-        return rank(self.scores, self.feature_names)
-
-    def top_k(self, k: int = 10) -> list[tuple[str, float]]:
-        return [(self.feature_names[i], float(self.scores[i])) for i in self.order[: max(0, int(k))]]
-
-    def to_dict(self) -> dict[str, Any]:
-        mean, std = self.stats.mean, self.stats.std  # each read computes the whole vector
-        return {
-            "trace": self.trace,
-            "aggregation": self.aggregation,
-            "count": self.stats.count,
-            "ranking": self.ranking,
-            "features": [
-                {
-                    "name": self.feature_names[i],
-                    "rank": r + 1,
-                    "score": float(self.scores[i]),
-                    "mean": float(mean[i]),
-                    "std": float(std[i]),
-                }
-                for r, i in enumerate(self.order)
-            ],
-            "skipped": dict(self.skipped),
-        }
-
-    def save_json(self, path: str | os.PathLike[str]) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-            fh.write("\n")
-
-    def save_csv(self, path: str | os.PathLike[str]) -> None:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["rank", "feature", "score", "mean", "std"])
-            for row in self.to_dict()["features"]:
-                writer.writerow([row["rank"], row["name"], f"{row['score']:.6g}", f"{row['mean']:.6g}", f"{row['std']:.6g}"])
-
-    def plot(self, path: str | os.PathLike[str], k: int | None = 20, title: str | None = None) -> None:
-        """Write a horizontal bar chart of the top-k features (PNG, SVG or PDF)."""
-        from .plots import plot_scores
-
-        plot_scores(self.scores, self.feature_names, path, k=k, title=title or f"DeepACTIF ({self.trace}, {self.aggregation})")
 
 
 class Explainer:

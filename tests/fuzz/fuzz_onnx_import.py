@@ -17,6 +17,7 @@ from actif.errors import ModelFormatError
 
 try:
     import onnx  # noqa: F401
+
     from actif.interchange.onnx_import import spec_from_onnx
 except ImportError as exc:
     spec_from_onnx = None

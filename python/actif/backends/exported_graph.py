@@ -27,7 +27,13 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..model_spec import ModelSpec
-from ..traces import TraceRouting, cell_from_gates, compute_trace, layer_gates_from_hidden, lstm_gates
+from ..traces import (
+    TraceRouting,
+    cell_from_gates,
+    compute_trace,
+    layer_gates_from_hidden,
+    lstm_gates,
+)
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
 from .numpy_ref import normalise_input
 

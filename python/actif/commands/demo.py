@@ -68,7 +68,7 @@ def _live_view(names, scores, step, total, sim_s, pred, true, mae, us, top):
 def run(args: argparse.Namespace) -> int:
     import actif
     from actif.bundled import bundled_model_path
-    from actif.data import GAP_FACTOR, compute_features, make_windows, simulate_session
+    from actif.lab.data import GAP_FACTOR, compute_features, make_windows, simulate_session
     from actif.plots import plot_series
 
     model_path = args.model or bundled_model_path()
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if list(names) != model.feature_names:
         raise ValueError(
             f"{model_path} takes features {model.feature_names[:4]}...; the demo computes the "
-            f"{len(names)} gaze features of actif.data ({names[:4]}...): use a model trained on them"
+            f"{len(names)} gaze features of actif.lab.data ({names[:4]}...): use a model trained on them"
         )
     # Cut windows exactly as the model's training data was cut (its metadata says how).
     gap_factor = float(model.spec.metadata.get("windowing", {}).get("gap_factor", GAP_FACTOR))

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from actif import report
+    from actif.lab import report
 
     if not os.path.isdir(args.results):
         raise FileNotFoundError(f"no results directory {args.results!r} (run from the repository root?)")

@@ -27,7 +27,7 @@ ACTIF_DATA_DIR). Deterministic for a seed and thread count.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from actif.training import BUNDLED_CONFIG, BUNDLED_GAP_FACTOR, BUNDLED_HOLDOUT
+    from actif.lab.training import BUNDLED_CONFIG, BUNDLED_GAP_FACTOR, BUNDLED_HOLDOUT
 
     # the defaults reproduce the bundled model
     cfg, holdout = BUNDLED_CONFIG, ",".join(BUNDLED_HOLDOUT)
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from actif.training import TrainConfig
+    from actif.lab.training import TrainConfig
 
     return TrainConfig(
         hidden=args.hidden, epochs=2 if args.quick else args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -64,9 +64,9 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from actif.data import build_dataset, data_dir
+    from actif.lab.data import build_dataset, data_dir
+    from actif.lab.training import Summary, train_holdout_model
     from actif.progress import ProgressBar
-    from actif.training import Summary, train_holdout_model
 
     directory = data_dir(args.data_dir)
     if directory is None:
@@ -93,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_loso(dataset, subjects, config, args) -> None:
+    from actif.lab.report import write_suite
+    from actif.lab.training import Summary, loso_evaluation
     from actif.progress import ProgressBar
-    from actif.report import write_suite
-    from actif.training import Summary, loso_evaluation
 
     suite = "train_loso_quick" if args.quick else "train_loso"
     path = os.path.join(args.results, f"{suite}.json")

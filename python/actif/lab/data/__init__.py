@@ -3,13 +3,13 @@ gaze simulator (pure NumPy).
 
 Typical use::
 
-    from actif.data import build_dataset, loso_splits, Normalizer
+    from actif.lab.data import build_dataset, loso_splits, Normalizer
     ds = build_dataset(None)                    # $ACTIF_DATA_DIR, all 25 subjects
     for fold in loso_splits(ds.subjects):
         norm = Normalizer.fit(ds.windows[fold.train_index], ds.feature_names)
         ...
 
-    from actif.data import simulate_session, compute_features
+    from actif.lab.data import simulate_session, compute_features
     record = simulate_session(60.0, seed=1)     # no data needed
     F, names = compute_features(record)
 """

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..model_spec import ModelSpec
+from ...model_spec import ModelSpec
 
 
 @dataclass(frozen=True, eq=False)

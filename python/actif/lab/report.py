@@ -30,7 +30,7 @@ import subprocess
 import sys
 from typing import Any, Iterable, Sequence
 
-from .fileio import write_atomically
+from ..fileio import write_atomically
 
 README_BEGIN = "<!-- BEGIN GENERATED RESULTS (actif report) -->"
 README_END = "<!-- END GENERATED RESULTS -->"
@@ -282,7 +282,7 @@ def render_files(results_dir: str, doc: dict[str, Any]) -> None:
 def render_plot(doc: dict[str, Any], plot: dict[str, Any], path: str) -> None:
     """Plots described in the document, drawn from its rows (kinds: lines, bars) or from
     binned data stored in the plot itself (kind: histograms)."""
-    from .plots import _pyplot
+    from ..plots import _pyplot
 
     plt = _pyplot()
     if plot.get("kind") == "histograms":

@@ -1,9 +1,9 @@
 """The raw gaze record: one session of binocular samples, read from a file or simulated.
 
-Both :func:`actif.data.robustvision.load_subject` and
-:func:`actif.data.synthetic.simulate_session` return a :class:`GazeRecord`, so the
-feature pipeline (:mod:`actif.data.features`) and the windowing
-(:mod:`actif.data.windows`) work the same on real and simulated sessions.
+Both :func:`actif.lab.data.robustvision.load_subject` and
+:func:`actif.lab.data.synthetic.simulate_session` return a :class:`GazeRecord`, so the
+feature pipeline (:mod:`actif.lab.data.features`) and the windowing
+(:mod:`actif.lab.data.windows`) work the same on real and simulated sessions.
 
 Frame: head-fixed, x to the right, y up, z forward (the RobustVision convention: the
 right eye's origin has positive x). Lengths are in centimetres, times in

@@ -1,4 +1,4 @@
-"""``python -m actif.data [--write]``: print the gaze feature table, or rewrite FEATURES.md."""
+"""``python -m actif.lab.data [--write]``: print the gaze feature table, or rewrite FEATURES.md."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from .features import FEATURES_MD, features_markdown
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m actif.data",
-        description="Print the gaze feature table (actif.data.features.FEATURES) as Markdown.",
+        prog="python -m actif.lab.data",
+        description="Print the gaze feature table (actif.lab.data.features.FEATURES) as Markdown.",
     )
-    parser.add_argument("--write", action="store_true", help="rewrite FEATURES.md beside actif/data/features.py")
+    parser.add_argument("--write", action="store_true", help="rewrite FEATURES.md beside actif/lab/data/features.py")
     args = parser.parse_args(argv)
     text = features_markdown()
     if args.write:

@@ -1,7 +1,7 @@
 """Windows in time order, leave-one-subject-out folds, and whole datasets.
 
 A window is ``T`` consecutive samples of one segment (see
-:func:`actif.data.record.segment_starts`): it never spans a timestamp gap or rows a
+:func:`actif.lab.data.record.segment_starts`): it never spans a timestamp gap or rows a
 filter removed. Its target is the ground-truth depth (cm) of its last sample, the
 sample a streaming model predicts for when that sample arrives.
 """
@@ -14,7 +14,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from ..validation import positive_int
+from ...validation import positive_int
 from .features import compute_features
 from .record import GAP_FACTOR, GazeRecord, segment_starts
 
@@ -156,7 +156,7 @@ def build_dataset(
 ) -> GazeDataset:
     """Windows, targets (cm) and per-window subject ids of RobustVision ``subjects``
     (default: all) from ``directory`` (None: ``$ACTIF_DATA_DIR``). ``load_options`` go
-    to :func:`actif.data.robustvision.load_subject`."""
+    to :func:`actif.lab.data.robustvision.load_subject`."""
     from .robustvision import load_subjects
 
     records = load_subjects(directory, subjects, **load_options)

@@ -3,7 +3,7 @@
 The architecture follows FOVAL (B. W. Hosp, 2024): an LSTM over windows of gaze
 features, max pooling over time, batch normalisation and a small dense head with ELU,
 sized for the edge (one LSTM layer, H=64 by default). Inputs are normalised with a
-:class:`~actif.data.Normalizer` fitted on the training subjects only and folded into
+:class:`~actif.lab.data.Normalizer` fitted on the training subjects only and folded into
 the model's input affine; the target (depth in cm) is standardised during training and
 the de-standardisation folded into the last dense layer, so the saved model maps raw
 features to centimetres.
@@ -27,8 +27,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..model_spec import ModelSpec, fold_affine_into_dense, random_spec
 from .data import Normalizer
-from .model_spec import ModelSpec, fold_affine_into_dense, random_spec
 
 GEOMETRIC_FEATURE = "vergence_depth_cm"
 
@@ -100,8 +100,8 @@ def train_depth_model(
     """Train on raw-feature windows (N, T, I) and depth targets (N,) in cm; return the
     model (normalisation and target scaling folded in)."""
     torch = _torch()
-    from .interchange.torch_import import spec_from_torch
-    from .interchange.torch_module import torch_module_from_spec
+    from ..interchange.torch_import import spec_from_torch
+    from ..interchange.torch_module import torch_module_from_spec
 
     windows = np.ascontiguousarray(windows, dtype=np.float32)
     targets = np.asarray(targets_cm, dtype=np.float64)
@@ -166,7 +166,7 @@ def train_depth_model(
 
 
 def predict_cm(spec: ModelSpec, windows: np.ndarray, backend: str = "auto") -> np.ndarray:
-    from .model import Model
+    from ..model import Model
 
     return Model(spec, backend).predict(windows)[:, 0].astype(np.float64)
 

@@ -2,7 +2,7 @@
 
 Every feature has a name, a unit and a one-line definition in :data:`FEATURES`; the
 table is rendered to ``FEATURES.md`` beside this file by :func:`features_markdown`
-(``python -m actif.data --write`` regenerates it; a test keeps it in sync).
+(``python -m actif.lab.data --write`` regenerates it; a test keeps it in sync).
 The set follows the kind of features of the FOVAL model (B. W. Hosp, 2024: vergence,
 left/right deltas and ratios, magnitudes, velocities and accelerations), redefined
 so that each one is finite for every sample:
@@ -198,7 +198,7 @@ def compute_features(
 
     Derivatives restart at every segment (``record.segments(gap_factor)``, or ``starts``
     when the caller has computed them), the same segments
-    :func:`actif.data.windows.make_windows` respects. Raises ValueError when a
+    :func:`actif.lab.data.windows.make_windows` respects. Raises ValueError when a
     direction or origin is not finite (the loader drops such rows).
     """
     n = len(record)
@@ -291,7 +291,7 @@ def features_markdown() -> str:
     lines = [
         "# Gaze features",
         "",
-        "Generated from `actif.data.features.FEATURES` by `python -m actif.data --write`;",
+        "Generated from `actif.lab.data.features.FEATURES` by `python -m actif.lab.data --write`;",
         "do not edit by hand. Column order is the order of `compute_features()`.",
         "",
         "Notation: `dR`, `dL` recorded right/left gaze directions; `uR`, `uL` the same at unit",

@@ -1,7 +1,7 @@
 """A binocular gaze simulator, and synthetic data sets with known relevance.
 
-:func:`simulate_session` produces the same :class:`~actif.data.record.GazeRecord` as
-the RobustVision loader, so :func:`~actif.data.features.compute_features`, the
+:func:`simulate_session` produces the same :class:`~actif.lab.data.record.GazeRecord` as
+the RobustVision loader, so :func:`~actif.lab.data.features.compute_features`, the
 windowing and the demo work on any machine. A simulated session is:
 
 - **Eyes**: two eye origins an inter-pupillary distance apart (sampled per subject,
@@ -52,7 +52,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..validation import positive_int
+from ...validation import positive_int
 from .features import FEATURE_NAMES, pitch_deg, triangulated_depth_cm, unit_vectors, yaw_deg
 from .record import GazeRecord
 from .windows import GazeDataset, dataset_from_records
@@ -388,7 +388,7 @@ def build_synthetic_dataset(
     n_subjects: int = 8, *, seed: int = 0, duration_s: float = 60.0, T: int = 10, stride: int = 1, **options: Any
 ) -> GazeDataset:
     """Windows, targets (cm) and subject ids of simulated sessions: the stand-in for
-    :func:`actif.data.windows.build_dataset` on machines without the recordings."""
+    :func:`actif.lab.data.windows.build_dataset` on machines without the recordings."""
     return dataset_from_records(simulate_subjects(n_subjects, seed=seed, duration_s=duration_s, **options), T, stride)
 
 
