@@ -257,7 +257,7 @@ def test_python_and_c_api_accept_and_reject_the_same_inputs(capi, tmp_path, max_
             assert py_ok == c_ok == [_accepted_by_rule(v, model.input_limit)] * 2, (name, v, capi.actif_last_error())
             if not c_ok[1]:
                 msg = capi.actif_last_error().decode()
-                assert "step 1, stream 0, feature 4" in msg and "nothing was changed" in msg, msg
+                assert "step 1, row 0, feature 4" in msg and "nothing was changed" in msg, msg
             if not c_ok[0]:
                 assert (win.stats.to_bytes(), st.stats.to_bytes(), _state_bytes(st.state)) == py_before
                 assert (c.stats_bytes(c.stats), c.stats_bytes(c.stream_stats), c.state_bytes()) == c_before

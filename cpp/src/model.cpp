@@ -100,7 +100,7 @@ void check_samples_input(const Model& m, const float* x, int64_t steps, int64_t 
   const int64_t bad = first_invalid_input(x, steps * batch * n_in, m.input_limit_f32());
   if (bad < 0) return;
   throw InputError(std::string(what) + " has " + describe_rejected(x[bad], m.input_limit()) + " at step " +
-                       std::to_string(bad / (batch * n_in)) + ", stream " + std::to_string(bad / n_in % batch) +
+                       std::to_string(bad / (batch * n_in)) + ", row " + std::to_string(bad / n_in % batch) +
                        ", feature " + std::to_string(bad % n_in) + "; nothing was changed",
                    bad);
 }

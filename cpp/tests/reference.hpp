@@ -1,5 +1,5 @@
 // The double-precision reference the tests hold the float32 core to: an LSTM model
-// written out loop by loop from DESIGN.md ("The model", "Traces", "Aggregation"),
+// written out loop by loop from docs/architecture.md ("The model", "Traces", "Aggregation"),
 // sharing no code with the library.
 #pragma once
 

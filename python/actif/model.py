@@ -20,7 +20,9 @@ class Model:
 
     ``backend``: ``"auto"`` (the fastest this machine has: cpp, then numba, then numpy),
     or one of :func:`actif.available_backends`. ``num_threads``: threads for batch work
-    (default: all cores; backends without threading ignore it). ``max_abs``: inputs
+    (default: up to one per core, used only when a batch is large enough to pay for
+    them; stateful steps always run on the calling thread; backends without threading
+    ignore it). ``max_abs``: inputs
     with a larger magnitude are rejected as sensor garbage (``None`` disables it).
     Inputs so large that the model's float32 arithmetic could overflow are rejected
     whatever ``max_abs`` says: :attr:`input_limit` is the bound actually applied.

@@ -297,15 +297,14 @@ class RunningStats:
         return self.copy().merge(other)
 
     # ------------------------------------------------------------------ owners
-    @contextmanager
-    def accumulator(self) -> Iterator[Any]:
-        """Hold this object's lock and yield the accumulator a backend feeds directly
-        (the core's native statistics or the NumPy implementation). For owners such as
-        :class:`~actif.explain.StreamingExplainer` whose one backend call updates the
-        accumulator atomically (a rejected input changes nothing); readers in other
-        threads wait until the block ends."""
-        with self._lock:
-            yield self._impl
+    def accumulator(self) -> _Held:
+        """``with stats.accumulator() as acc:`` holds this object's lock and gives the
+        accumulator a backend feeds directly (the core's native statistics or the NumPy
+        implementation). For owners such as :class:`~actif.explain.StreamingExplainer`
+        whose one backend call updates the accumulator atomically (a rejected input
+        changes nothing); readers in other threads wait until the block ends.
+        (A plain context object, not a generator: this runs once per streamed frame.)"""
+        return _Held(self)
 
     @contextmanager
     def staged(self) -> Iterator[Any]:
@@ -410,6 +409,22 @@ def scores(stats: RunningStats, method: str = DEFAULT_AGGREGATION) -> np.ndarray
     """Scores (n_features,) from a :class:`RunningStats`; raises if it saw no sample.
     One consistent state is read even while another thread updates."""
     return stats.scores(method)
+
+
+class _Held:
+    """The context :meth:`RunningStats.accumulator` returns."""
+
+    __slots__ = ("_stats",)
+
+    def __init__(self, stats: RunningStats):
+        self._stats = stats
+
+    def __enter__(self) -> Any:
+        self._stats._lock.acquire()
+        return self._stats._impl
+
+    def __exit__(self, *exc: object) -> None:
+        self._stats._lock.release()
 
 
 def _from_pickle(data: bytes, numpy_impl: bool) -> RunningStats:

@@ -132,7 +132,8 @@ typedef struct actif_window_request {
   actif_trace trace;      /* needed for trace_out and stats */
   float* trace_out;       /* out (n, t, I): per-step traces, or NULL */
   actif_stats* stats;     /* every step's trace row is added here, or NULL */
-  int32_t num_threads;    /* 0: all cores; 1: the calling thread only */
+  int32_t num_threads;    /* at most this many threads, 0: one per core (a batch is split only when
+                             each thread gets enough work); 1: the calling thread only */
 } actif_window_request;
 
 /* Checks every argument and the input rule on all of x before touching any output. */

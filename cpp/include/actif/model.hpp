@@ -116,7 +116,7 @@ double overflow_safe_bound(int64_t input_size, int64_t hidden_size, const float*
 int64_t first_invalid_input(const float* x, int64_t n, float limit);
 
 // Apply the input rule to windows x (n, t, I) / consecutive samples x (m, batch, I);
-// throw InputError naming the window, step (sample, stream) and feature of the first
+// throw InputError naming the window or step, the row (stream) and the feature of the first
 // rejected value. `what` names the array in the message.
 void check_windows_input(const Model& m, const float* x, int64_t n, int64_t t, const char* what = "x");
 void check_samples_input(const Model& m, const float* x, int64_t steps, int64_t batch, const char* what = "x");

@@ -39,7 +39,7 @@ class Stream {
   // Advances every stream by `m` consecutive samples: x (m, B, I) -> y (m, B, O);
   // trace_out (m, B, I) is optional; `stats` receives each step's B trace rows (one
   // update per step, exactly as m separate calls would). All m*B*I values are checked
-  // first (InputError names step, stream and feature); nothing changes on a throw.
+  // first (InputError names step, row (stream) and feature); nothing changes on a throw.
   void run(const float* x, int64_t m, float* y, TraceKind trace = TraceKind::None, float* trace_out = nullptr,
            RunningStats* stats = nullptr);
 

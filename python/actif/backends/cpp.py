@@ -35,11 +35,12 @@ class CppBackend(Backend):
         super().__init__(spec, num_threads)
         self._model = core_model(spec, max_abs)
         self._threads = int(num_threads or 0)
+        self._limit = float(self._model.input_limit)
 
     @property
     def input_limit(self) -> float:
         """The input rule's bound the native model derived (min of max_abs and overflow bound)."""
-        return float(self._model.input_limit)
+        return self._limit
 
     def forward(self, X, *, activations=False, trace=None):
         y, layers, tr = self._model.forward(X, activations, trace or "none", self._threads)
@@ -52,7 +53,7 @@ class CppBackend(Backend):
         return super().forward_stats(X, stats, trace)
 
     def try_forward_stats(self, x, stats, trace, limit):
-        if not _native.is_native_stats(stats) or not _same_limit(limit, self._model.input_limit):
+        if not _native.is_native_stats(stats) or not _same_limit(limit, self._limit):
             return None
         return self._model.try_forward_stats(x, stats, trace, self._threads)
 
@@ -60,7 +61,7 @@ class CppBackend(Backend):
         return _core.Stream(self._model, batch)
 
     def try_step_stats(self, x, state, stats, trace, limit):
-        if not _native.is_native_stats(stats) or not _same_limit(limit, self._model.input_limit):
+        if not _native.is_native_stats(stats) or not _same_limit(limit, self._limit):
             return None
         return _stream(state).try_run_stats(x, trace, stats)
 
