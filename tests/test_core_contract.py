@@ -101,9 +101,9 @@ def test_python_api_applies_one_rule_and_rejects_without_a_trace(backend, max_ab
         st.update(base_w[0])
         before = (win.stats.to_bytes(), st.stats.to_bytes(), _state_bytes(st.state))
         outcomes = []
-        for feed in (lambda: win.update(window), lambda: st.update(window[2]), lambda: model.predict(window[None])):
+        for feed, arg in ((win.update, window), (st.update, window[2]), (model.predict, window[None])):
             try:
-                feed()
+                feed(arg)
                 outcomes.append(True)
             except InvalidInputError as exc:
                 outcomes.append(False)
@@ -246,9 +246,9 @@ def test_python_and_c_api_accept_and_reject_the_same_inputs(capi, tmp_path, max_
             py_before = (win.stats.to_bytes(), st.stats.to_bytes(), _state_bytes(st.state))
             c_before = (c.stats_bytes(c.stats), c.stats_bytes(c.stream_stats), c.state_bytes())
             py_ok = []
-            for feed in (lambda: win.update(window), lambda: st.update(window[:2])):
+            for feed, arg in ((win.update, window), (st.update, window[:2])):
                 try:
-                    feed()
+                    feed(arg)
                     py_ok.append(True)
                 except InvalidInputError:
                     py_ok.append(False)

@@ -1,6 +1,6 @@
 """The model format: a small explicit graph and its ``.npz`` file.
 
-A model is, in order (see docs/architecture.md, "The model"):
+A model is, in order (see docs/architecture.md, "The native core owns the contract"):
 
 1. an optional input affine ``x * input_scale + input_shift`` (normalisation),
 2. one or more stacked LSTM layers with PyTorch conventions (gate order i, f, g, o;

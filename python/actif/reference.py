@@ -1,5 +1,5 @@
 """The model's equations in plain NumPy: the float64 reference every engine is checked
-against (docs/architecture.md, "The model").
+against (docs/architecture.md, "Backends").
 
 Clarity beats speed here; every step follows the equations line by line. The numpy
 backend (:mod:`actif.backends.numpy_ref`) runs these; the importers verify an imported

@@ -65,7 +65,7 @@ typedef enum actif_status {
   ACTIF_E_INTERNAL = 8
 } actif_status;
 
-/* Which per-feature trace feeds the attribution (see docs/architecture.md, "Attribution"). */
+/* Which per-feature trace feeds the attribution (see docs/concepts.md, "Forward-only traces"). */
 typedef enum actif_trace {
   ACTIF_TRACE_NONE = 0,
   ACTIF_TRACE_INPUT = 1,    /* |x_t| */
@@ -74,7 +74,7 @@ typedef enum actif_trace {
   ACTIF_TRACE_PAPER = 4     /* |h_t[j]| for j < I (reference-code reproduction; needs H >= I) */
 } actif_trace;
 
-/* How per-feature statistics become scores (see docs/architecture.md, "Aggregation"). */
+/* How per-feature statistics become scores (see docs/concepts.md, "Scores"). */
 typedef enum actif_score {
   ACTIF_SCORE_INVERSE = 0, /* DeepACTIF: (mm(mu) + 1 - mm(sigma)) / 2 */
   ACTIF_SCORE_MEAN = 1,

@@ -86,7 +86,7 @@ struct Model {
   PackedMatrix trace_route;             // "weighted": U (H0, I), U[k,j] = sum_g |W_ih[g*H0+k, j]|
   PackedMatrix trace_abs_w_ih;          // "gates": |W_ih| (4H0, I)
 
-  // The input rule (docs/architecture.md, "Errors"): a value is accepted when it is
+  // The input rule (docs/architecture.md, "Where each rule lives"): a value is accepted when it is
   // finite and |v| <= input_limit(), compared in float32. overflow_bound is derived
   // once by ModelBuilder (overflow_safe_bound) so that no accepted input can overflow
   // float32 anywhere in the model; max_abs is the per-model setting on top of it

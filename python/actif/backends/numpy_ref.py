@@ -2,8 +2,8 @@
 
 This is the oracle for every other backend: the parity tests run it in float64 and
 compare each engine's predictions, activations, traces and statistics against it.
-The equations themselves live in :mod:`actif.reference` (docs/architecture.md, "The
-model"), line by line.
+The equations themselves live in :mod:`actif.reference`, line by line
+(docs/architecture.md, "Backends").
 """
 
 from __future__ import annotations
