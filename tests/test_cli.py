@@ -61,7 +61,7 @@ def test_explain_csv_cuts_windows(model_file, tmp_path, rng):
 def test_explain_errors_are_one_line(model_file, tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("gx,gy\n1,2\n")
     assert main(["explain", "--model", str(model_file), "--data", str(tmp_path / "bad.csv")]) == 2
-    assert "lacks columns" in capsys.readouterr().err
+    assert "no column for feature(s) 'gz'" in capsys.readouterr().err
     assert main(["explain", "--model", str(tmp_path / "none.npz"), "--data", "x.npy"]) == 2
     assert "no model file" in capsys.readouterr().err
     np.save(tmp_path / "nan.npy", np.full((2, 10, 3), np.nan, np.float32))
