@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 
@@ -157,13 +158,18 @@ def _ranking_meaning(trace: str, aggregation: str) -> str:
         "pen": "mm(mean) x (1 - exp(-std / 0.01)) of those values",
     }.get(aggregation, f"the {aggregation} score of those values")
     default = " (actif's defaults)" if trace == DEFAULT_TRACE and aggregation == "mean" else ""
+    meaning = {
+        "mean": "how much the model's first layer was driven by each input on this session",
+        "inverse": ("which inputs drove the model's first layer strongly and steadily (high mean, "
+                    "low spread); in actif's faithfulness benchmarks this score ranked features "
+                    "about as well as a random ranking (see the README)"),
+    }.get(aggregation, "how the model's first layer was driven by each input on this session")
     return (
         f"How it was computed{default}: at every time step of every window, feature j gets\n"
         f"  {what};\n"
         f"  its score is {how}.\n"
-        "What it means: how much the model's first layer was driven by each input on this\n"
-        "session, not which gaze signal is true depth. Computed in the same pass as the\n"
-        "prediction, with no backward pass; it says what this model uses."
+        + textwrap.fill(f"What it means: {meaning}. It says what this model uses, not which gaze signal "
+                        "is true depth. Computed in the same pass as the prediction, no backward pass.", 88)
     )
 
 
@@ -296,5 +302,5 @@ def run(args: argparse.Namespace) -> int:
                 title=f"Fixation depth, {what}: model MAE {mae:.1f} cm, {baseline_name} {baseline_mae:.1f} cm",
                 styles={legend: {"linestyle": "--", "color": "0.5"}})
     result.save_json(os.path.join(out, "ranking.json"))
-    print(f"\nwrote {', '.join(os.path.join(out, f) for f in ('ranking.png', 'windows.png', 'window.png', 'ranking_over_time.png', 'depth.png', 'ranking.json'))}")
+    print(f"\nwrote to {out}: ranking.png, windows.png, window.png, ranking_over_time.png, depth.png, ranking.json")
     return 0
