@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
-from .model import LENGTH_FREE_POOLINGS, Model, length_option_refused
+from .model import Model, any_window_length_refusal
 from .result import Attribution
 from .stats import (
     DEFAULT_AGGREGATION,
@@ -418,8 +418,9 @@ class StreamingExplainer:
 
 
 def _check_length_option(model: Model, any_window_length: bool) -> None:
-    if any_window_length and model.spec.pooling not in LENGTH_FREE_POOLINGS:
-        raise ValueError(length_option_refused(model.spec.pooling))
+    refusal = any_window_length_refusal(model.spec.pooling) if any_window_length else None
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _concurrent_use(what: str) -> RuntimeError:

@@ -107,13 +107,16 @@ class Model:
         """Refuse windows of ``length`` steps unless it is the model's :attr:`window`, or
         ``any_length`` is set and the pooling reads any length (:data:`LENGTH_FREE_POOLINGS`).
         Raises :class:`~actif.errors.InvalidInputError` (reason ``bad_shape``)."""
-        if length == self.window or (any_length and self.spec.pooling in LENGTH_FREE_POOLINGS):
+        if length == self.window:
             return
         if any_length:
-            raise InvalidInputError(length_option_refused(self.spec.pooling), reason="bad_shape")
+            refusal = any_window_length_refusal(self.spec.pooling)
+            if refusal is None:
+                return
+            raise InvalidInputError(refusal, reason="bad_shape")
         allow = (
             "; any_window_length=True accepts other lengths for this model (its pooling is "
-            f"{self.spec.pooling!r})" if self.spec.pooling in LENGTH_FREE_POOLINGS else
+            f"{self.spec.pooling!r})" if any_window_length_refusal(self.spec.pooling) is None else
             f" (its {self.spec.pooling!r} pooling does not allow other lengths)"
         )
         raise InvalidInputError(
@@ -181,8 +184,11 @@ class Model:
         self._backend.close()
 
 
-def length_option_refused(pooling: str) -> str:
-    """Why ``any_window_length`` is refused for a model with ``pooling``."""
+def any_window_length_refusal(pooling: str) -> str | None:
+    """Why ``any_window_length`` is refused for a model with ``pooling``, or None when
+    that pooling reads any window length (:data:`LENGTH_FREE_POOLINGS`)."""
+    if pooling in LENGTH_FREE_POOLINGS:
+        return None
     return (
         f"any_window_length is refused for a model with {pooling!r} pooling: the maximum over "
         "a window grows with its length, so other lengths give pooled features the layers "
