@@ -192,11 +192,12 @@ def run(args: argparse.Namespace) -> int:
         seconds = 60.0 if args.seconds is None else args.seconds
         record = simulate_session(seconds, seed=args.seed, paradigm=args.paradigm)
         source = f"a {seconds:g} s simulated session ({args.paradigm}, seed {args.seed})"
+        credit = ""
     else:
         record = load_demo_record(seconds=args.seconds)
         span = (record.timestamp_ms[-1] - record.timestamp_ms[0]) / 1000.0 if len(record) else 0.0
-        source = (f"{span:.1f} s of RobustVision subject {record.subject}, held out of the bundled model's training "
-                  "(B. W. Hosp, FOVAL, 2024; CC BY 4.0)")
+        source = f"{span:.1f} s of RobustVision subject {record.subject}, held out of the bundled model's training"
+        credit = "recording: B. W. Hosp, FOVAL, 2024, CC BY 4.0 (see models/demo/README.md)"
     F, names = compute_features(record)
     if list(names) != model.feature_names:
         raise ValueError(
@@ -266,6 +267,8 @@ def run(args: argparse.Namespace) -> int:
     mae = float(np.mean(np.abs(pred - true_cm)))
     baseline_mae = float(np.mean(np.abs(baseline_cm - true_cm)))
     print(f"\ndata:  {source}: {n} windows of {model.window} samples")
+    if credit:
+        print(f"       {credit}")
     print(f"model: {model_path}, backend {model.backend_name}")
     print(f"depth MAE: model {mae:.1f} cm; always predicting {baseline_name} ({baseline_cm:.1f} cm): "
           f"{baseline_mae:.1f} cm")
