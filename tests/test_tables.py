@@ -139,3 +139,17 @@ def test_missing_pandas_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_pandas)
     with pytest.raises(ImportError, match=r"pip install 'actif\[lab\]'"):
         read_samples(tmp_path / "s.csv", ["a"])
+
+
+def test_unreadable_file_names_it(tmp_path, monkeypatch):
+    from actif.lab.data import tables
+
+    path = tmp_path / "locked.csv"
+    path.write_text("a\n1\n")
+
+    def denied(*args, **kwargs):  # what reading a mode-000 file raises (tests may run as root)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tables, "_read_text", denied)
+    with pytest.raises(TableFormatError, match=r"locked.csv: cannot be read \(Permission denied\)"):
+        read_samples(path, ["a"])

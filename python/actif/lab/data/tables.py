@@ -86,14 +86,15 @@ def read_samples(
         return _read_parquet(p, names)
     if delimiter is not None:
         sep = parse_delimiter(delimiter)
-    elif ext in TEXT_DELIMITERS:
-        sep = TEXT_DELIMITERS[ext] or _delimiter_of_header(p)
-    else:
+    elif ext not in TEXT_DELIMITERS:
         raise TableFormatError(
             p, None, f"unsupported table type {ext or '(no extension)'!r}: use .csv, .tsv, .txt or .parquet, "
             "or give the delimiter (--delimiter)"
         )
-    return _read_text(p, names, sep)
+    try:
+        return _read_text(p, names, sep if delimiter is not None else TEXT_DELIMITERS[ext] or _delimiter_of_header(p))
+    except OSError as exc:  # permissions, I/O errors: say which file, in one line
+        raise TableFormatError(p, None, f"cannot be read ({exc.strerror or exc})") from None
 
 
 def _delimiter_of_header(path: str) -> str:
