@@ -4,6 +4,7 @@ the method that was run)."""
 
 from __future__ import annotations
 
+# Names people know the methods by; anything else is shown as given.
 TRACE_LABELS = {
     "input": "input trace |x|",
     "weighted": "weighted trace",

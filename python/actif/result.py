@@ -16,7 +16,6 @@ from .labels import SCORE_AXIS_LABELS, method_label
 from .stats import RunningStats, rank, ranking_order
 
 
-# Names people know the methods by; anything else is shown as given.
 class Score(float):
     """A score as a float that prints without float noise (six significant digits):
     ``0.9999999986`` prints as ``1.0``. Its value, comparisons and JSON are exact."""
