@@ -20,7 +20,7 @@ import numpy as np
 
 from . import checkpoint as ck
 from .errors import CheckpointMismatchError, InvalidInputError
-from .model import Model
+from .model import Model, any_window_length_refusal
 from .result import Attribution
 from .stats import (
     DEFAULT_AGGREGATION,
@@ -41,6 +41,12 @@ class Explainer:
 
     ``trace``: how hidden activity maps to features (:data:`actif.traces.TRACES`);
     ``aggregation``: the score (:data:`actif.stats.SCORE_METHODS`).
+
+    Windows must have the model's length (``model.window``, its training length):
+    others raise :class:`ValueError`. ``any_window_length=True`` accepts any length for
+    models whose pooling reads any length the same way, ``last`` and ``mean``
+    (:data:`actif.model.LENGTH_FREE_POOLINGS`); for ``max`` pooling it is refused,
+    because the maximum grows with the window length.
     """
 
     def __init__(
@@ -50,9 +56,12 @@ class Explainer:
         aggregation: str = DEFAULT_AGGREGATION,
         *,
         batch_size: int = 4096,
+        any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
             raise TypeError("Explainer takes an actif.Model (see actif.load / actif.random_model)")
+        _check_length_option(model, any_window_length)
+        self.any_window_length = bool(any_window_length)
         self.model = model
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
@@ -70,7 +79,7 @@ class Explainer:
         """Scores over all windows ``X`` (N, T, I). Statistics accumulate into ``stats``
         when given (so several calls can build one attribution), else a fresh object.
         The whole input is checked before any statistics change."""
-        Xc = self.model.check_windows(X)
+        Xc = self._windows(X)
         rs = stats if stats is not None else RunningStats(self.model.input_size)
         if rs.n_features != self.model.input_size:
             raise ValueError(f"stats has {rs.n_features} features, the model takes {self.model.input_size}")
@@ -89,7 +98,7 @@ class Explainer:
 
     def trace_of(self, X: Any) -> np.ndarray:
         """The per-step trace (N, T, I), for plots over time."""
-        res = self.model.backend.forward(self.model.check_windows(X), trace=self.trace)
+        res = self.model.backend.forward(self._windows(X), trace=self.trace)
         return res.trace
 
     def attribute_windows(self, X: Any) -> np.ndarray:
@@ -98,6 +107,11 @@ class Explainer:
         tr = np.asarray(self.trace_of(X), dtype=np.float64)
         mu, sigma = tr.mean(axis=1), tr.std(axis=1)
         return np.stack([scores_from_moments(m, s, self.aggregation) for m, s in zip(mu, sigma)]) if len(tr) else np.zeros((0, tr.shape[-1]))
+
+    def _windows(self, X: Any) -> np.ndarray:
+        Xc = self.model.check_windows(X)
+        self.model.check_window_length(Xc.shape[1], self.any_window_length)
+        return Xc
 
 
 class StreamingExplainer:
@@ -110,6 +124,10 @@ class StreamingExplainer:
 
     ``half_life`` (in trace rows, i.e. time steps) makes the statistics forget
     exponentially, to follow drift.
+
+    Window mode takes windows of the model's length (``model.window``); others are
+    invalid input (``bad_shape``) unless ``any_window_length=True``, which only models
+    with ``last`` or ``mean`` pooling accept (see :class:`Explainer`).
 
     Invalid input (NaN/Inf, ``|x| > model.input_limit``, wrong shape or dtype, empty
     batches): with ``on_invalid="raise"`` the call raises :class:`ValueError` and
@@ -141,9 +159,11 @@ class StreamingExplainer:
         on_invalid: str = "raise",
         checkpoint_every: int | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
+        any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
             raise TypeError("StreamingExplainer takes an actif.Model")
+        _check_length_option(model, any_window_length)
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if checkpoint_every is not None:
@@ -155,6 +175,9 @@ class StreamingExplainer:
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
         self.stateful = bool(stateful)
+        self.any_window_length = bool(any_window_length)
+        # window mode: the one length the hot path may pass straight to the backend
+        self._window_length = None if self.any_window_length else model.window
         self.on_invalid = on_invalid
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
@@ -188,7 +211,7 @@ class StreamingExplainer:
                     backend = self.model.backend
                     if self.stateful:
                         y = backend.try_step_stats(x, self._state, acc, self.trace, self.model.input_limit)
-                    else:
+                    elif self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length):
                         y = backend.try_forward_stats(x, acc, self.trace, self.model.input_limit)
                 if y is None:
                     y = self._feed(x)
@@ -235,6 +258,8 @@ class StreamingExplainer:
             if self.stateful:
                 rows = self.model.check_samples(batch, what="samples", allow_empty=False)
             else:
+                if batch.ndim == 3 and batch.shape[1] > 0:  # before the values: no row of it may be fed
+                    self.model.check_window_length(batch.shape[1], self.any_window_length, what="input")
                 rows = self.model.check_windows(batch, what="windows", allow_empty=False)
         except InvalidInputError as exc:
             if self.on_invalid == "raise":
@@ -362,13 +387,15 @@ class StreamingExplainer:
         *,
         checkpoint_every: Any = _STORED,
         checkpoint_path: Any = _STORED,
+        any_window_length: bool = False,
     ) -> StreamingExplainer:
         """Resume from a checkpoint written by :meth:`checkpoint` for this ``model``.
 
         Malformed files raise :class:`~actif.errors.ModelFormatError`; a checkpoint of
         another model raises its subclass :class:`~actif.errors.CheckpointMismatchError`.
         By default the restored explainer keeps checkpointing every
-        as many updates as before, to ``path``."""
+        as many updates as before, to ``path``. ``any_window_length`` is not stored in
+        the checkpoint: pass it again when the stream needs it."""
         if not isinstance(model, Model):
             raise TypeError("restore takes an actif.Model")
         data = ck.read_file(path)
@@ -388,6 +415,7 @@ class StreamingExplainer:
         out = cls(
             model, opts["trace"], opts["aggregation"], stateful=opts["stateful"], half_life=opts["half_life"],
             on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path,
+            any_window_length=any_window_length,
         )
         if out.stateful:
             out._state = ck.load_state(model.new_state(1), data.state_arrays, data.state_steps or 0)
@@ -396,6 +424,12 @@ class StreamingExplainer:
         out.n_updates = out._checkpointed_at = data.n_updates
         out._fingerprint = fingerprint
         return out
+
+
+def _check_length_option(model: Model, any_window_length: bool) -> None:
+    refusal = any_window_length_refusal(model.spec.pooling) if any_window_length else None
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _concurrent_use(what: str) -> RuntimeError:
