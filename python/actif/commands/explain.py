@@ -16,6 +16,10 @@ print the ranking. Data may be:
   .npz        the array named by --key (default: 'X', or the only array)
   .csv/.tsv   one row per sample with a header; columns are matched to the model's
               feature names and cut into windows of the model's length (stride 1)
+With --data-dir (a folder of such files, or of RobustVision subjects), --workers or
+--scheduler, the job runs on a Dask cluster (pip install 'actif[dask]'): one partition
+per file, range of windows or subject, merged exactly; the result does not depend on
+the number of workers.
 """
 
 
@@ -23,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="rank the input features of a model on stored data",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model file (.npz, .onnx, .pt)")
-    p.add_argument("--data", required=True, help="windows (.npy/.npz) or samples (.csv/.tsv)")
+    p.add_argument("--data", default=None, help="windows (.npy/.npz) or samples (.csv/.tsv)")
     p.add_argument("--key", default=None, help="array name inside an .npz (default: X)")
     p.add_argument("--trace", default=None, help="trace: input | weighted | gates | paper (default: weighted)")
     p.add_argument("--aggregation", default=None,
@@ -33,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=10, help="how many features to print (default 10)")
     p.add_argument("--out", default=None, help="write the full ranking here (.json or .csv)")
     p.add_argument("--plot", default=None, help="write a bar chart here (.png/.svg/.pdf)")
+    p.add_argument("--data-dir", default=None,
+                   help="a folder of recordings (.npy/.npz/.csv/.tsv/.parquet, or RobustVision subjects), on a cluster")
+    p.add_argument("--partition-size", type=int, default=65536, help="windows per partition of a .npy file (cluster)")
+    from .fleet import add_cluster_arguments
+
+    add_cluster_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -89,6 +99,13 @@ def sliding_windows(samples: np.ndarray, window: int, stride: int = 1) -> np.nda
 
 def run(args: argparse.Namespace) -> int:
     import actif
+
+    from .fleet import explain_on_cluster, wants_cluster
+
+    if wants_cluster(args):
+        return explain_on_cluster(args)
+    if not args.data:
+        raise ValueError("give the data with --data FILE (or a folder with --data-dir)")
 
     model = actif.load(args.model, backend=args.backend)
     X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride)
