@@ -177,7 +177,7 @@ def test_corrupt_files_are_named_and_the_policy_honoured(client, model, recordin
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"PK\x03\x04 not a zip at all")
     wrong = tmp_path / "wrong_shape.npy"
-    np.save(wrong, np.zeros((4, T, I + 1), np.float32))
+    np.save(wrong, np.zeros((700, T, I + 1), np.float32))  # three partitions below, one file refused
     sources = [paths[0], str(truncated), str(garbage), str(wrong)]
     with pytest.raises(ad.DataFileError) as err:
         ad.attribute(model, sources, client=client)
@@ -220,7 +220,9 @@ def test_merge_10000_device_blobs_equals_a_sequential_merge(client, tmp_path):
     assert report.merged == 10_000 and report.partitions == 10 and report.refused == []
     assert_same_statistics(report.stats, _sequential(blobs))
     # blobs given as bytes merge to the same bytes as the same blobs given as files
-    assert ad.merge(blobs, client, partition_size=1000).to_bytes() == report.stats.to_bytes()
+    some = sorted(os.listdir(folder))[:500]
+    assert ad.merge(blobs[:500], client, partition_size=100).to_bytes() == \
+        ad.merge([str(folder / f) for f in some], client, partition_size=100).to_bytes()
 
 
 def test_corrupt_blob_is_named_and_refused(client, tmp_path):
@@ -248,10 +250,10 @@ def test_corrupt_blob_is_named_and_refused(client, tmp_path):
 def test_killing_a_worker_mid_job_gives_the_identical_result(client, tmp_path):
     # the NumPy backend: slow enough (~0.1 s a partition) to kill a worker mid-job
     big = actif.random_model(I, 48, seed=9, window=20, backend="numpy")
-    X = np.random.default_rng(3).normal(size=(3600, 20, I)).astype(np.float32)
+    X = np.random.default_rng(3).normal(size=(2400, 20, I)).astype(np.float32)
     path = str(tmp_path / "big.npy")
     np.save(path, X)
-    options = dict(client=client, partition_size=200, split_every=4)  # 18 partitions
+    options = dict(client=client, partition_size=200, split_every=4)  # 12 partitions
     clean = ad.attribute(big, path, **options)
 
     def finished_partitions(dask_scheduler):

@@ -224,7 +224,7 @@ def _file_parts(path: str, partition_size: int) -> list[Part]:
     if ext != ".npy":
         return [Part(path, "table")]
     try:
-        n = int(np.load(path, mmap_mode="r", allow_pickle=False).shape[0])
+        n = int(npy_layout(path)[2][0])
     except Exception:  # noqa: BLE001 - unreadable here: the task reports it under the policy
         return [Part(path, "npy")]
     if n == 0:
@@ -335,12 +335,7 @@ def _read_part(part: Part, model: Model, options: Options) -> Any:
     read one batch at a time, so a worker's memory does not grow with the partition."""
     step = options.batch_size
     if part.kind == "npy":
-        mm = np.load(part.path, mmap_mode="r", allow_pickle=False)
-        if mm.ndim != 3:
-            raise DataFileError(part.path, f"holds an array of shape {mm.shape}, expected windows (N, T, {model.input_size})")
-        lo = 0 if part.start is None else part.start
-        hi = len(mm) if part.stop is None else part.stop
-        return (np.array(mm[s : min(s + step, hi)]) for s in range(lo, hi, step))
+        return _npy_batches(part, model, step)
     if part.kind == "npz":
         with np.load(part.path, allow_pickle=False) as z:
             names = list(z.files)
@@ -355,6 +350,49 @@ def _read_part(part: Part, model: Model, options: Options) -> Any:
     else:  # pragma: no cover - plan_partitions makes only the kinds above
         raise ValueError(f"unknown partition kind {part.kind!r}")
     return (X[s : s + step] for s in range(0, len(X), step))
+
+
+def npy_layout(path: str) -> tuple[int, np.dtype, tuple[int, ...], bool]:
+    """``(data offset, dtype, shape, fortran_order)`` of a .npy file, read from its
+    header; ValueError when the header is malformed or the file too short for it."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        offset = fh.tell()
+    if dtype.hasobject:
+        raise ValueError("holds Python objects, not numbers")
+    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = os.path.getsize(path)
+    if size < need:
+        raise ValueError(f"truncated: {size} bytes, its header needs {need}")
+    return offset, dtype, tuple(int(v) for v in shape), bool(fortran)
+
+
+def _npy_batches(part: Part, model: Model, step: int) -> Iterator[np.ndarray]:
+    """Windows ``start:stop`` of a .npy file, read one batch at a time with plain file
+    reads: a worker holds one batch, whatever the partition's size (a memory map would
+    keep every page it touched resident until the map closes)."""
+    offset, dtype, shape, fortran = npy_layout(part.path)
+    if len(shape) != 3 or shape[2] != model.input_size:
+        raise DataFileError(part.path, f"holds an array of shape {shape}, expected windows (N, T, {model.input_size})")
+    lo = 0 if part.start is None else part.start
+    hi = shape[0] if part.stop is None else part.stop
+    if fortran:  # rare: rows are not contiguous on disk; a memory map reads them
+        mm = np.load(part.path, mmap_mode="r", allow_pickle=False)
+        yield from (np.array(mm[s : min(s + step, hi)]) for s in range(lo, hi, step))
+        return
+    row = shape[1] * shape[2]
+    with open(part.path, "rb") as fh:
+        for s in range(lo, hi, step):
+            rows = min(step, hi - s)
+            fh.seek(offset + s * row * dtype.itemsize)
+            batch = np.fromfile(fh, dtype=dtype, count=rows * row)
+            if batch.size != rows * row:
+                raise DataFileError(part.path, f"ends early: windows {s}..{s + rows - 1} are missing")
+            yield batch.reshape(rows, shape[1], shape[2])
 
 
 def _table_windows(path: str, model: Model, options: Options) -> np.ndarray:
@@ -406,7 +444,11 @@ def cluster_client(client: Any = None, scheduler: str | None = None, workers: in
         yield client
         return
     if scheduler:
-        with distributed.Client(scheduler, timeout="30s") as c:
+        try:
+            c = distributed.Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+        with c:
             yield c
         return
     n = default_workers() if workers is None else positive_int(workers, "workers")
@@ -471,10 +513,13 @@ def attribute(
     RobustVision folders: one partition per subject), or a Dask array of windows
     (N, T, I) (one partition per block along N). ``client``: a ``distributed.Client``;
     else ``scheduler`` (``tcp://HOST:PORT``); else a LocalCluster of ``workers``
-    processes. ``on_invalid``: ``"raise"`` fails naming the first bad file or window;
-    ``"skip"`` drops windows holding NaN/Inf or out-of-range values (counted in
-    ``skipped`` by reason, in windows) and files that cannot be read (``bad_file``, in
-    files; each one named in a warning). ``gap_factor``: for RobustVision subjects, how
+    processes. ``on_invalid``: ``"raise"`` fails with :class:`DataFileError` naming a
+    bad file or window (the first to fail, when there are several); ``"skip"`` drops
+    windows holding NaN/Inf or out-of-range values (counted in ``skipped`` by reason, in
+    windows, as :class:`actif.StreamingExplainer` counts them) and files that cannot be
+    used (``bad_file``, in files; each one named in a warning). A refused partition
+    contributes nothing; the header and size of a ``.npy`` are checked before it is
+    cut, so its partitions stand or fall together unless the file changes mid-job. ``gap_factor``: for RobustVision subjects, how
     windows are cut at timestamp gaps (default: the model's ``windowing`` metadata).
     Other keyword arguments go to :class:`actif.Explainer`.
     """
@@ -545,8 +590,14 @@ def attribute_with_report(model: Model, sources: Any, **kwargs: Any) -> FleetAtt
                          + (f" ({_bad_summary('refused', total.bad)})" if total.bad else ""))
     stats = RunningStats.from_bytes(blob)
     skipped = dict(total.skipped)
+    first_problem: dict[str, str] = {}
+    for name, problem in total.bad:  # a file cut into several partitions counts once
+        first_problem.setdefault(name, problem)
+    bad = list(first_problem.items())
+    if bad:
+        skipped[BAD_FILE] = len(bad)
     attribution = Attribution(scores(stats, aggregation), model.feature_names, stats, trace, aggregation, skipped=skipped)
-    return FleetAttribution(attribution, total.bad, len(leaves), tree_depth(len(leaves), split_every), total.windows)
+    return FleetAttribution(attribution, bad, len(leaves), tree_depth(len(leaves), split_every), total.windows)
 
 
 def tree_depth(leaves: int, split_every: int) -> int:

@@ -106,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         return explain_on_cluster(args)
     if not args.data:
         raise ValueError("give the data with --data FILE (or a folder with --data-dir)")
+    if getattr(args, "on_invalid", "raise") != "raise":
+        raise ValueError("--on-invalid skip runs on a cluster: add --workers N (or --scheduler ADDRESS)")
 
     model = actif.load(args.model, backend=args.backend)
     X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride)

@@ -9,14 +9,21 @@ import sys
 
 
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """The cluster options; any the command already defines (e.g. its own --on-invalid)
+    is kept as it is."""
     g = p.add_argument_group("cluster (Dask; needs the extra: pip install 'actif[dask]')")
-    g.add_argument("--workers", type=int, default=None,
-                   help="worker processes of the local cluster started for the job (default: one per core)")
-    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on an existing Dask cluster, e.g. tcp://HOST:8786, instead of a local one")
-    g.add_argument("--on-invalid", choices=("raise", "skip"), default="raise",
-                   help="a bad file, blob or window: fail naming it (raise, default), or count it and go on (skip)")
-    g.add_argument("--split-every", type=int, default=8, help="partials merged per node of the reduction tree (default 8)")
+
+    def add(flag: str, **kwargs) -> None:
+        if flag not in p._option_string_actions:
+            g.add_argument(flag, **kwargs)
+
+    add("--workers", type=int, default=None,
+        help="worker processes of the local cluster started for the job (default: one per core)")
+    add("--scheduler", default=None, metavar="ADDRESS",
+        help="run on an existing Dask cluster, e.g. tcp://HOST:8786, instead of a local one")
+    add("--on-invalid", choices=("raise", "skip"), default="raise",
+        help="a bad file, blob or window: fail naming it (raise, default), or count it and go on (skip)")
+    add("--split-every", type=int, default=8, help="partials merged per node of the reduction tree (default 8)")
 
 
 def wants_cluster(args: argparse.Namespace) -> bool:
