@@ -126,7 +126,8 @@ def test_model_goes_to_each_worker_once(client, model, recordings):
     assert all(after[w] - before.get(w, 0) <= 1 for w in after), (before, after)
     # and each worker process parses them once, then serves every partition from its cache
     loads = client.run(lambda: dict(ad.model_loads))
-    assert [counts.get(model_fingerprint(model.spec), 0) for counts in loads.values()] == [1, 1]
+    per_worker = [counts.get(model_fingerprint(model.spec), 0) for counts in loads.values()]
+    assert max(per_worker) == 1 and set(per_worker) <= {0, 1}, per_worker
 
 
 def test_embedded_local_cluster_with_one_worker_gives_the_same_bytes(client, model, recordings):
@@ -143,6 +144,21 @@ def test_dask_array_source(client, model, recordings):
     ref = actif.Explainer(model).attribute(X)
     got = ad.attribute(model, da.from_array(X, chunks=(333, T, I)), client=client)
     assert_same_attribution(got, ref)
+
+
+def test_parquet_session_and_progress_display(client, model, tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from actif.commands.explain import sliding_windows
+
+    samples = np.random.default_rng(5).normal(size=(240, I)).astype(np.float32)
+    path = tmp_path / "session.parquet"
+    frame = pd.DataFrame(samples[:, ::-1], columns=model.feature_names[::-1])  # columns found by name
+    frame["timestamp"] = np.arange(len(samples))
+    frame.to_parquet(path)
+    got = ad.attribute(model, str(path), client=client, stride=2, progress=True)
+    assert_same_attribution(got, actif.Explainer(model).attribute(sliding_windows(samples, T, 2)))
+    assert "Completed" in capsys.readouterr().err  # Dask's progress bar, on stderr
 
 
 def test_invalid_windows_skip_counts_aggregate_exactly(client, model, tmp_path):
@@ -346,8 +362,10 @@ def test_cli_on_an_operator_started_cluster(operator_cluster, model, recordings,
     for k, blob in enumerate(blobs):
         (devices / f"{k:03d}.stats").write_bytes(blob)
     merged, summary = str(tmp_path / "merged.stats"), str(tmp_path / "merged.json")
-    assert cli_main(["merge", str(devices), "--out", merged, "--json", summary, "--model", model_path,
+    plot = tmp_path / "merged.png"
+    assert cli_main(["merge", str(devices), "--out", merged, "--json", summary, "--model", model_path, "--plot", str(plot),
                      "--scheduler", operator_cluster, "--blobs-per-partition", "64"]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     got = actif.RunningStats.from_bytes(open(merged, "rb").read())
     assert_same_statistics(got, _sequential(blobs))
     doc = json.load(open(summary, encoding="utf-8"))
