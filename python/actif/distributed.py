@@ -50,6 +50,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .errors import InvalidInputError, ModelFormatError
+from .explain import Explainer
 from .model import Model
 from .result import Attribution
 from .stats import DEFAULT_AGGREGATION, RunningStats, check_aggregation, scores
@@ -291,8 +292,6 @@ def _refuse(options: Options, exc: DataFileError) -> Partial:
 
 
 def _attribute_batches(model: Model, options: Options, name: str, batches: Any, offset: int = 0) -> Partial:
-    from .explain import Explainer
-
     explainer = Explainer(model, options.trace, options.aggregation, batch_size=options.batch_size, **dict(options.explainer_options))
     stats = RunningStats(model.input_size)
     skipped: Counter[str] = Counter()
@@ -563,6 +562,8 @@ def attribute_with_report(model: Model, sources: Any, **kwargs: Any) -> FleetAtt
         gap_factor=None if gap_factor is None else float(gap_factor),
         explainer_options=tuple(sorted(kwargs.items())),
     )
+    # options an Explainer refuses fail here, once, not as a "bad file" in every task
+    Explainer(model, trace, aggregation, batch_size=options.batch_size, **dict(options.explainer_options))
     # the model's bytes: one key of the graph, fetched once by each worker that needs it
     model_node = dask.delayed(_model_bytes(model), name=f"actif-model-{fingerprint[:24]}")
     token = dask.base.tokenize(fingerprint, options, _source_token(sources), partition_size, split_every)
