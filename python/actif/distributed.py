@@ -59,7 +59,7 @@ from .validation import as_float32, positive_int, rejected_rows
 
 ON_INVALID = ("raise", "skip")
 WINDOW_FILES = (".npy", ".npz")
-TABLE_FILES = (".csv", ".tsv", ".txt", ".parquet")
+TABLE_FILES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq")  # read by actif.lab.data.tables
 DEFAULT_PARTITION_SIZE = 65536  # windows per partition of a .npy file or a Dask array
 DEFAULT_SPLIT_EVERY = 8  # partials merged per node of the reduction tree
 DEFAULT_BLOBS_PER_PARTITION = 1000  # device blobs per bag partition in merge()
@@ -172,6 +172,7 @@ class Options:
     stride: int
     key: str | None
     gap_factor: float | None
+    delimiter: str | None = None
     explainer_options: tuple[tuple[str, Any], ...] = ()
 
 
@@ -270,7 +271,14 @@ def attribute_part(model_blob: bytes, options: Options, part: Part) -> Partial:
     except DataFileError as exc:
         return _refuse(options, exc)
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        return _refuse(options, DataFileError(part.name, f"cannot be read ({type(exc).__name__}: {exc})"))
+        text = str(exc)
+        if text.startswith(part.name):  # the readers' own errors already name the file
+            problem = text[len(part.name):].lstrip(":, ")
+        elif isinstance(exc, InvalidInputError):
+            problem = text
+        else:
+            problem = f"cannot be read ({type(exc).__name__}: {text})"
+        return _refuse(options, DataFileError(part.name, problem))
 
 
 def attribute_block(model_blob: bytes, options: Options, index: int, block: np.ndarray) -> Partial:
@@ -397,19 +405,11 @@ def _npy_batches(part: Part, model: Model, step: int) -> Iterator[np.ndarray]:
 def _table_windows(path: str, model: Model, options: Options) -> np.ndarray:
     """A CSV/TSV/Parquet session cut into windows of the model's length, as ``actif
     explain`` does (columns matched to the model's feature names)."""
-    from .commands.explain import read_samples_csv, sliding_windows
+    from .commands.explain import sliding_windows
+    from .lab.data.tables import read_samples
 
-    if path.lower().endswith(".parquet"):
-        import pandas as pd
-
-        frame = pd.read_parquet(path)
-        missing = [f for f in model.feature_names if f not in frame.columns]
-        if missing:
-            raise DataFileError(path, f"lacks columns for features {missing[:5]}")
-        samples = frame[model.feature_names].to_numpy(dtype=np.float32)
-    else:
-        samples = read_samples_csv(path, model.feature_names)
-    return sliding_windows(samples, options.window, options.stride)
+    samples = read_samples(path, model.feature_names, delimiter=options.delimiter)
+    return sliding_windows(samples, options.window, options.stride, where=path)
 
 
 def _subject_windows(folder: str, subject: str, model: Model, options: Options) -> np.ndarray:
@@ -500,6 +500,7 @@ def attribute(
     batch_size: int = 4096,
     stride: int = 1,
     key: str | None = None,
+    delimiter: str | None = None,
     gap_factor: float | None = None,
     progress: bool = False,
     **explainer_options: Any,
@@ -520,12 +521,14 @@ def attribute(
     contributes nothing; the header and size of a ``.npy`` are checked before it is
     cut, so its partitions stand or fall together unless the file changes mid-job. ``gap_factor``: for RobustVision subjects, how
     windows are cut at timestamp gaps (default: the model's ``windowing`` metadata).
-    Other keyword arguments go to :class:`actif.Explainer`.
+    ``delimiter``: of text tables (default: from the extension, see
+    :mod:`actif.lab.data.tables`). Other keyword arguments go to :class:`actif.Explainer`
+    (e.g. ``any_window_length``).
     """
     report = attribute_with_report(
         model, sources, trace=trace, aggregation=aggregation, client=client, scheduler=scheduler,
         workers=workers, on_invalid=on_invalid, partition_size=partition_size, split_every=split_every,
-        batch_size=batch_size, stride=stride, key=key, gap_factor=gap_factor, progress=progress,
+        batch_size=batch_size, stride=stride, key=key, delimiter=delimiter, gap_factor=gap_factor, progress=progress,
         **explainer_options,
     )
     if report.bad_files:
@@ -559,6 +562,7 @@ def attribute_with_report(model: Model, sources: Any, **kwargs: Any) -> FleetAtt
         aggregation=aggregation, on_invalid=on_invalid,
         batch_size=positive_int(kwargs.pop("batch_size", 4096), "batch_size"), window=model.window,
         stride=positive_int(kwargs.pop("stride", 1), "stride"), key=kwargs.pop("key", None),
+        delimiter=kwargs.pop("delimiter", None),
         gap_factor=None if gap_factor is None else float(gap_factor),
         explainer_options=tuple(sorted(kwargs.items())),
     )

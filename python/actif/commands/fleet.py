@@ -38,7 +38,7 @@ def print_refused(what: str, refused: list[tuple[str, str]]) -> None:
             print(f"  {name}: {problem}", file=sys.stderr)
 
 
-def explain_on_cluster(args: argparse.Namespace) -> int:
+def explain_on_cluster(args: argparse.Namespace, model_path: str, about: str) -> int:
     """``actif explain`` over --data and/or --data-dir on a Dask cluster."""
     import actif
     from actif import distributed
@@ -46,17 +46,18 @@ def explain_on_cluster(args: argparse.Namespace) -> int:
     sources = [s for s in (args.data, args.data_dir) if s]
     if not sources:
         raise ValueError("give the recordings with --data FILE or --data-dir DIR")
-    model = actif.load(args.model, backend=args.backend)
+    model = actif.load(model_path, backend=args.backend)
     report = distributed.attribute_with_report(
         model, sources, trace=args.trace or actif.DEFAULT_TRACE,
         aggregation=args.aggregation or actif.DEFAULT_AGGREGATION, scheduler=args.scheduler, workers=args.workers,
         on_invalid=args.on_invalid, partition_size=args.partition_size, split_every=args.split_every,
-        stride=args.stride, key=args.key, progress=sys.stderr.isatty(),
+        stride=args.stride, key=args.key, delimiter=getattr(args, "delimiter", None), progress=sys.stderr.isatty(),
+        any_window_length=getattr(args, "any_window_length", False),
     )
     res = report.attribution
     where = args.scheduler or f"a local cluster of {args.workers or distributed.default_workers()} worker processes"
-    print(f"{report.windows} windows in {report.partitions} partitions on {where}, "
-          f"trace={res.trace}, aggregation={res.aggregation}")
+    print(f"model: {about}, backend {model.backend_name}")
+    print(f"{report.windows} windows in {report.partitions} partitions on {where}; {res.method}")
     if res.skipped:
         print("skipped: " + ", ".join(f"{k}={v}" for k, v in sorted(res.skipped.items())))
     print_refused("files", report.bad_files)
