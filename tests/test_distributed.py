@@ -194,16 +194,18 @@ def test_corrupt_files_are_named_and_the_policy_honoured(client, model, recordin
     garbage.write_bytes(b"PK\x03\x04 not a zip at all")
     wrong = tmp_path / "wrong_shape.npy"
     np.save(wrong, np.zeros((700, T, I + 1), np.float32))  # three partitions below, one file refused
-    sources = [paths[0], str(truncated), str(garbage), str(wrong)]
+    bad_table = tmp_path / "bad_line.csv"
+    bad_table.write_text(",".join(model.feature_names) + "\n" + "\n".join(["1,2,3,4,5,6"] * 12 + ["1,2,x,4,5,6"]) + "\n")
+    sources = [paths[0], str(truncated), str(garbage), str(wrong), str(bad_table)]
     with pytest.raises(ad.DataFileError) as err:
         ad.attribute(model, sources, client=client)
-    assert any(name in str(err.value) for name in ("truncated.npy", "garbage.npz", "wrong_shape.npy"))
+    assert any(name in str(err.value) for name in ("truncated.npy", "garbage.npz", "wrong_shape.npy", "bad_line.csv"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = ad.attribute(model, sources, client=client, on_invalid="skip", partition_size=300)
-    assert got.skipped == {"bad_file": 3}
+    assert got.skipped == {"bad_file": 4}
     message = " ".join(str(w.message) for w in caught)
-    for name in ("truncated.npy", "garbage.npz", "wrong_shape.npy"):
+    for name in ("truncated.npy", "garbage.npz", "wrong_shape.npy", "bad_line.csv: line 14"):
         assert name in message
     assert_same_attribution(got, actif.Explainer(model).attribute(good))
 
