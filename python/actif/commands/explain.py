@@ -8,6 +8,10 @@ import sys
 
 import numpy as np
 
+from ..lab.data.windows import (
+    sliding_windows,  # (re-exported: the CLI and actif.distributed share it)
+)
+
 DESCRIPTION = """\
 Attribute a model's predictions on stored data to its input features and print the
 ranking (by default: the weighted trace scored by its mean; see --trace, --aggregation).
@@ -103,17 +107,6 @@ def read_windows(
                          "(use .npy, .npz, .csv, .tsv, .txt or .parquet, or give --delimiter for other text tables)")
     samples = read_samples(path, feature_names, delimiter=delimiter)
     return sliding_windows(samples, window, stride, where=path)
-
-
-def sliding_windows(samples: np.ndarray, window: int, stride: int = 1, where: str = "the data") -> np.ndarray:
-    """Windows (N, window, I) of consecutive samples (M, I), stride ``stride``."""
-    if stride < 1:
-        raise ValueError("stride must be >= 1")
-    m = samples.shape[0]
-    if m < window:
-        raise ValueError(f"{where} has {m} sample rows; one window of the model needs {window}")
-    view = np.lib.stride_tricks.sliding_window_view(samples, (window, samples.shape[1]))[:, 0]
-    return np.ascontiguousarray(view[::stride])
 
 
 def run(args: argparse.Namespace) -> int:
