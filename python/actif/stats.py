@@ -36,13 +36,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .constants import MAX_FEATURES
 from .errors import ModelFormatError
 from .validation import positive_int
 
 MAGIC = b"ACTIFRS\x00"
 STATS_VERSION = 1
 _HEADER = struct.Struct("<8sIIQQdd")
-MAX_FEATURES = 1 << 20
 SCORE_METHODS = ("inverse", "mean", "meanstd", "pen")
 # The default score is chosen by the faithfulness benchmarks (benchmarks/results/
 # faithfulness_synthetic.md, deletion_insertion.md, faithfulness_retrain.md): "mean"
