@@ -44,6 +44,14 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     if not name.startswith("_")
 }
 
+
+
+def tolerance(quantity: str) -> dict[str, float]:
+    """``{"rtol": ..., "atol": ...}`` of a named quantity, for ``numpy.testing.assert_allclose``."""
+    rtol, atol = TOLERANCES[quantity]
+    return {"rtol": rtol, "atol": atol}
+
+
 __all__ = [
     "MAX_ARRAYS_BYTES",
     "MAX_DIM",
@@ -55,4 +63,5 @@ __all__ = [
     "TANH_P",
     "TANH_Q",
     "TOLERANCES",
+    "tolerance",
 ]
