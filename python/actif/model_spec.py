@@ -385,6 +385,13 @@ def _read_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...] | None, 
         info = zf.getinfo(member)
     except KeyError:
         raise ModelFormatError(f"model file has no array {name!r}") from None
+    if info.compress_type != zipfile.ZIP_STORED:
+        # One rule for both readers (the C reader cannot inflate): a compressed member
+        # could inflate far beyond the file's size before any other check applies.
+        raise ModelFormatError(
+            f"array {name!r} is compressed; actif model files are uncompressed .npz "
+            "(np.savez, not np.savez_compressed)"
+        )
     if info.file_size > MAX_MEMBER_BYTES:
         raise ModelFormatError(f"array {name!r} declares {info.file_size} bytes (limit {MAX_MEMBER_BYTES})")
     with zf.open(info) as fh:
