@@ -71,8 +71,12 @@ def run(args: argparse.Namespace) -> int:
     from actif.lab.data import GAP_FACTOR, compute_features, make_windows, simulate_session
     from actif.plots import plot_series
 
+    from . import input_file, output_directory, about_file
+
+    output_directory(args.out, "demo results")
     model_path = args.model or bundled_model_path()
-    model = actif.load(model_path, backend=args.backend)
+    with about_file(input_file(model_path, "model"), "model"):
+        model = actif.load(model_path, backend=args.backend)
     record = simulate_session(args.seconds, seed=args.seed, paradigm=args.paradigm)
     F, names = compute_features(record)
     if list(names) != model.feature_names:

@@ -38,22 +38,33 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_windows(path: str, window: int, feature_names: list[str], key: str | None = None, stride: int = 1) -> np.ndarray:
     """Load windows (N, T, I) from .npy/.npz, or cut them from a CSV/TSV of samples."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no data file at {path!r}")
+    from . import input_file, about_file
+
+    input_file(path, "data")
     ext = os.path.splitext(path)[1].lower()
-    if ext == ".npy":
-        return np.load(path, allow_pickle=False)
-    if ext == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            names = list(z.files)
-            name = key or ("X" if "X" in names else (names[0] if len(names) == 1 else None))
-            if name is None or name not in names:
-                raise ValueError(f"{path} holds arrays {names}; choose one with --key")
-            return z[name]
+    if ext in (".npy", ".npz"):
+        with about_file(path, "data"):
+            X = _read_array(path, ext, key)
+        if X.ndim != 3 or X.shape[2] != len(feature_names):
+            raise ValueError(f"{path}: expected windows of shape (N, T, {len(feature_names)}), got an array of shape {X.shape}")
+        if X.size == 0:
+            raise ValueError(f"{path}: holds no windows (array of shape {X.shape})")
+        return X
     if ext in (".csv", ".tsv", ".txt"):
         samples = read_samples_csv(path, feature_names)
         return sliding_windows(samples, window, stride)
     raise ValueError(f"unsupported data file type {ext!r} (use .npy, .npz, .csv or .tsv)")
+
+
+def _read_array(path: str, ext: str, key: str | None) -> np.ndarray:
+    if ext == ".npy":
+        return np.load(path, allow_pickle=False)
+    with np.load(path, allow_pickle=False) as z:
+        names = list(z.files)
+        name = key or ("X" if "X" in names else (names[0] if len(names) == 1 else None))
+        if name is None or name not in names:
+            raise ValueError(f"{path} holds arrays {names}; choose one with --key")
+        return z[name]
 
 
 def read_samples_csv(path: str, feature_names: list[str]) -> np.ndarray:
@@ -90,7 +101,13 @@ def sliding_windows(samples: np.ndarray, window: int, stride: int = 1) -> np.nda
 def run(args: argparse.Namespace) -> int:
     import actif
 
-    model = actif.load(args.model, backend=args.backend)
+    from . import input_file, output_file, about_file
+
+    for path, what in ((args.out, "ranking"), (args.plot, "chart")):
+        if path:
+            output_file(path, what)
+    with about_file(input_file(args.model, "model"), "model"):
+        model = actif.load(args.model, backend=args.backend)
     X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride)
     ex = actif.Explainer(model, trace=args.trace or actif.DEFAULT_TRACE, aggregation=args.aggregation or actif.DEFAULT_AGGREGATION)
     res = ex.attribute(X, progress=sys.stderr.isatty())
@@ -99,9 +116,11 @@ def run(args: argparse.Namespace) -> int:
     for rank, (name, score) in enumerate(res.top_k(args.top), start=1):
         print(f"{rank:3d}. {name:<{width}}  {score:.4f}")
     if args.out:
-        (res.save_csv if args.out.lower().endswith(".csv") else res.save_json)(args.out)
+        with about_file(args.out, "ranking"):
+            (res.save_csv if args.out.lower().endswith(".csv") else res.save_json)(args.out)
         print(f"ranking written to {args.out}")
     if args.plot:
-        res.plot(args.plot)
+        with about_file(args.plot, "chart"):
+            res.plot(args.plot)
         print(f"bar chart written to {args.plot}")
     return 0
