@@ -155,13 +155,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import actif
     from actif.lab.data import build_dataset, data_dir
-    from actif.progress import ProgressBar
     from actif.lab.training import (
         BUNDLED_CONFIG,
         BUNDLED_GAP_FACTOR,
         BUNDLED_HOLDOUT,
         train_holdout_model,
     )
+    from actif.progress import ProgressBar
 
     directory = data_dir(args.data_dir)
     if directory is None:

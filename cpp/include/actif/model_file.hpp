@@ -17,11 +17,13 @@
 
 namespace actif {
 
-// Limits shared with model_spec.py (MAX_HEADER_BYTES, MAX_LAYERS, MAX_MEMBER_BYTES).
+// Limits shared with model_spec.py (MAX_HEADER_BYTES, MAX_LAYERS, MAX_MODEL_BYTES) and
+// stored_zip.py (MAX_MEMBER_BYTES, MAX_MODEL_FILE_BYTES, MAX_ZIP_MEMBERS): both readers
+// accept and reject the same files (tests/fuzz/fuzz_model_readers.py).
 constexpr size_t kMaxHeaderBytes = size_t{1} << 20;
 constexpr size_t kMaxLayers = 64;
 constexpr uint64_t kMaxMemberBytes = uint64_t{1} << 30;
-// Beyond model_spec.py: bounds on what the embedded reader takes at all.
+constexpr uint64_t kMaxModelBytes = uint64_t{1} << 30;  // all weight arrays together
 constexpr uint64_t kMaxModelFileBytes = uint64_t{1} << 31;
 constexpr size_t kMaxZipMembers = 4096;
 constexpr size_t kMaxNpyHeaderBytes = 10000;  // numpy's own max_header_size

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from actif.lab.data import GAP_FACTOR, compute_features, make_windows, simulate_session
     from actif.plots import plot_series
 
-    from . import input_file, output_directory, about_file
+    from . import about_file, input_file, output_directory
 
     output_directory(args.out, "demo results")
     model_path = args.model or bundled_model_path()

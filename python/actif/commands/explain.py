@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_windows(path: str, window: int, feature_names: list[str], key: str | None = None, stride: int = 1) -> np.ndarray:
     """Load windows (N, T, I) from .npy/.npz, or cut them from a CSV/TSV of samples."""
-    from . import input_file, about_file
+    from . import about_file, input_file
 
     input_file(path, "data")
     ext = os.path.splitext(path)[1].lower()
@@ -101,7 +101,7 @@ def sliding_windows(samples: np.ndarray, window: int, stride: int = 1) -> np.nda
 def run(args: argparse.Namespace) -> int:
     import actif
 
-    from . import input_file, output_file, about_file
+    from . import about_file, input_file, output_file
 
     for path, what in ((args.out, "ranking"), (args.plot, "chart")):
         if path:

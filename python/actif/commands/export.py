@@ -48,8 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..model import load_spec
-
-    from . import input_file, output_file, about_file
+    from . import about_file, input_file, output_file
 
     output_file(args.to, "exported model")
     with about_file(input_file(args.model, "model"), "model"):

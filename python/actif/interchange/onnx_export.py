@@ -28,7 +28,14 @@ import numpy as np
 
 from ..fileio import write_atomically
 from ..model_spec import LSTMLayer, ModelSpec
-from . import FINGERPRINT_KEY, ONNX_ACTIVATION_OPS, ONNX_METADATA_PREFIX, TORCH_TO_ONNX_GATES, exported_fingerprint, reorder_gates
+from . import (
+    FINGERPRINT_KEY,
+    ONNX_ACTIVATION_OPS,
+    ONNX_METADATA_PREFIX,
+    TORCH_TO_ONNX_GATES,
+    exported_fingerprint,
+    reorder_gates,
+)
 
 try:
     import onnx
