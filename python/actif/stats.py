@@ -252,8 +252,9 @@ class RunningStats:
 
     # ------------------------------------------------------------------ writing
     def update(self, a: Any) -> RunningStats:
-        """Add rows ``a`` (M, n_features), or one row (n_features,). Rejects NaN/Inf
-        and wrong shapes with ``ValueError`` before changing anything."""
+        """Add rows ``a`` (M, n_features), or one row (n_features,). Rejects NaN/Inf,
+        wrong shapes and values so large that the float64 moments would overflow (about
+        1e154 away from the running mean) with ``ValueError`` before changing anything."""
         arr = np.asarray(a)
         if arr.dtype.kind not in "fiu":
             raise ValueError(f"statistics take real numbers, got dtype {arr.dtype}")
@@ -272,7 +273,9 @@ class RunningStats:
         return self
 
     def merge(self, other: RunningStats) -> RunningStats:
-        """Fold ``other`` into this (Chan et al.); both must have equal shape and half-life."""
+        """Fold ``other`` into this (Chan et al.); both must have equal shape and half-life.
+        A merge whose moments would overflow float64 or whose count would pass 2^64 raises
+        ``ValueError`` and changes nothing."""
         if not isinstance(other, RunningStats):
             raise TypeError("merge takes another RunningStats")
         if other.n_features != self.n_features:
