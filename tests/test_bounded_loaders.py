@@ -305,3 +305,12 @@ def test_temporary_files_of_killed_writers_do_not_pile_up(tmp_path):
     write_atomically(path, lambda fh: fh.write(b"whole"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.bin"]
     assert path.read_bytes() == b"whole"
+
+
+def test_a_write_into_a_missing_directory_names_the_target(tmp_path):
+    from actif.fileio import write_atomically
+
+    target = tmp_path / "missing" / "m.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        write_atomically(target, lambda fh: fh.write(b"x"))
+    assert info.value.filename == str(target)

@@ -33,7 +33,10 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[io.BufferedW
     except OSError:
         keep_mode = None
     tmp = os.path.join(directory, f".{base}{_TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:  # name the file the caller asked for, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror, path) from None
     try:
         if keep_mode is not None:
             os.chmod(tmp, keep_mode)
