@@ -314,3 +314,11 @@ def test_a_write_into_a_missing_directory_names_the_target(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         write_atomically(target, lambda fh: fh.write(b"x"))
     assert info.value.filename == str(target)
+
+
+def test_folding_into_strings_is_refused():
+    # a string tensor costs a Python object per element, far beyond its itemsize
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["z"]), helper.make_node("Cast", ["z"], ["s"], to=TensorProto.STRING)]
+    model = lstm_graph(extra_nodes=nodes, extra_inits=[numpy_helper.from_array(np.array([1000], np.int64), "shape")])
+    with pytest.raises(ModelFormatError, match="strings"):
+        spec_from_onnx(model)

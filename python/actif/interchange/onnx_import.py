@@ -374,10 +374,13 @@ def _declared_output_bytes(model: onnx.ModelProto, outputs: list[str]) -> list[t
         t = info.type.tensor_type if info is not None else None
         if t is None or not t.HasField("shape") or not all(d.HasField("dim_value") and d.dim_value >= 0 for d in t.shape.dim):
             raise ModelFormatError(f"cannot tell the size of constant {name!r} before computing it")
+        if t.elem_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
+            # a string costs a Python object per element, not its itemsize: never folded
+            raise ModelFormatError(f"constant {name!r} would be a tensor of strings or of an unknown type")
         count = 1
         for d in t.shape.dim:
             count *= d.dim_value
-        item = np.dtype(_np_dtype(t.elem_type)).itemsize if t.elem_type else 8
+        item = np.dtype(_np_dtype(t.elem_type)).itemsize
         out.append((count * item, count))
     return out
 
