@@ -61,9 +61,42 @@ def test_explain_csv_cuts_windows(model_file, tmp_path, rng):
 def test_explain_errors_are_one_line(model_file, tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("gx,gy\n1,2\n")
     assert main(["explain", "--model", str(model_file), "--data", str(tmp_path / "bad.csv")]) == 2
-    assert "lacks columns" in capsys.readouterr().err
+    assert "no column for feature(s) 'gz'" in capsys.readouterr().err
     assert main(["explain", "--model", str(tmp_path / "none.npz"), "--data", "x.npy"]) == 2
     assert "no model file" in capsys.readouterr().err
     np.save(tmp_path / "nan.npy", np.full((2, 10, 3), np.nan, np.float32))
     assert main(["explain", "--model", str(model_file), "--data", str(tmp_path / "nan.npy")]) == 2
     assert "NaN at window 0, step 0, feature 'gx'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "explain", "export"])
+def test_command_help_teaches_with_examples(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"actif {command} --" in out.split("examples:", 1)[1]
+
+
+def test_explain_defaults_to_the_bundled_model_and_says_so(tmp_path, capsys):
+    import csv
+
+    from actif.bundled import bundled_model_path
+    from actif.lab.data import compute_features, simulate_session
+
+    try:
+        path = bundled_model_path()
+    except FileNotFoundError:
+        pytest.skip("no bundled model in this checkout")
+    F, names = compute_features(simulate_session(2.0, seed=3))
+    with open(tmp_path / "session.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        writer.writerows(F.tolist())
+    assert main(["explain", "--data", str(tmp_path / "session.csv"), "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"model: the bundled model foval_edge ({path})" in out
+    windows = np.lib.stride_tricks.sliding_window_view(F.astype(np.float32), (10, len(names)))[:, 0]
+    expected = actif.Explainer(actif.load(path)).attribute(windows)
+    assert f"{len(windows)} windows of 10 steps; weighted trace, mean score" in out
+    assert f"1. {expected.ranking[0]}" in out

@@ -18,8 +18,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
-from .model import Model
+from . import checkpoint as ck
+from .errors import CheckpointMismatchError, InvalidInputError
+from .model import Model, any_window_length_refusal
 from .result import Attribution
 from .stats import (
     DEFAULT_AGGREGATION,
@@ -30,9 +31,8 @@ from .stats import (
     scores_from_moments,
 )
 from .traces import DEFAULT_TRACE, check_trace
-from .validation import rejected_rows, to_float32
+from .validation import ON_INVALID, rejected_rows, rejected_value_error, to_float32
 
-ON_INVALID = ("raise", "skip")
 _STORED = object()  # restore(): "keep what the checkpoint says"
 
 
@@ -41,6 +41,12 @@ class Explainer:
 
     ``trace``: how hidden activity maps to features (:data:`actif.traces.TRACES`);
     ``aggregation``: the score (:data:`actif.stats.SCORE_METHODS`).
+
+    Windows must have the model's length (``model.window``, its training length):
+    others raise :class:`ValueError`. ``any_window_length=True`` accepts any length for
+    models whose pooling reads any length the same way, ``last`` and ``mean``
+    (:data:`actif.model.LENGTH_FREE_POOLINGS`); for ``max`` pooling it is refused,
+    because the maximum grows with the window length.
     """
 
     def __init__(
@@ -50,9 +56,12 @@ class Explainer:
         aggregation: str = DEFAULT_AGGREGATION,
         *,
         batch_size: int = 4096,
+        any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
             raise TypeError("Explainer takes an actif.Model (see actif.load / actif.random_model)")
+        _check_length_option(model, any_window_length)
+        self.any_window_length = bool(any_window_length)
         self.model = model
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
@@ -70,27 +79,26 @@ class Explainer:
         """Scores over all windows ``X`` (N, T, I). Statistics accumulate into ``stats``
         when given (so several calls can build one attribution), else a fresh object.
         The whole input is checked before any statistics change."""
-        Xc = self.model.check_windows(X)
+        Xc = self._windows(X)
         rs = stats if stats is not None else RunningStats(self.model.input_size)
         if rs.n_features != self.model.input_size:
             raise ValueError(f"stats has {rs.n_features} features, the model takes {self.model.input_size}")
         n = Xc.shape[0]
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
-        # Holding rs's lock serialises threads attributing into one RunningStats (each
-        # call lands whole, none is lost); other statistics proceed in parallel.
-        with rs._lock:
-            staged = rs._impl.copy()  # a failure half-way must not leave rs half-updated
+        # rs.staged() holds rs's lock, serialising threads attributing into one
+        # RunningStats (each call lands whole, none is lost), and feeds a private copy
+        # that replaces rs only at the end: a failure half-way leaves rs as it was.
+        with rs.staged() as staged:
             for start in range(0, n, self.batch_size):
                 chunk = Xc[start : start + self.batch_size]
                 preds[start : start + len(chunk)] = self.model.backend.forward_stats(chunk, staged, self.trace)
                 report(min(start + self.batch_size, n))
-            rs._impl = staged
         return Attribution(scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds)
 
     def trace_of(self, X: Any) -> np.ndarray:
         """The per-step trace (N, T, I), for plots over time."""
-        res = self.model.backend.forward(self.model.check_windows(X), trace=self.trace)
+        res = self.model.backend.forward(self._windows(X), trace=self.trace)
         return res.trace
 
     def attribute_windows(self, X: Any) -> np.ndarray:
@@ -99,6 +107,11 @@ class Explainer:
         tr = np.asarray(self.trace_of(X), dtype=np.float64)
         mu, sigma = tr.mean(axis=1), tr.std(axis=1)
         return np.stack([scores_from_moments(m, s, self.aggregation) for m, s in zip(mu, sigma)]) if len(tr) else np.zeros((0, tr.shape[-1]))
+
+    def _windows(self, X: Any) -> np.ndarray:
+        Xc = self.model.check_windows(X)
+        self.model.check_window_length(Xc.shape[1], self.any_window_length)
+        return Xc
 
 
 class StreamingExplainer:
@@ -111,6 +124,10 @@ class StreamingExplainer:
 
     ``half_life`` (in trace rows, i.e. time steps) makes the statistics forget
     exponentially, to follow drift.
+
+    Window mode takes windows of the model's length (``model.window``); others are
+    invalid input (``bad_shape``) unless ``any_window_length=True``, which only models
+    with ``last`` or ``mean`` pooling accept (see :class:`Explainer`).
 
     Invalid input (NaN/Inf, ``|x| > model.input_limit``, wrong shape or dtype, empty
     batches): with ``on_invalid="raise"`` the call raises :class:`ValueError` and
@@ -142,9 +159,11 @@ class StreamingExplainer:
         on_invalid: str = "raise",
         checkpoint_every: int | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
+        any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
             raise TypeError("StreamingExplainer takes an actif.Model")
+        _check_length_option(model, any_window_length)
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if checkpoint_every is not None:
@@ -156,6 +175,9 @@ class StreamingExplainer:
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
         self.stateful = bool(stateful)
+        self.any_window_length = bool(any_window_length)
+        # window mode: the one length the hot path may pass straight to the backend
+        self._window_length = None if self.any_window_length else model.window
         self.on_invalid = on_invalid
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
@@ -180,18 +202,23 @@ class StreamingExplainer:
         if not self._writer.acquire(blocking=False):
             raise _concurrent_use("update")
         try:
-            with self._stats._lock:  # readers in other threads wait for a whole update
-                # Hot path: one plain float32 window or sample in a single native call;
-                # None (nothing done) sends anything else through the general path.
+            with self._stats.accumulator() as acc:  # readers in other threads wait for a whole update
+                # Hot path: plain float32 windows or samples in a single native call that
+                # applies the input rule; None (nothing done) sends anything else through
+                # the general path, an int (nothing done) is the first rejected value.
                 y = None
                 if type(x) is np.ndarray:
                     backend = self.model.backend
                     if self.stateful:
-                        y = backend.try_step_stats(x, self._state, self._stats._impl, self.trace, self.model.input_limit)
-                    else:
-                        y = backend.try_forward_stats(x, self._stats._impl, self.trace, self.model.input_limit)
+                        y = backend.try_step_stats(x, self._state, acc, self.trace, self.model.input_limit)
+                    elif self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length):
+                        y = backend.try_forward_stats(x, acc, self.trace, self.model.input_limit)
                 if y is None:
                     y = self._feed(x)
+                elif isinstance(y, int):
+                    if self.on_invalid == "raise":  # named from the native scan's index: no rescan
+                        raise self._rejected_at(x, y)
+                    y = self._feed(x)  # skip: the general path finds every rejected row
                 else:
                     self.n_updates += 1 if x.ndim == (1 if self.stateful else 2) else x.shape[0]
             if self.checkpoint_every is not None and self.n_updates - self._checkpointed_at >= self.checkpoint_every:
@@ -209,7 +236,16 @@ class StreamingExplainer:
         finally:
             self._writer.release()
 
+    def _rejected_at(self, x: np.ndarray, flat: int) -> InvalidInputError:
+        """The error for the value the hot path rejected at flat index ``flat`` of ``x``,
+        worded as the general path words it."""
+        row_rank = 1 if self.stateful else 2
+        batch = x[None] if x.ndim == row_rank else x
+        what = "samples" if self.stateful else "windows"
+        return rejected_value_error(flat, batch, what, self.model.feature_names, self.model.input_limit)
+
     def _feed(self, x: Any) -> np.ndarray | None:
+        """The general path: conversion, validation, skip policy."""
         row_rank = 1 if self.stateful else 2  # rank of one sample / one window
         try:
             arr = x if isinstance(x, np.ndarray) else np.asarray(x)
@@ -222,6 +258,8 @@ class StreamingExplainer:
             if self.stateful:
                 rows = self.model.check_samples(batch, what="samples", allow_empty=False)
             else:
+                if batch.ndim == 3 and batch.shape[1] > 0:  # before the values: no row of it may be fed
+                    self.model.check_window_length(batch.shape[1], self.any_window_length, what="input")
                 rows = self.model.check_windows(batch, what="windows", allow_empty=False)
         except InvalidInputError as exc:
             if self.on_invalid == "raise":
@@ -250,14 +288,14 @@ class StreamingExplainer:
         return None
 
     def _run(self, rows: np.ndarray) -> np.ndarray:
-        """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)."""
-        backend, impl = self.model.backend, self._stats._impl
-        if not self.stateful:
-            y = backend.forward_stats(rows, impl, self.trace)
-        else:
-            y = np.empty((rows.shape[0], self.model.output_size), np.float32)
-            for r in range(rows.shape[0]):
-                y[r] = backend.step_stats(rows[r : r + 1], self._state, impl, self.trace)[0]
+        """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)
+        (one backend call either way)."""
+        backend = self.model.backend
+        with self._stats.accumulator() as acc:  # re-entrant: update() already holds it
+            if not self.stateful:
+                y = backend.forward_stats(rows, acc, self.trace)
+            else:
+                y = backend.run_stats(rows, self._state, acc, self.trace)
         self.n_updates += int(rows.shape[0])
         return y
 
@@ -281,13 +319,13 @@ class StreamingExplainer:
         return self.result().top_k(k)
 
     def result(self) -> Attribution:
-        with self._stats._lock:
+        with self._stats.accumulator():  # statistics and skip counts of one moment
             stats, skipped = self._stats.copy(), dict(self.skipped)
         return Attribution(scores(stats, self.aggregation), self.model.feature_names, stats, self.trace, self.aggregation, skipped=skipped)
 
     def reset(self) -> None:
         """Forget statistics, state and skip counts."""
-        with self._exclusive("reset"), self._stats._lock:
+        with self._exclusive("reset"), self._stats.accumulator():
             self._stats.reset()
             if self.stateful:
                 self._state = self.model.new_state(1)
@@ -299,15 +337,13 @@ class StreamingExplainer:
     def checkpoint(self, path: str | os.PathLike[str] | None = None) -> str:
         """Write state, statistics, counters and options atomically to ``path``
         (default: ``checkpoint_path``); returns the path. Safe from any thread."""
-        from . import checkpoint as ck
-
         target = os.fspath(path) if path is not None else self.checkpoint_path
         if target is None:
             raise ValueError("checkpoint() needs a path (or construct with checkpoint_path=...)")
         if self._fingerprint is None:
             self._fingerprint = ck.model_fingerprint(self.model.spec)
         with self._checkpoint_lock:
-            with self._stats._lock:  # one consistent snapshot
+            with self._stats.accumulator():  # one consistent snapshot
                 state = self._state
                 data = ck.encode(
                     model_sha256=self._fingerprint,
@@ -317,7 +353,7 @@ class StreamingExplainer:
                     skipped=dict(self.skipped),
                     stats_blob=self._stats.to_bytes(),
                     state_steps=None if state is None else state.steps,
-                    state_arrays={} if state is None else _state_arrays(state),
+                    state_arrays={} if state is None else ck.state_arrays(state),
                 )
                 n_updates = self.n_updates
             ck.write_atomic(target, data)
@@ -351,15 +387,15 @@ class StreamingExplainer:
         *,
         checkpoint_every: Any = _STORED,
         checkpoint_path: Any = _STORED,
+        any_window_length: bool = False,
     ) -> StreamingExplainer:
         """Resume from a checkpoint written by :meth:`checkpoint` for this ``model``.
 
         Malformed files raise :class:`~actif.errors.ModelFormatError`; a checkpoint of
         another model raises its subclass :class:`~actif.errors.CheckpointMismatchError`.
         By default the restored explainer keeps checkpointing every
-        as many updates as before, to ``path``."""
-        from . import checkpoint as ck
-
+        as many updates as before, to ``path``. ``any_window_length`` is not stored in
+        the checkpoint: pass it again when the stream needs it."""
         if not isinstance(model, Model):
             raise TypeError("restore takes an actif.Model")
         data = ck.read_file(path)
@@ -379,14 +415,21 @@ class StreamingExplainer:
         out = cls(
             model, opts["trace"], opts["aggregation"], stateful=opts["stateful"], half_life=opts["half_life"],
             on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path,
+            any_window_length=any_window_length,
         )
         if out.stateful:
-            out._state = _state_from_arrays(model, data.state_arrays, data.state_steps or 0)
+            out._state = ck.load_state(model.new_state(1), data.state_arrays, data.state_steps or 0)
         out._stats = data.stats
         out.skipped = Counter(data.skipped)
         out.n_updates = out._checkpointed_at = data.n_updates
         out._fingerprint = fingerprint
         return out
+
+
+def _check_length_option(model: Model, any_window_length: bool) -> None:
+    refusal = any_window_length_refusal(model.spec.pooling) if any_window_length else None
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _concurrent_use(what: str) -> RuntimeError:
@@ -395,35 +438,6 @@ def _concurrent_use(what: str) -> RuntimeError:
         "one explainer serves one stream: give each thread its own explainer (merge their "
         "statistics with RunningStats.merge) or serialise the calls. Nothing was changed."
     )
-
-
-def _state_arrays(state: Any) -> dict[str, np.ndarray]:
-    arrays = {f"{kind}.{k}": a for kind in ("h", "c") for k, a in enumerate(getattr(state, kind))}
-    arrays["ring"] = state.ring
-    return arrays
-
-
-def _state_from_arrays(model: Model, arrays: dict[str, np.ndarray], steps: int) -> Any:
-    """A stream state for ``model`` filled from checkpoint arrays, every shape checked."""
-    state = model.new_state(1)
-    expected = _state_arrays(state)
-    if set(arrays) != set(expected):
-        raise CheckpointMismatchError(f"checkpoint state holds {sorted(arrays)}, this model needs {sorted(expected)}")
-    for name, dst in expected.items():
-        if arrays[name].shape != dst.shape:
-            raise CheckpointMismatchError(f"checkpoint state {name} has shape {arrays[name].shape}, this model needs {dst.shape}")
-        if not np.all(np.isfinite(arrays[name])):
-            raise ModelFormatError(f"checkpoint state {name} holds NaN or Inf")
-        # What the state means: h = o * tanh(c) is within [-1, 1], and each step moves c
-        # by at most 1 (|f * c + i * g| <= |c| + 1); zero steps means a zero state.
-        bound = float(steps) if name.startswith("c.") else min(1.0, float(steps))
-        if np.any(np.abs(arrays[name]) > bound):
-            raise ModelFormatError(
-                f"checkpoint state {name} holds values no LSTM reaches in {steps} steps (|{name[0]}| <= {bound:g})"
-            )
-        dst[...] = arrays[name]  # cast to the backend's state dtype (exact for the same backend)
-    state.steps = int(steps)
-    return state
 
 
 def _progress_callback(progress: bool | Callable[[int, int], None], total: int, label: str) -> Callable[[int], None]:
