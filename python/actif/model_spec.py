@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .constants import MAX_ARRAYS_BYTES, MAX_DIM, MAX_HEADER_BYTES, MAX_LAYERS, MAX_MEMBER_BYTES
+from .constants import MAX_ARRAYS_BYTES, MAX_DIM, MAX_HEADER_BYTES, MAX_LAYERS
 from .errors import ModelFormatError
 from .fileio import write_atomically
 from .stored_zip import MAX_MODEL_FILE_BYTES, StoredZip, parse_npy
@@ -41,7 +41,6 @@ ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid")
 # (constants.json, which the native reader reads too). MAX_MODEL_BYTES bounds all arrays
 # together: many members each under the limit stay bounded.
 MAX_MODEL_BYTES = MAX_ARRAYS_BYTES
-_READ_CHUNK = 1 << 20
 
 
 @dataclass
