@@ -548,7 +548,8 @@ def _occlusion(engine: _Engine, X, base, targets, state) -> StepAttribution:
     for start in range(0, n, per_chunk):
         w = slice(start, min(start + per_chunk, n))
         m = w.stop - w.start
-        copies = np.repeat(X[w][:, None], group, axis=1)  # (m, I+1, T, I): copy 0 intact
+        # (m, I+1, T, I) in float64, copy 0 intact: the baseline is not rounded before the engine's own dtype
+        copies = np.repeat(X[w][:, None].astype(np.float64), group, axis=1)
         for j in range(n_in):
             copies[:, j + 1, :, j] = base[w][:, :, j]
         rows = np.repeat(np.arange(w.start, w.stop), group)
