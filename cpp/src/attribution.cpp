@@ -100,7 +100,8 @@ std::vector<float> default_baseline(const Model& m) {
   std::vector<float> b(static_cast<size_t>(m.input_size), 0.0f);
   if (m.input_scale.empty()) return b;
   for (size_t j = 0; j < b.size(); ++j)
-    if (m.input_scale[j] != 0.0f) b[j] = -m.input_shift[j] / m.input_scale[j];
+    if (m.input_scale[j] != 0.0f)  // in double, then rounded once: the value Python's float64 reference gives
+      b[j] = static_cast<float>(-static_cast<double>(m.input_shift[j]) / static_cast<double>(m.input_scale[j]));
   return b;
 }
 
@@ -642,6 +643,66 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
     if (own_values.empty()) own_values.resize(static_cast<size_t>(n * win));
     for (int64_t i = 0; i < n * win; ++i) own_values[static_cast<size_t>(i)] = std::fabs(values[i]);
     req.abs_stats->update(own_values.data(), n * req.t, n_in);
+  }
+}
+
+StreamHistory::StreamHistory(const Model& m, int64_t batch)
+    : batch_(batch), window_(m.window), n_in_(m.input_size) {
+  samples_.assign(static_cast<size_t>(window_ * batch_ * n_in_), 0.0f);
+  for (const LstmLayer& l : m.lstm) {
+    const size_t rows = static_cast<size_t>(batch_ * l.hidden_size);
+    hidden_.push_back(l.hidden_size);
+    h_.emplace_back(static_cast<size_t>(window_) * rows, 0.0f);
+    c_.emplace_back(static_cast<size_t>(window_) * rows, 0.0f);
+    staged_h_.emplace_back(rows, 0.0f);
+    staged_c_.emplace_back(rows, 0.0f);
+    h0_.emplace_back(rows, 0.0f);
+    c0_.emplace_back(rows, 0.0f);
+  }
+}
+
+void StreamHistory::stage(const std::vector<float*>& h, const std::vector<float*>& c) {
+  for (size_t l = 0; l < hidden_.size(); ++l) {
+    std::copy(h[l], h[l] + staged_h_[l].size(), staged_h_[l].begin());
+    std::copy(c[l], c[l] + staged_c_[l].size(), staged_c_[l].begin());
+  }
+}
+
+void StreamHistory::commit(const float* x) {
+  const int64_t slot = steps_ % window_;
+  std::copy(x, x + batch_ * n_in_, samples_.begin() + slot * batch_ * n_in_);
+  for (size_t l = 0; l < hidden_.size(); ++l) {
+    const int64_t rows = batch_ * hidden_[l];
+    std::copy(staged_h_[l].begin(), staged_h_[l].end(), h_[l].begin() + slot * rows);
+    std::copy(staged_c_[l].begin(), staged_c_[l].end(), c_[l].begin() + slot * rows);
+  }
+  ++steps_;
+}
+
+void StreamHistory::reset() { steps_ = 0; }
+
+void StreamHistory::fill_request(AttributionRequest& req) {
+  const int64_t len = length();
+  if (len < 1) throw Error("the stream has taken no sample yet");
+  const int64_t oldest = steps_ - len;
+  x_.resize(static_cast<size_t>(batch_ * len * n_in_));
+  for (int64_t i = 0; i < len; ++i) {
+    const float* src = samples_.data() + ((oldest + i) % window_) * batch_ * n_in_;
+    for (int64_t b = 0; b < batch_; ++b)
+      std::copy(src + b * n_in_, src + (b + 1) * n_in_, x_.begin() + (b * len + i) * n_in_);
+  }
+  req.x = x_.data();
+  req.n = batch_;
+  req.t = len;
+  req.h0.clear();
+  req.c0.clear();
+  const int64_t slot = oldest % window_;
+  for (size_t l = 0; l < hidden_.size(); ++l) {
+    const int64_t rows = batch_ * hidden_[l];
+    std::copy(h_[l].begin() + slot * rows, h_[l].begin() + (slot + 1) * rows, h0_[l].begin());
+    std::copy(c_[l].begin() + slot * rows, c_[l].begin() + (slot + 1) * rows, c0_[l].begin());
+    req.h0.push_back(h0_[l].data());
+    req.c0.push_back(c0_[l].data());
   }
 }
 

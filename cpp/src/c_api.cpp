@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "actif/attribution.hpp"
 #include "actif/forward.hpp"
 #include "actif/kernels.hpp"
 #include "actif/model_file.hpp"
@@ -30,6 +31,7 @@ struct actif_stream {
   std::vector<std::vector<float>> h, c;  // per layer (batch, H_l)
   std::vector<float> ring;               // (batch, window, H_top) for mean/max pooling
   actif::StepState state;                // batch, steps, and pointers into h, c and ring: built once
+  actif::StreamHistory history;          // the last `window` samples, for actif_stream_attribute
 
   actif_stream() = default;
   actif_stream(const actif_stream&) = delete;  // a copy's state would point into the original
@@ -154,6 +156,48 @@ void copy_out(const std::vector<double>& v, double* out, int64_t count) {
 }
 
 const actif::Model& model_of(const actif_model* m) { return m->file->model; }
+
+// ---- attribution: the options of actif.h as an actif::AttributionRequest
+actif::AttributionRequest attribution_request(const actif::Model& m, const actif_attribution_options& o) {
+  actif::AttributionRequest req;
+  switch (o.method) {
+    case ACTIF_ATTRIBUTION_GRADIENT: req.method = actif::AttributionMethod::Gradient; break;
+    case ACTIF_ATTRIBUTION_INTEGRATED: req.method = actif::AttributionMethod::Integrated; break;
+    case ACTIF_ATTRIBUTION_OCCLUSION: req.method = actif::AttributionMethod::Occlusion; break;
+    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown attribution method " + std::to_string(static_cast<int>(o.method)));
+  }
+  switch (o.integral) {
+    case ACTIF_INTEGRAL_GAUSS_LEGENDRE: req.rule = actif::IntegralRule::GaussLegendre; break;
+    case ACTIF_INTEGRAL_RIEMANN_LEFT: req.rule = actif::IntegralRule::RiemannLeft; break;
+    case ACTIF_INTEGRAL_RIEMANN_RIGHT: req.rule = actif::IntegralRule::RiemannRight; break;
+    case ACTIF_INTEGRAL_RIEMANN_MIDDLE: req.rule = actif::IntegralRule::RiemannMiddle; break;
+    case ACTIF_INTEGRAL_RIEMANN_TRAPEZOID: req.rule = actif::IntegralRule::RiemannTrapezoid; break;
+    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown integral approximation " + std::to_string(static_cast<int>(o.integral)));
+  }
+  require(o.n_steps >= 0, "n_steps must be >= 0 (0: the default 50)");
+  require(o.num_threads >= 0, "num_threads must be >= 0");
+  req.target = o.target;
+  req.baseline = o.baseline;
+  if (o.baseline != nullptr) require_finite(o.baseline, m.input_size, "baseline", m.input_size);
+  req.n_steps = o.n_steps == 0 ? 50 : o.n_steps;
+  req.num_threads = o.num_threads;
+  return req;
+}
+
+// Runs `req` with the statistics updated only once everything else succeeded; the
+// core checks the rest (target, n_steps, statistics sizes) before writing anything.
+void attribute_into(const actif::Model& m, actif::AttributionRequest& req, float* values, actif_stats* abs_stats,
+                    actif_stats* signed_stats) {
+  req.abs_stats = abs_stats ? &abs_stats->stats : nullptr;
+  req.signed_stats = signed_stats ? &signed_stats->stats : nullptr;
+  std::vector<float> own;
+  if (values == nullptr) {
+    own.resize(static_cast<size_t>(req.n * req.t * m.input_size));
+    values = own.data();
+  }
+  req.values = values;
+  actif::attribute_windows(m, req);
+}
 
 }  // namespace
 
@@ -294,6 +338,7 @@ int actif_stream_create(const actif_model* model, int64_t batch, actif_stream** 
     }
     state.ring = s->ring.empty() ? nullptr : s->ring.data();
     state.ring_len = s->ring.empty() ? 0 : m.window;
+    s->history = actif::StreamHistory(m, batch);
     *out = s.release();
   });
 }
@@ -306,6 +351,7 @@ void actif_stream_reset(actif_stream* stream) {
   for (auto& v : stream->c) std::fill(v.begin(), v.end(), 0.0f);
   std::fill(stream->ring.begin(), stream->ring.end(), 0.0f);
   stream->state.steps = 0;
+  stream->history.reset();
 }
 
 int64_t actif_stream_batch(const actif_stream* stream) { return stream ? stream->state.batch : -1; }
@@ -326,7 +372,9 @@ int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trac
     req.trace = kind;
     req.trace_out = trace_out;
     req.stats = stats ? &stats->stats : nullptr;
+    stream->history.stage(stream->state.h, stream->state.c);  // committed only if the step succeeds
     actif::step_forward(m, stream->state, req);  // checks the trace and statistics first
+    stream->history.commit(x);
     ++stream->state.steps;
   });
 }
@@ -450,6 +498,47 @@ int actif_stats_deserialize(const void* data, size_t size, actif_stats** out) {
     } catch (const actif::Error& e) {
       throw Failure(ACTIF_E_FORMAT, e.what());
     }
+  });
+}
+
+// ------------------------------------------------------------------------ attribution
+
+int actif_attribute_windows(const actif_model* model, const actif_attribution_request* r) {
+  return guarded("actif_attribute_windows", [&] {
+    require(model != nullptr && r != nullptr, "model and request must not be NULL");
+    const actif::Model& m = model_of(model);
+    require(r->n >= 0, "n must be >= 0");
+    require(r->t >= 1, "t must be >= 1");
+    const int64_t x_count = product(r->n, r->t, m.input_size);
+    require(x_count >= 0, "n * t * input_size overflows");
+    actif::AttributionRequest req = attribution_request(m, r->options);
+    if (r->n > 0) {
+      require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
+      require_finite(r->x, x_count, "x", m.input_size);
+    }
+    req.x = r->x;
+    req.n = r->n;
+    req.t = r->t;
+    req.y = r->y;
+    req.delta = r->delta;
+    attribute_into(m, req, r->values, r->abs_stats, r->signed_stats);
+  });
+}
+
+int64_t actif_stream_attribution_steps(const actif_stream* stream) { return stream ? stream->history.length() : -1; }
+
+int actif_stream_attribute(actif_stream* stream, const actif_stream_attribution* r) {
+  return guarded("actif_stream_attribute", [&] {
+    require(stream != nullptr && r != nullptr, "stream and request must not be NULL");
+    require(r->y != nullptr, "y must not be NULL");
+    if (stream->history.length() < 1)
+      throw Failure(ACTIF_E_STATE, "the stream has taken no sample yet: step it before attributing");
+    const actif::Model& m = stream->file->model;
+    actif::AttributionRequest req = attribution_request(m, r->options);
+    stream->history.fill_request(req);
+    req.y = r->y;
+    req.delta = r->delta;
+    attribute_into(m, req, r->values, r->abs_stats, r->signed_stats);
   });
 }
 
