@@ -185,3 +185,20 @@ def test_rejected_requests_change_nothing(rng):
     with pytest.raises(ValueError, match="feature counts"):
         model.attribute_stats(X, "gradient", 0, None, 8, "gausslegendre", _core.RunningStats(5), None, 1)
     assert stats.to_bytes() == before
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_explainer_statistics_equal_the_unfused_path(method, rng):
+    """The Explainer's fused native path lands the same bytes as attributing and then
+    feeding the rows (the generic Backend.attribute_stats)."""
+    from actif.backends.base import Backend
+
+    spec = random_spec(5, 9, 2, pooling="max", normalization=True, seed=8)
+    model = actif.Model(spec, "cpp")
+    X = rng.normal(size=(40, 10, 5)).astype(np.float32)
+    res = actif.Explainer(model, method, target=1, n_steps=6).attribute(X)
+    abs_stats, signed_stats = _core.RunningStats(5), _core.RunningStats(5)
+    y = Backend.attribute_stats(model.backend, X, method, abs_stats, signed_stats, target=1, n_steps=6)
+    assert res.stats._impl.to_bytes() == abs_stats.to_bytes()
+    assert res.signed_stats._impl.to_bytes() == signed_stats.to_bytes()
+    np.testing.assert_array_equal(res.predictions, y)

@@ -201,6 +201,15 @@ class MethodOptions:
             initial_state=initial_state, internal_batch_size=internal_batch_size,
         )
 
+    def run_stats(self, backend: Backend, X: np.ndarray, abs_stats: Any, signed_stats: Any, *, target: Any = None) -> np.ndarray:
+        """``backend.attribute_stats`` with these options: every step's |A| row into
+        ``abs_stats`` and A row into ``signed_stats`` (statistics implementations, either
+        may be ``None``); returns y. ``target`` overrides the options'."""
+        return backend.attribute_stats(
+            X, self.method, abs_stats, signed_stats, target=self.target if target is None else target,
+            baseline=self.baseline, n_steps=self.n_steps, ig_method=self.ig_method,
+        )
+
 
 def check_target_index(target: Any, n_outputs: int) -> Any:
     """An output index (int) or a 1-D array of them, each in range; the windows they

@@ -135,11 +135,10 @@ class Explainer:
             staged = rs._impl.copy()
             for start in range(0, n, self.batch_size):
                 stop = min(start + self.batch_size, n)
-                res = method.run(self.model.backend, Xc[start:stop], target=targets if np.ndim(targets) == 0 else targets[start:stop])
-                rows = res.values.reshape(-1, n_in)
-                staged.update(np.abs(rows))
-                call_signed.update(rows)
-                preds[start:stop] = res.y
+                preds[start:stop] = method.run_stats(
+                    self.model.backend, Xc[start:stop], staged, call_signed._impl,
+                    target=targets if np.ndim(targets) == 0 else targets[start:stop],
+                )
                 report(stop)
             rs._impl = staged
             signed.merge(call_signed)

@@ -18,7 +18,7 @@ def core_model(spec: ModelSpec) -> _core.Model:
     return _core.Model(
         spec.input_scale,
         spec.input_shift,
-        [(l.w_ih, l.w_hh, l.b_ih, l.b_hh) for l in spec.lstm],
+        [(layer.w_ih, layer.w_hh, layer.b_ih, layer.b_hh) for layer in spec.lstm],
         spec.pooling,
         int(spec.window),
         spec.post_scale,
@@ -115,6 +115,32 @@ class CppBackend(Backend):
             if delta is not None:
                 delta[rows] = d
         return StepAttribution(y, values, delta)
+
+    def attribute_stats(
+        self, X, method, abs_stats, signed_stats, *, target=0, baseline=None, n_steps=50, ig_method="gausslegendre"
+    ):
+        """One native call (``_core.Model.attribute_stats``) when both statistics are the
+        core's (or ``None``), the target is one index and the baseline one (I,) row;
+        otherwise the generic path. The statistics get the same bytes either way."""
+        from ..attribution import check_request, ig_nodes
+
+        native = all(s is None or isinstance(s, _core.RunningStats) for s in (abs_stats, signed_stats))
+        if native:
+            targets, _ = check_request(self.spec, X, method, target, None, None)
+            base = self._native_baseline(baseline, X.shape)
+            native = base is not None and len(np.unique(targets)) <= 1
+        if not native:
+            return super().attribute_stats(
+                X, method, abs_stats, signed_stats, target=target, baseline=baseline, n_steps=n_steps,
+                ig_method=ig_method,
+            )
+        if method == "integrated":
+            ig_nodes(n_steps, ig_method)
+        tgt = int(targets[0]) if len(targets) else 0
+        return self._model.attribute_stats(
+            np.ascontiguousarray(X, np.float32), method, tgt, base, int(n_steps), ig_method, abs_stats, signed_stats,
+            self._threads,
+        )
 
     def _native_baseline(self, baseline, shape) -> np.ndarray | None:
         """The baseline as the core takes it, (I,) float32; ``None`` when it varies over
