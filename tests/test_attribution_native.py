@@ -202,3 +202,23 @@ def test_explainer_statistics_equal_the_unfused_path(method, rng):
     assert res.stats._impl.to_bytes() == abs_stats.to_bytes()
     assert res.signed_stats._impl.to_bytes() == signed_stats.to_bytes()
     np.testing.assert_array_equal(res.predictions, y)
+
+
+def test_many_steps_and_features_run_in_several_passes(rng):
+    """More interpolation points or ablated copies than one native pass holds (256
+    rows) are split into passes: the same attributions as the reference."""
+    spec = random_spec(300, 4, 2, pooling="mean", normalization=True, dense_sizes=(3,), window=3, seed=10)
+    model = core_model(spec)
+    X = rng.normal(size=(2, 3, 300)).astype(np.float32)
+    base = default_baseline(spec).astype(np.float32)
+    _, occ, _ = model.attribute(X, "occlusion", 1, base, 8, "gausslegendre", 1)
+    want, _ = reference(spec, X, "occlusion", 1, base)
+    y_scale = np.abs(input_gradient(spec, X, 1)[0]).max()
+    assert np.abs(occ - want).max() <= RTOL32 * np.abs(want).max() + 1e-6 * y_scale
+    small = random_spec(3, 5, 2, pooling="max", normalization=True, window=4, seed=11)
+    Xs = rng.normal(size=(2, 4, 3)).astype(np.float32)
+    base_s = default_baseline(small).astype(np.float32)
+    _, ig, delta = core_model(small).attribute(Xs, "integrated", 0, base_s, 300, "riemann_middle", 1)
+    want, want_delta = reference(small, Xs, "integrated", 0, base_s, n_steps=300, ig_method="riemann_middle")
+    assert rel_err(ig, want) <= RTOL32
+    assert np.abs(delta - want_delta).max() <= 1e-5 * np.abs(want).sum(axis=(1, 2)).max() + 1e-6

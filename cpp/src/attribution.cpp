@@ -398,6 +398,10 @@ class WindowBatch {
 // flight (about 15 * T * H floats per row) stay in cache; 16 to 32 measured best for
 // the bundled model (H = 64, T = 10) at batch 256.
 constexpr int64_t kBatchRows = 32;
+// At most this many rows in one pass: a window's interpolation points (integrated) or
+// ablated copies (occlusion) beyond it run in several passes, so memory stays
+// O(T * H) per window whatever n_steps or I.
+constexpr int64_t kMaxPassRows = 256;
 
 struct Plan {
   std::vector<float> baseline;
@@ -443,7 +447,7 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
       return;
     }
     case AttributionMethod::Integrated: {
-      const int64_t steps = per;
+      const int64_t steps = static_cast<int64_t>(plan.alphas.size());
       {
         // y(x), and y(b) for the delta, from a plain forward of 2 * nw rows.
         const bool want_delta = req.delta != nullptr;
@@ -470,29 +474,38 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
             req.delta[w0 + w] = static_cast<float>(static_cast<double>(ye[w * out + req.target]) -
                                                    static_cast<double>(ye[(nw + w) * out + req.target]));
       }
-      WindowBatch batch(m, k, ws, nw * steps, t);
-      float* in = batch.input();
-      for (int64_t w = 0; w < nw; ++w)
-        for (int64_t s = 0; s < steps; ++s) {
-          const float a = static_cast<float>(plan.alphas[static_cast<size_t>(s)]);
-          const float* xw = x + w * win;
-          float* row = in + (w * steps + s) * win;
-          for (int64_t i = 0; i < win; ++i) {
-            const float bj = b[i % n_in];
-            row[i] = bj + a * (xw[i] - bj);
+      // Interpolation points in passes of at most kMaxPassRows rows (all of a window's
+      // at once when they fit); the sum over steps runs in step order either way.
+      std::fill(values, values + nw * win, 0.0f);
+      const int64_t chunk = std::max<int64_t>(1, std::min(steps, kMaxPassRows / nw));
+      for (int64_t s0 = 0; s0 < steps; s0 += chunk) {
+        const int64_t sc = std::min(chunk, steps - s0);
+        WindowBatch batch(m, k, ws, nw * sc, t);
+        float* in = batch.input();
+        for (int64_t w = 0; w < nw; ++w)
+          for (int64_t s = 0; s < sc; ++s) {
+            const float a = static_cast<float>(plan.alphas[static_cast<size_t>(s0 + s)]);
+            const float* xw = x + w * win;
+            float* row = in + (w * sc + s) * win;
+            for (int64_t i = 0; i < win; ++i) {
+              const float bj = b[i % n_in];
+              row[i] = bj + a * (xw[i] - bj);
+            }
+          }
+        fill_state(m, req, batch, w0, nw, sc);
+        batch.forward(true);
+        const float* grad = batch.reverse(req.target);
+        for (int64_t w = 0; w < nw; ++w) {
+          float* v = values + w * win;
+          for (int64_t s = 0; s < sc; ++s) {
+            const float wk = static_cast<float>(plan.weights[static_cast<size_t>(s0 + s)]);
+            const float* gs = grad + (w * sc + s) * win;
+            for (int64_t i = 0; i < win; ++i) v[i] += wk * gs[i];
           }
         }
-      fill_state(m, req, batch, w0, nw, steps);
-      batch.forward(true);
-      const float* grad = batch.reverse(req.target);
+      }
       for (int64_t w = 0; w < nw; ++w) {
         float* v = values + w * win;
-        std::fill(v, v + win, 0.0f);
-        for (int64_t s = 0; s < steps; ++s) {
-          const float wk = static_cast<float>(plan.weights[static_cast<size_t>(s)]);
-          const float* gs = grad + (w * steps + s) * win;
-          for (int64_t i = 0; i < win; ++i) v[i] += wk * gs[i];
-        }
         const float* xw = x + w * win;
         double total = 0.0;
         for (int64_t i = 0; i < win; ++i) {
@@ -505,27 +518,32 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
       return;
     }
     case AttributionMethod::Occlusion: {
-      // Row 0 of each window's group is x, row 1 + j is x with feature j at b_j.
-      WindowBatch batch(m, k, ws, nw * per, t);
-      float* in = batch.input();
-      for (int64_t w = 0; w < nw; ++w) {
-        const float* xw = x + w * win;
-        for (int64_t r = 0; r < per; ++r) {
-          float* row = in + (w * per + r) * win;
-          std::copy(xw, xw + win, row);
-          if (r > 0)
-            for (int64_t s = 0; s < t; ++s) row[s * n_in + r - 1] = b[r - 1];
+      // Per pass, row 0 of each window's group is x and row 1 + jj is x with feature
+      // j0 + jj at b; features in passes of at most kMaxPassRows rows.
+      const int64_t features = std::max<int64_t>(1, std::min(n_in, kMaxPassRows / nw - 1));
+      for (int64_t j0 = 0; j0 < n_in; j0 += features) {
+        const int64_t fc = std::min(features, n_in - j0), group = fc + 1;
+        WindowBatch batch(m, k, ws, nw * group, t);
+        float* in = batch.input();
+        for (int64_t w = 0; w < nw; ++w) {
+          const float* xw = x + w * win;
+          for (int64_t r = 0; r < group; ++r) {
+            float* row = in + (w * group + r) * win;
+            std::copy(xw, xw + win, row);
+            if (r > 0)
+              for (int64_t s = 0; s < t; ++s) row[s * n_in + j0 + r - 1] = b[j0 + r - 1];
+          }
         }
-      }
-      fill_state(m, req, batch, w0, nw, per);
-      const float* yb = batch.forward(false);
-      for (int64_t w = 0; w < nw; ++w) {
-        const float* yw = yb + w * per * out;
-        std::copy(yw, yw + out, y + w * out);
-        float* v = values + w * win;
-        for (int64_t j = 0; j < n_in; ++j) {
-          const float a = yw[req.target] - yw[(1 + j) * out + req.target];
-          for (int64_t s = 0; s < t; ++s) v[s * n_in + j] = a;
+        fill_state(m, req, batch, w0, nw, group);
+        const float* yb = batch.forward(false);
+        for (int64_t w = 0; w < nw; ++w) {
+          const float* yw = yb + w * group * out;
+          if (j0 == 0) std::copy(yw, yw + out, y + w * out);
+          float* v = values + w * win;
+          for (int64_t jj = 0; jj < fc; ++jj) {
+            const float a = yw[req.target] - yw[(1 + jj) * out + req.target];
+            for (int64_t s = 0; s < t; ++s) v[s * n_in + j0 + jj] = a;
+          }
         }
       }
       return;
@@ -569,8 +587,8 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
     throw Error("abs_stats and signed_stats must be different statistics");
   Plan plan;
   if (req.method == AttributionMethod::Integrated) integral_points(req.rule, req.n_steps, plan.alphas, plan.weights);
-  plan.rows_per_window = req.method == AttributionMethod::Integrated  ? req.n_steps
-                         : req.method == AttributionMethod::Occlusion ? n_in + 1
+  plan.rows_per_window = req.method == AttributionMethod::Integrated  ? std::min(req.n_steps, kMaxPassRows)
+                         : req.method == AttributionMethod::Occlusion ? std::min(n_in + 1, kMaxPassRows)
                                                                       : 1;
   if (req.baseline != nullptr) {
     if (!all_finite(req.baseline, n_in)) throw Error("baseline contains NaN or Inf");
