@@ -304,23 +304,29 @@ def _lstm_backward(layer: LSTMLayer, tape: LayerTape, dh_out: np.ndarray) -> np.
     is not carried into the initial state (it is truncated there)."""
     n, t, hidden = tape.h.shape
     w_hh = np.asarray(layer.w_hh, np.float64)
-    dz = np.empty((n, t, 4 * hidden))
+    # time-major copies: every step below reads and writes contiguous (N, .) blocks
+    gates_tm = np.ascontiguousarray(tape.gates.transpose(1, 0, 2), dtype=np.float64)
+    c_tm = np.ascontiguousarray(tape.c.transpose(1, 0, 2), dtype=np.float64)
+    dh_tm = np.ascontiguousarray(dh_out.transpose(1, 0, 2))
+    tanh_c_tm = np.tanh(c_tm)
+    dz = np.empty((t, n, 4 * hidden))
     dh_next = np.zeros((n, hidden))
     dc_next = np.zeros((n, hidden))
     for step in range(t - 1, -1, -1):
-        gates = tape.gates[:, step]
+        gates = gates_tm[step]
         i, f, g, o = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
-        tanh_c = np.tanh(tape.c[:, step])
-        dh = dh_out[:, step] + dh_next
+        tanh_c = tanh_c_tm[step]
+        dh = dh_tm[step] + dh_next
         dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
-        c_prev = tape.c[:, step - 1] if step else tape.c0
-        dz[:, step, :hidden] = dc * g * i * (1.0 - i)
-        dz[:, step, hidden : 2 * hidden] = dc * c_prev * f * (1.0 - f)
-        dz[:, step, 2 * hidden : 3 * hidden] = dc * i * (1.0 - g * g)
-        dz[:, step, 3 * hidden :] = dh * tanh_c * o * (1.0 - o)
+        c_prev = c_tm[step - 1] if step else tape.c0
+        dz_t = dz[step]
+        dz_t[:, :hidden] = dc * g * i * (1.0 - i)
+        dz_t[:, hidden : 2 * hidden] = dc * c_prev * f * (1.0 - f)
+        dz_t[:, 2 * hidden : 3 * hidden] = dc * i * (1.0 - g * g)
+        dz_t[:, 3 * hidden :] = dh * tanh_c * o * (1.0 - o)
         dc_next = dc * f
-        dh_next = dz[:, step] @ w_hh
-    return dz @ np.asarray(layer.w_ih, np.float64)
+        dh_next = dz_t @ w_hh
+    return (dz @ np.asarray(layer.w_ih, np.float64)).transpose(1, 0, 2)
 
 
 def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
