@@ -441,3 +441,29 @@ def test_rejected_input_changes_nothing(variant, method, rng):
         assert skipping.stats.to_bytes() == alone.stats.to_bytes()
         assert skipping.signed_stats.to_bytes() == alone.signed_stats.to_bytes()
     model.close()
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+@pytest.mark.parametrize("method", ["gradient", "integrated"])
+def test_checkpoint_resumes_a_method_stream(method, stateful, tmp_path, rng):
+    spec = spec_case("mean", "tanh", seed=11, window=3)
+    model = actif.Model(spec, "numpy")
+    data = rng.normal(size=(7, 4) if stateful else (7, 3, 4)).astype(np.float32)
+    options = dict(stateful=stateful, target=1, baseline=np.linspace(-1, 1, 4), n_steps=6, ig_method="riemann_trapezoid")
+    whole = actif.StreamingExplainer(model, method, **options)
+    for row in data:
+        whole.update(row)
+    first = actif.StreamingExplainer(model, method, **options)
+    for row in data[:4]:
+        first.update(row)
+    path = first.checkpoint(tmp_path / "ck.bin")
+    resumed = actif.StreamingExplainer.restore(path, model)
+    assert resumed.method == first.method
+    for row in data[4:]:
+        resumed.update(row)
+    assert resumed.stats.to_bytes() == whole.stats.to_bytes()
+    assert resumed.signed_stats.to_bytes() == whole.signed_stats.to_bytes()
+    # a forward trace's checkpoint carries no method options, and a method's needs them
+    plain = actif.StreamingExplainer(model, stateful=stateful)
+    plain.update(data[0])
+    assert actif.StreamingExplainer.restore(plain.checkpoint(tmp_path / "plain.bin"), model).method is None

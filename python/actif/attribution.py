@@ -167,7 +167,7 @@ def check_initial_state(initial_state: InitialState | None, spec: ModelSpec, n_r
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MethodOptions:
     """An attribution method with its options, checked once against a model (what the
     explainers hold): ``target`` an output index (or one per window), ``baseline``
@@ -189,6 +189,17 @@ class MethodOptions:
         ig_nodes(n_steps, ig_method)  # checks both
         return cls(method, check_target_index(target, spec.output_size), check_baseline_values(baseline, spec, limit),
                    int(n_steps), ig_method)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MethodOptions):
+            return NotImplemented
+        same_arrays = all(
+            (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+            for a, b in ((self.baseline, other.baseline), (np.asarray(self.target), np.asarray(other.target)))
+        )
+        return same_arrays and (self.method, self.n_steps, self.ig_method) == (other.method, other.n_steps, other.ig_method)
+
+    __hash__ = None  # type: ignore[assignment]  # holds arrays
 
     def run(
         self, backend: Backend, X: np.ndarray, *, target: Any = None, baseline: Any = None,

@@ -449,8 +449,6 @@ class StreamingExplainer:
         (default: ``checkpoint_path``); returns the path. Safe from any thread."""
         from . import checkpoint as ck
 
-        if self.method is not None:
-            raise ValueError(f"checkpoints of the {self.trace!r} method are not supported yet; nothing was written")
         target = os.fspath(path) if path is not None else self.checkpoint_path
         if target is None:
             raise ValueError("checkpoint() needs a path (or construct with checkpoint_path=...)")
@@ -468,6 +466,8 @@ class StreamingExplainer:
                     stats_blob=self._stats.to_bytes(),
                     state_steps=None if state is None else state.steps,
                     state_arrays={} if state is None else _state_arrays(state),
+                    signed_blob=None if self._signed is None else self._signed.to_bytes(),
+                    recent_arrays=self._recent_arrays() if self.method is not None and self.stateful else None,
                 )
                 n_updates = self.n_updates
             ck.write_atomic(target, data)
@@ -491,7 +491,44 @@ class StreamingExplainer:
             "half_life": self._stats.half_life,
             "on_invalid": self.on_invalid,
             "checkpoint_every": self.checkpoint_every,
+            "method": None if self.method is None else {
+                "target": int(self.method.target),
+                "baseline": None if self.method.baseline is None else self.method.baseline.tolist(),
+                "n_steps": self.method.n_steps,
+                "ig_method": self.method.ig_method,
+            },
         }
+
+    def _recent_arrays(self) -> dict[str, np.ndarray]:
+        """The stateful methods' last samples and the states carried into them, oldest
+        first: ``recent.x`` (K, I), ``recent.h.k`` and ``recent.c.k`` (K, H_k)."""
+        arrays = {"recent.x": np.array([x for x, _, _ in self._recent], np.float32).reshape(-1, self.model.input_size)}
+        for k, hidden in enumerate(self.model.spec.hidden_sizes):
+            for kind, slot in (("h", 1), ("c", 2)):
+                rows = [entry[slot][k][0] for entry in self._recent]
+                arrays[f"recent.{kind}.{k}"] = np.array(rows).reshape(-1, hidden)
+        return arrays
+
+    def _restore_recent(self, arrays: dict[str, np.ndarray]) -> None:
+        """Refill the stateful methods' recent samples from checkpoint arrays, checked."""
+        expected = self._recent_arrays()  # empty arrays of the right names and widths
+        if set(arrays) != set(expected):
+            raise CheckpointMismatchError(f"checkpoint recent samples hold {sorted(arrays)}, this model needs {sorted(expected)}")
+        count = arrays["recent.x"].shape[0]
+        for name, want in expected.items():
+            got = arrays[name]
+            if got.ndim != 2 or got.shape != (count, want.shape[1]) or count > self.model.window:
+                raise CheckpointMismatchError(f"checkpoint recent array {name} has shape {got.shape}")
+            if not np.all(np.isfinite(got)):
+                raise ModelFormatError(f"checkpoint recent array {name} holds NaN or Inf")
+        state_dtype = self._state.h[0].dtype
+        layers = range(self.model.num_layers)
+        for r in range(count):
+            self._recent.append((
+                arrays["recent.x"][r].astype(np.float32),
+                [arrays[f"recent.h.{k}"][r : r + 1].astype(state_dtype) for k in layers],
+                [arrays[f"recent.c.{k}"][r : r + 1].astype(state_dtype) for k in layers],
+            ))
 
     @classmethod
     def restore(
@@ -526,13 +563,18 @@ class StreamingExplainer:
         every = opts["checkpoint_every"] if checkpoint_every is _STORED else checkpoint_every
         if checkpoint_path is _STORED:
             checkpoint_path = where if every is not None else None
+        method = opts["method"] or {}
         out = cls(
             model, opts["trace"], opts["aggregation"], stateful=opts["stateful"], half_life=opts["half_life"],
-            on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path,
+            on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path, **method,
         )
         if out.stateful:
             out._state = _state_from_arrays(model, data.state_arrays, data.state_steps or 0)
+            if out.method is not None:
+                out._restore_recent(data.recent_arrays)
         out._stats = data.stats
+        if out.method is not None:
+            out._signed = data.signed_stats
         out.skipped = Counter(data.skipped)
         out.n_updates = out._checkpointed_at = data.n_updates
         out._fingerprint = fingerprint
