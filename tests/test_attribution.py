@@ -467,3 +467,33 @@ def test_checkpoint_resumes_a_method_stream(method, stateful, tmp_path, rng):
     plain = actif.StreamingExplainer(model, stateful=stateful)
     plain.update(data[0])
     assert actif.StreamingExplainer.restore(plain.checkpoint(tmp_path / "plain.bin"), model).method is None
+
+
+def test_shapes_at_the_edges(variant, rng):
+    """One feature, one hidden unit, one step, one output; empty batches; slicing by
+    internal_batch_size and the explainer's batch_size change nothing."""
+    spec = random_spec(1, 1, 1, pooling="max", dense_sizes=(), normalization=True, seed=12)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(5, 1, 1)).astype(np.float32)
+    for method in METHODS:
+        res = model.backend.attribute(X, method, n_steps=4)
+        want = reference_attribution(spec, X, method, 0, default_baseline(spec), n_steps=4)
+        assert rel_err(res.values, want) <= (1e-10 if variant == "numpy" else RTOL32)
+        empty = model.backend.attribute(X[:0], method)
+        assert empty.values.shape == (0, 1, 1) and empty.y.shape == (0, 1)
+        with pytest.raises(ValueError, match="no samples yet"):  # as for the forward traces
+            actif.Explainer(model, method, n_steps=4).attribute(X[:0])
+    spec = spec_case("mean", "elu", seed=13)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(7, 5, 4)).astype(np.float32)
+    baseline = rng.normal(size=(7, 5, 4))
+    for method in METHODS:
+        whole = model.backend.attribute(X, method, n_steps=6, baseline=baseline)
+        for rows in (1, 5, 13):
+            sliced = model.backend.attribute(X, method, n_steps=6, baseline=baseline, internal_batch_size=rows)
+            # float32 engines may round differently for another batch composition
+            assert rel_err(sliced.values, whole.values) <= (1e-12 if variant == "numpy" else RTOL32)
+        chunked = actif.Explainer(model, method, n_steps=6, baseline=baseline, target=np.arange(7) % 3, batch_size=3)
+        single = actif.Explainer(model, method, n_steps=6, baseline=baseline, target=np.arange(7) % 3)
+        err = rel_err(chunked.attribute(X).stats.mean, single.attribute(X).stats.mean)
+        assert err <= (1e-9 if variant == "numpy" else RTOL32), err

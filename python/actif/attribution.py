@@ -437,6 +437,9 @@ def attribute_with_engine(
             f"({spec.window} steps), as in stateful streaming; got windows of {t} steps"
         )
     engine = _Engine(backend, internal_batch_size)
+    if n == 0:  # nothing to attribute; engines differ on empty batches
+        empty = np.zeros((0, spec.output_size), engine.dtype), np.zeros((0, t, n_in), engine.dtype)
+        return StepAttribution(*empty, np.zeros(0) if method == "integrated" else None)
     if method == "gradient":
         y, grad = engine.gradient(X, targets, state)
         return StepAttribution(engine.out(y), engine.out(grad * X))

@@ -127,7 +127,8 @@ class Explainer:
         signed = signed_stats if signed_stats is not None else RunningStats(n_in, rs.half_life)
         if signed.n_features != n_in:
             raise ValueError(f"signed_stats has {signed.n_features} features, the model takes {n_in}")
-        targets = _window_targets(method.target, n)
+        targets = _per_window(method.target, n, "target", 1)
+        baseline = _per_window(method.baseline, n, "baseline", 3)
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
         call_signed = RunningStats(n_in, signed.half_life)
@@ -135,7 +136,8 @@ class Explainer:
             staged = rs._impl.copy()
             for start in range(0, n, self.batch_size):
                 stop = min(start + self.batch_size, n)
-                res = method.run(self.model.backend, Xc[start:stop], target=targets if np.ndim(targets) == 0 else targets[start:stop])
+                rows = slice(start, stop)
+                res = method.run(self.model.backend, Xc[rows], target=_rows_of(targets, 1, rows), baseline=_rows_of(baseline, 3, rows))
                 rows = res.values.reshape(-1, n_in)
                 staged.update(np.abs(rows))
                 call_signed.update(rows)
@@ -258,8 +260,12 @@ class StreamingExplainer:
         if self.method is not None:
             if np.ndim(self.method.target) != 0:
                 raise ValueError("a stream attributes one output: target must be one int")
-            if self.stateful and self.method.baseline is not None and self.method.baseline.ndim > 1:
-                raise ValueError("in stateful mode the baseline is a scalar or one value per feature (I,)")
+            rank = -1 if self.method.baseline is None else self.method.baseline.ndim
+            if rank > (1 if self.stateful else 2):
+                raise ValueError(
+                    "a stream's baseline is a scalar or one value per feature (I,)"
+                    + ("" if self.stateful else ", or per step and feature (T, I) in window mode")
+                )
         self.on_invalid = on_invalid
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
@@ -598,13 +604,21 @@ def _refuse_method_options(trace: str, target: Any, baseline: Any) -> None:
         )
 
 
-def _window_targets(target: Any, n: int) -> Any:
-    """An int target as is; a per-window target array checked against the N windows."""
-    if np.ndim(target) == 0:
-        return target
-    if len(target) != n:
-        raise ValueError(f"target holds {len(target)} indices for {n} windows")
-    return target
+def _per_window(option: Any, n: int, what: str, rank: int) -> Any:
+    """A per-window option (a target array, an (N, T, I) baseline) checked against the N
+    windows; anything shared by all windows as is."""
+    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+        return option
+    if len(option) != n:
+        raise ValueError(f"{what} holds {len(option)} rows for {n} windows")
+    return option
+
+
+def _rows_of(option: Any, rank: int, rows: slice) -> Any:
+    """The rows of a per-window option for a chunk of windows."""
+    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+        return option
+    return option[rows]
 
 
 def _concurrent_use(what: str) -> RuntimeError:
