@@ -31,6 +31,27 @@ VARIANTS = [("numpy", None), *backend_variants()]
 RTOL32 = 1e-4
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These are many tiny problems: one BLAS and one torch thread each is fastest, and
+    avoids thread contention on a loaded machine."""
+    import contextlib
+    import importlib.util
+
+    with contextlib.ExitStack() as stack:
+        if importlib.util.find_spec("threadpoolctl"):
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(1))
+        if importlib.util.find_spec("torch"):
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            stack.callback(torch.set_num_threads, before)
+        yield
+
+
 @pytest.fixture(params=VARIANTS, ids=[variant_id(v) for v in VARIANTS])
 def variant(request):
     name, isa = request.param
