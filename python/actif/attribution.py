@@ -212,6 +212,17 @@ class MethodOptions:
             initial_state=initial_state, internal_batch_size=internal_batch_size,
         )
 
+    def run_stats(
+        self, backend: Backend, X: np.ndarray, abs_stats: Any, signed_stats: Any, *, target: Any = None, baseline: Any = None,
+    ) -> np.ndarray:
+        """``backend.attribute_stats`` with these options: every step's |A| row into
+        ``abs_stats`` and A row into ``signed_stats`` (statistics implementations, either
+        may be ``None``); returns y. ``target``/``baseline`` override the options'."""
+        return backend.attribute_stats(
+            X, self.method, abs_stats, signed_stats, target=self.target if target is None else target,
+            baseline=self.baseline if baseline is None else baseline, n_steps=self.n_steps, ig_method=self.ig_method,
+        )
+
 
 def check_target_index(target: Any, n_outputs: int) -> Any:
     """An output index (int) or a 1-D array of them, each in range; the windows they
@@ -403,6 +414,28 @@ def input_gradient(
 # ------------------------------------------------------------------ any engine
 
 
+def check_request(
+    spec: ModelSpec, X: np.ndarray, method: str, target: Any, initial_state: InitialState | None,
+    internal_batch_size: int | None,
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]] | None]:
+    """The checks every :meth:`Backend.attribute` makes before any work, for windows X
+    (N, T, I): returns the targets (N,) and the initial state (or ``None``)."""
+    check_method(method)
+    n, t, _ = X.shape
+    targets = check_target(target, spec.output_size, n)
+    state = check_initial_state(initial_state, spec, n)
+    if internal_batch_size is not None and (
+        isinstance(internal_batch_size, bool) or not isinstance(internal_batch_size, (int, np.integer)) or internal_batch_size < 1
+    ):
+        raise ValueError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
+    if state is not None and spec.pooling != "last" and t > spec.window:
+        raise ValueError(
+            f"from an initial state, {spec.pooling} pooling covers at most the model's window "
+            f"({spec.window} steps), as in stateful streaming; got windows of {t} steps"
+        )
+    return targets, state
+
+
 def attribute_with_engine(
     backend: Backend,
     X: np.ndarray,
@@ -422,21 +455,10 @@ def attribute_with_engine(
     the engine on the ablated copies. All n_steps interpolation points (all I+1 ablated
     copies) of a window go through the engine together; ``internal_batch_size`` caps the
     rows of one engine call (default :data:`DEFAULT_ROWS_PER_CALL`)."""
-    check_method(method)
     spec = backend.spec
-    n, t, n_in = X.shape
-    targets = check_target(target, spec.output_size, n)
-    state = check_initial_state(initial_state, spec, n)
-    if internal_batch_size is not None and (
-        isinstance(internal_batch_size, bool) or not isinstance(internal_batch_size, (int, np.integer)) or internal_batch_size < 1
-    ):
-        raise ValueError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
-    if state is not None and spec.pooling != "last" and t > spec.window:
-        raise ValueError(
-            f"from an initial state, {spec.pooling} pooling covers at most the model's window "
-            f"({spec.window} steps), as in stateful streaming; got windows of {t} steps"
-        )
+    targets, state = check_request(spec, X, method, target, initial_state, internal_batch_size)
     engine = _Engine(backend, internal_batch_size)
+    n, t, n_in = X.shape
     if n == 0:  # nothing to attribute; engines differ on empty batches
         empty = np.zeros((0, spec.output_size), engine.dtype), np.zeros((0, t, n_in), engine.dtype)
         return StepAttribution(*empty, np.zeros(0) if method == "integrated" else None)
@@ -591,6 +613,7 @@ __all__ = [
     "attribute_with_engine",
     "check_baseline",
     "check_method",
+    "check_request",
     "check_target",
     "default_baseline",
     "ig_nodes",

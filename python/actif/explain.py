@@ -137,11 +137,10 @@ class Explainer:
             for start in range(0, n, self.batch_size):
                 stop = min(start + self.batch_size, n)
                 rows = slice(start, stop)
-                res = method.run(self.model.backend, Xc[rows], target=_rows_of(targets, 1, rows), baseline=_rows_of(baseline, 3, rows))
-                rows = res.values.reshape(-1, n_in)
-                staged.update(np.abs(rows))
-                call_signed.update(rows)
-                preds[start:stop] = res.y
+                preds[rows] = method.run_stats(
+                    self.model.backend, Xc[rows], staged, call_signed._impl,
+                    target=_rows_of(targets, 1, rows), baseline=_rows_of(baseline, 3, rows),
+                )
                 report(stop)
             rs._impl = staged
             signed.merge(call_signed)
@@ -380,14 +379,10 @@ class StreamingExplainer:
     def _run_method(self, rows: np.ndarray, impl: Any) -> np.ndarray:
         """The signed methods: windows (N, T, I) attributed and fed; or consecutive
         samples (M, I) each stepped and attributed over the last window of the stream."""
-        method, backend, n_in = self.method, self.model.backend, self.model.input_size
+        method, backend = self.method, self.model.backend
         assert method is not None and self._signed is not None
         if not self.stateful:
-            res = method.run(backend, rows)
-            values = res.values.reshape(-1, n_in)
-            impl.update(np.abs(values))
-            self._signed.update(values)
-            return res.y
+            return method.run_stats(backend, rows, impl, self._signed._impl)
         y = np.empty((rows.shape[0], self.model.output_size), np.float32)
         for r in range(rows.shape[0]):
             x = rows[r : r + 1]
