@@ -536,9 +536,7 @@ class _Engine:
         model's, so mean/max pooling covers the T <= window steps given."""
         n, t, _ = X.shape
         stream = self.backend.new_state(n)
-        for k, (h0, c0) in enumerate(state):
-            stream.h[k][...] = h0
-            stream.c[k][...] = c0
+        _load_stream(stream, state)
         hs = [np.empty((n, t, hk)) for hk in self.spec64.hidden_sizes]
         cs = [np.empty((n, t, hk)) for hk in self.spec64.hidden_sizes]
         y = np.zeros((n, self.spec64.output_size))
@@ -558,6 +556,18 @@ class _Engine:
             ys.append(y_engine)
             grads.append(grad)
         return np.concatenate(ys), np.concatenate(grads)
+
+
+def _load_stream(stream: Any, state: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Put a fresh stream state (zero ring, no steps) at the given (h0, c0) per layer.
+    States with ``assign`` (the stream-state interface) load through it, which also
+    covers native states whose arrays are not writable views."""
+    if hasattr(stream, "assign"):
+        stream.assign([h for h, _ in state], [c for _, c in state], np.zeros(np.shape(stream.ring)), 0)
+        return
+    for k, (h0, c0) in enumerate(state):
+        stream.h[k][...] = h0
+        stream.c[k][...] = c0
 
 
 def _integrated(engine: _Engine, X, base, targets, state, alphas, weights) -> StepAttribution:
