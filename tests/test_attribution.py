@@ -233,6 +233,13 @@ def test_reference_equals_captum_in_float64(case, rng):
             want = captum_attribution(module, X, method, 2, base, 16, ig_method)
             # Captum rounds the quadrature weights (and its Riemann nodes) to float32
             assert rel_err(got, want) < (1e-6 if method == "integrated" else 1e-10), (method, ig_method)
+    # the completeness error is Captum's convergence delta: sum(A) - (y(x) - y(b))
+    from captum.attr import IntegratedGradients
+
+    b = torch.tensor(np.broadcast_to(base, X.shape).copy())
+    _, delta = IntegratedGradients(module).attribute(torch.tensor(X), b, target=2, n_steps=4, return_convergence_delta=True)
+    got = ref.attribute(X, "integrated", target=2, n_steps=4).delta
+    np.testing.assert_allclose(got, delta.numpy(), rtol=1e-5, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CAPTUM_CASES[:3], ids=lambda c: "-".join(map(str, c)))
@@ -518,3 +525,20 @@ def test_shapes_at_the_edges(variant, rng):
         single = actif.Explainer(model, method, n_steps=6, baseline=baseline, target=np.arange(7) % 3)
         err = rel_err(chunked.attribute(X).stats.mean, single.attribute(X).stats.mean)
         assert err <= (1e-9 if variant == "numpy" else RTOL32), err
+
+
+def test_invariants(rng):
+    """At the baseline there is nothing to attribute; occlusion of an ignored feature is
+    zero; gradient x input is zero where the input is zero."""
+    spec = spec_case("max", "relu", seed=14)
+    ref = actif.Model(spec, "numpy").backend
+    X = rng.normal(size=(3, 5, 4))
+    for method in ("integrated", "occlusion"):
+        res = ref.attribute(X, method, baseline=X, n_steps=8)
+        assert np.abs(res.values).max() == 0.0
+    spec.lstm[0].w_ih[:, 2] = 0.0  # feature 2 never reaches the model
+    ref = actif.Model(spec, "numpy").backend
+    for method in METHODS:
+        assert np.abs(ref.attribute(X, method, n_steps=8).values[..., 2]).max() == 0.0
+    X[:, :, 1] = 0.0
+    assert np.abs(ref.attribute(X, "gradient").values[..., 1]).max() == 0.0
