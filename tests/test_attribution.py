@@ -31,6 +31,27 @@ VARIANTS = [("numpy", None), *backend_variants()]
 RTOL32 = 1e-4
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These are many tiny problems: one BLAS and one torch thread each is fastest, and
+    avoids thread contention on a loaded machine."""
+    import contextlib
+    import importlib.util
+
+    with contextlib.ExitStack() as stack:
+        if importlib.util.find_spec("threadpoolctl"):
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(1))
+        if importlib.util.find_spec("torch"):
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            stack.callback(torch.set_num_threads, before)
+        yield
+
+
 @pytest.fixture(params=VARIANTS, ids=[variant_id(v) for v in VARIANTS])
 def variant(request):
     name, isa = request.param
@@ -212,6 +233,13 @@ def test_reference_equals_captum_in_float64(case, rng):
             want = captum_attribution(module, X, method, 2, base, 16, ig_method)
             # Captum rounds the quadrature weights (and its Riemann nodes) to float32
             assert rel_err(got, want) < (1e-6 if method == "integrated" else 1e-10), (method, ig_method)
+    # the completeness error is Captum's convergence delta: sum(A) - (y(x) - y(b))
+    from captum.attr import IntegratedGradients
+
+    b = torch.tensor(np.broadcast_to(base, X.shape).copy())
+    _, delta = IntegratedGradients(module).attribute(torch.tensor(X), b, target=2, n_steps=4, return_convergence_delta=True)
+    got = ref.attribute(X, "integrated", target=2, n_steps=4).delta
+    np.testing.assert_allclose(got, delta.numpy(), rtol=1e-5, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", CAPTUM_CASES[:3], ids=lambda c: "-".join(map(str, c)))
@@ -441,3 +469,76 @@ def test_rejected_input_changes_nothing(variant, method, rng):
         assert skipping.stats.to_bytes() == alone.stats.to_bytes()
         assert skipping.signed_stats.to_bytes() == alone.signed_stats.to_bytes()
     model.close()
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+@pytest.mark.parametrize("method", ["gradient", "integrated"])
+def test_checkpoint_resumes_a_method_stream(method, stateful, tmp_path, rng):
+    spec = spec_case("mean", "tanh", seed=11, window=3)
+    model = actif.Model(spec, "numpy")
+    data = rng.normal(size=(7, 4) if stateful else (7, 3, 4)).astype(np.float32)
+    options = dict(stateful=stateful, target=1, baseline=np.linspace(-1, 1, 4), n_steps=6, ig_method="riemann_trapezoid")
+    whole = actif.StreamingExplainer(model, method, **options)
+    for row in data:
+        whole.update(row)
+    first = actif.StreamingExplainer(model, method, **options)
+    for row in data[:4]:
+        first.update(row)
+    path = first.checkpoint(tmp_path / "ck.bin")
+    resumed = actif.StreamingExplainer.restore(path, model)
+    assert resumed.method == first.method
+    for row in data[4:]:
+        resumed.update(row)
+    assert resumed.stats.to_bytes() == whole.stats.to_bytes()
+    assert resumed.signed_stats.to_bytes() == whole.signed_stats.to_bytes()
+    # a forward trace's checkpoint carries no method options, and a method's needs them
+    plain = actif.StreamingExplainer(model, stateful=stateful)
+    plain.update(data[0])
+    assert actif.StreamingExplainer.restore(plain.checkpoint(tmp_path / "plain.bin"), model).method is None
+
+
+def test_shapes_at_the_edges(variant, rng):
+    """One feature, one hidden unit, one step, one output; empty batches; slicing by
+    internal_batch_size and the explainer's batch_size change nothing."""
+    spec = random_spec(1, 1, 1, pooling="max", dense_sizes=(), normalization=True, seed=12)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(5, 1, 1)).astype(np.float32)
+    for method in METHODS:
+        res = model.backend.attribute(X, method, n_steps=4)
+        want = reference_attribution(spec, X, method, 0, default_baseline(spec), n_steps=4)
+        assert rel_err(res.values, want) <= (1e-10 if variant == "numpy" else RTOL32)
+        empty = model.backend.attribute(X[:0], method)
+        assert empty.values.shape == (0, 1, 1) and empty.y.shape == (0, 1)
+        with pytest.raises(ValueError, match="no samples yet"):  # as for the forward traces
+            actif.Explainer(model, method, n_steps=4).attribute(X[:0])
+    spec = spec_case("mean", "elu", seed=13)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(7, 5, 4)).astype(np.float32)
+    baseline = rng.normal(size=(7, 5, 4))
+    for method in METHODS:
+        whole = model.backend.attribute(X, method, n_steps=6, baseline=baseline)
+        for rows in (1, 5, 13):
+            sliced = model.backend.attribute(X, method, n_steps=6, baseline=baseline, internal_batch_size=rows)
+            # float32 engines may round differently for another batch composition
+            assert rel_err(sliced.values, whole.values) <= (1e-12 if variant == "numpy" else RTOL32)
+        chunked = actif.Explainer(model, method, n_steps=6, baseline=baseline, target=np.arange(7) % 3, batch_size=3)
+        single = actif.Explainer(model, method, n_steps=6, baseline=baseline, target=np.arange(7) % 3)
+        err = rel_err(chunked.attribute(X).stats.mean, single.attribute(X).stats.mean)
+        assert err <= (1e-9 if variant == "numpy" else RTOL32), err
+
+
+def test_invariants(rng):
+    """At the baseline there is nothing to attribute; occlusion of an ignored feature is
+    zero; gradient x input is zero where the input is zero."""
+    spec = spec_case("max", "relu", seed=14)
+    ref = actif.Model(spec, "numpy").backend
+    X = rng.normal(size=(3, 5, 4))
+    for method in ("integrated", "occlusion"):
+        res = ref.attribute(X, method, baseline=X, n_steps=8)
+        assert np.abs(res.values).max() == 0.0
+    spec.lstm[0].w_ih[:, 2] = 0.0  # feature 2 never reaches the model
+    ref = actif.Model(spec, "numpy").backend
+    for method in METHODS:
+        assert np.abs(ref.attribute(X, method, n_steps=8).values[..., 2]).max() == 0.0
+    X[:, :, 1] = 0.0
+    assert np.abs(ref.attribute(X, "gradient").values[..., 1]).max() == 0.0

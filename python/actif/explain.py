@@ -127,7 +127,8 @@ class Explainer:
         signed = signed_stats if signed_stats is not None else RunningStats(n_in, rs.half_life)
         if signed.n_features != n_in:
             raise ValueError(f"signed_stats has {signed.n_features} features, the model takes {n_in}")
-        targets = _window_targets(method.target, n)
+        targets = _per_window(method.target, n, "target", 1)
+        baseline = _per_window(method.baseline, n, "baseline", 3)
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
         call_signed = RunningStats(n_in, signed.half_life)
@@ -135,9 +136,10 @@ class Explainer:
             staged = rs._impl.copy()
             for start in range(0, n, self.batch_size):
                 stop = min(start + self.batch_size, n)
-                preds[start:stop] = method.run_stats(
-                    self.model.backend, Xc[start:stop], staged, call_signed._impl,
-                    target=targets if np.ndim(targets) == 0 else targets[start:stop],
+                rows = slice(start, stop)
+                preds[rows] = method.run_stats(
+                    self.model.backend, Xc[rows], staged, call_signed._impl,
+                    target=_rows_of(targets, 1, rows), baseline=_rows_of(baseline, 3, rows),
                 )
                 report(stop)
             rs._impl = staged
@@ -257,8 +259,12 @@ class StreamingExplainer:
         if self.method is not None:
             if np.ndim(self.method.target) != 0:
                 raise ValueError("a stream attributes one output: target must be one int")
-            if self.stateful and self.method.baseline is not None and self.method.baseline.ndim > 1:
-                raise ValueError("in stateful mode the baseline is a scalar or one value per feature (I,)")
+            rank = -1 if self.method.baseline is None else self.method.baseline.ndim
+            if rank > (1 if self.stateful else 2):
+                raise ValueError(
+                    "a stream's baseline is a scalar or one value per feature (I,)"
+                    + ("" if self.stateful else ", or per step and feature (T, I) in window mode")
+                )
         self.on_invalid = on_invalid
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
@@ -373,14 +379,10 @@ class StreamingExplainer:
     def _run_method(self, rows: np.ndarray, impl: Any) -> np.ndarray:
         """The signed methods: windows (N, T, I) attributed and fed; or consecutive
         samples (M, I) each stepped and attributed over the last window of the stream."""
-        method, backend, n_in = self.method, self.model.backend, self.model.input_size
+        method, backend = self.method, self.model.backend
         assert method is not None and self._signed is not None
         if not self.stateful:
-            res = method.run(backend, rows)
-            values = res.values.reshape(-1, n_in)
-            impl.update(np.abs(values))
-            self._signed.update(values)
-            return res.y
+            return method.run_stats(backend, rows, impl, self._signed._impl)
         y = np.empty((rows.shape[0], self.model.output_size), np.float32)
         for r in range(rows.shape[0]):
             x = rows[r : r + 1]
@@ -448,8 +450,6 @@ class StreamingExplainer:
         (default: ``checkpoint_path``); returns the path. Safe from any thread."""
         from . import checkpoint as ck
 
-        if self.method is not None:
-            raise ValueError(f"checkpoints of the {self.trace!r} method are not supported yet; nothing was written")
         target = os.fspath(path) if path is not None else self.checkpoint_path
         if target is None:
             raise ValueError("checkpoint() needs a path (or construct with checkpoint_path=...)")
@@ -467,6 +467,8 @@ class StreamingExplainer:
                     stats_blob=self._stats.to_bytes(),
                     state_steps=None if state is None else state.steps,
                     state_arrays={} if state is None else _state_arrays(state),
+                    signed_blob=None if self._signed is None else self._signed.to_bytes(),
+                    recent_arrays=self._recent_arrays() if self.method is not None and self.stateful else None,
                 )
                 n_updates = self.n_updates
             ck.write_atomic(target, data)
@@ -490,7 +492,44 @@ class StreamingExplainer:
             "half_life": self._stats.half_life,
             "on_invalid": self.on_invalid,
             "checkpoint_every": self.checkpoint_every,
+            "method": None if self.method is None else {
+                "target": int(self.method.target),
+                "baseline": None if self.method.baseline is None else self.method.baseline.tolist(),
+                "n_steps": self.method.n_steps,
+                "ig_method": self.method.ig_method,
+            },
         }
+
+    def _recent_arrays(self) -> dict[str, np.ndarray]:
+        """The stateful methods' last samples and the states carried into them, oldest
+        first: ``recent.x`` (K, I), ``recent.h.k`` and ``recent.c.k`` (K, H_k)."""
+        arrays = {"recent.x": np.array([x for x, _, _ in self._recent], np.float32).reshape(-1, self.model.input_size)}
+        for k, hidden in enumerate(self.model.spec.hidden_sizes):
+            for kind, slot in (("h", 1), ("c", 2)):
+                rows = [entry[slot][k][0] for entry in self._recent]
+                arrays[f"recent.{kind}.{k}"] = np.array(rows).reshape(-1, hidden)
+        return arrays
+
+    def _restore_recent(self, arrays: dict[str, np.ndarray]) -> None:
+        """Refill the stateful methods' recent samples from checkpoint arrays, checked."""
+        expected = self._recent_arrays()  # empty arrays of the right names and widths
+        if set(arrays) != set(expected):
+            raise CheckpointMismatchError(f"checkpoint recent samples hold {sorted(arrays)}, this model needs {sorted(expected)}")
+        count = arrays["recent.x"].shape[0]
+        for name, want in expected.items():
+            got = arrays[name]
+            if got.ndim != 2 or got.shape != (count, want.shape[1]) or count > self.model.window:
+                raise CheckpointMismatchError(f"checkpoint recent array {name} has shape {got.shape}")
+            if not np.all(np.isfinite(got)):
+                raise ModelFormatError(f"checkpoint recent array {name} holds NaN or Inf")
+        state_dtype = self._state.h[0].dtype
+        layers = range(self.model.num_layers)
+        for r in range(count):
+            self._recent.append((
+                arrays["recent.x"][r].astype(np.float32),
+                [arrays[f"recent.h.{k}"][r : r + 1].astype(state_dtype) for k in layers],
+                [arrays[f"recent.c.{k}"][r : r + 1].astype(state_dtype) for k in layers],
+            ))
 
     @classmethod
     def restore(
@@ -525,13 +564,18 @@ class StreamingExplainer:
         every = opts["checkpoint_every"] if checkpoint_every is _STORED else checkpoint_every
         if checkpoint_path is _STORED:
             checkpoint_path = where if every is not None else None
+        method = opts["method"] or {}
         out = cls(
             model, opts["trace"], opts["aggregation"], stateful=opts["stateful"], half_life=opts["half_life"],
-            on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path,
+            on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path, **method,
         )
         if out.stateful:
             out._state = _state_from_arrays(model, data.state_arrays, data.state_steps or 0)
+            if out.method is not None:
+                out._restore_recent(data.recent_arrays)
         out._stats = data.stats
+        if out.method is not None:
+            out._signed = data.signed_stats
         out.skipped = Counter(data.skipped)
         out.n_updates = out._checkpointed_at = data.n_updates
         out._fingerprint = fingerprint
@@ -555,13 +599,21 @@ def _refuse_method_options(trace: str, target: Any, baseline: Any) -> None:
         )
 
 
-def _window_targets(target: Any, n: int) -> Any:
-    """An int target as is; a per-window target array checked against the N windows."""
-    if np.ndim(target) == 0:
-        return target
-    if len(target) != n:
-        raise ValueError(f"target holds {len(target)} indices for {n} windows")
-    return target
+def _per_window(option: Any, n: int, what: str, rank: int) -> Any:
+    """A per-window option (a target array, an (N, T, I) baseline) checked against the N
+    windows; anything shared by all windows as is."""
+    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+        return option
+    if len(option) != n:
+        raise ValueError(f"{what} holds {len(option)} rows for {n} windows")
+    return option
+
+
+def _rows_of(option: Any, rank: int, rows: slice) -> Any:
+    """The rows of a per-window option for a chunk of windows."""
+    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+        return option
+    return option[rows]
 
 
 def _concurrent_use(what: str) -> RuntimeError:
