@@ -670,34 +670,23 @@ StreamHistory::StreamHistory(const Model& m, int64_t batch)
   for (const LstmLayer& l : m.lstm) {
     const size_t rows = static_cast<size_t>(batch_ * l.hidden_size);
     hidden_.push_back(l.hidden_size);
-    h_.emplace_back(static_cast<size_t>(window_) * rows, 0.0f);
-    c_.emplace_back(static_cast<size_t>(window_) * rows, 0.0f);
-    staged_h_.emplace_back(rows, 0.0f);
-    staged_c_.emplace_back(rows, 0.0f);
+    h_.emplace_back(static_cast<size_t>(window_ + 1) * rows, 0.0f);
+    c_.emplace_back(static_cast<size_t>(window_ + 1) * rows, 0.0f);
     h0_.emplace_back(rows, 0.0f);
     c0_.emplace_back(rows, 0.0f);
   }
 }
 
-void StreamHistory::stage(const std::vector<float*>& h, const std::vector<float*>& c) {
-  for (size_t l = 0; l < hidden_.size(); ++l) {
-    std::copy(h[l], h[l] + staged_h_[l].size(), staged_h_[l].begin());
-    std::copy(c[l], c[l] + staged_c_[l].size(), staged_c_[l].begin());
-  }
-}
-
-void StreamHistory::commit(const float* x) {
-  const int64_t slot = steps_ % window_;
-  std::copy(x, x + batch_ * n_in_, samples_.begin() + slot * batch_ * n_in_);
+void StreamHistory::commit(const float* x, const std::vector<const float*>& h, const std::vector<const float*>& c) {
+  std::copy(x, x + batch_ * n_in_, samples_.begin() + (steps_ % window_) * batch_ * n_in_);
+  const int64_t slot = steps_ % (window_ + 1);
   for (size_t l = 0; l < hidden_.size(); ++l) {
     const int64_t rows = batch_ * hidden_[l];
-    std::copy(staged_h_[l].begin(), staged_h_[l].end(), h_[l].begin() + slot * rows);
-    std::copy(staged_c_[l].begin(), staged_c_[l].end(), c_[l].begin() + slot * rows);
+    std::copy(h[l], h[l] + rows, h_[l].begin() + slot * rows);
+    std::copy(c[l], c[l] + rows, c_[l].begin() + slot * rows);
   }
   ++steps_;
 }
-
-void StreamHistory::reset() { steps_ = 0; }
 
 void StreamHistory::fill_request(AttributionRequest& req) {
   const int64_t len = length();
@@ -714,11 +703,16 @@ void StreamHistory::fill_request(AttributionRequest& req) {
   req.t = len;
   req.h0.clear();
   req.c0.clear();
-  const int64_t slot = oldest % window_;
   for (size_t l = 0; l < hidden_.size(); ++l) {
     const int64_t rows = batch_ * hidden_[l];
-    std::copy(h_[l].begin() + slot * rows, h_[l].begin() + (slot + 1) * rows, h0_[l].begin());
-    std::copy(c_[l].begin() + slot * rows, c_[l].begin() + (slot + 1) * rows, c0_[l].begin());
+    if (oldest == 0) {  // the window starts at the stream's zero state
+      std::fill(h0_[l].begin(), h0_[l].end(), 0.0f);
+      std::fill(c0_[l].begin(), c0_[l].end(), 0.0f);
+    } else {  // the state the sample before the oldest left
+      const int64_t slot = (oldest - 1) % (window_ + 1);
+      std::copy(h_[l].begin() + slot * rows, h_[l].begin() + (slot + 1) * rows, h0_[l].begin());
+      std::copy(c_[l].begin() + slot * rows, c_[l].begin() + (slot + 1) * rows, c0_[l].begin());
+    }
     req.h0.push_back(h0_[l].data());
     req.c0.push_back(c0_[l].data());
   }

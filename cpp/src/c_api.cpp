@@ -372,9 +372,9 @@ int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trac
     req.trace = kind;
     req.trace_out = trace_out;
     req.stats = stats ? &stats->stats : nullptr;
-    stream->history.stage(stream->state.h, stream->state.c);  // committed only if the step succeeds
     actif::step_forward(m, stream->state, req);  // checks the trace and statistics first
-    stream->history.commit(x);
+    stream->history.commit(x, {stream->state.h.begin(), stream->state.h.end()},
+                           {stream->state.c.begin(), stream->state.c.end()});
     ++stream->state.steps;
   });
 }
