@@ -114,9 +114,10 @@ struct Workspace {
     AlignedFloats h0, c0;       // initial state rows (rows, H), when given
   };
   std::vector<Layer> layers;
-  AlignedFloats xraw, xnorm, z, tanh_c, dh_in, dx, dh_rec, dc_rec, pooled, dpooled, head_grad, head_in_grad, y;
+  AlignedFloats xraw, xnorm, z, tanh_c, dh_in, dx, dz_sum, dh_rec, dc_rec, pooled, dpooled, head_grad, head_in_grad, y;
   std::vector<AlignedFloats> head_pre, head_post;
   std::vector<int32_t> argmax;  // (rows, H_top) for max pooling
+  std::vector<float> step_weights;  // integrated: the quadrature weights of one pass
   static float* get(AlignedFloats& v, int64_t n) {
     if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
     return v.data();
@@ -197,8 +198,12 @@ class WindowBatch {
   }
 
   // Gradient of output `target` with respect to the raw input of every row, (rows, T, I),
-  // from the activations the last forward(true) recorded.
-  const float* reverse(int64_t target) {
+  // from the activations the last forward(true) recorded. With `group_weights` (group
+  // values), consecutive groups of rows are summed with those weights instead, giving
+  // (rows / group, T, I): the input gradient is linear in the first layer's dz, so the
+  // weighted sum is taken on dz and the last GEMM runs once per group (integrated
+  // gradients' quadrature).
+  const float* reverse(int64_t target, const float* group_weights = nullptr, int64_t group = 1) {
     const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
     float* dpooled = head_reverse(target);
     if (!m_.post_scale.empty())
@@ -254,16 +259,33 @@ class WindowBatch {
         if (s > 0) k_.gemm_f32(rows_, dz + s * g, ldg, layer.w_hh, dh_rec, hidden, nullptr, false);
       }
       // Input gradients of every step in one GEMM: (rows * T, 4H) x W_ih (4H, in).
-      float* dx = Workspace::get(ws_.dx, steps * in_dim);
-      k_.gemm_f32(steps, dz, g, layer.w_ih, dx, in_dim, nullptr, false);
+      int64_t grad_rows = steps;
+      if (l == 0 && group_weights != nullptr) {
+        grad_rows = rows_ / group * t_;
+        float* sum = Workspace::get(ws_.dz_sum, grad_rows * g);
+        for (int64_t w = 0; w < rows_ / group; ++w) {
+          float* out = sum + w * ldg;
+          std::fill(out, out + ldg, 0.0f);
+          for (int64_t k = 0; k < group; ++k) {
+            const float wk = group_weights[k];
+            const float* src = dz + (w * group + k) * ldg;
+            for (int64_t i = 0; i < ldg; ++i) out[i] += wk * src[i];
+          }
+        }
+        dz = sum;
+      }
+      float* dx = Workspace::get(ws_.dx, grad_rows * in_dim);
+      k_.gemm_f32(grad_rows, dz, g, layer.w_ih, dx, in_dim, nullptr, false);
       std::swap(ws_.dx, ws_.dh_in);
       dh_in = ws_.dh_in.data();
-    }
-    if (!m_.input_scale.empty()) {
-      const int64_t n_in = m_.input_size;
-      const float* sc = m_.input_scale.data();
-      for (int64_t r = 0; r < steps; ++r)
-        for (int64_t j = 0; j < n_in; ++j) dh_in[r * n_in + j] *= sc[j];
+      if (l == 0) {
+        if (!m_.input_scale.empty()) {
+          const int64_t n_in = m_.input_size;
+          const float* sc = m_.input_scale.data();
+          for (int64_t r = 0; r < grad_rows; ++r)
+            for (int64_t j = 0; j < n_in; ++j) dh_in[r * n_in + j] *= sc[j];
+        }
+      }
     }
     return dh_in;
   }
@@ -430,7 +452,7 @@ void fill_state(const Model& m, const AttributionRequest& req, WindowBatch& batc
 void attribute_block(const Model& m, const KernelSet& k, const AttributionRequest& req, const Plan& plan, int64_t w0,
                      int64_t nw, float* values) {
   Workspace& ws = workspace();
-  const int64_t t = req.t, n_in = m.input_size, out = m.output_size(), per = plan.rows_per_window;
+  const int64_t t = req.t, n_in = m.input_size, out = m.output_size();
   const int64_t win = t * n_in;  // floats per window
   const float* x = req.x + w0 * win;
   const float* b = plan.baseline.data();
@@ -494,15 +516,12 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
           }
         fill_state(m, req, batch, w0, nw, sc);
         batch.forward(true);
-        const float* grad = batch.reverse(req.target);
-        for (int64_t w = 0; w < nw; ++w) {
-          float* v = values + w * win;
-          for (int64_t s = 0; s < sc; ++s) {
-            const float wk = static_cast<float>(plan.weights[static_cast<size_t>(s0 + s)]);
-            const float* gs = grad + (w * sc + s) * win;
-            for (int64_t i = 0; i < win; ++i) v[i] += wk * gs[i];
-          }
-        }
+        // sum_k w_k dy/dx(point k) per window, weighted inside the reverse pass.
+        std::vector<float>& wk = ws.step_weights;
+        wk.resize(static_cast<size_t>(sc));
+        for (int64_t s = 0; s < sc; ++s) wk[static_cast<size_t>(s)] = static_cast<float>(plan.weights[static_cast<size_t>(s0 + s)]);
+        const float* grad = batch.reverse(req.target, wk.data(), sc);
+        for (int64_t i = 0; i < nw * win; ++i) values[i] += grad[i];
       }
       for (int64_t w = 0; w < nw; ++w) {
         float* v = values + w * win;

@@ -425,8 +425,8 @@ TEST_CASE(c_api, attribution_rejects_bad_requests) {
   const float nan_base[6] = {0, 0, NAN, 0, 0, 0};
   refused("target out of range", [](actif_attribution_request& r) { r.options.target = 2; });
   refused("negative target", [](actif_attribution_request& r) { r.options.target = -1; });
-  refused("unknown method", [](actif_attribution_request& r) { r.options.method = static_cast<actif_attribution_method>(9); });
-  refused("unknown integral", [](actif_attribution_request& r) { r.options.integral = static_cast<actif_integral>(9); });
+  refused("unknown method", [](actif_attribution_request& r) { r.options.method = static_cast<actif_attribution_method>(3); });
+  refused("unknown integral", [](actif_attribution_request& r) { r.options.integral = static_cast<actif_integral>(7); });
   refused("negative n_steps", [](actif_attribution_request& r) { r.options.n_steps = -1; });
   refused("one Riemann step", [](actif_attribution_request& r) {
     r.options.n_steps = 1;
