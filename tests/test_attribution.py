@@ -370,6 +370,11 @@ def test_target_and_baseline_options(rng):
         actif.Explainer(model, "occlusion", baseline=np.full(4, 1e30))
     with pytest.raises(ValueError, match="shape"):
         actif.Explainer(model, "occlusion", baseline=np.zeros(3))
+    far = spec_case(outputs=3)
+    far.input_scale[0] = 1e-30  # the raw value normalised to 0 is astronomically far away
+    with pytest.raises(ValueError, match="default baseline"):
+        actif.Explainer(actif.Model(far, "numpy"), "integrated")
+    actif.Explainer(actif.Model(far, "numpy"), "integrated", baseline=0.0)
     with pytest.raises(ValueError, match="takes no target"):
         actif.Explainer(model, "weighted", target=1)
     with pytest.raises(ValueError, match="not computed by a forward pass"):

@@ -187,6 +187,11 @@ class MethodOptions:
     ) -> MethodOptions:
         check_method(method)
         ig_nodes(n_steps, ig_method)  # checks both
+        if baseline is None and method != "gradient" and limit is not None and np.abs(default_baseline(spec)).max(initial=0) > limit:
+            raise ValueError(
+                f"the model's default baseline (-input_shift / input_scale) reaches |value| "
+                f"{np.abs(default_baseline(spec)).max():.3g}, beyond its input limit {limit:g}: pass baseline="
+            )
         return cls(method, check_target_index(target, spec.output_size), check_baseline_values(baseline, spec, limit),
                    int(n_steps), ig_method)
 
