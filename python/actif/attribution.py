@@ -491,10 +491,10 @@ class _Engine:
     def out(self, a: np.ndarray) -> np.ndarray:
         return a.astype(self.dtype, copy=False)
 
-    def slices(self, total: int, group: int = 1) -> list[slice]:
-        """Row ranges of at most ``rows`` (by default DEFAULT_ROWS_PER_CALL, but never
-        splitting a group of rows that belong together unless told to)."""
-        step = self.rows if self.rows is not None else max(group, DEFAULT_ROWS_PER_CALL // group * group)
+    def slices(self, total: int) -> list[slice]:
+        """Row ranges of at most ``rows`` (default :data:`DEFAULT_ROWS_PER_CALL`): one
+        engine call each."""
+        step = self.rows if self.rows is not None else DEFAULT_ROWS_PER_CALL
         return [slice(s, min(s + step, total)) for s in range(0, total, step)]
 
     def _input(self, X: np.ndarray) -> np.ndarray:
