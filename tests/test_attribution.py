@@ -242,7 +242,7 @@ def test_reference_equals_captum_in_float64(case, rng):
     np.testing.assert_allclose(got, delta.numpy(), rtol=1e-5, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", CAPTUM_CASES[:3], ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("case", CAPTUM_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_backends_equal_captum_in_float32(variant, case, rng):
     torch = pytest.importorskip("torch")
     pytest.importorskip("captum")
@@ -258,7 +258,13 @@ def test_backends_equal_captum_in_float32(variant, case, rng):
         got = model.backend.attribute(X, method, target=1, n_steps=16, ig_method="riemann_middle")
         want = captum_attribution(module, X, method, 1, base, 16, "riemann_middle")
         assert got.values.shape == X.shape
-        assert rel_err(got.values, want) <= RTOL32, method
+        err = np.abs(got.values - want).max()
+        bound = RTOL32 * np.abs(want).max()
+        if method == "occlusion":
+            # a difference of two float32 predictions: where the effects are far smaller
+            # than y, both sides' rounding of y (a few ulps) dominates
+            bound += 4 * np.finfo(np.float32).eps * np.abs(got.y[:, 1]).max()
+        assert err <= bound, (method, err, bound)
     model.close()
 
 
