@@ -353,6 +353,8 @@ def test_explainer_feeds_abs_and_signed_statistics(method, rng):
     assert (delta is not None) == (method == "integrated")
     doc = res.to_dict()
     assert all("signed_mean" in f for f in doc["features"])
+    forward = actif.Explainer(model, "weighted").attribute(X)
+    assert forward.signed_mean is None and all("signed_mean" not in f for f in forward.to_dict()["features"])
 
 
 def test_target_and_baseline_options(rng):
