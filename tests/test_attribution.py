@@ -339,7 +339,7 @@ def test_integrated_gradients_completeness(variant, rng):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_explainer_feeds_abs_and_signed_statistics(method, rng):
-    spec = spec_case(seed=7)
+    spec = spec_case(seed=7, window=5)  # the explainers take windows of the model's length
     model = actif.Model(spec, "numpy")
     X = rng.normal(size=(9, 5, 4)).astype(np.float32)
     ex = actif.Explainer(model, method, target=2, n_steps=8, batch_size=4)
@@ -358,7 +358,7 @@ def test_explainer_feeds_abs_and_signed_statistics(method, rng):
 
 
 def test_target_and_baseline_options(rng):
-    spec = spec_case(outputs=3)
+    spec = spec_case(outputs=3, window=5)
     model = actif.Model(spec, "numpy")
     X = rng.normal(size=(2, 5, 4)).astype(np.float32)
     ex = actif.Explainer(model, "integrated", target=1, baseline=np.ones(4), n_steps=8)
@@ -377,7 +377,7 @@ def test_target_and_baseline_options(rng):
         actif.Explainer(model, "occlusion", baseline=np.full(4, 1e30))
     with pytest.raises(ValueError, match="shape"):
         actif.Explainer(model, "occlusion", baseline=np.zeros(3))
-    far = spec_case(outputs=3)
+    far = spec_case(outputs=3, window=5)
     far.input_scale[0] = 1e-30  # the raw value normalised to 0 is astronomically far away
     with pytest.raises(ValueError, match="default baseline"):
         actif.Explainer(actif.Model(far, "numpy"), "integrated")
@@ -390,7 +390,7 @@ def test_target_and_baseline_options(rng):
 
 def test_classifier_targets_per_class(rng):
     """A classifier with one logit per class: each class attributed on its own."""
-    spec = spec_case(outputs=4, activation="identity")
+    spec = spec_case(outputs=4, activation="identity", window=5)
     model = actif.Model(spec, "numpy")
     X = rng.normal(size=(3, 5, 4)).astype(np.float32)
     per_class = [actif.Explainer(model, "gradient", target=c).attribute_steps(X) for c in range(4)]
@@ -402,7 +402,7 @@ def test_classifier_targets_per_class(rng):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_streaming_windows_equal_batch(variant, method, rng):
-    spec = spec_case("last", "relu", seed=8)
+    spec = spec_case("last", "relu", seed=8, window=5)
     model = actif.Model(spec, variant)
     X = rng.normal(size=(10, 5, 4)).astype(np.float32)
     batch = actif.Explainer(model, method, target=1, n_steps=8).attribute(X)
@@ -512,7 +512,7 @@ def test_checkpoint_resumes_a_method_stream(method, stateful, tmp_path, rng):
 def test_shapes_at_the_edges(variant, rng):
     """One feature, one hidden unit, one step, one output; empty batches; slicing by
     internal_batch_size and the explainer's batch_size change nothing."""
-    spec = random_spec(1, 1, 1, pooling="max", dense_sizes=(), normalization=True, seed=12)
+    spec = random_spec(1, 1, 1, pooling="max", dense_sizes=(), normalization=True, window=1, seed=12)
     model = actif.Model(spec, variant)
     X = rng.normal(size=(5, 1, 1)).astype(np.float32)
     for method in METHODS:
@@ -523,7 +523,7 @@ def test_shapes_at_the_edges(variant, rng):
         assert empty.values.shape == (0, 1, 1) and empty.y.shape == (0, 1)
         with pytest.raises(ValueError, match="no samples yet"):  # as for the forward traces
             actif.Explainer(model, method, n_steps=4).attribute(X[:0])
-    spec = spec_case("mean", "elu", seed=13)
+    spec = spec_case("mean", "elu", seed=13, window=5)
     model = actif.Model(spec, variant)
     X = rng.normal(size=(7, 5, 4)).astype(np.float32)
     baseline = rng.normal(size=(7, 5, 4))

@@ -31,7 +31,7 @@ from .attribution import (
     check_baseline_values,
 )
 from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
-from .model import Model
+from .model import Model, any_window_length_refusal
 from .result import Attribution
 from .stats import (
     DEFAULT_AGGREGATION,
@@ -59,6 +59,12 @@ class Explainer:
     model normalises with, :func:`actif.attribution.default_baseline`), and for
     ``integrated`` ``n_steps`` and ``ig_method`` (as Captum's IntegratedGradients).
     The forward-only traces depend on no output and take no target or baseline.
+
+    Windows must have the model's length (``model.window``, its training length):
+    others raise :class:`ValueError`. ``any_window_length=True`` accepts any length for
+    models whose pooling reads any length the same way, ``last`` and ``mean``
+    (:data:`actif.model.LENGTH_FREE_POOLINGS`); for ``max`` pooling it is refused,
+    because the maximum grows with the window length.
     """
 
     def __init__(
@@ -72,9 +78,12 @@ class Explainer:
         baseline: Any = None,
         n_steps: int = DEFAULT_N_STEPS,
         ig_method: str = DEFAULT_IG_METHOD,
+        any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
             raise TypeError("Explainer takes an actif.Model (see actif.load / actif.random_model)")
+        _check_length_option(model, any_window_length)
+        self.any_window_length = bool(any_window_length)
         self.model = model
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
@@ -95,7 +104,7 @@ class Explainer:
         when given (so several calls can build one attribution), else a fresh object;
         likewise ``signed_stats`` for the signed methods' :attr:`Attribution.signed_mean`.
         The whole input is checked before any statistics change."""
-        Xc = self.model.check_windows(X)
+        Xc = self._windows(X)
         rs = stats if stats is not None else RunningStats(self.model.input_size)
         if rs.n_features != self.model.input_size:
             raise ValueError(f"stats has {rs.n_features} features, the model takes {self.model.input_size}")
@@ -154,7 +163,7 @@ class Explainer:
         trace, or ``|A|`` for the attribution methods."""
         if self.method is not None:
             return np.abs(self.attribute_steps(X))
-        res = self.model.backend.forward(self.model.check_windows(X), trace=self.trace)
+        res = self.model.backend.forward(self._windows(X), trace=self.trace)
         return res.trace
 
     def attribute_steps(self, X: Any, target: Any = None, baseline: Any = None, *, return_convergence_delta: bool = False):
@@ -166,7 +175,7 @@ class Explainer:
         the equivalent PyTorch module. For the forward-only traces: the trace itself
         (non-negative; no target or baseline). With ``return_convergence_delta`` also
         the integrated-gradients completeness error (N,) (``None`` for the others)."""
-        Xc = self.model.check_windows(X)
+        Xc = self._windows(X)
         if self.method is None:
             _refuse_method_options(self.trace, target, baseline)
             values, delta = self.model.backend.forward(Xc, trace=self.trace).trace, None
@@ -181,6 +190,11 @@ class Explainer:
         """Per-window attributions (N, I): :meth:`attribute_steps` summed over time (what
         summing a Captum attribution of an (N, T, I) input over its time axis gives)."""
         return np.asarray(self.attribute_steps(X, target, baseline), dtype=np.float64).sum(axis=1)
+
+    def _windows(self, X: Any) -> np.ndarray:
+        Xc = self.model.check_windows(X)
+        self.model.check_window_length(Xc.shape[1], self.any_window_length)
+        return Xc
 
 
 class StreamingExplainer:
@@ -206,6 +220,10 @@ class StreamingExplainer:
     counted once for each of the up to ``window`` predictions it helps make. The
     explainer keeps the last ``window`` raw samples and the states carried into them
     (memory O(window x hidden)); a baseline there is a scalar or (I,).
+
+    Window mode takes windows of the model's length (``model.window``); others are
+    invalid input (``bad_shape``) unless ``any_window_length=True``, which only models
+    with ``last`` or ``mean`` pooling accept (see :class:`Explainer`).
 
     Invalid input (NaN/Inf, ``|x| > model.input_limit``, wrong shape or dtype, empty
     batches): with ``on_invalid="raise"`` the call raises :class:`ValueError` and
@@ -241,9 +259,11 @@ class StreamingExplainer:
         baseline: Any = None,
         n_steps: int = DEFAULT_N_STEPS,
         ig_method: str = DEFAULT_IG_METHOD,
+        any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
             raise TypeError("StreamingExplainer takes an actif.Model")
+        _check_length_option(model, any_window_length)
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if checkpoint_every is not None:
@@ -265,6 +285,9 @@ class StreamingExplainer:
                     "a stream's baseline is a scalar or one value per feature (I,)"
                     + ("" if self.stateful else ", or per step and feature (T, I) in window mode")
                 )
+        self.any_window_length = bool(any_window_length)
+        # window mode: the one length the hot path may pass straight to the backend
+        self._window_length = None if self.any_window_length else model.window
         self.on_invalid = on_invalid
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
@@ -301,7 +324,7 @@ class StreamingExplainer:
                     backend = self.model.backend
                     if self.stateful:
                         y = backend.try_step_stats(x, self._state, self._stats._impl, self.trace, self.model.input_limit)
-                    else:
+                    elif self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length):
                         y = backend.try_forward_stats(x, self._stats._impl, self.trace, self.model.input_limit)
                 if y is None:
                     y = self._feed(x)
@@ -335,6 +358,8 @@ class StreamingExplainer:
             if self.stateful:
                 rows = self.model.check_samples(batch, what="samples", allow_empty=False)
             else:
+                if batch.ndim == 3 and batch.shape[1] > 0:  # before the values: no row of it may be fed
+                    self.model.check_window_length(batch.shape[1], self.any_window_length, what="input")
                 rows = self.model.check_windows(batch, what="windows", allow_empty=False)
         except InvalidInputError as exc:
             if self.on_invalid == "raise":
@@ -539,13 +564,15 @@ class StreamingExplainer:
         *,
         checkpoint_every: Any = _STORED,
         checkpoint_path: Any = _STORED,
+        any_window_length: bool = False,
     ) -> StreamingExplainer:
         """Resume from a checkpoint written by :meth:`checkpoint` for this ``model``.
 
         Malformed files raise :class:`~actif.errors.ModelFormatError`; a checkpoint of
         another model raises its subclass :class:`~actif.errors.CheckpointMismatchError`.
         By default the restored explainer keeps checkpointing every
-        as many updates as before, to ``path``."""
+        as many updates as before, to ``path``. ``any_window_length`` is not stored in
+        the checkpoint: pass it again when the stream needs it."""
         from . import checkpoint as ck
 
         if not isinstance(model, Model):
@@ -567,7 +594,8 @@ class StreamingExplainer:
         method = opts["method"] or {}
         out = cls(
             model, opts["trace"], opts["aggregation"], stateful=opts["stateful"], half_life=opts["half_life"],
-            on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path, **method,
+            on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path,
+            any_window_length=any_window_length, **method,
         )
         if out.stateful:
             out._state = _state_from_arrays(model, data.state_arrays, data.state_steps or 0)
@@ -614,6 +642,12 @@ def _rows_of(option: Any, rank: int, rows: slice) -> Any:
     if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
         return option
     return option[rows]
+
+
+def _check_length_option(model: Model, any_window_length: bool) -> None:
+    refusal = any_window_length_refusal(model.spec.pooling) if any_window_length else None
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _concurrent_use(what: str) -> RuntimeError:

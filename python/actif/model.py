@@ -9,9 +9,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from .backends import StreamState, backend_class, resolve_backend_name
+from .errors import InvalidInputError
 from .model_spec import ModelSpec, random_spec
 from .traces import check_trace
 from .validation import DEFAULT_MAX_ABS, as_float32
+
+#: Poolings that read windows of any length the way they read the training length:
+#: ``last`` takes the state after the final step (what stateful streaming does at every
+#: step), ``mean`` averages over however many steps there are. ``max`` is not among them:
+#: the maximum over a window grows with its length, so other lengths move the pooled
+#: features away from what the layers after it were trained on.
+LENGTH_FREE_POOLINGS = ("last", "mean")
 
 
 class Model:
@@ -95,6 +103,28 @@ class Model:
             feature_names=self._feature_names, max_abs=self.input_limit, allow_empty=allow_empty,
         )
 
+    def check_window_length(self, length: int, any_length: bool = False, what: str = "X") -> None:
+        """Refuse windows of ``length`` steps unless it is the model's :attr:`window`, or
+        ``any_length`` is set and the pooling reads any length (:data:`LENGTH_FREE_POOLINGS`).
+        Raises :class:`~actif.errors.InvalidInputError` (reason ``bad_shape``)."""
+        if length == self.window:
+            return
+        if any_length:
+            refusal = any_window_length_refusal(self.spec.pooling)
+            if refusal is None:
+                return
+            raise InvalidInputError(refusal, reason="bad_shape")
+        allow = (
+            "; any_window_length=True accepts other lengths for this model (its pooling is "
+            f"{self.spec.pooling!r})" if any_window_length_refusal(self.spec.pooling) is None else
+            f" (its {self.spec.pooling!r} pooling does not allow other lengths)"
+        )
+        raise InvalidInputError(
+            f"{what} holds windows of {length} steps; the model takes windows of {self.window} "
+            f"(its training length): cut windows of {self.window} samples{allow}; nothing was changed",
+            reason="bad_shape",
+        )
+
     def check_samples(self, x: Any, what: str = "x", allow_empty: bool = True) -> np.ndarray:
         """``x`` as float32 (B, I) (a single (I,) sample becomes (1, I))."""
         arr = as_float32(
@@ -152,6 +182,18 @@ class Model:
 
     def close(self) -> None:
         self._backend.close()
+
+
+def any_window_length_refusal(pooling: str) -> str | None:
+    """Why ``any_window_length`` is refused for a model with ``pooling``, or None when
+    that pooling reads any window length (:data:`LENGTH_FREE_POOLINGS`)."""
+    if pooling in LENGTH_FREE_POOLINGS:
+        return None
+    return (
+        f"any_window_length is refused for a model with {pooling!r} pooling: the maximum over "
+        "a window grows with its length, so other lengths give pooled features the layers "
+        f"after it never saw in training (allowed for {' and '.join(map(repr, LENGTH_FREE_POOLINGS))} pooling)"
+    )
 
 
 # Largest value any intermediate may reach: float32's maximum is 3.4e38, and the bound
