@@ -129,11 +129,8 @@ class Attribution:
         return frame
 
     def _signed_mean(self) -> np.ndarray | None:
-        value = getattr(self, "signed_mean", None)
-        if value is None:
-            return None
-        arr = np.asarray(value, np.float64)
-        return arr if arr.shape == (len(self.feature_names),) else None
+        value = self.signed_mean
+        return None if value is None else np.asarray(value, np.float64)
 
     def _rows(self, k: int) -> list[tuple[int, str, float]]:
         return [(r + 1, self.feature_names[i], float(self.scores[i])) for r, i in enumerate(self.order[:k])]
