@@ -30,16 +30,17 @@ activations, the reverse pass runs here in NumPy, and occlusion runs the engine 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .model_spec import LSTMLayer, ModelSpec
+from .reference import apply_activation, lstm_cell, normalise_input, pool
+from .traces import METHODS, lstm_gates
 
-if TYPE_CHECKING:  # the backends import this module lazily; no cycle at run time
-    from .backends.base import Backend
-
-METHODS = ("gradient", "integrated", "occlusion")
+# ``backend`` arguments below are :class:`actif.backends.base.Backend` objects; this module
+# sits below the backends (they call into it), so it does not import them.
+Backend = Any
 IG_METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 DEFAULT_N_STEPS = 50
 DEFAULT_IG_METHOD = "gausslegendre"
@@ -287,8 +288,6 @@ def _activation_grad(name: str, pre: np.ndarray, out: np.ndarray) -> np.ndarray 
 
 def _head_forward(spec: ModelSpec, pooled: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Post affine and dense layers (float64), keeping each layer's (pre, out)."""
-    from .backends.numpy_ref import apply_activation
-
     v = pooled
     if spec.post_scale is not None:
         v = v * spec.post_scale + spec.post_shift
@@ -363,8 +362,6 @@ def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) 
     ``spec64``: the model in float64. The head is re-run from the pooled top-layer h
     (it is small), then the gradient flows back through the pooling, each LSTM layer
     (top to bottom) and the input affine."""
-    from .backends.numpy_ref import pool
-
     h_top = tapes[-1].h
     y, head_tape = _head_forward(spec64, pool(spec64.pooling, h_top))
     seed = np.zeros_like(y)
@@ -380,8 +377,6 @@ def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) 
 def forward_tapes(spec64: ModelSpec, X: np.ndarray, initial_state: InitialState | None = None) -> list[LayerTape]:
     """The float64 forward of windows X (N, T, I) (raw), from ``initial_state`` (one
     (h0, c0) per layer) or zeros, keeping every layer's tape."""
-    from .backends.numpy_ref import lstm_cell, normalise_input
-
     x = normalise_input(spec64, np.asarray(X, np.float64))
     n, t, _ = x.shape
     state = check_initial_state(initial_state, spec64, n)
@@ -516,8 +511,6 @@ class _Engine:
                 for la in res.activations.layers
             ]
             return np.asarray(res.y, np.float64), tapes
-        from .traces import lstm_gates  # lazy: traces imports METHODS from here
-
         y, hs, cs = self._step_through(X, state)
         tapes = []
         layer_in = X if self.spec64.input_scale is None else X * self.spec64.input_scale + self.spec64.input_shift

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from . import checkpoint as ck
 from .attribution import (
     DEFAULT_IG_METHOD,
     DEFAULT_N_STEPS,
@@ -41,9 +42,8 @@ from .stats import (
     scores,
 )
 from .traces import DEFAULT_TRACE, check_trace
-from .validation import rejected_rows, to_float32
+from .validation import ON_INVALID, rejected_rows, rejected_value_error, to_float32
 
-ON_INVALID = ("raise", "skip")
 _STORED = object()  # restore(): "keep what the checkpoint says"
 
 
@@ -113,15 +113,14 @@ class Explainer:
         n = Xc.shape[0]
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
-        # Holding rs's lock serialises threads attributing into one RunningStats (each
-        # call lands whole, none is lost); other statistics proceed in parallel.
-        with rs._lock:
-            staged = rs._impl.copy()  # a failure half-way must not leave rs half-updated
+        # rs.staged() holds rs's lock, serialising threads attributing into one
+        # RunningStats (each call lands whole, none is lost), and feeds a private copy
+        # that replaces rs only at the end: a failure half-way leaves rs as it was.
+        with rs.staged() as staged:
             for start in range(0, n, self.batch_size):
                 chunk = Xc[start : start + self.batch_size]
                 preds[start : start + len(chunk)] = self.model.backend.forward_stats(chunk, staged, self.trace)
                 report(min(start + self.batch_size, n))
-            rs._impl = staged
         return Attribution(scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds)
 
     def _attribute_with_method(
@@ -140,18 +139,17 @@ class Explainer:
         baseline = _per_window(method.baseline, n, "baseline", 3)
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
-        call_signed = RunningStats(n_in, signed.half_life)
-        with rs._lock:  # as in attribute(): each call lands whole
-            staged = rs._impl.copy()
+        call_signed = RunningStats(n_in, signed.half_life)  # this call's A rows, merged at the end
+        # as in attribute(): rs.staged() makes each call land whole or not at all
+        with rs.staged() as staged, call_signed.accumulator() as signed_acc:
             for start in range(0, n, self.batch_size):
                 stop = min(start + self.batch_size, n)
                 rows = slice(start, stop)
                 preds[rows] = method.run_stats(
-                    self.model.backend, Xc[rows], staged, call_signed._impl,
+                    self.model.backend, Xc[rows], staged, signed_acc,
                     target=_rows_of(targets, 1, rows), baseline=_rows_of(baseline, 3, rows),
                 )
                 report(stop)
-            rs._impl = staged
             signed.merge(call_signed)
         return Attribution(
             scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds,
@@ -316,18 +314,23 @@ class StreamingExplainer:
         if not self._writer.acquire(blocking=False):
             raise _concurrent_use("update")
         try:
-            with self._stats._lock:  # readers in other threads wait for a whole update
-                # Hot path: one plain float32 window or sample in a single native call;
-                # None (nothing done) sends anything else through the general path.
+            with self._stats.accumulator() as acc:  # readers in other threads wait for a whole update
+                # Hot path: plain float32 windows or samples in a single native call that
+                # applies the input rule; None (nothing done) sends anything else through
+                # the general path, an int (nothing done) is the first rejected value.
                 y = None
                 if type(x) is np.ndarray and self.method is None:
                     backend = self.model.backend
                     if self.stateful:
-                        y = backend.try_step_stats(x, self._state, self._stats._impl, self.trace, self.model.input_limit)
+                        y = backend.try_step_stats(x, self._state, acc, self.trace, self.model.input_limit)
                     elif self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length):
-                        y = backend.try_forward_stats(x, self._stats._impl, self.trace, self.model.input_limit)
+                        y = backend.try_forward_stats(x, acc, self.trace, self.model.input_limit)
                 if y is None:
                     y = self._feed(x)
+                elif isinstance(y, int):
+                    if self.on_invalid == "raise":  # named from the native scan's index: no rescan
+                        raise self._rejected_at(x, y)
+                    y = self._feed(x)  # skip: the general path finds every rejected row
                 else:
                     self.n_updates += 1 if x.ndim == (1 if self.stateful else 2) else x.shape[0]
             if self.checkpoint_every is not None and self.n_updates - self._checkpointed_at >= self.checkpoint_every:
@@ -345,7 +348,16 @@ class StreamingExplainer:
         finally:
             self._writer.release()
 
+    def _rejected_at(self, x: np.ndarray, flat: int) -> InvalidInputError:
+        """The error for the value the hot path rejected at flat index ``flat`` of ``x``,
+        worded as the general path words it."""
+        row_rank = 1 if self.stateful else 2
+        batch = x[None] if x.ndim == row_rank else x
+        what = "samples" if self.stateful else "windows"
+        return rejected_value_error(flat, batch, what, self.model.feature_names, self.model.input_limit)
+
     def _feed(self, x: Any) -> np.ndarray | None:
+        """The general path: conversion, validation, skip policy."""
         row_rank = 1 if self.stateful else 2  # rank of one sample / one window
         try:
             arr = x if isinstance(x, np.ndarray) else np.asarray(x)
@@ -388,16 +400,16 @@ class StreamingExplainer:
         return None
 
     def _run(self, rows: np.ndarray) -> np.ndarray:
-        """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)."""
-        backend, impl = self.model.backend, self._stats._impl
-        if self.method is not None:
-            y = self._run_method(rows, impl)
-        elif not self.stateful:
-            y = backend.forward_stats(rows, impl, self.trace)
-        else:
-            y = np.empty((rows.shape[0], self.model.output_size), np.float32)
-            for r in range(rows.shape[0]):
-                y[r] = backend.step_stats(rows[r : r + 1], self._state, impl, self.trace)[0]
+        """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)
+        (one backend call either way; the attribution methods: see :meth:`_run_method`)."""
+        backend = self.model.backend
+        with self._stats.accumulator() as acc:  # re-entrant: update() already holds it
+            if self.method is not None:
+                y = self._run_method(rows, acc)
+            elif not self.stateful:
+                y = backend.forward_stats(rows, acc, self.trace)
+            else:
+                y = backend.run_stats(rows, self._state, acc, self.trace)
         self.n_updates += int(rows.shape[0])
         return y
 
@@ -407,7 +419,8 @@ class StreamingExplainer:
         method, backend = self.method, self.model.backend
         assert method is not None and self._signed is not None
         if not self.stateful:
-            return method.run_stats(backend, rows, impl, self._signed._impl)
+            with self._signed.accumulator() as signed_acc:
+                return method.run_stats(backend, rows, impl, signed_acc)
         y = np.empty((rows.shape[0], self.model.output_size), np.float32)
         for r in range(rows.shape[0]):
             x = rows[r : r + 1]
@@ -448,7 +461,7 @@ class StreamingExplainer:
         return self.result().top_k(k)
 
     def result(self) -> Attribution:
-        with self._stats._lock:
+        with self._stats.accumulator():  # statistics and skip counts of one moment
             stats, skipped = self._stats.copy(), dict(self.skipped)
             signed = None if self._signed is None else self._signed.copy()
         return Attribution(
@@ -458,7 +471,7 @@ class StreamingExplainer:
 
     def reset(self) -> None:
         """Forget statistics, state and skip counts."""
-        with self._exclusive("reset"), self._stats._lock:
+        with self._exclusive("reset"), self._stats.accumulator():
             self._stats.reset()
             if self._signed is not None:
                 self._signed.reset()
@@ -473,15 +486,13 @@ class StreamingExplainer:
     def checkpoint(self, path: str | os.PathLike[str] | None = None) -> str:
         """Write state, statistics, counters and options atomically to ``path``
         (default: ``checkpoint_path``); returns the path. Safe from any thread."""
-        from . import checkpoint as ck
-
         target = os.fspath(path) if path is not None else self.checkpoint_path
         if target is None:
             raise ValueError("checkpoint() needs a path (or construct with checkpoint_path=...)")
         if self._fingerprint is None:
             self._fingerprint = ck.model_fingerprint(self.model.spec)
         with self._checkpoint_lock:
-            with self._stats._lock:  # one consistent snapshot
+            with self._stats.accumulator():  # one consistent snapshot
                 state = self._state
                 data = ck.encode(
                     model_sha256=self._fingerprint,
@@ -491,7 +502,7 @@ class StreamingExplainer:
                     skipped=dict(self.skipped),
                     stats_blob=self._stats.to_bytes(),
                     state_steps=None if state is None else state.steps,
-                    state_arrays={} if state is None else _state_arrays(state),
+                    state_arrays={} if state is None else ck.state_arrays(state),
                     signed_blob=None if self._signed is None else self._signed.to_bytes(),
                     recent_arrays=self._recent_arrays() if self.method is not None and self.stateful else None,
                 )
@@ -573,8 +584,6 @@ class StreamingExplainer:
         By default the restored explainer keeps checkpointing every
         as many updates as before, to ``path``. ``any_window_length`` is not stored in
         the checkpoint: pass it again when the stream needs it."""
-        from . import checkpoint as ck
-
         if not isinstance(model, Model):
             raise TypeError("restore takes an actif.Model")
         data = ck.read_file(path)
@@ -598,7 +607,7 @@ class StreamingExplainer:
             any_window_length=any_window_length, **method,
         )
         if out.stateful:
-            out._state = _state_from_arrays(model, data.state_arrays, data.state_steps or 0)
+            out._state = ck.load_state(model.new_state(1), data.state_arrays, data.state_steps or 0)
             if out.method is not None:
                 out._restore_recent(data.recent_arrays)
         out._stats = data.stats
@@ -656,28 +665,6 @@ def _concurrent_use(what: str) -> RuntimeError:
         "one explainer serves one stream: give each thread its own explainer (merge their "
         "statistics with RunningStats.merge) or serialise the calls. Nothing was changed."
     )
-
-
-def _state_arrays(state: Any) -> dict[str, np.ndarray]:
-    arrays = {f"{kind}.{k}": a for kind in ("h", "c") for k, a in enumerate(getattr(state, kind))}
-    arrays["ring"] = state.ring
-    return arrays
-
-
-def _state_from_arrays(model: Model, arrays: dict[str, np.ndarray], steps: int) -> Any:
-    """A stream state for ``model`` filled from checkpoint arrays, every shape checked."""
-    state = model.new_state(1)
-    expected = _state_arrays(state)
-    if set(arrays) != set(expected):
-        raise CheckpointMismatchError(f"checkpoint state holds {sorted(arrays)}, this model needs {sorted(expected)}")
-    for name, dst in expected.items():
-        if arrays[name].shape != dst.shape:
-            raise CheckpointMismatchError(f"checkpoint state {name} has shape {arrays[name].shape}, this model needs {dst.shape}")
-        if not np.all(np.isfinite(arrays[name])):
-            raise ModelFormatError(f"checkpoint state {name} holds NaN or Inf")
-        dst[...] = arrays[name]  # cast to the backend's state dtype (exact for the same backend)
-    state.steps = int(steps)
-    return state
 
 
 def _progress_callback(progress: bool | Callable[[int, int], None], total: int, label: str) -> Callable[[int], None]:

@@ -27,7 +27,7 @@ Typical use::
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import numpy as np
 
@@ -36,7 +36,16 @@ from .stats import ranking_order
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from .result import Attribution
+
+class Attribution(Protocol):
+    """What the plots read of an :class:`actif.result.Attribution` (named here, not
+    imported: results import the plots, never the other way round)."""
+
+    scores: Any
+    feature_names: list[str]
+    stats: Any
+    trace: str
+    aggregation: str
 
 _BAR = "#1b9e77"
 _HIGHLIGHT = "#d95f02"
@@ -69,9 +78,9 @@ def _finish(fig: Figure, path: str | os.PathLike[str] | None) -> Figure | None:
 
 
 def _trace_words(trace: str) -> str:
-    from .result import _TRACE_LABELS
+    from .labels import trace_label
 
-    return _TRACE_LABELS.get(trace, f"{trace} trace")
+    return trace_label(trace)
 
 
 # --------------------------------------------------------------------------- ranking
@@ -91,7 +100,7 @@ def ranking_bar(
     spread behind it, the per-step |trace| of each feature as mean ± std over every
     step the statistics saw (the whisker stops at 0: the trace is never negative).
     Features named in ``highlight`` are drawn in another colour."""
-    from .result import SCORE_AXIS_LABELS
+    from .labels import SCORE_AXIS_LABELS
 
     scores = np.asarray(result.scores, np.float64)
     names = result.feature_names

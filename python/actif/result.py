@@ -12,36 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .labels import SCORE_AXIS_LABELS, method_label
 from .stats import RunningStats, rank, ranking_order
-
-# Names people know the methods by; anything else is shown as given.
-_TRACE_LABELS = {
-    "input": "input trace |x|",
-    "weighted": "weighted trace",
-    "gates": "gates trace",
-    "paper": "paper trace (hidden unit j as feature j)",
-    "gradient": "gradient x input",
-    "integrated": "integrated gradients",
-    "occlusion": "occlusion (feature ablation)",
-}
-_SCORE_LABELS = {
-    "mean": "mean score",
-    "inverse": "inverse score (DeepACTIF)",
-    "meanstd": "mean x std score",
-    "pen": "penalised mean score",
-}
-#: What each aggregation's score is, for axis labels.
-SCORE_AXIS_LABELS = {
-    "mean": "score: mean |trace|, min-max scaled to [0, 1]",
-    "inverse": "score: (mm(mean) + 1 - mm(std)) / 2, mm = min-max scaling",
-    "meanstd": "score: mean x std of |trace| (not scaled)",
-    "pen": "score: mm(mean) x (1 - exp(-std / 0.01)), mm = min-max scaling",
-}
-
-
-def method_label(trace: str, aggregation: str) -> str:
-    """How an attribution was computed, in words: ``"weighted trace, mean score"``."""
-    return f"{_TRACE_LABELS.get(trace, f'{trace} trace')}, {_SCORE_LABELS.get(aggregation, f'{aggregation} score')}"
 
 
 class Score(float):
