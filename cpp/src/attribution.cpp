@@ -610,7 +610,7 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
                          : req.method == AttributionMethod::Occlusion ? std::min(n_in + 1, kMaxPassRows)
                                                                       : 1;
   if (req.baseline != nullptr) {
-    if (!all_finite(req.baseline, n_in)) throw Error("baseline contains NaN or Inf");
+    check_windows_input(m, req.baseline, 1, 1, "baseline");  // a baseline is an input: the same rule
     plan.baseline.assign(req.baseline, req.baseline + n_in);
   } else {
     plan.baseline = default_baseline(m);
@@ -625,7 +625,7 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
         throw Error("initial state of LSTM layer " + std::to_string(l) + " contains NaN or Inf");
     }
   }
-  if (req.n > 0 && !all_finite(req.x, req.n * req.t * n_in)) throw Error("x contains NaN or Inf; nothing changed");
+  if (req.n > 0) check_windows_input(m, req.x, req.n, req.t);  // the model's input rule
   if (req.n == 0) return;
 
   const KernelSet& k = active_kernels();

@@ -247,6 +247,93 @@ TEST_CASE(c_api, errors_leave_state_unchanged) {
   actif_stats_free(nullptr);
 }
 
+// The input rule: finite and |v| <= actif_model_input_limit(). A finite but huge sample
+// (±3e38) used to return ACTIF_OK and poison statistics and stream state for good.
+TEST_CASE(c_api, input_rule_rejects_huge_finite_values_and_changes_nothing) {
+  Model model;
+  if (model.m == nullptr) return;
+  const int64_t n_in = actif_model_input_size(model.m), n_out = actif_model_output_size(model.m);
+  CHECK(actif_model_input_limit(model.m) == 1e6);  // the default max_abs is below the overflow bound
+  CHECK(actif_model_set_max_abs(model.m, 0.0) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_model_set_max_abs(model.m, NAN) == ACTIF_E_INVALID_ARGUMENT);
+  actif_stream* stream = nullptr;
+  actif_stats* stats = nullptr;
+  CHECK(actif_stream_create(model.m, 1, &stream) == ACTIF_OK);
+  CHECK(actif_stats_create(n_in, 0.0, &stats) == ACTIF_OK);
+  Rng rng(9);
+  std::vector<float> x = rng.uniform_vec(static_cast<size_t>(3 * n_in), -1.0f, 1.0f), y(static_cast<size_t>(3 * n_out));
+  CHECK(actif_stream_step(stream, x.data(), y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) == ACTIF_OK);
+  const size_t size = actif_stats_serialized_size(stats);
+  std::vector<unsigned char> before(size), after(size);
+  CHECK(actif_stats_serialize(stats, before.data(), size, nullptr) == ACTIF_OK);
+  std::vector<float> h_before(64), h_after(64);
+  const int64_t hid = actif_model_hidden_size(model.m, 0);
+  CHECK(actif_stream_hidden(stream, 0, h_before.data(), 64) == ACTIF_OK);
+  for (float bad : {3e38f, -3e38f, 1.5e6f, NAN, INFINITY}) {
+    x[static_cast<size_t>(2 * n_in + 1)] = bad;  // the last of three consecutive samples
+    CHECK(actif_stream_run(stream, x.data(), 3, y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) ==
+          ACTIF_E_INVALID_ARGUMENT);
+    CHECK(std::string(actif_last_error()).find("step 2, row 0, feature 1") != std::string::npos);
+    actif_window_request req = window_request(x.data(), 1, 3, y.data());
+    req.trace = ACTIF_TRACE_WEIGHTED;
+    req.stats = stats;
+    CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+    CHECK(std::string(actif_last_error()).find("window 0, step 2, feature 1") != std::string::npos);
+    CHECK(actif_stream_steps(stream) == 1);
+    CHECK(actif_stats_serialize(stats, after.data(), size, nullptr) == ACTIF_OK);
+    CHECK(after == before);
+    CHECK(actif_stream_hidden(stream, 0, h_after.data(), 64) == ACTIF_OK);
+    CHECK(std::equal(h_before.begin(), h_before.begin() + hid, h_after.begin()));
+  }
+  // Without max_abs only the overflow bound applies: 1.5e6 passes, 3e38 still does not.
+  CHECK(actif_model_set_max_abs(model.m, INFINITY) == ACTIF_OK);
+  CHECK(actif_model_input_limit(model.m) > 1e6 && actif_model_input_limit(model.m) <= 1e36);
+  x[static_cast<size_t>(2 * n_in + 1)] = 1.5e6f;
+  CHECK(actif_stream_run(stream, x.data(), 3, y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) == ACTIF_OK);
+  CHECK(actif_stream_steps(stream) == 4);
+  for (float v : y) CHECK(std::isfinite(v));
+  x[static_cast<size_t>(2 * n_in + 1)] = 3e38f;
+  CHECK(actif_stream_run(stream, x.data(), 3, y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) ==
+        ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stream_run(stream, x.data(), 0, y.data(), ACTIF_TRACE_NONE, nullptr, nullptr) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stats_serialize(stats, after.data(), size, nullptr) == ACTIF_OK);  // still a valid blob
+  actif_stats* back = nullptr;
+  CHECK(actif_stats_deserialize(after.data(), size, &back) == ACTIF_OK);
+  actif_stats_free(back);
+  actif_stats_free(stats);
+  actif_stream_free(stream);
+}
+
+// M consecutive samples in one call equal M single steps, statistics byte for byte.
+TEST_CASE(c_api, stream_run_equals_single_steps) {
+  Model model;
+  if (model.m == nullptr) return;
+  const int64_t n_in = actif_model_input_size(model.m), n_out = actif_model_output_size(model.m);
+  actif_stream *a = nullptr, *b = nullptr;
+  actif_stats *sa = nullptr, *sb = nullptr;
+  CHECK(actif_stream_create(model.m, 2, &a) == ACTIF_OK && actif_stream_create(model.m, 2, &b) == ACTIF_OK);
+  CHECK(actif_stats_create(n_in, 0.0, &sa) == ACTIF_OK && actif_stats_create(n_in, 0.0, &sb) == ACTIF_OK);
+  Rng rng(10);
+  const int64_t m = 5;
+  const std::vector<float> x = rng.uniform_vec(static_cast<size_t>(m * 2 * n_in), -2.0f, 2.0f);
+  std::vector<float> ya(static_cast<size_t>(m * 2 * n_out)), yb(ya.size());
+  CHECK(actif_stream_run(a, x.data(), m, ya.data(), ACTIF_TRACE_GATES, nullptr, sa) == ACTIF_OK);
+  for (int64_t s = 0; s < m; ++s)
+    CHECK(actif_stream_step(b, x.data() + s * 2 * n_in, yb.data() + s * 2 * n_out, ACTIF_TRACE_GATES, nullptr, sb) ==
+          ACTIF_OK);
+  CHECK(ya == yb);
+  CHECK(actif_stream_steps(a) == m && actif_stream_steps(b) == m);
+  const size_t size = actif_stats_serialized_size(sa);
+  std::vector<unsigned char> ba(size), bb(size);
+  CHECK(actif_stats_serialize(sa, ba.data(), size, nullptr) == ACTIF_OK);
+  CHECK(actif_stats_serialize(sb, bb.data(), size, nullptr) == ACTIF_OK);
+  CHECK(ba == bb);
+  actif_stats_free(sa);
+  actif_stats_free(sb);
+  actif_stream_free(a);
+  actif_stream_free(b);
+}
+
 TEST_CASE(c_api, threads_share_a_model) {
   Model model;
   if (model.m == nullptr) return;

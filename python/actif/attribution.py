@@ -30,23 +30,25 @@ activations, the reverse pass runs here in NumPy, and occlusion runs the engine 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .model_spec import LSTMLayer, ModelSpec
+from .reference import apply_activation, lstm_cell, normalise_input, pool
+from .traces import METHODS, lstm_gates
 
-if TYPE_CHECKING:  # the backends import this module lazily; no cycle at run time
-    from .backends.base import Backend
-
-METHODS = ("gradient", "integrated", "occlusion")
+# ``backend`` arguments below are :class:`actif.backends.base.Backend` objects; this module
+# sits below the backends (they call into it), so it does not import them.
+Backend = Any
 IG_METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 DEFAULT_N_STEPS = 50
 DEFAULT_IG_METHOD = "gausslegendre"
 MAX_N_STEPS = 1 << 16
 # Forward rows (windows, interpolation points or ablated copies) per engine call when the
-# caller gives no internal_batch_size: bounds the memory of the activations kept.
-DEFAULT_ROWS_PER_CALL = 2048
+# caller gives no internal_batch_size: bounds the memory of the activations kept. A few
+# hundred rows stay in cache; larger calls were slower per row on every engine we tried.
+DEFAULT_ROWS_PER_CALL = 256
 
 InitialState = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -187,6 +189,11 @@ class MethodOptions:
     ) -> MethodOptions:
         check_method(method)
         ig_nodes(n_steps, ig_method)  # checks both
+        if baseline is None and method != "gradient" and limit is not None and np.abs(default_baseline(spec)).max(initial=0) > limit:
+            raise ValueError(
+                f"the model's default baseline (-input_shift / input_scale) reaches |value| "
+                f"{np.abs(default_baseline(spec)).max():.3g}, beyond its input limit {limit:g}: pass baseline="
+            )
         return cls(method, check_target_index(target, spec.output_size), check_baseline_values(baseline, spec, limit),
                    int(n_steps), ig_method)
 
@@ -281,8 +288,6 @@ def _activation_grad(name: str, pre: np.ndarray, out: np.ndarray) -> np.ndarray 
 
 def _head_forward(spec: ModelSpec, pooled: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Post affine and dense layers (float64), keeping each layer's (pre, out)."""
-    from .backends.numpy_ref import apply_activation
-
     v = pooled
     if spec.post_scale is not None:
         v = v * spec.post_scale + spec.post_shift
@@ -357,8 +362,6 @@ def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) 
     ``spec64``: the model in float64. The head is re-run from the pooled top-layer h
     (it is small), then the gradient flows back through the pooling, each LSTM layer
     (top to bottom) and the input affine."""
-    from .backends.numpy_ref import pool
-
     h_top = tapes[-1].h
     y, head_tape = _head_forward(spec64, pool(spec64.pooling, h_top))
     seed = np.zeros_like(y)
@@ -374,8 +377,6 @@ def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) 
 def forward_tapes(spec64: ModelSpec, X: np.ndarray, initial_state: InitialState | None = None) -> list[LayerTape]:
     """The float64 forward of windows X (N, T, I) (raw), from ``initial_state`` (one
     (h0, c0) per layer) or zeros, keeping every layer's tape."""
-    from .backends.numpy_ref import lstm_cell, normalise_input
-
     x = normalise_input(spec64, np.asarray(X, np.float64))
     n, t, _ = x.shape
     state = check_initial_state(initial_state, spec64, n)
@@ -486,10 +487,10 @@ class _Engine:
     def out(self, a: np.ndarray) -> np.ndarray:
         return a.astype(self.dtype, copy=False)
 
-    def slices(self, total: int, group: int = 1) -> list[slice]:
-        """Row ranges of at most ``rows`` (by default DEFAULT_ROWS_PER_CALL, but never
-        splitting a group of rows that belong together unless told to)."""
-        step = self.rows if self.rows is not None else max(group, DEFAULT_ROWS_PER_CALL // group * group)
+    def slices(self, total: int) -> list[slice]:
+        """Row ranges of at most ``rows`` (default :data:`DEFAULT_ROWS_PER_CALL`): one
+        engine call each."""
+        step = self.rows if self.rows is not None else DEFAULT_ROWS_PER_CALL
         return [slice(s, min(s + step, total)) for s in range(0, total, step)]
 
     def _input(self, X: np.ndarray) -> np.ndarray:
@@ -510,8 +511,6 @@ class _Engine:
                 for la in res.activations.layers
             ]
             return np.asarray(res.y, np.float64), tapes
-        from .traces import lstm_gates  # lazy: traces imports METHODS from here
-
         y, hs, cs = self._step_through(X, state)
         tapes = []
         layer_in = X if self.spec64.input_scale is None else X * self.spec64.input_scale + self.spec64.input_shift

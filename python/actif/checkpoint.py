@@ -38,10 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelFormatError
+from .errors import CheckpointMismatchError, ModelFormatError
 from .fileio import write_atomically
 from .model_spec import ModelSpec
-from .stats import RunningStats
+from .stats import SCORE_METHODS, RunningStats
+from .traces import TRACES
+from .validation import ON_INVALID
 
 MAGIC = b"ACTIFCK\x00"
 CHECKPOINT_VERSION = 1
@@ -124,6 +126,33 @@ def encode(
     payload += (signed_blob or b"") + b"".join(a.tobytes() for _, a in recent or [])
     body = _PREFIX.pack(MAGIC, CHECKPOINT_VERSION, len(head), len(payload)) + head + payload
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def state_arrays(state: Any) -> dict[str, np.ndarray]:
+    """A stream state's arrays under their checkpoint names: ``h.<layer>``,
+    ``c.<layer>`` and ``ring`` (any backend's state: see actif.backends.base)."""
+    arrays = {f"{kind}.{k}": a for kind in ("h", "c") for k, a in enumerate(getattr(state, kind))}
+    arrays["ring"] = state.ring
+    return arrays
+
+
+def load_state(state: Any, arrays: dict[str, np.ndarray], steps: int) -> Any:
+    """Fill a fresh stream ``state`` (the model's own, from ``Model.new_state``) from
+    checkpoint arrays, every name and shape checked; returns it."""
+    expected = state_arrays(state)
+    if set(arrays) != set(expected):
+        raise CheckpointMismatchError(f"checkpoint state holds {sorted(arrays)}, this model needs {sorted(expected)}")
+    for name, dst in expected.items():
+        if arrays[name].shape != dst.shape:
+            raise CheckpointMismatchError(f"checkpoint state {name} has shape {arrays[name].shape}, this model needs {dst.shape}")
+        if not np.all(np.isfinite(arrays[name])):
+            raise ModelFormatError(f"checkpoint state {name} holds NaN or Inf")
+    layers = len(state.h)
+    # cast to the backend's state dtype (exact for the same backend)
+    state.assign(
+        [arrays[f"h.{k}"] for k in range(layers)], [arrays[f"c.{k}"] for k in range(layers)], arrays["ring"], int(steps)
+    )
+    return state
 
 
 def decode(data: bytes) -> Checkpoint:
@@ -288,10 +317,6 @@ def _method_options(raw: Any) -> dict[str, Any] | None:
 
 
 def _options(raw: dict[str, Any]) -> dict[str, Any]:
-    from .explain import ON_INVALID
-    from .stats import SCORE_METHODS
-    from .traces import TRACES
-
     out = {
         "trace": _field(raw, "trace", str),
         "aggregation": _field(raw, "aggregation", str),

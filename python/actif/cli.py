@@ -15,7 +15,7 @@ COMMANDS = ("demo", "explain", "export", "info", "report", "train")
 
 EPILOG = """\
 examples:
-  actif demo                         stream a simulated gaze session through the bundled model
+  actif demo                         stream a real held-out gaze recording through the bundled model
   actif explain --model m.npz --data windows.npy --out ranking.json
   actif export --model m.npz --to m.onnx    convert to ONNX, TFLite (.tflite) or .npz
   actif info                         backends and CPU kernels this machine has
