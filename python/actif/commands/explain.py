@@ -24,6 +24,11 @@ Data may be:
                      Quoted fields and a UTF-8 byte-order mark are fine.
   .parquet .pq       the same, read with pyarrow
 Reading tables needs the lab extra: pip install 'actif[lab]'.
+
+With --data-dir (a folder of such files, or of RobustVision subjects), --workers or
+--scheduler, the job runs on a Dask cluster (pip install 'actif[dask]'): one partition
+per file, range of windows or subject, merged exactly; the result does not depend on
+the number of workers.
 """
 
 EPILOG = """\
@@ -33,6 +38,7 @@ examples:
   actif explain --model m.npz --data session.txt --delimiter ';' --stride 5
   actif explain --model m.onnx --data X.npz --key windows --aggregation inverse   # DeepACTIF's score
   actif explain --model m.npz --data long_windows.npy --any-window-length        # pooling 'last'/'mean' only
+  actif explain --model m.npz --data-dir recordings/ --workers 2 --on-invalid skip   # on a Dask cluster
 """
 
 
@@ -41,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
                    help="model file (.npz, .onnx, .pt); default: the bundled foval_edge model")
-    p.add_argument("--data", required=True, help="windows (.npy/.npz) or samples (.csv/.tsv/.txt/.parquet)")
+    p.add_argument("--data", default=None, help="windows (.npy/.npz) or samples (.csv/.tsv/.txt/.parquet)")
     p.add_argument("--key", default=None, help="array name inside an .npz (default: X)")
     p.add_argument("--delimiter", default=None,
                    help="field delimiter of a text table: one character, or tab, comma, semicolon "
@@ -62,6 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=10, help="how many features to print (default 10)")
     p.add_argument("--out", default=None, help="write the full ranking here (.json or .csv)")
     p.add_argument("--plot", default=None, help="write a bar chart here (.png/.svg/.pdf)")
+    p.add_argument("--data-dir", default=None,
+                   help="a folder of recordings (.npy/.npz/.csv/.tsv/.parquet, or RobustVision subjects), on a cluster")
+    p.add_argument("--partition-size", type=int, default=65536, help="windows per partition of a .npy file (cluster)")
+    from .fleet import add_cluster_arguments
+
+    add_cluster_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -112,6 +124,8 @@ def sliding_windows(samples: np.ndarray, window: int, stride: int = 1, where: st
 def run(args: argparse.Namespace) -> int:
     import actif
 
+    from .fleet import explain_on_cluster, wants_cluster
+
     if args.model is None:
         from actif.bundled import DEFAULT_MODEL, bundled_model_path
 
@@ -120,6 +134,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         model_path = args.model
         about = model_path
+    if wants_cluster(args):
+        return explain_on_cluster(args, model_path, about)
+    if not args.data:
+        raise ValueError("give the data with --data FILE (or a folder with --data-dir)")
+    if getattr(args, "on_invalid", "raise") != "raise":
+        raise ValueError("--on-invalid skip runs on a cluster: add --workers N (or --scheduler ADDRESS)")
     model = actif.load(model_path, backend=args.backend)
     X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride, args.delimiter)
     trace = args.trace or actif.DEFAULT_TRACE
