@@ -558,15 +558,9 @@ class _Engine:
 
 
 def _load_stream(stream: Any, state: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Put a fresh stream state (zero ring, no steps) at the given (h0, c0) per layer.
-    States with ``assign`` (the stream-state interface) load through it, which also
-    covers native states whose arrays are not writable views."""
-    if hasattr(stream, "assign"):
-        stream.assign([h for h, _ in state], [c for _, c in state], np.zeros(np.shape(stream.ring)), 0)
-        return
-    for k, (h0, c0) in enumerate(state):
-        stream.h[k][...] = h0
-        stream.c[k][...] = c0
+    """Put a fresh stream state at the given (h0, c0) per layer, empty ring, no steps
+    (through ``assign``, the stream-state interface every backend's state has)."""
+    stream.assign([h for h, _ in state], [c for _, c in state], np.zeros(np.shape(stream.ring)), 0)
 
 
 def _integrated(engine: _Engine, X, base, targets, state, alphas, weights) -> StepAttribution:
