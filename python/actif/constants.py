@@ -35,6 +35,10 @@ MAX_HEADER_BYTES: int = int(_LIMITS["max_header_bytes"])
 MAX_MEMBER_BYTES: int = int(_LIMITS["max_member_bytes"])
 MAX_ARRAYS_BYTES: int = int(_LIMITS["max_arrays_bytes"])  # all arrays of a model file together
 MAX_FEATURES: int = int(_LIMITS["max_features"])  # of a RunningStats
+# what the model-file readers take at all (python/actif/stored_zip.py and the native reader)
+MAX_FILE_BYTES: int = int(_LIMITS["max_file_bytes"])
+MAX_ZIP_MEMBERS: int = int(_LIMITS["max_zip_members"])
+MAX_NPY_HEADER_BYTES: int = int(_LIMITS["max_npy_header_bytes"])
 
 # quantity -> (rtol, atol): |got - want| <= atol + rtol |want| for float32 engines
 # against the float64 reference.
@@ -43,7 +47,6 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     for name, bound in _DATA["tolerances"].items()
     if not name.startswith("_")
 }
-
 
 
 def tolerance(quantity: str) -> dict[str, float]:
@@ -56,9 +59,12 @@ __all__ = [
     "MAX_ARRAYS_BYTES",
     "MAX_DIM",
     "MAX_FEATURES",
+    "MAX_FILE_BYTES",
     "MAX_HEADER_BYTES",
     "MAX_LAYERS",
     "MAX_MEMBER_BYTES",
+    "MAX_NPY_HEADER_BYTES",
+    "MAX_ZIP_MEMBERS",
     "TANH_CLAMP",
     "TANH_P",
     "TANH_Q",
