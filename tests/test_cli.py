@@ -69,6 +69,24 @@ def test_explain_errors_are_one_line(model_file, tmp_path, capsys):
     assert "NaN at window 0, step 0, feature 'gx'" in capsys.readouterr().err
 
 
+def test_explain_with_a_method_and_target(tmp_path, capsys, rng):
+    m = actif.random_model(3, 8, 2, seed=1, feature_names=["gx", "gy", "gz"])
+    m.save(tmp_path / "m2.npz")
+    X = rng.normal(size=(6, 10, 3)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    out = tmp_path / "rank.csv"
+    args = ["explain", "--model", str(tmp_path / "m2.npz"), "--data", str(tmp_path / "X.npy"), "--out", str(out)]
+    assert main([*args, "--trace", "integrated", "--target", "1", "--n-steps", "8"]) == 0
+    assert "windows of 10 steps; integrated gradients, mean score; target output y1" in capsys.readouterr().out
+    expected = actif.Explainer(actif.load(tmp_path / "m2.npz"), "integrated", target=1, n_steps=8).attribute(X)
+    rows = out.read_text().splitlines()
+    assert rows[0].endswith(",signed_mean") and rows[1].split(",")[1] == expected.ranking[0]
+    assert main([*args, "--trace", "weighted", "--target", "1"]) == 2
+    assert "apply to the methods" in capsys.readouterr().err
+    assert main([*args, "--trace", "gradient", "--target", "2"]) == 2
+    assert "out of range" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", ["demo", "explain", "export"])
 def test_command_help_teaches_with_examples(command, capsys):
     with pytest.raises(SystemExit) as exc:

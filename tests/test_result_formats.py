@@ -33,11 +33,11 @@ def test_to_pandas_one_row_per_feature(result):
 def test_to_pandas_signed_mean_when_the_method_gives_one(result):
     pytest.importorskip("pandas")
     signed = np.array([0.5, -1.0, 2.0, 0.0, -3.0])
-    result.signed_mean = signed  # what signed attribution methods set
+    result.signed_stats = actif.RunningStats(5).update(signed[None])  # what the signed methods keep
     df = result.to_pandas()
     np.testing.assert_array_equal(df["signed_mean"].to_numpy(), signed[result.order])
     assert "signed mean" in result._repr_html_()
-    result.signed_mean = None
+    result.signed_stats = None
     assert "signed_mean" not in result.to_pandas().columns
 
 
@@ -65,4 +65,5 @@ def test_method_names_what_was_used():
     assert method_label("weighted", "mean") == "weighted trace, mean score"
     assert "DeepACTIF" in method_label("weighted", "inverse")
     assert "DeepACTIF" not in method_label("input", "mean")
-    assert method_label("integrated", "mean") == "integrated trace, mean score"
+    assert method_label("integrated", "mean") == "integrated gradients, mean score"
+    assert method_label("unheard-of", "mean") == "unheard-of trace, mean score"

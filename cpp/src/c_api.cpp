@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "actif/attribution.hpp"
 #include "actif/forward.hpp"
 #include "actif/kernels.hpp"
 #include "actif/model_file.hpp"
@@ -29,6 +30,7 @@ struct actif_model {
 // A thin handle over the native Stream (stream.hpp), which keeps the model file alive.
 struct actif_stream {
   actif::Stream stream;
+  actif::StreamHistory history;  // the last `window` samples and states, for actif_stream_attribute
 };
 
 struct actif_stats {
@@ -154,6 +156,48 @@ void copy_out(const std::vector<double>& v, double* out, int64_t count) {
 }
 
 const actif::Model& model_of(const actif_model* m) { return m->file->model; }
+
+// ---- attribution: the options of actif.h as an actif::AttributionRequest
+actif::AttributionRequest attribution_request(const actif::Model& m, const actif_attribution_options& o) {
+  actif::AttributionRequest req;
+  switch (o.method) {
+    case ACTIF_ATTRIBUTION_GRADIENT: req.method = actif::AttributionMethod::Gradient; break;
+    case ACTIF_ATTRIBUTION_INTEGRATED: req.method = actif::AttributionMethod::Integrated; break;
+    case ACTIF_ATTRIBUTION_OCCLUSION: req.method = actif::AttributionMethod::Occlusion; break;
+    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown attribution method " + std::to_string(static_cast<int>(o.method)));
+  }
+  switch (o.integral) {
+    case ACTIF_INTEGRAL_GAUSS_LEGENDRE: req.rule = actif::IntegralRule::GaussLegendre; break;
+    case ACTIF_INTEGRAL_RIEMANN_LEFT: req.rule = actif::IntegralRule::RiemannLeft; break;
+    case ACTIF_INTEGRAL_RIEMANN_RIGHT: req.rule = actif::IntegralRule::RiemannRight; break;
+    case ACTIF_INTEGRAL_RIEMANN_MIDDLE: req.rule = actif::IntegralRule::RiemannMiddle; break;
+    case ACTIF_INTEGRAL_RIEMANN_TRAPEZOID: req.rule = actif::IntegralRule::RiemannTrapezoid; break;
+    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown integral approximation " + std::to_string(static_cast<int>(o.integral)));
+  }
+  require(o.n_steps >= 0, "n_steps must be >= 0 (0: the default 50)");
+  require(o.num_threads >= 0, "num_threads must be >= 0");
+  req.target = o.target;
+  req.baseline = o.baseline;
+  if (o.baseline != nullptr) actif::check_windows_input(m, o.baseline, 1, 1, "baseline");  // a baseline is an input
+  req.n_steps = o.n_steps == 0 ? 50 : o.n_steps;
+  req.num_threads = o.num_threads;
+  return req;
+}
+
+// Runs `req` with the statistics updated only once everything else succeeded; the
+// core checks the rest (target, n_steps, statistics sizes) before writing anything.
+void attribute_into(const actif::Model& m, actif::AttributionRequest& req, float* values, actif_stats* abs_stats,
+                    actif_stats* signed_stats) {
+  req.abs_stats = abs_stats ? &abs_stats->stats : nullptr;
+  req.signed_stats = signed_stats ? &signed_stats->stats : nullptr;
+  std::vector<float> own;
+  if (values == nullptr) {
+    own.resize(static_cast<size_t>(req.n * req.t * m.input_size));
+    values = own.data();
+  }
+  req.values = values;
+  actif::attribute_windows(m, req);
+}
 
 }  // namespace
 
@@ -287,14 +331,16 @@ int actif_stream_create(const actif_model* model, int64_t batch, actif_stream** 
     require(model != nullptr && out != nullptr, "model and out must not be NULL");
     *out = nullptr;
     require(batch >= 1 && batch <= actif::Stream::kMaxBatch, "batch must be in [1, 2^20]");
-    *out = new actif_stream{actif::Stream(shared_model(model), batch)};
+    *out = new actif_stream{actif::Stream(shared_model(model), batch), actif::StreamHistory(model_of(model), batch)};
   });
 }
 
 void actif_stream_free(actif_stream* stream) { delete stream; }
 
 void actif_stream_reset(actif_stream* stream) {
-  if (stream != nullptr) stream->stream.reset();
+  if (stream == nullptr) return;
+  stream->stream.reset();
+  stream->history.reset();
 }
 
 int64_t actif_stream_batch(const actif_stream* stream) { return stream ? stream->stream.batch() : -1; }
@@ -312,10 +358,23 @@ int actif_stream_run(actif_stream* stream, const float* x, int64_t steps, float*
     require(steps >= 1, "steps must be >= 1");
     const actif::TraceKind kind = trace_kind(trace);
     require(kind != actif::TraceKind::None || trace_out == nullptr, "trace_out needs a trace");
-    require(product(steps, stream->stream.batch(), stream->stream.model().input_size) >= 0,
-            "steps * batch * input_size overflows");
-    // Checks the input rule, the trace and the statistics before the state changes.
-    stream->stream.run(x, steps, y, kind, trace_out, stats ? &stats->stats : nullptr);
+    const int64_t batch = stream->stream.batch(), n_in = stream->stream.model().input_size;
+    const int64_t n_out = stream->stream.model().output_size();
+    require(product(steps, batch, n_in) >= 0, "steps * batch * input_size overflows");
+    // The whole input meets the input rule before any step; then one step at a time, so
+    // that the history sees the state after each sample (a step after the first cannot
+    // fail: Stream::run checks the trace and statistics the same way each time).
+    if (steps > 1) actif::check_samples_input(stream->stream.model(), x, steps, batch);
+    for (int64_t i = 0; i < steps; ++i) {
+      stream->stream.run(x + i * batch * n_in, 1, y + i * batch * n_out, kind,
+                         trace_out ? trace_out + i * batch * n_in : nullptr, stats ? &stats->stats : nullptr);
+      std::vector<const float*> h, c;
+      for (int64_t l = 0; l < stream->stream.num_layers(); ++l) {
+        h.push_back(stream->stream.h(l).data());
+        c.push_back(stream->stream.c(l).data());
+      }
+      stream->history.commit(x + i * batch * n_in, h, c);
+    }
   });
 }
 
@@ -434,6 +493,47 @@ int actif_stats_deserialize(const void* data, size_t size, actif_stats** out) {
     } catch (const actif::Error& e) {
       throw Failure(ACTIF_E_FORMAT, e.what());
     }
+  });
+}
+
+// ------------------------------------------------------------------------ attribution
+
+int actif_attribute_windows(const actif_model* model, const actif_attribution_request* r) {
+  return guarded("actif_attribute_windows", [&] {
+    require(model != nullptr && r != nullptr, "model and request must not be NULL");
+    const actif::Model& m = model_of(model);
+    require(r->n >= 0, "n must be >= 0");
+    require(r->t >= 1, "t must be >= 1");
+    const int64_t x_count = product(r->n, r->t, m.input_size);
+    require(x_count >= 0, "n * t * input_size overflows");
+    actif::AttributionRequest req = attribution_request(m, r->options);
+    if (r->n > 0) {
+      require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
+      actif::check_windows_input(m, r->x, r->n, r->t);  // the model's input rule
+    }
+    req.x = r->x;
+    req.n = r->n;
+    req.t = r->t;
+    req.y = r->y;
+    req.delta = r->delta;
+    attribute_into(m, req, r->values, r->abs_stats, r->signed_stats);
+  });
+}
+
+int64_t actif_stream_attribution_steps(const actif_stream* stream) { return stream ? stream->history.length() : -1; }
+
+int actif_stream_attribute(actif_stream* stream, const actif_stream_attribution* r) {
+  return guarded("actif_stream_attribute", [&] {
+    require(stream != nullptr && r != nullptr, "stream and request must not be NULL");
+    require(r->y != nullptr, "y must not be NULL");
+    if (stream->history.length() < 1)
+      throw Failure(ACTIF_E_STATE, "the stream has taken no sample yet: step it before attributing");
+    const actif::Model& m = stream->stream.model();
+    actif::AttributionRequest req = attribution_request(m, r->options);
+    stream->history.fill_request(req);
+    req.y = r->y;
+    req.delta = r->delta;
+    attribute_into(m, req, r->values, r->abs_stats, r->signed_stats);
   });
 }
 

@@ -42,6 +42,29 @@ class Model:
     def try_forward_stats(
         self, x: Any, stats: RunningStats, trace: str, num_threads: int
     ) -> Union[_F32, int, None]: ...
+    def attribute(
+        self,
+        x: _Floats,
+        method: str,
+        target: int = 0,
+        baseline: _Floats | None = None,
+        n_steps: int = 50,
+        ig_method: str = "gausslegendre",
+        num_threads: int = 0,
+        initial_state: Sequence[tuple[_Floats, _Floats]] | None = None,
+    ) -> tuple[_F32, _F32, _F32 | None]: ...
+    def attribute_stats(
+        self,
+        x: _Floats,
+        method: str,
+        target: int,
+        baseline: _Floats | None,
+        n_steps: int,
+        ig_method: str,
+        abs_stats: RunningStats | None,
+        signed_stats: RunningStats | None,
+        num_threads: int = 0,
+    ) -> _F32: ...
 
 class Stream:
     def __init__(self, model: Model, batch: int = 1) -> None: ...
@@ -107,3 +130,4 @@ def isa() -> str: ...
 def set_isa(name: str) -> None: ...
 def supported_isas() -> list[str]: ...
 def default_num_threads() -> int: ...
+def integral_points(method: str, n_steps: int) -> tuple[list[float], list[float]]: ...

@@ -5,6 +5,11 @@ keeps constant-memory statistics while windows or samples arrive one at a time.
 Both feed every time step's trace (see :mod:`actif.traces`) into a
 :class:`~actif.stats.RunningStats` and score features from its mean and spread, so
 streaming the same windows gives the same statistics as one batch call.
+
+The attribution methods ``gradient``, ``integrated`` and ``occlusion``
+(:mod:`actif.attribution`) are ``trace=`` options too: they attribute one output
+(``target``) with a sign; ``|A|`` of every step feeds the same statistics, and a second
+statistics object of the signed ``A`` gives :attr:`Attribution.signed_mean`.
 """
 
 from __future__ import annotations
@@ -12,14 +17,21 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from . import checkpoint as ck
-from .errors import CheckpointMismatchError, InvalidInputError
+from .attribution import (
+    DEFAULT_IG_METHOD,
+    DEFAULT_N_STEPS,
+    METHODS,
+    MethodOptions,
+    check_baseline_values,
+)
+from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
 from .model import Model, any_window_length_refusal
 from .result import Attribution
 from .stats import (
@@ -28,7 +40,6 @@ from .stats import (
     check_aggregation,
     rank,
     scores,
-    scores_from_moments,
 )
 from .traces import DEFAULT_TRACE, check_trace
 from .validation import ON_INVALID, rejected_rows, rejected_value_error, to_float32
@@ -41,6 +52,13 @@ class Explainer:
 
     ``trace``: how hidden activity maps to features (:data:`actif.traces.TRACES`);
     ``aggregation``: the score (:data:`actif.stats.SCORE_METHODS`).
+
+    The attribution methods (``trace="gradient" | "integrated" | "occlusion"``) take
+    ``target`` (the output attributed: an index, or one per window), ``baseline`` (raw
+    input space: a scalar, (I,), (T, I) or (N, T, I); default: the training means the
+    model normalises with, :func:`actif.attribution.default_baseline`), and for
+    ``integrated`` ``n_steps`` and ``ig_method`` (as Captum's IntegratedGradients).
+    The forward-only traces depend on no output and take no target or baseline.
 
     Windows must have the model's length (``model.window``, its training length):
     others raise :class:`ValueError`. ``any_window_length=True`` accepts any length for
@@ -56,6 +74,10 @@ class Explainer:
         aggregation: str = DEFAULT_AGGREGATION,
         *,
         batch_size: int = 4096,
+        target: Any = 0,
+        baseline: Any = None,
+        n_steps: int = DEFAULT_N_STEPS,
+        ig_method: str = DEFAULT_IG_METHOD,
         any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
@@ -65,6 +87,7 @@ class Explainer:
         self.model = model
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
+        self.method = _method_options(model, self.trace, target, baseline, n_steps, ig_method)
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         self.batch_size = int(batch_size)
@@ -75,14 +98,18 @@ class Explainer:
         *,
         stats: RunningStats | None = None,
         progress: bool | Callable[[int, int], None] = False,
+        signed_stats: RunningStats | None = None,
     ) -> Attribution:
         """Scores over all windows ``X`` (N, T, I). Statistics accumulate into ``stats``
-        when given (so several calls can build one attribution), else a fresh object.
+        when given (so several calls can build one attribution), else a fresh object;
+        likewise ``signed_stats`` for the signed methods' :attr:`Attribution.signed_mean`.
         The whole input is checked before any statistics change."""
         Xc = self._windows(X)
         rs = stats if stats is not None else RunningStats(self.model.input_size)
         if rs.n_features != self.model.input_size:
             raise ValueError(f"stats has {rs.n_features} features, the model takes {self.model.input_size}")
+        if self.method is not None:
+            return self._attribute_with_method(Xc, rs, signed_stats, progress)
         n = Xc.shape[0]
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
@@ -96,17 +123,71 @@ class Explainer:
                 report(min(start + self.batch_size, n))
         return Attribution(scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds)
 
+    def _attribute_with_method(
+        self, Xc: np.ndarray, rs: RunningStats, signed_stats: RunningStats | None,
+        progress: bool | Callable[[int, int], None],
+    ) -> Attribution:
+        """:meth:`attribute` for the signed methods: |A| of every step into ``rs``, A
+        into the signed statistics; both land whole or not at all."""
+        method = self.method
+        assert method is not None
+        n, n_in = Xc.shape[0], self.model.input_size
+        signed = signed_stats if signed_stats is not None else RunningStats(n_in, rs.half_life)
+        if signed.n_features != n_in:
+            raise ValueError(f"signed_stats has {signed.n_features} features, the model takes {n_in}")
+        targets = _per_window(method.target, n, "target", 1)
+        baseline = _per_window(method.baseline, n, "baseline", 3)
+        preds = np.empty((n, self.model.output_size), np.float32)
+        report = _progress_callback(progress, n, "attributing")
+        call_signed = RunningStats(n_in, signed.half_life)  # this call's A rows, merged at the end
+        # as in attribute(): rs.staged() makes each call land whole or not at all
+        with rs.staged() as staged, call_signed.accumulator() as signed_acc:
+            for start in range(0, n, self.batch_size):
+                stop = min(start + self.batch_size, n)
+                rows = slice(start, stop)
+                preds[rows] = method.run_stats(
+                    self.model.backend, Xc[rows], staged, signed_acc,
+                    target=_rows_of(targets, 1, rows), baseline=_rows_of(baseline, 3, rows),
+                )
+                report(stop)
+            signed.merge(call_signed)
+        return Attribution(
+            scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds,
+            signed_stats=signed,
+        )
+
     def trace_of(self, X: Any) -> np.ndarray:
-        """The per-step trace (N, T, I), for plots over time."""
+        """The per-step values (N, T, I) the statistics take, for plots over time: the
+        trace, or ``|A|`` for the attribution methods."""
+        if self.method is not None:
+            return np.abs(self.attribute_steps(X))
         res = self.model.backend.forward(self._windows(X), trace=self.trace)
         return res.trace
 
-    def attribute_windows(self, X: Any) -> np.ndarray:
-        """Per-window scores (N, I): each window scored from the statistics of its own
-        T steps (Captum-like per-sample attributions)."""
-        tr = np.asarray(self.trace_of(X), dtype=np.float64)
-        mu, sigma = tr.mean(axis=1), tr.std(axis=1)
-        return np.stack([scores_from_moments(m, s, self.aggregation) for m, s in zip(mu, sigma)]) if len(tr) else np.zeros((0, tr.shape[-1]))
+    def attribute_steps(self, X: Any, target: Any = None, baseline: Any = None, *, return_convergence_delta: bool = False):
+        """Per-step attributions (N, T, I) of windows ``X``, Captum-shaped.
+
+        For the methods: signed attributions of output ``target`` (default: the
+        explainer's) to the raw inputs from ``baseline`` (default: the explainer's),
+        as Captum's InputXGradient / IntegratedGradients / FeatureAblation give them on
+        the equivalent PyTorch module. For the forward-only traces: the trace itself
+        (non-negative; no target or baseline). With ``return_convergence_delta`` also
+        the integrated-gradients completeness error (N,) (``None`` for the others)."""
+        Xc = self._windows(X)
+        if self.method is None:
+            _refuse_method_options(self.trace, target, baseline)
+            values, delta = self.model.backend.forward(Xc, trace=self.trace).trace, None
+        else:
+            if baseline is not None:
+                baseline = check_baseline_values(baseline, self.model.spec, self.model.input_limit)
+            res = self.method.run(self.model.backend, Xc, target=target, baseline=baseline)
+            values, delta = res.values, res.delta
+        return (values, delta) if return_convergence_delta else values
+
+    def attribute_windows(self, X: Any, target: Any = None, baseline: Any = None) -> np.ndarray:
+        """Per-window attributions (N, I): :meth:`attribute_steps` summed over time (what
+        summing a Captum attribution of an (N, T, I) input over its time axis gives)."""
+        return np.asarray(self.attribute_steps(X, target, baseline), dtype=np.float64).sum(axis=1)
 
     def _windows(self, X: Any) -> np.ndarray:
         Xc = self.model.check_windows(X)
@@ -124,6 +205,19 @@ class StreamingExplainer:
 
     ``half_life`` (in trace rows, i.e. time steps) makes the statistics forget
     exponentially, to follow drift.
+
+    The attribution methods (``trace="gradient" | "integrated" | "occlusion"``, with
+    ``target``, ``baseline``, ``n_steps``, ``ig_method`` as for :class:`Explainer`; one
+    int target) in window mode attribute each window and feed its |A| rows, exactly as
+    :meth:`Explainer.attribute` does (streaming equals batch). In stateful mode each
+    sample's prediction is attributed to the last ``model.window`` samples (fewer at
+    the start of the stream), starting from the LSTM state the stream carried into the
+    oldest of them: the gradient is truncated there, and occlusion and integrated
+    gradients replace or interpolate only those samples, from that same state. The
+    |A| rows of that window (one per sample in it) feed the statistics, so a sample is
+    counted once for each of the up to ``window`` predictions it helps make. The
+    explainer keeps the last ``window`` raw samples and the states carried into them
+    (memory O(window x hidden)); a baseline there is a scalar or (I,).
 
     Window mode takes windows of the model's length (``model.window``); others are
     invalid input (``bad_shape``) unless ``any_window_length=True``, which only models
@@ -159,6 +253,10 @@ class StreamingExplainer:
         on_invalid: str = "raise",
         checkpoint_every: int | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
+        target: int = 0,
+        baseline: Any = None,
+        n_steps: int = DEFAULT_N_STEPS,
+        ig_method: str = DEFAULT_IG_METHOD,
         any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
@@ -175,6 +273,16 @@ class StreamingExplainer:
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
         self.stateful = bool(stateful)
+        self.method = _method_options(model, self.trace, target, baseline, n_steps, ig_method)
+        if self.method is not None:
+            if np.ndim(self.method.target) != 0:
+                raise ValueError("a stream attributes one output: target must be one int")
+            rank = -1 if self.method.baseline is None else self.method.baseline.ndim
+            if rank > (1 if self.stateful else 2):
+                raise ValueError(
+                    "a stream's baseline is a scalar or one value per feature (I,)"
+                    + ("" if self.stateful else ", or per step and feature (T, I) in window mode")
+                )
         self.any_window_length = bool(any_window_length)
         # window mode: the one length the hot path may pass straight to the backend
         self._window_length = None if self.any_window_length else model.window
@@ -183,6 +291,10 @@ class StreamingExplainer:
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
         self._stats = RunningStats(model.input_size, half_life)
         self._state = model.new_state(1) if self.stateful else None
+        # the signed methods: statistics of A itself (for the direction), and in stateful
+        # mode the last window's raw samples with the states carried into them
+        self._signed = RunningStats(model.input_size, half_life) if self.method is not None else None
+        self._recent: deque[tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]] = deque(maxlen=model.window)
         self.skipped: Counter[str] = Counter()
         self.n_updates = 0  # accepted windows (window mode) or samples (stateful mode)
         # Taken without blocking for the whole of update/reset: a second writer is refused.
@@ -207,7 +319,7 @@ class StreamingExplainer:
                 # applies the input rule; None (nothing done) sends anything else through
                 # the general path, an int (nothing done) is the first rejected value.
                 y = None
-                if type(x) is np.ndarray:
+                if type(x) is np.ndarray and self.method is None:
                     backend = self.model.backend
                     if self.stateful:
                         y = backend.try_step_stats(x, self._state, acc, self.trace, self.model.input_limit)
@@ -289,20 +401,50 @@ class StreamingExplainer:
 
     def _run(self, rows: np.ndarray) -> np.ndarray:
         """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)
-        (one backend call either way)."""
+        (one backend call either way; the attribution methods: see :meth:`_run_method`)."""
         backend = self.model.backend
         with self._stats.accumulator() as acc:  # re-entrant: update() already holds it
-            if not self.stateful:
+            if self.method is not None:
+                y = self._run_method(rows, acc)
+            elif not self.stateful:
                 y = backend.forward_stats(rows, acc, self.trace)
             else:
                 y = backend.run_stats(rows, self._state, acc, self.trace)
         self.n_updates += int(rows.shape[0])
         return y
 
+    def _run_method(self, rows: np.ndarray, impl: Any) -> np.ndarray:
+        """The signed methods: windows (N, T, I) attributed and fed; or consecutive
+        samples (M, I) each stepped and attributed over the last window of the stream."""
+        method, backend = self.method, self.model.backend
+        assert method is not None and self._signed is not None
+        if not self.stateful:
+            with self._signed.accumulator() as signed_acc:
+                return method.run_stats(backend, rows, impl, signed_acc)
+        y = np.empty((rows.shape[0], self.model.output_size), np.float32)
+        for r in range(rows.shape[0]):
+            x = rows[r : r + 1]
+            state = self._state
+            carried = (x[0].copy(), [h.copy() for h in state.h], [c.copy() for c in state.c])
+            recent = [*self._recent, carried][-self.model.window :]
+            oldest = recent[0]
+            window = np.stack([sample for sample, _, _ in recent])[None]
+            res = method.run(backend, window, initial_state=list(zip(oldest[1], oldest[2])))
+            y[r] = backend.step(x, state)[0][0]  # advances the stream: commit nothing before
+            self._recent.append(carried)
+            impl.update(np.abs(res.values[0]))
+            self._signed.update(res.values[0])
+        return y
+
     # ------------------------------------------------------------------ reading
     @property
     def stats(self) -> RunningStats:
         return self._stats
+
+    @property
+    def signed_stats(self) -> RunningStats | None:
+        """Statistics of the signed attributions (the methods only), else ``None``."""
+        return self._signed
 
     @property
     def state(self):
@@ -321,12 +463,19 @@ class StreamingExplainer:
     def result(self) -> Attribution:
         with self._stats.accumulator():  # statistics and skip counts of one moment
             stats, skipped = self._stats.copy(), dict(self.skipped)
-        return Attribution(scores(stats, self.aggregation), self.model.feature_names, stats, self.trace, self.aggregation, skipped=skipped)
+            signed = None if self._signed is None else self._signed.copy()
+        return Attribution(
+            scores(stats, self.aggregation), self.model.feature_names, stats, self.trace, self.aggregation,
+            skipped=skipped, signed_stats=signed,
+        )
 
     def reset(self) -> None:
         """Forget statistics, state and skip counts."""
         with self._exclusive("reset"), self._stats.accumulator():
             self._stats.reset()
+            if self._signed is not None:
+                self._signed.reset()
+            self._recent.clear()
             if self.stateful:
                 self._state = self.model.new_state(1)
             self.skipped.clear()
@@ -354,6 +503,8 @@ class StreamingExplainer:
                     stats_blob=self._stats.to_bytes(),
                     state_steps=None if state is None else state.steps,
                     state_arrays={} if state is None else ck.state_arrays(state),
+                    signed_blob=None if self._signed is None else self._signed.to_bytes(),
+                    recent_arrays=self._recent_arrays() if self.method is not None and self.stateful else None,
                 )
                 n_updates = self.n_updates
             ck.write_atomic(target, data)
@@ -377,7 +528,44 @@ class StreamingExplainer:
             "half_life": self._stats.half_life,
             "on_invalid": self.on_invalid,
             "checkpoint_every": self.checkpoint_every,
+            "method": None if self.method is None else {
+                "target": int(self.method.target),
+                "baseline": None if self.method.baseline is None else self.method.baseline.tolist(),
+                "n_steps": self.method.n_steps,
+                "ig_method": self.method.ig_method,
+            },
         }
+
+    def _recent_arrays(self) -> dict[str, np.ndarray]:
+        """The stateful methods' last samples and the states carried into them, oldest
+        first: ``recent.x`` (K, I), ``recent.h.k`` and ``recent.c.k`` (K, H_k)."""
+        arrays = {"recent.x": np.array([x for x, _, _ in self._recent], np.float32).reshape(-1, self.model.input_size)}
+        for k, hidden in enumerate(self.model.spec.hidden_sizes):
+            for kind, slot in (("h", 1), ("c", 2)):
+                rows = [entry[slot][k][0] for entry in self._recent]
+                arrays[f"recent.{kind}.{k}"] = np.array(rows).reshape(-1, hidden)
+        return arrays
+
+    def _restore_recent(self, arrays: dict[str, np.ndarray]) -> None:
+        """Refill the stateful methods' recent samples from checkpoint arrays, checked."""
+        expected = self._recent_arrays()  # empty arrays of the right names and widths
+        if set(arrays) != set(expected):
+            raise CheckpointMismatchError(f"checkpoint recent samples hold {sorted(arrays)}, this model needs {sorted(expected)}")
+        count = arrays["recent.x"].shape[0]
+        for name, want in expected.items():
+            got = arrays[name]
+            if got.ndim != 2 or got.shape != (count, want.shape[1]) or count > self.model.window:
+                raise CheckpointMismatchError(f"checkpoint recent array {name} has shape {got.shape}")
+            if not np.all(np.isfinite(got)):
+                raise ModelFormatError(f"checkpoint recent array {name} holds NaN or Inf")
+        state_dtype = self._state.h[0].dtype
+        layers = range(self.model.num_layers)
+        for r in range(count):
+            self._recent.append((
+                arrays["recent.x"][r].astype(np.float32),
+                [arrays[f"recent.h.{k}"][r : r + 1].astype(state_dtype) for k in layers],
+                [arrays[f"recent.c.{k}"][r : r + 1].astype(state_dtype) for k in layers],
+            ))
 
     @classmethod
     def restore(
@@ -412,18 +600,57 @@ class StreamingExplainer:
         every = opts["checkpoint_every"] if checkpoint_every is _STORED else checkpoint_every
         if checkpoint_path is _STORED:
             checkpoint_path = where if every is not None else None
+        method = opts["method"] or {}
         out = cls(
             model, opts["trace"], opts["aggregation"], stateful=opts["stateful"], half_life=opts["half_life"],
             on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path,
-            any_window_length=any_window_length,
+            any_window_length=any_window_length, **method,
         )
         if out.stateful:
             out._state = ck.load_state(model.new_state(1), data.state_arrays, data.state_steps or 0)
+            if out.method is not None:
+                out._restore_recent(data.recent_arrays)
         out._stats = data.stats
+        if out.method is not None:
+            out._signed = data.signed_stats
         out.skipped = Counter(data.skipped)
         out.n_updates = out._checkpointed_at = data.n_updates
         out._fingerprint = fingerprint
         return out
+
+
+def _method_options(model: Model, trace: str, target: Any, baseline: Any, n_steps: int, ig_method: str) -> MethodOptions | None:
+    """The checked options of an attribution-method trace; ``None`` for a forward trace
+    (which depends on no output: a target or baseline there is a mistake, refused)."""
+    if trace in METHODS:
+        return MethodOptions.checked(model.spec, trace, target, baseline, n_steps, ig_method, model.input_limit)
+    _refuse_method_options(trace, None if isinstance(target, (int, np.integer)) and target == 0 else target, baseline)
+    return None
+
+
+def _refuse_method_options(trace: str, target: Any, baseline: Any) -> None:
+    if target is not None or baseline is not None:
+        raise ValueError(
+            f"the {trace!r} trace depends on no output and takes no target or baseline; "
+            f"the attribution methods {METHODS} do"
+        )
+
+
+def _per_window(option: Any, n: int, what: str, rank: int) -> Any:
+    """A per-window option (a target array, an (N, T, I) baseline) checked against the N
+    windows; anything shared by all windows as is."""
+    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+        return option
+    if len(option) != n:
+        raise ValueError(f"{what} holds {len(option)} rows for {n} windows")
+    return option
+
+
+def _rows_of(option: Any, rank: int, rows: slice) -> Any:
+    """The rows of a per-window option for a chunk of windows."""
+    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+        return option
+    return option[rows]
 
 
 def _check_length_option(model: Model, any_window_length: bool) -> None:

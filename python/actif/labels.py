@@ -10,6 +10,9 @@ TRACE_LABELS = {
     "weighted": "weighted trace",
     "gates": "gates trace",
     "paper": "paper trace (hidden unit j as feature j)",
+    "gradient": "gradient x input",
+    "integrated": "integrated gradients",
+    "occlusion": "occlusion (feature ablation)",
 }
 SCORE_LABELS = {
     "mean": "mean score",

@@ -46,6 +46,15 @@ class Attribution:
     aggregation: str
     predictions: np.ndarray | None = None
     skipped: dict[str, int] = field(default_factory=dict)
+    # the attribution methods (gradient, integrated, occlusion) are signed: the scores
+    # come from |A|, these statistics of A itself say each feature's direction
+    signed_stats: RunningStats | None = None
+
+    @property
+    def signed_mean(self) -> np.ndarray | None:
+        """Per feature, the mean signed attribution per step (positive: the feature
+        pushes the target output up); ``None`` for the forward-only traces."""
+        return None if self.signed_stats is None else self.signed_stats.mean
 
     @property
     def order(self) -> np.ndarray:
@@ -92,11 +101,8 @@ class Attribution:
         return frame
 
     def _signed_mean(self) -> np.ndarray | None:
-        value = getattr(self, "signed_mean", None)
-        if value is None:
-            return None
-        arr = np.asarray(value, np.float64)
-        return arr if arr.shape == (len(self.feature_names),) else None
+        value = self.signed_mean
+        return None if value is None else np.asarray(value, np.float64)
 
     def _rows(self, k: int) -> list[tuple[int, str, float]]:
         return [(r + 1, self.feature_names[i], float(self.scores[i])) for r, i in enumerate(self.order[:k])]
@@ -135,6 +141,7 @@ class Attribution:
 
     def to_dict(self) -> dict[str, Any]:
         mean, std = self.stats.mean, self.stats.std  # each read computes the whole vector
+        signed = self.signed_mean
         return {
             "trace": self.trace,
             "aggregation": self.aggregation,
@@ -147,6 +154,7 @@ class Attribution:
                     "score": float(self.scores[i]),
                     "mean": float(mean[i]),
                     "std": float(std[i]),
+                    **({} if signed is None else {"signed_mean": float(signed[i])}),
                 }
                 for r, i in enumerate(self.order)
             ],
@@ -161,9 +169,13 @@ class Attribution:
     def save_csv(self, path: str | os.PathLike[str]) -> None:
         with open(path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["rank", "feature", "score", "mean", "std"])
+            signed = self.signed_stats is not None
+            writer.writerow(["rank", "feature", "score", "mean", "std"] + (["signed_mean"] if signed else []))
             for row in self.to_dict()["features"]:
-                writer.writerow([row["rank"], row["name"], f"{row['score']:.6g}", f"{row['mean']:.6g}", f"{row['std']:.6g}"])
+                writer.writerow(
+                    [row["rank"], row["name"], f"{row['score']:.6g}", f"{row['mean']:.6g}", f"{row['std']:.6g}"]
+                    + ([f"{row['signed_mean']:.6g}"] if signed else [])
+                )
 
     def plot(self, path: str | os.PathLike[str] | None = None, k: int | None = 20, title: str | None = None):
         """Bar chart of the top-k features' scores beside the spread of their per-step

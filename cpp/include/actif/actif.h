@@ -196,6 +196,72 @@ ACTIF_API size_t actif_stats_serialized_size(const actif_stats* stats);
 ACTIF_API int actif_stats_serialize(const actif_stats* stats, void* buffer, size_t capacity, size_t* written);
 ACTIF_API int actif_stats_deserialize(const void* data, size_t size, actif_stats** out);
 
+/* ------------------------------------------------------------------ attribution */
+/* Signed attributions A of one output (`target`) to the raw input features, equal
+ * (up to float32 rounding) to Captum's on the equivalent PyTorch module; see
+ * include/actif/attribution.hpp. |A| rows feed statistics exactly as traces do, so
+ * scores, rankings and the byte format are the same as Python's. */
+typedef enum actif_attribution_method {
+  ACTIF_ATTRIBUTION_GRADIENT = 0,   /* gradient x input (Captum InputXGradient) */
+  ACTIF_ATTRIBUTION_INTEGRATED = 1, /* integrated gradients from the baseline */
+  ACTIF_ATTRIBUTION_OCCLUSION = 2   /* feature j at its baseline over the whole window (FeatureAblation) */
+} actif_attribution_method;
+
+/* Captum's integral approximations for integrated gradients. */
+typedef enum actif_integral {
+  ACTIF_INTEGRAL_GAUSS_LEGENDRE = 0,
+  ACTIF_INTEGRAL_RIEMANN_LEFT = 1,
+  ACTIF_INTEGRAL_RIEMANN_RIGHT = 2,
+  ACTIF_INTEGRAL_RIEMANN_MIDDLE = 3,
+  ACTIF_INTEGRAL_RIEMANN_TRAPEZOID = 4
+} actif_integral;
+
+/* Zero-initialised options mean: gradient x input of output 0, default baseline,
+ * 50 Gauss-Legendre steps, all cores. */
+typedef struct actif_attribution_options {
+  actif_attribution_method method;
+  int64_t target;        /* output index in [0, O) */
+  const float* baseline; /* (I) raw values, or NULL: the input the model normalises to 0 */
+  int64_t n_steps;       /* integrated: steps (0: 50; Riemann rules need >= 2) */
+  actif_integral integral;
+  int32_t num_threads;   /* 0: all cores; 1: the calling thread only */
+} actif_attribution_options;
+
+typedef struct actif_attribution_request {
+  const float* x;              /* (n, t, I), raw */
+  int64_t n;                   /* windows (0 is allowed and does nothing) */
+  int64_t t;                   /* steps per window (>= 1) */
+  actif_attribution_options options;
+  float* y;                    /* out (n, O): predictions; required */
+  float* values;               /* out (n, t, I): signed attributions, or NULL */
+  float* delta;                /* out (n): integrated gradients' completeness error
+                                  sum(A) - (y(x) - y(baseline)), or NULL (integrated only) */
+  actif_stats* abs_stats;      /* every step's |A| row is added here, or NULL */
+  actif_stats* signed_stats;   /* every step's A row, or NULL */
+} actif_attribution_request;
+
+/* Each window from a zero state. Checks every argument (and that x is finite) before
+ * touching any output; statistics change only when the whole call succeeds. */
+ACTIF_API int actif_attribute_windows(const actif_model* model, const actif_attribution_request* request);
+
+/* Stateful mode: each stream's current prediction attributed to its last L samples,
+ * L = min(samples taken, model window), re-run from the state those samples started
+ * from (held constant: the gradient is truncated there; occlusion and the integral
+ * path change only these samples). The stream itself is not changed. */
+typedef struct actif_stream_attribution {
+  actif_attribution_options options;
+  float* y;                  /* out (batch, O): the current prediction, re-computed */
+  float* values;             /* out (batch, L, I), oldest sample first, or NULL */
+  float* delta;              /* out (batch), integrated only, or NULL */
+  actif_stats* abs_stats;    /* the batch * L rows of |A|, or NULL */
+  actif_stats* signed_stats; /* the batch * L rows of A, or NULL */
+} actif_stream_attribution;
+
+/* L: the samples a stream attribution covers now (0 before the first step). */
+ACTIF_API int64_t actif_stream_attribution_steps(const actif_stream* stream);
+/* ACTIF_E_STATE before the first sample. */
+ACTIF_API int actif_stream_attribute(actif_stream* stream, const actif_stream_attribution* request);
+
 #ifdef __cplusplus
 }
 #endif

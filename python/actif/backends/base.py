@@ -8,7 +8,10 @@ A backend is built from a validated :class:`~actif.model_spec.ModelSpec` and off
 * ``forward_stats(X, stats, trace)``: the same pass feeding the trace straight into a
   running-statistics object (backends with a fused native path override it);
 * ``step(x, state, trace)``: the stateful mode, one new sample per stream, the state
-  carried in a stream state made by ``new_state(batch)``.
+  carried in a stream state made by ``new_state(batch)``;
+* ``attribute(X, method, ...)``: signed per-step attributions of one output (gradient x
+  input, integrated gradients, occlusion; :mod:`actif.attribution`), with a generic
+  default built on ``forward`` and ``step`` that native backends may override.
 
 Stream states share one interface whatever the backend: ``batch``, ``steps``,
 ``copy()``, ``reset()``, read access to ``h`` and ``c`` (lists of (B, H_l) arrays, one
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..attribution import attribute_with_engine
 from ..model_spec import ModelSpec
 
 
@@ -214,6 +218,45 @@ class Backend:
 
     def try_step_stats(self, x: np.ndarray, state: StreamState, stats, trace: str, limit: float | None) -> np.ndarray | int | None:
         return None
+
+    def attribute(
+        self,
+        X: np.ndarray,
+        method: str,
+        *,
+        target=0,
+        baseline=None,
+        n_steps: int = 50,
+        ig_method: str = "gausslegendre",
+        initial_state=None,
+        internal_batch_size: int | None = None,
+    ):
+        """Signed attributions of output ``target`` to every step and raw input feature
+        of the windows X (N, T, I): a :class:`~actif.attribution.StepAttribution`.
+
+        ``method``: ``gradient``, ``integrated`` or ``occlusion`` (see
+        :mod:`actif.attribution`). This default works for every engine: activations from
+        :meth:`forward` (or from :meth:`step` when ``initial_state`` is given), the reverse
+        pass in NumPy, occlusion through the engine; a native backend overrides it."""
+        return attribute_with_engine(
+            self, X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method,
+            initial_state=initial_state, internal_batch_size=internal_batch_size,
+        )
+
+    def attribute_stats(
+        self, X: np.ndarray, method: str, abs_stats, signed_stats, *, target=0, baseline=None, n_steps: int = 50,
+        ig_method: str = "gausslegendre",
+    ) -> np.ndarray:
+        """:meth:`attribute` feeding every step's |A| row into ``abs_stats`` and its A row
+        into ``signed_stats`` (either may be ``None``); returns y (N, O). A native
+        backend fuses the two (no (N, T, I) array crosses into Python)."""
+        res = self.attribute(X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method)
+        rows = res.values.reshape(-1, res.values.shape[-1])
+        if signed_stats is not None:
+            signed_stats.update(rows)
+        if abs_stats is not None:
+            abs_stats.update(np.abs(rows))
+        return res.y
 
     def close(self) -> None:
         """Release engine resources (sessions, interpreters); the default has none."""

@@ -80,6 +80,91 @@ class CppBackend(Backend):
         y, _ = _stream(state).run(np.ascontiguousarray(x[:, None, :]), trace, stats)  # one native call
         return y[:, 0]
 
+    # ------------------------------------------------------------------ attribution
+    def attribute(
+        self, X, method, *, target=0, baseline=None, n_steps=50, ig_method="gausslegendre", initial_state=None,
+        internal_batch_size=None,
+    ):
+        """The native attributions (``_core.Model.attribute``): one reverse pass (or the
+        batched ablations) in C++ on the model's kernels. Baselines of shape (T, I) or
+        (N, T, I) take the generic path of :class:`Backend`. ``internal_batch_size`` is
+        not needed here: the core bounds its memory by the windows in flight."""
+        from ..attribution import StepAttribution, check_request, ig_nodes
+
+        targets, state = check_request(self.spec, X, method, target, initial_state, internal_batch_size)
+        base = self._native_baseline(baseline, X.shape)
+        if base is None:
+            return super().attribute(
+                X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method,
+                initial_state=initial_state, internal_batch_size=internal_batch_size,
+            )
+        if method == "integrated":
+            ig_nodes(n_steps, ig_method)  # the same checks and messages as every backend
+        X = np.ascontiguousarray(X, np.float32)
+        n = X.shape[0]
+        state32 = None if state is None else [(_f32(h), _f32(c)) for h, c in state]
+
+        def run(rows, tgt):
+            rows_state = None if state32 is None else [(h[rows], c[rows]) for h, c in state32]
+            return self._model.attribute(
+                X[rows], method, int(tgt), base, int(n_steps), ig_method, self._threads, rows_state
+            )
+
+        groups = np.unique(targets)
+        if len(groups) <= 1:  # one target for all windows (or none at all)
+            y, values, delta = run(slice(None), groups[0] if len(groups) else 0)
+            return StepAttribution(y, values, delta)
+        # One native call per target, results scattered back in window order.
+        y = np.empty((n, self.spec.output_size), np.float32)
+        values = np.empty(X.shape, np.float32)
+        delta = np.empty(n, np.float32) if method == "integrated" else None
+        for tgt in groups:
+            rows = np.flatnonzero(targets == tgt)
+            y[rows], values[rows], d = run(rows, tgt)
+            if delta is not None:
+                delta[rows] = d
+        return StepAttribution(y, values, delta)
+
+    def attribute_stats(
+        self, X, method, abs_stats, signed_stats, *, target=0, baseline=None, n_steps=50, ig_method="gausslegendre"
+    ):
+        """One native call (``_core.Model.attribute_stats``) when both statistics are the
+        core's (or ``None``), the target is one index and the baseline one (I,) row;
+        otherwise the generic path. The statistics get the same bytes either way."""
+        from ..attribution import check_request, ig_nodes
+
+        native = all(s is None or _native.is_native_stats(s) for s in (abs_stats, signed_stats))
+        if native:
+            targets, _ = check_request(self.spec, X, method, target, None, None)
+            base = self._native_baseline(baseline, X.shape)
+            native = base is not None and len(np.unique(targets)) <= 1
+        if not native:
+            return super().attribute_stats(
+                X, method, abs_stats, signed_stats, target=target, baseline=baseline, n_steps=n_steps,
+                ig_method=ig_method,
+            )
+        if method == "integrated":
+            ig_nodes(n_steps, ig_method)
+        tgt = int(targets[0]) if len(targets) else 0
+        return self._model.attribute_stats(
+            np.ascontiguousarray(X, np.float32), method, tgt, base, int(n_steps), ig_method, abs_stats, signed_stats,
+            self._threads,
+        )
+
+    def _native_baseline(self, baseline, shape) -> np.ndarray | None:
+        """The baseline as the core takes it, (I,) float32; ``None`` when it varies over
+        steps or windows (then the generic path runs)."""
+        from ..attribution import check_baseline
+
+        base = check_baseline(baseline, self.spec, shape)
+        if base.ndim > 1:
+            return None
+        return np.ascontiguousarray(np.broadcast_to(base, (self.spec.input_size,)), np.float32)
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.float32)
+
 
 def _stream(state: Any) -> Any:
     if not _native.is_native_stream(state):

@@ -56,7 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delimiter", default=None,
                    help="field delimiter of a text table: one character, or tab, comma, semicolon "
                    "(default: from the extension)")
-    p.add_argument("--trace", default=None, help="trace: input | weighted | gates | paper (default: weighted)")
+    p.add_argument("--trace", default=None,
+                   help="trace: input | weighted | gates | paper, or a method of one output: "
+                        "gradient | integrated | occlusion (default: weighted)")
+    p.add_argument("--target", type=int, default=None,
+                   help="output index the methods attribute (default 0; a classifier's class)")
+    p.add_argument("--n-steps", type=int, default=None, help="integrated gradients: number of nodes (default 50)")
     p.add_argument("--aggregation", default=None,
                    help="mean | inverse (DeepACTIF's) | meanstd | pen (default: mean, chosen by the benchmarks)")
     p.add_argument("--backend", default="auto", help="cpp | numba | numpy | onnxruntime | tflite (default: auto)")
@@ -146,13 +151,22 @@ def run(args: argparse.Namespace) -> int:
     with about_file(input_file(model_path, "model"), "model"):
         model = actif.load(model_path, backend=args.backend)
     X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride, args.delimiter)
+    trace = args.trace or actif.DEFAULT_TRACE
+    method_options = {}
+    if args.target is not None:
+        method_options["target"] = args.target
+    if args.n_steps is not None:
+        method_options["n_steps"] = args.n_steps
+    if method_options and trace not in actif.METHODS:
+        raise ValueError(f"--target and --n-steps apply to the methods {actif.METHODS}, not the {trace!r} trace")
     ex = actif.Explainer(
-        model, trace=args.trace or actif.DEFAULT_TRACE, aggregation=args.aggregation or actif.DEFAULT_AGGREGATION,
-        any_window_length=args.any_window_length,
+        model, trace=trace, aggregation=args.aggregation or actif.DEFAULT_AGGREGATION,
+        any_window_length=args.any_window_length, **method_options,
     )
     res = ex.attribute(X, progress=sys.stderr.isatty())
     print(f"model: {about}, backend {model.backend_name}")
-    print(f"{X.shape[0]} windows of {X.shape[1]} steps; {res.method}")
+    of = f"; target output {model.output_names[ex.method.target]}" if ex.method is not None else ""
+    print(f"{X.shape[0]} windows of {X.shape[1]} steps; {res.method}{of}")
     width = max(len(n) for n in res.feature_names)
     for rank, (name, score) in enumerate(res.top_k(args.top), start=1):
         print(f"{rank:3d}. {name:<{width}}  {score:.4f}")
