@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from suite_io import publish, results_dir, suite_name  # noqa: E402
 
 SUITE = "kernels"
-I, T = 38, 10
+I, T = 38, 10  # noqa: E741  (I: input features, as in the papers)
 
 
 def fovalish_spec(hidden: int) -> ModelSpec:

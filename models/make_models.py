@@ -131,23 +131,37 @@ def model_card(spec, loso: dict | None) -> str:
     return "\n".join(lines)
 
 
+def export_engines(npz: str, out: str) -> int:
+    """The engine files of the model in ``npz`` (each carries that model's fingerprint)."""
+    from actif.interchange.onnx_export import save_onnx
+    from actif.interchange.tflite_export import save_tflite
+    from actif.model_spec import ModelSpec
+
+    spec = ModelSpec.load(npz)
+    save_onnx(spec, os.path.join(out, NAME + ".onnx"))
+    save_tflite(spec, os.path.join(out, NAME + ".tflite"), batch_size=1, window=10)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=None, help="RobustVision folder (default: $ACTIF_DATA_DIR)")
     p.add_argument("--out", default=HERE, help="output directory (default: this folder)")
+    p.add_argument("--engines-only", action="store_true",
+                   help="only re-export the .onnx and .tflite files from the existing .npz (no data, no training)")
     args = p.parse_args(argv)
+    if args.engines_only:
+        return export_engines(os.path.join(args.out, NAME + ".npz"), args.out)
 
     import actif
     from actif.lab.data import build_dataset, data_dir
-    from actif.interchange.onnx_export import save_onnx
-    from actif.interchange.tflite_export import save_tflite
-    from actif.progress import ProgressBar
     from actif.lab.training import (
         BUNDLED_CONFIG,
         BUNDLED_GAP_FACTOR,
         BUNDLED_HOLDOUT,
         train_holdout_model,
     )
+    from actif.progress import ProgressBar
 
     directory = data_dir(args.data_dir)
     if directory is None:
@@ -161,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     npz = os.path.join(args.out, NAME + ".npz")
     spec.save(npz)
-    save_onnx(spec, os.path.join(args.out, NAME + ".onnx"))
-    save_tflite(spec, os.path.join(args.out, NAME + ".tflite"), batch_size=1, window=10)
+    export_engines(npz, args.out)
 
     X = golden_inputs(spec.feature_names, int(spec.window))
     ref = actif.Model(spec, "numpy")

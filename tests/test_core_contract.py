@@ -291,11 +291,13 @@ def test_a_thread_writing_nan_into_the_callers_buffer_cannot_reach_the_statistic
     x = np.random.default_rng(0).normal(size=(400, 10, N_IN)).astype(np.float32)
     buf = x if path == "hot" else x.astype(np.float64)  # float64: the general path
     stop = threading.Event()
+    writes = [0]
 
     def writer():
         while not stop.is_set():
             buf[-1, -1, 0] = np.nan
             buf[-1, -1, 0] = 0.5
+            writes[0] += 1
 
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
@@ -314,6 +316,8 @@ def test_a_thread_writing_nan_into_the_callers_buffer_cannot_reach_the_statistic
         stop.set()
         t.join()
         sys.setswitchinterval(old)
+    # the race was on (the writer ran during the updates) and updates did land
+    assert writes[0] > 0 and ex.n_updates > 0 and ex.stats.count == ex.n_updates * 10
     ck = ex.checkpoint(tmp_path / "ck")
     assert actif.StreamingExplainer.restore(ck, model).stats == ex.stats
 

@@ -14,7 +14,8 @@ import pytest
 FUZZ = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")
 sys.path.insert(0, FUZZ)
 
-TARGETS = {"fuzz_model_spec": "model", "fuzz_running_stats": "stats", "fuzz_checkpoint": "checkpoint", "fuzz_onnx_import": "onnx"}
+TARGETS = {"fuzz_model_spec": "model", "fuzz_running_stats": "stats", "fuzz_checkpoint": "checkpoint", "fuzz_onnx_import": "onnx",
+           "fuzz_model_readers": "model"}
 
 
 EXTREMES = [0, 1, 2**31, 2**63 - 1, 2**64 - 1]
@@ -43,7 +44,7 @@ def mutations(seed: bytes, rng: np.random.Generator, n: int) -> list[bytes]:
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_seed_corpus_and_mutations_never_crash(target):
     module = __import__(target)
-    if getattr(module, "spec_from_onnx", True) is None:
+    if getattr(module, "spec_from_onnx", True) is None or getattr(module, "LIB", True) is None:
         pytest.skip(module.MISSING)
     folder = os.path.join(FUZZ, "corpus", TARGETS[target])
     seeds = sorted(os.listdir(folder))

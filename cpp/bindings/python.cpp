@@ -49,17 +49,6 @@ void expect_shape(const py::array& a, const std::vector<int64_t>& shape, const c
   }
 }
 
-// A caller-owned state buffer that we update in place: it must already be float32,
-// C-contiguous and writable, or an update would land in a temporary copy.
-float* state_buffer(const py::handle& obj, const std::vector<int64_t>& shape, const char* what) {
-  if (!py::isinstance<py::array_t<float>>(obj)) throw Error(std::string(what) + " must be a float32 NumPy array");
-  py::array a = py::reinterpret_borrow<py::array>(obj);
-  if (!(a.flags() & py::array::c_style) || !a.writeable())
-    throw Error(std::string(what) + " must be C-contiguous and writable");
-  expect_shape(a, shape, what);
-  return static_cast<float*>(a.mutable_data());
-}
-
 std::shared_ptr<actif::Model> make_model(const py::object& input_scale, const py::object& input_shift,
                                          const py::list& lstm, const std::string& pooling, int64_t window,
                                          const py::object& post_scale, const py::object& post_shift,
@@ -185,7 +174,6 @@ py::array_t<double> vec_to_array(const std::vector<double>& v) {
   std::copy(v.begin(), v.end(), out.mutable_data());
   return out;
 }
-
 
 // A read-only NumPy view of a stream buffer, keeping the stream (owner) alive.
 py::array read_only_view(const py::object& owner, const float* data, std::vector<int64_t> shape) {

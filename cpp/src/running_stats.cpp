@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -109,27 +110,39 @@ void RunningStats::update_impl(const T* data, int64_t rows, int64_t ld) {
       }
     }
   }
-  if (decay_old != 1.0) {
-    weight_ *= decay_old;
-    for (size_t j = 0; j < n; ++j) m2_[j] *= decay_old;
-  }
-  merge_moments(wb, mb, m2b);
-  count_ += static_cast<uint64_t>(rows);
+  merge_moments(decay_old, static_cast<uint64_t>(rows), wb, mb, m2b);
 }
 
-void RunningStats::merge_moments(double wb, const double* mb, const double* m2b) {
-  const double wa = weight_;
+// Two passes: the first computes every new moment and refuses (throwing, nothing
+// changed) when one would not be finite or the count would wrap; the second stores
+// the same values. So a state is always finite and always serialises back.
+void RunningStats::merge_moments(double decay_a, uint64_t count_b, double wb, const double* mb, const double* m2b) {
+  if (count_b > UINT64_MAX - count_)
+    throw Error("statistics count would overflow 2^64 samples; statistics unchanged");
+  const double wa = weight_ * decay_a;
   const double w = wa + wb;
-  if (w == 0.0) return;
+  const size_t n = static_cast<size_t>(n_);
+  if (w == 0.0) {
+    count_ += count_b;
+    return;
+  }
   const double fb = wb / w;
   const double fab = wa * wb / w;
-  const size_t n = static_cast<size_t>(n_);
-  for (size_t j = 0; j < n; ++j) {
+  auto moments = [&](size_t j, double& mean, double& m2) {
     const double d = mb[j] - mean_[j];
-    mean_[j] += d * fb;
-    m2_[j] += m2b[j] + d * d * fab;
+    mean = mean_[j] + d * fb;
+    m2 = m2_[j] * decay_a + (m2b[j] + d * d * fab);
+  };
+  for (size_t j = 0; j < n; ++j) {
+    double mean, m2;
+    moments(j, mean, m2);
+    if (!std::isfinite(mean) || !std::isfinite(m2))
+      throw Error("values too large for float64 statistics (feature " + std::to_string(j) +
+                  "'s moments would overflow); statistics unchanged");
   }
+  for (size_t j = 0; j < n; ++j) moments(j, mean_[j], m2_[j]);
   weight_ = w;
+  count_ += count_b;
 }
 
 void RunningStats::merge(const RunningStats& other) {
@@ -140,8 +153,7 @@ void RunningStats::merge(const RunningStats& other) {
     merge(copy);
     return;
   }
-  merge_moments(other.weight_, other.mean_.data(), other.m2_.data());
-  count_ += other.count_;
+  merge_moments(1.0, other.count_, other.weight_, other.mean_.data(), other.m2_.data());
 }
 
 void RunningStats::reset() {
@@ -215,6 +227,12 @@ RunningStats RunningStats::from_bytes(const uint8_t* data, size_t size) {
   for (uint64_t j = 0; j < n; ++j)
     if (!std::isfinite(rs.mean_[j]) || !std::isfinite(rs.m2_[j]) || rs.m2_[j] < 0.0)
       throw Error("statistics blob has non-finite or negative moments");
+  // What the counts mean (stats.py checks the same): no sample, no weight and zero
+  // moments; any sample weighs at least 1 (the newest sample always weighs 1).
+  bool zeros = true;
+  for (uint64_t j = 0; j < n; ++j) zeros = zeros && rs.mean_[j] == 0.0 && rs.m2_[j] == 0.0;
+  if (count == 0 ? !(weight == 0.0 && zeros) : !(weight >= 1.0))
+    throw Error("statistics blob has a weight or moments that do not match its count");
   return rs;
 }
 

@@ -353,3 +353,63 @@ TEST_CASE(c_api, threads_share_a_model) {
   CHECK(got[0] == want && got[1] == want);
   CHECK(err[0].empty() && err[1].find("bogus") != std::string::npos);
 }
+
+// The statistics byte format (python/actif/stats.py) of one feature: `count` samples
+// of weight 1 at `mean`, M2 0, with its CRC-32.
+static std::vector<uint8_t> stats_blob(uint64_t count, double mean) {
+  std::vector<uint8_t> b(48 + 16 + 4, 0);
+  std::memcpy(b.data(), "ACTIFRS", 8);
+  const uint32_t version = 1;
+  const uint64_t n = 1;
+  const double weight = static_cast<double>(count);
+  std::memcpy(b.data() + 8, &version, 4);
+  std::memcpy(b.data() + 16, &n, 8);
+  std::memcpy(b.data() + 24, &count, 8);
+  std::memcpy(b.data() + 32, &weight, 8);
+  std::memcpy(b.data() + 48, &mean, 8);
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < 64; ++i) {
+    crc ^= b[i];
+    for (int k = 0; k < 8; ++k) crc = (crc & 1u) ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+  }
+  crc = ~crc;
+  std::memcpy(b.data() + 64, &crc, 4);
+  return b;
+}
+
+// Arguments the C API must refuse (numbers out of range, short buffers), and the statistics
+// rule through the C API: a merge whose moments would overflow float64 is refused with
+// both statistics unchanged, so the blob still deserialises.
+TEST_CASE(c_api, out_of_range_arguments_and_overflowing_merges) {
+  actif_stats* s = nullptr;
+  CHECK(actif_stats_create(0, 0.0, &s) == ACTIF_E_INVALID_ARGUMENT && s == nullptr);
+  CHECK(actif_stats_create(2, -1.0, &s) == ACTIF_E_INVALID_ARGUMENT && s == nullptr);
+  CHECK(actif_stats_create(2, std::nan(""), &s) == ACTIF_E_INVALID_ARGUMENT && s == nullptr);
+  CHECK(actif_stats_create(2, INFINITY, &s) == ACTIF_E_INVALID_ARGUMENT && s == nullptr);
+  CHECK(actif_stats_create(2, 0.0, &s) == ACTIF_OK);
+  const float rows[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+  CHECK(actif_stats_update(s, rows, -1) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stats_update(s, rows, 2) == ACTIF_OK);
+  double out[2];
+  CHECK(actif_stats_scores(s, ACTIF_SCORE_PEN, out, 1) == ACTIF_E_INVALID_ARGUMENT);  // buffer too short
+  CHECK(actif_set_isa("") == ACTIF_OK);  // "" and "auto" pick the best kernels
+  CHECK(actif_set_isa(nullptr) == ACTIF_E_INVALID_ARGUMENT);
+
+  // Two valid one-feature states (3 samples each) whose means are +-1e154: merging them
+  // would overflow M2. Built as blobs: a float32 row cannot hold 1e154.
+  const std::vector<uint8_t> pb = stats_blob(3, 1e154), mb = stats_blob(3, -1e154);
+  actif_stats *a = nullptr, *b = nullptr;
+  CHECK(actif_stats_deserialize(pb.data(), pb.size(), &a) == ACTIF_OK);
+  CHECK(actif_stats_deserialize(mb.data(), mb.size(), &b) == ACTIF_OK);
+  CHECK(actif_stats_merge(a, b) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(std::string(actif_last_error()).find("overflow") != std::string::npos);
+  std::vector<uint8_t> again(actif_stats_serialized_size(a));
+  size_t written = 0;
+  CHECK(actif_stats_serialize(a, again.data(), again.size(), &written) == ACTIF_OK && again == pb);
+  actif_stats* back = nullptr;
+  CHECK(actif_stats_deserialize(again.data(), written, &back) == ACTIF_OK);
+  actif_stats_free(back);
+  actif_stats_free(a);
+  actif_stats_free(b);
+  actif_stats_free(s);
+}

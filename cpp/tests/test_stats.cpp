@@ -167,3 +167,57 @@ TEST_CASE(stats, corrupt_blobs_refused) {
   fix_crc(b);
   CHECK(refused(b));
 }
+
+// Finite but huge values: a row or merge whose float64 moments would overflow is refused
+// (actif::Error) with the state unchanged, so every state stays finite and serialises
+// back (the rule of python/actif/stats.py).
+TEST_CASE(stats, overflowing_moments_refused_nothing_changed) {
+  for (const double half_life : {0.0, 3.0}) {
+    actif::RunningStats rs(1, half_life);
+    const double start[2] = {2.0, 4.0};
+    rs.update(start, 2, 1);
+    const std::vector<uint8_t> before = rs.to_bytes();
+    for (const std::vector<double>& rows : std::vector<std::vector<double>>{{1e200}, {1e155, -1e155}, {1.7e308, 1.7e308}}) {
+      bool threw = false;
+      try {
+        rs.update(rows.data(), static_cast<int64_t>(rows.size()), 1);
+      } catch (const actif::Error&) {
+        threw = true;
+      }
+      CHECK(threw);
+      CHECK(rs.to_bytes() == before);
+    }
+    CHECK(!refused(rs.to_bytes()));
+  }
+  actif::RunningStats a(1), b(1);
+  const double plus[3] = {1e154, 1e154, 1e154}, minus[3] = {-1e154, -1e154, -1e154};
+  a.update(plus, 3, 1);
+  b.update(minus, 3, 1);
+  const std::vector<uint8_t> before = a.to_bytes();
+  bool threw = false;
+  try {
+    a.merge(b);
+  } catch (const actif::Error&) {
+    threw = true;
+  }
+  CHECK(threw);
+  CHECK(a.to_bytes() == before);
+}
+
+TEST_CASE(stats, blobs_whose_count_contradicts_weight_or_moments_refused) {
+  actif::RunningStats empty(1);
+  const std::vector<uint8_t> good = empty.to_bytes();
+  CHECK(!refused(good));
+  struct Case {
+    uint64_t count;
+    double weight, mean;
+  };
+  for (const Case& c : {Case{0, 1.0, 0.0}, Case{0, 0.0, 1.5}, Case{3, 0.0, 1.0}, Case{3, 0.5, 1.0}}) {
+    std::vector<uint8_t> b = good;
+    std::memcpy(b.data() + 24, &c.count, 8);
+    std::memcpy(b.data() + 32, &c.weight, 8);
+    std::memcpy(b.data() + 48, &c.mean, 8);
+    fix_crc(b);
+    CHECK_MSG(refused(b), "count " + std::to_string(c.count) + ", weight " + std::to_string(c.weight));
+  }
+}

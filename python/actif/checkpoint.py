@@ -147,6 +147,13 @@ def load_state(state: Any, arrays: dict[str, np.ndarray], steps: int) -> Any:
             raise CheckpointMismatchError(f"checkpoint state {name} has shape {arrays[name].shape}, this model needs {dst.shape}")
         if not np.all(np.isfinite(arrays[name])):
             raise ModelFormatError(f"checkpoint state {name} holds NaN or Inf")
+        # What the state means: h = o * tanh(c) is within [-1, 1], and each step moves c
+        # by at most 1 (|f * c + i * g| <= |c| + 1); zero steps means a zero state.
+        bound = float(steps) if name.startswith("c.") else min(1.0, float(steps))
+        if np.any(np.abs(arrays[name]) > bound):
+            raise ModelFormatError(
+                f"checkpoint state {name} holds values no LSTM reaches in {steps} steps (|{name[0]}| <= {bound:g})"
+            )
     layers = len(state.h)
     # cast to the backend's state dtype (exact for the same backend)
     state.assign(

@@ -54,10 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, ImportError) as exc:
-        # Bad input, missing files and missing extras get one clear line, not a traceback.
-        print(f"actif {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError, EOFError, ImportError) as exc:
+        # Bad input, unusable files and missing extras get one clear line naming the
+        # file when there is one, exit status 2, not a traceback.
+        print(f"actif {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

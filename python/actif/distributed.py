@@ -405,8 +405,8 @@ def _npy_batches(part: Part, model: Model, step: int) -> Iterator[np.ndarray]:
 def _table_windows(path: str, model: Model, options: Options) -> np.ndarray:
     """A CSV/TSV/Parquet session cut into windows of the model's length, as ``actif
     explain`` does (columns matched to the model's feature names)."""
-    from .commands.explain import sliding_windows
     from .lab.data.tables import read_samples
+    from .lab.data.windows import sliding_windows
 
     samples = read_samples(path, model.feature_names, delimiter=options.delimiter)
     return sliding_windows(samples, options.window, options.stride, where=path)

@@ -21,15 +21,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
+import struct
 from dataclasses import dataclass, field, replace
-from typing import IO, Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .constants import MAX_ARRAYS_BYTES, MAX_DIM, MAX_HEADER_BYTES, MAX_LAYERS, MAX_MEMBER_BYTES
+from .constants import MAX_ARRAYS_BYTES, MAX_DIM, MAX_HEADER_BYTES, MAX_LAYERS
 from .errors import ModelFormatError
 from .fileio import write_atomically
+from .stored_zip import MAX_MODEL_FILE_BYTES, StoredZip, parse_npy
 
 FORMAT_NAME = "actif.model"
 FORMAT_VERSION = 1
@@ -40,7 +41,6 @@ ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid")
 # (constants.json, which the native reader reads too). MAX_MODEL_BYTES bounds all arrays
 # together: many members each under the limit stay bounded.
 MAX_MODEL_BYTES = MAX_ARRAYS_BYTES
-_READ_CHUNK = 1 << 20
 
 
 @dataclass
@@ -276,20 +276,34 @@ class ModelSpec:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | bytes | io.IOBase) -> ModelSpec:
-        """Read and validate a model file (path, bytes or binary file object)."""
-        try:
-            source = io.BytesIO(path) if isinstance(path, (bytes, bytearray, memoryview)) else path
-            with zipfile.ZipFile(source) as zf:  # type: ignore[arg-type]
-                return _spec_from_zip(zf)
-        except ModelFormatError:
-            raise
-        except FileNotFoundError:
-            raise
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError) as exc:
-            raise ModelFormatError(f"not a readable actif model file: {exc}") from exc
-        except (ValueError, TypeError, UnicodeDecodeError, OverflowError, RuntimeError) as exc:
-            # zipfile and zlib raise a variety of these on corrupt members
-            raise ModelFormatError(f"corrupt actif model file: {exc}") from exc
+        """Read and validate a model file (path, bytes or binary file object).
+
+        The file is read by the native reader's rules (:mod:`actif.stored_zip`), so both
+        accept and reject the same files; it is held in memory while it is read (files
+        up to :data:`~actif.stored_zip.MAX_MODEL_FILE_BYTES`)."""
+        if isinstance(path, (bytes, bytearray, memoryview)):
+            return _spec_from_bytes(path)
+        if isinstance(path, io.IOBase):
+            data = path.read(MAX_MODEL_FILE_BYTES + 1)
+            if len(data) > MAX_MODEL_FILE_BYTES:
+                raise ModelFormatError(f"model file is larger than {MAX_MODEL_FILE_BYTES} bytes")
+            return _spec_from_bytes(data)
+        path = os.fspath(path)
+        with open(path, "rb") as fh:  # FileNotFoundError, IsADirectoryError ... stay OSErrors
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_MODEL_FILE_BYTES:
+                raise ModelFormatError(f"model file {path!r} is larger than {MAX_MODEL_FILE_BYTES} bytes")
+            data = fh.read(MAX_MODEL_FILE_BYTES + 1)  # the file's real size bounds it, not a declared one
+        return _spec_from_bytes(data)
+
+
+def _spec_from_bytes(data: bytes | bytearray | memoryview) -> ModelSpec:
+    try:
+        return _spec_from_zip(StoredZip(data))
+    except ModelFormatError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError, struct.error) as exc:
+        raise ModelFormatError(f"corrupt actif model file: {type(exc).__name__}: {exc}") from None
 
 
 # ---------------------------------------------------------------- affine folding
@@ -341,6 +355,10 @@ def _check_array(name: str, a: Any) -> None:
         raise ModelFormatError(f"{name} must be floating point, got dtype {a.dtype}")
     if a.size and not np.all(np.isfinite(a)):
         raise ModelFormatError(f"{name} contains NaN or Inf")
+    if a.dtype != np.float32 and a.size:
+        with np.errstate(over="ignore"):  # the engines run float32: a weight beyond it is Inf there
+            if not np.all(np.isfinite(a.astype(np.float32))):
+                raise ModelFormatError(f"{name} holds values beyond float32's range (|v| > {np.finfo(np.float32).max:.4g})")
 
 
 def _check_vec(name: str, a: Any, n: int, optional: bool = False) -> None:
@@ -360,66 +378,36 @@ def _check_names(what: str, names: Sequence[str], n: int) -> None:
         raise ModelFormatError(f"{what} must be unique")
 
 
-def _read_npy_header(fh: IO[bytes], name: str) -> tuple[Any, bool, np.dtype]:
-    """Parse a ``.npy`` header as (shape, fortran_order, dtype), any failure a ModelFormatError.
+def _read_member(zf: StoredZip, name: str, shape: tuple[int, ...] | None, budget: list[int] | None = None) -> np.ndarray:
+    """Read one ``.npy`` member after checking its declared shape, dtype and size (the
+    container and header rules are the C reader's: :mod:`actif.stored_zip`)."""
+    dshape, dtype, data = parse_npy(zf.read(f"{name}.npy"), name)
+    allowed = ("<f4", "<f8") if shape is not None else ("u1",)
+    if dtype not in allowed:
+        raise ModelFormatError(f"array {name!r} has dtype {dtype}, expected one of {list(allowed)}")
+    if shape is not None and tuple(dshape) != tuple(shape):
+        raise ModelFormatError(f"array {name!r} has shape {tuple(dshape)}, header says {tuple(shape)}")
+    nbytes = len(data)
+    if budget is not None:
+        if nbytes > budget[0]:
+            raise ModelFormatError(f"model arrays declare more than {MAX_MODEL_BYTES} bytes in total")
+        budget[0] -= nbytes
+    return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(dshape).copy()
 
-    NumPy parses the header's dict with ``tokenize`` and ``ast.literal_eval``, so hostile
-    bytes surface as SyntaxError, tokenize.TokenError, RecursionError and more; the
-    fuzzer found some of them. None of these may escape as anything but a format error.
-    """
-    version = np.lib.format.read_magic(fh)
-    if version not in ((1, 0), (2, 0)):
-        raise ModelFormatError(f"array {name!r}: unsupported .npy version {version}")
-    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    try:
-        return reader(fh, max_header_size=10000)
-    except Exception as exc:  # noqa: BLE001 - an untrusted header may fail in any way
-        raise ModelFormatError(f"array {name!r} has a malformed .npy header: {type(exc).__name__}: {exc}") from None
+
+MAX_JSON_DEPTH = 256  # the C reader's JsonValue::kMaxDepth: the top value is at depth 0
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, shape: tuple[int, ...] | None, budget: list[int] | None = None) -> np.ndarray:
-    """Read one ``.npy`` member after checking its declared shape, dtype and size."""
-    member = f"{name}.npy"
-    try:
-        info = zf.getinfo(member)
-    except KeyError:
-        raise ModelFormatError(f"model file has no array {name!r}") from None
-    if info.file_size > MAX_MEMBER_BYTES:
-        raise ModelFormatError(f"array {name!r} declares {info.file_size} bytes (limit {MAX_MEMBER_BYTES})")
-    with zf.open(info) as fh:
-        dshape, fortran, dtype = _read_npy_header(fh, name)
-        if fortran:
-            raise ModelFormatError(f"array {name!r} is Fortran-ordered")
-        allowed = (np.dtype("<f4"), np.dtype("<f8")) if shape is not None else (np.dtype("u1"),)
-        if dtype not in allowed:
-            raise ModelFormatError(f"array {name!r} has dtype {dtype}, expected one of {[str(d) for d in allowed]}")
-        if shape is not None and tuple(dshape) != tuple(shape):
-            raise ModelFormatError(f"array {name!r} has shape {tuple(dshape)}, header says {tuple(shape)}")
-        if any(not isinstance(d, int) or d < 0 for d in dshape):
-            raise ModelFormatError(f"array {name!r} has a malformed shape {dshape!r}")
-        count = 1
-        for d in dshape:  # exact Python ints: a hostile shape cannot wrap around
-            count *= d
-        nbytes = count * dtype.itemsize
-        limit = MAX_HEADER_BYTES if shape is None else MAX_MEMBER_BYTES
-        if nbytes > limit:
-            raise ModelFormatError(f"array {name!r} declares {nbytes} bytes (limit {limit})")
-        if budget is not None:
-            if nbytes > budget[0]:
-                raise ModelFormatError(f"model arrays declare more than {MAX_MODEL_BYTES} bytes in total")
-            budget[0] -= nbytes
-        # Read in chunks into the array itself: memory grows only with bytes actually
-        # present (a lying header or zip bomb stops early), and is never held twice.
-        out = np.empty(count, dtype=dtype)
-        view = memoryview(out).cast("B")
-        got = 0
-        while got < nbytes:
-            chunk = fh.read(min(_READ_CHUNK, nbytes - got))
-            if not chunk:
-                raise ModelFormatError(f"array {name!r} is truncated ({got} of {nbytes} bytes)")
-            view[got : got + len(chunk)] = chunk
-            got += len(chunk)
-        return out.reshape(dshape)
+def _check_json_depth(value: Any) -> None:
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ModelFormatError(f"model header is not valid JSON: nesting deeper than {MAX_JSON_DEPTH}")
+        if isinstance(v, dict):
+            stack.extend((c, depth + 1) for c in v.values())
+        elif isinstance(v, list):
+            stack.extend((c, depth + 1) for c in v)
 
 
 def _get(d: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -438,14 +426,15 @@ def _dim(d: dict[str, Any], key: str, where: str) -> int:
     return v
 
 
-def _spec_from_zip(zf: zipfile.ZipFile) -> ModelSpec:
+def _spec_from_zip(zf: StoredZip) -> ModelSpec:
     raw = _read_member(zf, "header", None)
     if raw.ndim != 1 or raw.size > MAX_HEADER_BYTES:
         raise ModelFormatError("model header is malformed or too large")
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFormatError(f"model header is not valid JSON: {exc}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFormatError(f"model header is not valid JSON: {type(exc).__name__}: {exc}") from None
+    _check_json_depth(header)
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFormatError("not an actif model (header 'format' is missing or wrong)")
     version = header.get("version")

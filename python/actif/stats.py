@@ -45,6 +45,7 @@ from .validation import positive_int
 MAGIC = b"ACTIFRS\x00"
 STATS_VERSION = 1
 _HEADER = struct.Struct("<8sIIQQdd")
+_MAX_COUNT = (1 << 64) - 1  # the blob's u64 sample count
 SCORE_METHODS = ("inverse", "mean", "meanstd", "pen")
 # The default score is chosen by the faithfulness benchmarks (benchmarks/results/
 # faithfulness_synthetic.md, deletion_insertion.md, faithfulness_retrain.md): "mean"
@@ -73,31 +74,45 @@ class NumpyRunningStats:
         rows = a.shape[0]
         if rows == 0:
             return
-        if self.half_life:
-            lam = self.decay
-            w = lam ** np.arange(rows - 1, -1, -1, dtype=np.float64)  # newest row weighs 1
-            wb = float(w.sum())
-            mb = (w @ a) / wb
-            m2b = w @ (a - mb) ** 2
-            self._merge_weighted(self.weight * lam**rows, self.mean, self.m2 * lam**rows, wb, mb, m2b)
-        else:
-            mb = a.mean(axis=0)
-            m2b = ((a - mb) ** 2).sum(axis=0)
-            self._merge_weighted(self.weight, self.mean, self.m2, float(rows), mb, m2b)
-        self.count += rows
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, by value
+            if self.half_life:
+                lam = self.decay
+                w = lam ** np.arange(rows - 1, -1, -1, dtype=np.float64)  # newest row weighs 1
+                wb = float(w.sum())
+                mb = (w @ a) / wb
+                m2b = w @ (a - mb) ** 2
+                self._merge_moments(lam**rows, rows, wb, mb, m2b)
+            else:
+                mb = a.mean(axis=0)
+                m2b = ((a - mb) ** 2).sum(axis=0)
+                self._merge_moments(1.0, rows, float(rows), mb, m2b)
 
-    def _merge_weighted(self, wa, ma, m2a, wb, mb, m2b) -> None:
+    def _merge_moments(self, decay_a: float, count_b: int, wb: float, mb: np.ndarray, m2b: np.ndarray) -> None:
+        """Chan et al.'s merge of batch moments into this state, after decaying its weight
+        and M2 by ``decay_a``. Refuses (ValueError, nothing changed) when a moment would
+        overflow float64 or the count 2^64: the rule of running_stats.cpp, same formulas."""
+        if self.count + count_b > _MAX_COUNT:
+            raise ValueError("statistics count would overflow 2^64 samples; statistics unchanged")
+        wa = self.weight * decay_a
         w = wa + wb
         if w == 0.0:
+            self.count += count_b
             return
-        delta = mb - ma
-        self.mean = ma + delta * (wb / w)
-        self.m2 = m2a + m2b + delta * delta * (wa * wb / w)
-        self.weight = w
+        with np.errstate(over="ignore", invalid="ignore"):
+            delta = mb - self.mean
+            mean = self.mean + delta * (wb / w)
+            m2 = self.m2 * decay_a + (m2b + delta * delta * (wa * wb / w))
+        bad = ~(np.isfinite(mean) & np.isfinite(m2))
+        if bad.any():
+            raise ValueError(
+                f"values too large for float64 statistics (feature {int(np.argmax(bad))}'s moments would overflow); "
+                "statistics unchanged"
+            )
+        self.mean, self.m2, self.weight = mean, m2, w
+        self.count += count_b
 
     def merge(self, other: NumpyRunningStats) -> None:
-        self._merge_weighted(self.weight, self.mean, self.m2, other.weight, other.mean, other.m2)
-        self.count += other.count
+        self._merge_moments(1.0, other.count, other.weight, other.mean, other.m2)
 
     def copy(self) -> NumpyRunningStats:
         out = NumpyRunningStats(self.n_features, self.half_life or None)
@@ -144,6 +159,10 @@ class NumpyRunningStats:
             raise ModelFormatError("statistics blob has invalid weight or half-life")
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(m2)) and np.all(m2 >= 0)):
             raise ModelFormatError("statistics blob has non-finite or negative moments")
+        # What the counts mean (running_stats.cpp checks the same): no sample, no weight
+        # and zero moments; any sample weighs at least 1 (the newest always weighs 1).
+        if not ((weight == 0.0 and not mean.any() and not m2.any()) if count == 0 else weight >= 1.0):
+            raise ModelFormatError("statistics blob has a weight or moments that do not match its count")
         out = cls(int(n), half_life or None)
         out.count, out.weight, out.mean, out.m2 = int(count), float(weight), mean, m2
         return out
@@ -234,8 +253,9 @@ class RunningStats:
 
     # ------------------------------------------------------------------ writing
     def update(self, a: Any) -> RunningStats:
-        """Add rows ``a`` (M, n_features), or one row (n_features,). Rejects NaN/Inf
-        and wrong shapes with ``ValueError`` before changing anything."""
+        """Add rows ``a`` (M, n_features), or one row (n_features,). Rejects NaN/Inf,
+        wrong shapes and values so large that the float64 moments would overflow (about
+        1e154 away from the running mean) with ``ValueError`` before changing anything."""
         arr = np.asarray(a)
         if arr.dtype.kind not in "fiu":
             raise ValueError(f"statistics take real numbers, got dtype {arr.dtype}")
@@ -254,7 +274,9 @@ class RunningStats:
         return self
 
     def merge(self, other: RunningStats) -> RunningStats:
-        """Fold ``other`` into this (Chan et al.); both must have equal shape and half-life."""
+        """Fold ``other`` into this (Chan et al.); both must have equal shape and half-life.
+        A merge whose moments would overflow float64 or whose count would pass 2^64 raises
+        ``ValueError`` and changes nothing."""
         if not isinstance(other, RunningStats):
             raise TypeError("merge takes another RunningStats")
         if other.n_features != self.n_features:

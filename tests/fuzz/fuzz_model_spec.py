@@ -27,15 +27,19 @@ def npy_of_bytes(raw: bytes) -> bytes:
     return buf.getvalue()
 
 
-def test_one_input(data: bytes) -> None:
+def model_blob(data: bytes) -> bytes:
+    """The model file an input stands for (see the modes above)."""
     mode, payload = split_mode(data)
     if mode % 3 == 0:
-        blob = payload
-    elif mode % 3 == 1:
-        blob = zip_bytes({**MEMBERS, "header.npy": npy_of_bytes(payload)})
-    else:
-        name = NAMES[(payload[0] if payload else 0) % len(NAMES)]
-        blob = zip_bytes({**MEMBERS, name: payload[1:]})
+        return payload
+    if mode % 3 == 1:
+        return zip_bytes({**MEMBERS, "header.npy": npy_of_bytes(payload)})
+    name = NAMES[(payload[0] if payload else 0) % len(NAMES)]
+    return zip_bytes({**MEMBERS, name: payload[1:]})
+
+
+def test_one_input(data: bytes) -> None:
+    blob = model_blob(data)
     try:
         spec = ModelSpec.load(blob)
     except ModelFormatError:

@@ -27,6 +27,7 @@ TARGETS = {
     "fuzz_running_stats": "stats",
     "fuzz_checkpoint": "checkpoint",
     "fuzz_onnx_import": "onnx",
+    "fuzz_model_readers": "model",  # Python and C readers side by side (needs libactif built)
 }
 
 

@@ -17,12 +17,13 @@
 
 namespace actif {
 
-// Limits from constants.json, shared with model_spec.py (MAX_HEADER_BYTES, MAX_LAYERS,
-// MAX_MEMBER_BYTES) ...
+// Limits from constants.json, shared with model_spec.py and stored_zip.py: both readers
+// accept and reject the same files (tests/fuzz/fuzz_model_readers.py).
 constexpr size_t kMaxHeaderBytes = limits::kMaxHeaderBytes;
 constexpr size_t kMaxLayers = limits::kMaxLayers;
 constexpr uint64_t kMaxMemberBytes = limits::kMaxMemberBytes;
-// ... and beyond model_spec.py: bounds on what the embedded reader takes at all.
+constexpr uint64_t kMaxModelBytes = limits::kMaxArraysBytes;  // all weight arrays together
+// ... and bounds on what the reader takes at all.
 constexpr uint64_t kMaxModelFileBytes = limits::kMaxFileBytes;
 constexpr size_t kMaxZipMembers = limits::kMaxZipMembers;
 constexpr size_t kMaxNpyHeaderBytes = limits::kMaxNpyHeaderBytes;  // numpy's own max_header_size

@@ -27,7 +27,8 @@ class RunningStats {
 
   explicit RunningStats(int64_t n_features, double half_life = 0.0);
 
-  // Adds `rows` rows of `n_features` values each (row stride `ld` elements).
+  // Adds `rows` rows of `n_features` values each (row stride `ld` elements). Rows whose
+  // moments would overflow float64 (|x| beyond ~1e154) throw actif::Error, nothing changed.
   void update(const float* data, int64_t rows, int64_t ld);
   void update(const double* data, int64_t rows, int64_t ld);
   // Folds `other` into this; throws actif::Error on shape or half-life mismatch.
@@ -52,7 +53,10 @@ class RunningStats {
  private:
   template <typename T>
   void update_impl(const T* data, int64_t rows, int64_t ld);
-  void merge_moments(double wb, const double* mb, const double* m2b);
+  // Folds batch moments (count_b samples of weight wb) into this after decaying the
+  // current weight and M2 by decay_a; throws actif::Error, with nothing changed, when
+  // a moment would overflow float64 or the count would wrap.
+  void merge_moments(double decay_a, uint64_t count_b, double wb, const double* mb, const double* m2b);
 
   int64_t n_;
   double half_life_;

@@ -21,8 +21,9 @@ using loader::JsonValue;
 [[noreturn]] void malformed(const std::string& what) { throw ModelFileError(FileErrorKind::Malformed, what); }
 
 // One float32 array read from member "<name>.npy", checked against `shape`.
+// `budget` is what all arrays together may still take (kMaxModelBytes), as model_spec.py counts it.
 std::vector<float> read_floats(const loader::StoredZip& zip, const std::string& name,
-                               const std::vector<int64_t>& shape) {
+                               const std::vector<int64_t>& shape, uint64_t& budget) {
   const loader::NpyView npy = loader::parse_npy(zip.read(name + ".npy"), name);
   if (npy.type == loader::NpyType::UInt8)
     malformed("array '" + name + "' has dtype uint8, expected float32 or float64");
@@ -34,6 +35,9 @@ std::vector<float> read_floats(const loader::StoredZip& zip, const std::string& 
     };
     malformed("array '" + name + "' has shape " + str(npy.shape) + ", header says " + str(shape));
   }
+  if (npy.data.size > budget)
+    malformed("model arrays declare more than " + std::to_string(kMaxModelBytes) + " bytes in total");
+  budget -= npy.data.size;
   // NaN and Inf (a float64 beyond float32's range included) are left to ModelBuilder,
   // which checks every array it is given.
   const size_t count = npy.data.size / (npy.type == loader::NpyType::Float32 ? 4 : 8);
@@ -113,6 +117,7 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
   // Layers must come in this order: input affine, LSTM, pool, affine, dense.
   enum Stage { kInput, kLstm, kPool, kAffine, kDense };
   ModelBuilder builder;
+  uint64_t budget = kMaxModelBytes;
   Stage stage = kInput;
   int64_t lstm_count = 0, dense_count = 0;
   for (size_t pos = 0; pos < layers.items().size(); ++pos) {
@@ -122,15 +127,15 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
     const std::string& kind = member(layer, "type", JsonValue::Kind::String, where).string();
     if (kind == "input_affine" && stage == kInput && pos == 0) {
       const int64_t n = dim(layer, "size", where);
-      const auto scale = read_floats(zip, "input.scale", {n}), shift = read_floats(zip, "input.shift", {n});
+      const auto scale = read_floats(zip, "input.scale", {n}, budget), shift = read_floats(zip, "input.shift", {n}, budget);
       builder.input_affine(n, scale.data(), shift.data());
     } else if (kind == "lstm" && stage <= kLstm) {
       stage = kLstm;
       // ModelBuilder::lstm checks that i matches the previous layer.
       const int64_t i = dim(layer, "input_size", where), h = dim(layer, "hidden_size", where);
       const std::string k = "lstm." + std::to_string(lstm_count);
-      const auto w_ih = read_floats(zip, k + ".w_ih", {4 * h, i}), w_hh = read_floats(zip, k + ".w_hh", {4 * h, h});
-      const auto b_ih = read_floats(zip, k + ".b_ih", {4 * h}), b_hh = read_floats(zip, k + ".b_hh", {4 * h});
+      const auto w_ih = read_floats(zip, k + ".w_ih", {4 * h, i}, budget), w_hh = read_floats(zip, k + ".w_hh", {4 * h, h}, budget);
+      const auto b_ih = read_floats(zip, k + ".b_ih", {4 * h}, budget), b_hh = read_floats(zip, k + ".b_hh", {4 * h}, budget);
       builder.lstm(i, h, w_ih.data(), w_hh.data(), b_ih.data(), b_hh.data());
       ++lstm_count;
     } else if (kind == "pool" && stage == kLstm) {
@@ -139,13 +144,13 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
     } else if (kind == "affine" && stage == kPool) {
       stage = kAffine;
       const int64_t n = dim(layer, "size", where);
-      const auto scale = read_floats(zip, "post.scale", {n}), shift = read_floats(zip, "post.shift", {n});
+      const auto scale = read_floats(zip, "post.scale", {n}, budget), shift = read_floats(zip, "post.shift", {n}, budget);
       builder.post_affine(n, scale.data(), shift.data());
     } else if (kind == "dense" && stage >= kPool) {
       stage = kDense;
       const int64_t i = dim(layer, "in", where), o = dim(layer, "out", where);
       const std::string k = "dense." + std::to_string(dense_count);
-      const auto w = read_floats(zip, k + ".weight", {o, i}), b = read_floats(zip, k + ".bias", {o});
+      const auto w = read_floats(zip, k + ".weight", {o, i}, budget), b = read_floats(zip, k + ".bias", {o}, budget);
       const Activation act = parse_activation(member(layer, "activation", JsonValue::Kind::String, where).string());
       builder.dense(i, o, w.data(), b.data(), act);
       ++dense_count;

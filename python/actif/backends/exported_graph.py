@@ -70,6 +70,36 @@ class ExportedGraphBackend(Backend):
                 "'actif export' (to run another ONNX file, import it with actif.load())"
             )
 
+    def check_exported_from_this_model(
+        self, model_path: str | os.PathLike[str] | None, fingerprint: str | None, widths: dict[str, object]
+    ) -> None:
+        """Refuse, at load, an engine file (``model_path``) that was not exported from this
+        model: its input/output widths must match, and the fingerprint ``actif export``
+        embeds must be this model's. Otherwise predictions would come from one model and
+        attribution from another, or fail later with the engine's own errors."""
+        if model_path is None:
+            return
+        from ..interchange import exported_fingerprint
+
+        want = {"x": self.spec.input_size, "y": self.spec.output_size}
+        want.update({name: h for name, h in zip(self.hidden_names, self.spec.hidden_sizes)})
+        wrong = {n: w for n, w in widths.items() if isinstance(w, (int, np.integer)) and n in want and int(w) != want[n]}
+        if wrong:
+            raise ModelFormatError(
+                f"{model_path}: the {self.name} graph does not fit this model (last-axis sizes {wrong}, "
+                f"the model has {dict((n, want[n]) for n in wrong)}); it was exported from another model"
+            )
+        if fingerprint is None:
+            raise ModelFormatError(
+                f"{model_path}: carries no actif model fingerprint, so nothing shows it was exported from this "
+                "model; export it again with 'actif export'"
+            )
+        if fingerprint != exported_fingerprint(self.spec):
+            raise ModelFormatError(
+                f"{model_path} was exported from another model (its fingerprint differs from this model's); "
+                "export this model with 'actif export', or load the model the file came from"
+            )
+
     # ------------------------------------------------------------------ engine calls
     def run_windows(self, X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """Predictions (N, O) and every layer's hidden sequence (N, T, H_k) for windows

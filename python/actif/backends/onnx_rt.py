@@ -45,6 +45,12 @@ class OnnxRuntimeBackend(ExportedGraphBackend):
 
         self._windows = self._session(self.window_model(model_path, lambda: spec_to_onnx(spec).SerializeToString()))
         self.check_outputs((o.name for o in self._windows.get_outputs()), model_path)
+        if model_path is not None:
+            from ..interchange import FINGERPRINT_KEY, ONNX_METADATA_PREFIX
+
+            meta = self._windows.get_modelmeta().custom_metadata_map
+            widths = {v.name: (v.shape[-1] if v.shape else None) for v in [*self._windows.get_inputs(), *self._windows.get_outputs()]}
+            self.check_exported_from_this_model(model_path, meta.get(f"{ONNX_METADATA_PREFIX}{FINGERPRINT_KEY}"), widths)
         # built on first use: most callers never step
         self._step_builders = (lambda: step_to_onnx(spec), lambda: head_to_onnx(spec))
         self._step_sessions: tuple[ort.InferenceSession, ort.InferenceSession] | None = None

@@ -139,8 +139,19 @@ class TFLiteBackend(ExportedGraphBackend):
         super().__init__(spec, num_threads)
         from ..interchange.tflite_export import head_to_tflite, spec_to_tflite, step_to_tflite
 
-        self._windows = _Runner(self.window_model(model_path, lambda: spec_to_tflite(spec)), self.threads)
+        model_bytes = self.window_model(model_path, lambda: spec_to_tflite(spec))
+        self._windows = _Runner(model_bytes, self.threads)
         self.check_outputs(self._windows.outputs, model_path)
+        if model_path is not None:
+            from ..interchange import FINGERPRINT_KEY
+            from ..interchange.tflite_export import tflite_header
+
+            interp = self._windows.interp
+            widths = {d["name"]: (int(d["shape"][-1]) if len(d["shape"]) else None)
+                      for d in [*interp.get_input_details(), *interp.get_output_details()]}
+            widths["x"] = widths.pop(interp.get_input_details()[0]["name"], None)
+            fingerprint = (tflite_header(model_bytes) or {}).get(FINGERPRINT_KEY)
+            self.check_exported_from_this_model(model_path, fingerprint if isinstance(fingerprint, str) else None, widths)
         self._step_builders = (lambda: step_to_tflite(spec), lambda: head_to_tflite(spec))
         self._step_runners: tuple[_Runner, _Runner] | None = None
         self._step_lock = threading.Lock()

@@ -186,8 +186,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from actif.result import method_label
 
+    from . import about_file, input_file, output_directory
+
+    output_directory(args.out, "demo results")
     model_path = args.model or bundled_model_path()
-    model = actif.load(model_path, backend=args.backend)
+    with about_file(input_file(model_path, "model"), "model"):
+        model = actif.load(model_path, backend=args.backend)
     if args.simulate:
         seconds = 60.0 if args.seconds is None else args.seconds
         record = simulate_session(seconds, seed=args.seed, paradigm=args.paradigm)

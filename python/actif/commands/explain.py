@@ -8,6 +8,10 @@ import sys
 
 import numpy as np
 
+from ..lab.data.windows import (
+    sliding_windows,  # (re-exported: the CLI and actif.distributed share it)
+)
+
 DESCRIPTION = """\
 Attribute a model's predictions on stored data to its input features and print the
 ranking (by default: the weighted trace scored by its mean; see --trace, --aggregation).
@@ -87,20 +91,20 @@ def read_windows(
 ) -> np.ndarray:
     """Load windows (N, T, I) from .npy/.npz, or cut them from a table of samples
     (CSV/TSV/Parquet, read by :mod:`actif.lab.data.tables`)."""
+    from . import about_file, input_file
+
     if os.path.isdir(path):
         raise ValueError(f"{path} is a directory; --data takes one file (.npy, .npz, .csv, .tsv, .txt or .parquet)")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no data file at {path!r}")
+    input_file(path, "data")
     ext = os.path.splitext(path)[1].lower()
-    if ext == ".npy" and delimiter is None:
-        return np.load(path, allow_pickle=False)
-    if ext == ".npz" and delimiter is None:
-        with np.load(path, allow_pickle=False) as z:
-            names = list(z.files)
-            name = key or ("X" if "X" in names else (names[0] if len(names) == 1 else None))
-            if name is None or name not in names:
-                raise ValueError(f"{path} holds arrays {names}; choose one with --key")
-            return z[name]
+    if ext in (".npy", ".npz") and delimiter is None:
+        with about_file(path, "data"):
+            X = _read_array(path, ext, key)
+        if X.ndim != 3 or X.shape[2] != len(feature_names):
+            raise ValueError(f"{path}: expected windows of shape (N, T, {len(feature_names)}), got an array of shape {X.shape}")
+        if X.size == 0:
+            raise ValueError(f"{path}: holds no windows (array of shape {X.shape})")
+        return X
     from actif.lab.data.tables import is_table, read_samples
 
     if delimiter is None and not is_table(path):
@@ -110,22 +114,26 @@ def read_windows(
     return sliding_windows(samples, window, stride, where=path)
 
 
-def sliding_windows(samples: np.ndarray, window: int, stride: int = 1, where: str = "the data") -> np.ndarray:
-    """Windows (N, window, I) of consecutive samples (M, I), stride ``stride``."""
-    if stride < 1:
-        raise ValueError("stride must be >= 1")
-    m = samples.shape[0]
-    if m < window:
-        raise ValueError(f"{where} has {m} sample rows; one window of the model needs {window}")
-    view = np.lib.stride_tricks.sliding_window_view(samples, (window, samples.shape[1]))[:, 0]
-    return np.ascontiguousarray(view[::stride])
+def _read_array(path: str, ext: str, key: str | None) -> np.ndarray:
+    if ext == ".npy":
+        return np.load(path, allow_pickle=False)
+    with np.load(path, allow_pickle=False) as z:
+        names = list(z.files)
+        name = key or ("X" if "X" in names else (names[0] if len(names) == 1 else None))
+        if name is None or name not in names:
+            raise ValueError(f"{path} holds arrays {names}; choose one with --key")
+        return z[name]
 
 
 def run(args: argparse.Namespace) -> int:
     import actif
 
+    from . import about_file, input_file, output_file
     from .fleet import explain_on_cluster, wants_cluster
 
+    for path, what in ((args.out, "ranking"), (args.plot, "chart")):
+        if path:
+            output_file(path, what)
     if args.model is None:
         from actif.bundled import DEFAULT_MODEL, bundled_model_path
 
@@ -140,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("give the data with --data FILE (or a folder with --data-dir)")
     if getattr(args, "on_invalid", "raise") != "raise":
         raise ValueError("--on-invalid skip runs on a cluster: add --workers N (or --scheduler ADDRESS)")
-    model = actif.load(model_path, backend=args.backend)
+    with about_file(input_file(model_path, "model"), "model"):
+        model = actif.load(model_path, backend=args.backend)
     X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride, args.delimiter)
     trace = args.trace or actif.DEFAULT_TRACE
     method_options = {}
@@ -162,9 +171,11 @@ def run(args: argparse.Namespace) -> int:
     for rank, (name, score) in enumerate(res.top_k(args.top), start=1):
         print(f"{rank:3d}. {name:<{width}}  {score:.4f}")
     if args.out:
-        (res.save_csv if args.out.lower().endswith(".csv") else res.save_json)(args.out)
+        with about_file(args.out, "ranking"):
+            (res.save_csv if args.out.lower().endswith(".csv") else res.save_json)(args.out)
         print(f"ranking written to {args.out}")
     if args.plot:
-        res.plot(args.plot)
+        with about_file(args.plot, "chart"):
+            res.plot(args.plot)
         print(f"bar chart written to {args.plot}")
     return 0

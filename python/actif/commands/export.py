@@ -61,25 +61,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..model import load_spec
+    from . import about_file, input_file, output_file
 
-    spec = load_spec(args.model)
+    output_file(args.to, "exported model")
+    with about_file(input_file(args.model, "model"), "model"):
+        spec = load_spec(args.model)
     out = args.to
     ext = os.path.splitext(out)[1].lower()
-    if ext == ".onnx":
-        from ..interchange.onnx_export import save_onnx
-
-        save_onnx(spec, out)
-        backend = "onnxruntime"
-    elif ext == ".tflite":
-        from ..interchange.tflite_export import save_tflite
-
-        save_tflite(spec, out, batch_size=args.batch_size, window=args.window)
-        backend = "tflite"
-    elif ext == ".npz":
-        spec.save(out)
-        backend = None
-    else:
+    if ext not in (".onnx", ".tflite", ".npz"):
         raise ValueError(f"unsupported output type {ext!r}: use .onnx, .tflite or .npz")
+    backend = {".onnx": "onnxruntime", ".tflite": "tflite", ".npz": None}[ext]
+    with about_file(out, "exported model"):
+        if ext == ".onnx":
+            from ..interchange.onnx_export import save_onnx
+
+            save_onnx(spec, out)
+        elif ext == ".tflite":
+            from ..interchange.tflite_export import save_tflite
+
+            save_tflite(spec, out, batch_size=args.batch_size, window=args.window)
+        else:
+            spec.save(out)
     size = os.path.getsize(out)
     print(f"wrote {out} ({size} bytes): {spec.num_layers} LSTM layer(s) {spec.hidden_sizes}, "
           f"{spec.input_size} features -> {spec.output_size} outputs, pooling={spec.pooling}")

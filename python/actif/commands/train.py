@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from actif.lab.training import Summary, train_holdout_model
     from actif.progress import ProgressBar
 
+    from . import output_file
+
+    output_file(args.out, "trained model")  # before training, not after it
     directory = data_dir(args.data_dir)
     if directory is None:
         raise FileNotFoundError("no RobustVision data: pass --data-dir or set ACTIF_DATA_DIR")

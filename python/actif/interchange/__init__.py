@@ -24,6 +24,18 @@ ONNX_TO_TORCH_GATES = (0, 2, 3, 1)  # PyTorch block k is ONNX block ONNX_TO_TORC
 # the table backwards), and the prefix of actif's keys in an ONNX model's metadata_props.
 ONNX_ACTIVATION_OPS = {"relu": "Relu", "elu": "Elu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 ONNX_METADATA_PREFIX = "actif."
+# Key (in ONNX metadata_props after the prefix, in TFLite's actif.header JSON) of the
+# fingerprint of the model an engine file was exported from: the onnxruntime and tflite
+# backends refuse a model_path exported from another model.
+FINGERPRINT_KEY = "model_sha256"
+
+
+def exported_fingerprint(spec) -> str:
+    """The fingerprint an exported file carries: of the float32 model the engine runs,
+    so a float64 spec and its float32 copy match the same file."""
+    from ..checkpoint import model_fingerprint
+
+    return model_fingerprint(spec.astype(np.float32))
 
 
 def reorder_gates(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:

@@ -28,7 +28,14 @@ import numpy as np
 
 from ..fileio import write_atomically
 from ..model_spec import LSTMLayer, ModelSpec
-from . import ONNX_ACTIVATION_OPS, ONNX_METADATA_PREFIX, TORCH_TO_ONNX_GATES, reorder_gates
+from . import (
+    FINGERPRINT_KEY,
+    ONNX_ACTIVATION_OPS,
+    ONNX_METADATA_PREFIX,
+    TORCH_TO_ONNX_GATES,
+    exported_fingerprint,
+    reorder_gates,
+)
 
 try:
     import onnx
@@ -136,6 +143,7 @@ def _metadata(spec: ModelSpec) -> dict[str, str]:
         f"{ONNX_METADATA_PREFIX}feature_names": json.dumps(spec.features),
         f"{ONNX_METADATA_PREFIX}output_names": json.dumps(spec.outputs),
         f"{ONNX_METADATA_PREFIX}metadata": json.dumps(spec.metadata),
+        f"{ONNX_METADATA_PREFIX}{FINGERPRINT_KEY}": exported_fingerprint(spec),
     }
 
 

@@ -18,6 +18,14 @@ the prediction output, folding what it meets into the model's stages:
 Nodes whose inputs are all constant are evaluated (``onnx.reference``), so weight
 preprocessing in the graph is fine. Anything else raises
 :class:`~actif.errors.ModelFormatError` naming the op, as do malformed or truncated files.
+
+The importer is a bounded loader (README, "Reliability"): it reads only the file or bytes
+it is given (a tensor kept in external data is refused, wherever it sits in the graph);
+it folds only ops whose cost is bounded by their operands and output (no ``Loop``,
+``Scan``, ``If``, nothing with a subgraph), after checking each output's size, as ONNX
+shape inference declares it, against :data:`MAX_FOLDED_BYTES`; the graph input's feature
+count must be within the model format's limits. Every failure, whatever the ``onnx``
+package raised, is a :class:`~actif.errors.ModelFormatError`.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..model_spec import (
+    MAX_DIM,
     DenseLayer,
     LSTMLayer,
     ModelSpec,
@@ -47,6 +56,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(f"ONNX import needs the onnx package: pip install 'actif[onnx]' ({exc})") from exc
 
 MAX_ONNX_BYTES = 1 << 30
+# Constants evaluated during the import, all together: a few-KB file must not make the
+# importer allocate gigabytes (a folded ConstantOfShape allocates what it declares).
+MAX_FOLDED_BYTES = 1 << 28
+# Multiply-adds of one folded MatMul/Gemm: bounded output can still hide cubic work.
+MAX_FOLD_WORK = 1 << 30
 _ACTIVATIONS = {op: name for name, op in ONNX_ACTIVATION_OPS.items()}
 _UNIT = ("1", "D")  # axis labels of size one: a kept reduced axis, ONNX's num_directions
 
@@ -107,6 +121,7 @@ class _Unusable:
 class _Graph:
     opset: int
     values: dict[str, Any] = field(default_factory=dict)
+    fold_budget: int = MAX_FOLDED_BYTES  # bytes the remaining folds may still produce
 
 
 # What interpreting a malformed graph can raise (protobuf strings that are not UTF-8,
@@ -119,10 +134,13 @@ def spec_from_onnx(source: str | os.PathLike[str] | bytes | onnx.ModelProto) -> 
     Anything unsupported or malformed raises :class:`ModelFormatError`."""
     model = _load(source)
     try:
+        _refuse_external_data(model)
         return _import(model)
     except ModelFormatError:
         raise
     except _MALFORMED as exc:
+        raise ModelFormatError(f"malformed ONNX model: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - onnx's own errors (ValidationError ...) are a bad file too
         raise ModelFormatError(f"malformed ONNX model: {type(exc).__name__}: {exc}") from None
 
 
@@ -140,6 +158,8 @@ def _import(model: onnx.ModelProto) -> ModelSpec:
     dims = _static_dims(inputs[0])
     if len(dims) != 3 or not isinstance(dims[2], int):
         raise ModelFormatError(f"graph input {inputs[0].name!r} must be (batch, time, features) with known features, got {dims}")
+    if not 1 <= dims[2] <= MAX_DIM:  # checked before any per-feature vector is allocated
+        raise ModelFormatError(f"graph input {inputs[0].name!r} declares {dims[2]} features (allowed 1..{MAX_DIM})")
     state.values[inputs[0].name] = _Data(("S0", "S1", "F"), dims[2])
     for node in graph.node:
         _run_node(node, state)
@@ -175,13 +195,59 @@ def _load(source: Any) -> onnx.ModelProto:
     return model
 
 
+def _is_external(t: onnx.TensorProto) -> bool:
+    return t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data) > 0
+
+
+def _tensors_of(attr: onnx.AttributeProto):
+    yield from ([attr.t] if attr.HasField("t") else [])
+    yield from attr.tensors
+    for sparse in ([attr.sparse_tensor] if attr.HasField("sparse_tensor") else []) + list(attr.sparse_tensors):
+        yield sparse.values
+        yield sparse.indices
+
+
+def _refuse_external_data(model: onnx.ModelProto) -> None:
+    """Refuse any tensor stored outside the file, wherever it is (initializers, Constant
+    values, attributes, subgraphs, functions): reading one would open a path the file
+    names (relative to the working directory, absolute or with ``..``), not the caller."""
+    graphs = [model.graph]
+    nodes: list[onnx.NodeProto] = [n for f in model.functions for n in f.node]
+    while graphs or nodes:
+        if graphs:
+            graph = graphs.pop()
+            tensors = list(graph.initializer)
+            for sparse in graph.sparse_initializer:
+                tensors += [sparse.values, sparse.indices]
+            nodes.extend(graph.node)
+        else:
+            tensors = []
+            for attr in nodes.pop().attribute:
+                tensors.extend(_tensors_of(attr))
+                graphs.extend(([attr.g] if attr.HasField("g") else []) + list(attr.graphs))
+        for t in tensors:
+            if _is_external(t):
+                raise ModelFormatError(
+                    f"tensor {t.name!r} keeps its data in an external file; actif reads only the model file "
+                    "itself: save the model with the weights inside"
+                )
+
+
 def _array(t: onnx.TensorProto) -> np.ndarray:
-    if t.data_location == onnx.TensorProto.EXTERNAL:
+    """The one place a TensorProto becomes an array: external data refused, size bounded."""
+    if _is_external(t):
         raise ModelFormatError(f"tensor {t.name!r} keeps its data in an external file; save the model with the weights inside")
+    if any(d < 0 for d in t.dims):
+        raise ModelFormatError(f"tensor {t.name!r} declares a negative dimension {list(t.dims)}")
+    count = 1
+    for d in t.dims:
+        count *= int(d)
+    if count * 8 > MAX_ONNX_BYTES:  # the data would have to be in the file: it cannot be
+        raise ModelFormatError(f"tensor {t.name!r} declares {count} elements, more than the file can hold")
     try:
         return numpy_helper.to_array(t)
-    except Exception as exc:
-        raise ModelFormatError(f"tensor {t.name!r} cannot be read: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a malformed tensor may fail in any way
+        raise ModelFormatError(f"tensor {t.name!r} cannot be read: {type(exc).__name__}: {exc}") from None
 
 
 def _static_dims(value: onnx.ValueInfoProto) -> list[Any]:
@@ -214,10 +280,11 @@ def _run_node(node: onnx.NodeProto, g: _Graph) -> None:
     try:
         if node.op_type == "Constant":
             outs = [_constant(node)]
+            g.fold_budget -= sum(a.nbytes for a in outs)
         elif node.op_type in _ZERO_PRESERVING and isinstance(ins[0], _Zeros):
             outs = [_Zeros()]  # slicing torch's (layers, N, H) zero state per layer
         elif all(v is None or isinstance(v, np.ndarray) for v in ins):
-            outs = _fold(node, ins, g.opset)
+            outs = _fold(node, ins, g)
         else:
             handler = _HANDLERS.get(node.op_type)
             if handler is None:
@@ -235,7 +302,7 @@ def _run_node(node: onnx.NodeProto, g: _Graph) -> None:
 def _constant(node: onnx.NodeProto) -> np.ndarray:
     attrs = _attrs(node)
     if "value" in attrs:
-        return numpy_helper.to_array(attrs["value"])
+        return _array(attrs["value"])
     for key in ("value_float", "value_int"):
         if key in attrs:
             return np.asarray(attrs[key], np.float32 if key == "value_float" else np.int64)
@@ -245,22 +312,84 @@ def _constant(node: onnx.NodeProto) -> np.ndarray:
     raise _fail(node, "only tensor, float and int constants are supported")
 
 
-def _fold(node: onnx.NodeProto, ins: list[np.ndarray | None], opset: int) -> list[np.ndarray]:
-    """Evaluate a node whose inputs are all constant with ONNX's reference evaluator."""
+# Ops folded on constants: each costs about its operands plus its output, which
+# _fold checks before evaluating. Control flow (Loop, Scan, If), anything with a
+# subgraph and ops whose work is not bounded that way are refused.
+_FOLDABLE = frozenset(
+    """
+    Abs Neg Sqrt Exp Log Reciprocal Sigmoid Tanh Relu Elu LeakyRelu Softplus Erf Floor Ceil Round Sign Not
+    Identity Cast CastLike Clip Add Sub Mul Div Pow Mod Min Max Sum Mean Where Equal Less Greater LessOrEqual
+    GreaterOrEqual And Or Xor BatchNormalization Dropout Softmax LogSoftmax
+    Transpose Reshape Squeeze Unsqueeze Flatten Concat Split Slice Gather Expand Tile ConstantOfShape Range Shape Size
+    ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd MatMul Gemm
+    """.split()
+)
+
+
+def _fold(node: onnx.NodeProto, ins: list[np.ndarray | None], g: _Graph) -> list[np.ndarray]:
+    """Evaluate a node whose inputs are all constant with ONNX's reference evaluator,
+    after checking that its outputs fit the remaining fold budget."""
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
-    names = [n for n, v in zip(node.input, ins) if v is not None]
+    if node.op_type not in _FOLDABLE:
+        raise _fail(node, "is not evaluated on constants during import (its cost is not bounded by its size)")
     feeds = {n: v for n, v in zip(node.input, ins) if v is not None}
-    graph = helper.make_graph(
-        [node], "fold", [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(feeds[n].dtype), None) for n in names],
-        [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output if o],
-    )
+    outputs = [o for o in node.output if o]
     try:
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-        return list(ReferenceEvaluator(model).run(None, feeds))
-    except Exception as exc:
-        raise _fail(node, f"cannot evaluate it on constants ({exc})") from exc
+        inits = [numpy_helper.from_array(v, n) for n, v in feeds.items()]
+        graph = helper.make_graph(
+            [node], "fold", [], [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in outputs], inits
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", g.opset)])
+        declared = _declared_output_bytes(model, outputs)
+    except ModelFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - shape inference rejects malformed nodes in many ways
+        raise _fail(node, f"cannot evaluate it on constants ({type(exc).__name__}: {exc})") from None
+    total = sum(nbytes for nbytes, _ in declared)
+    if total > g.fold_budget:
+        raise _fail(node, f"its constant outputs would take {total} bytes (limit {MAX_FOLDED_BYTES} for all folded constants)")
+    if node.op_type in ("MatMul", "Gemm"):
+        inner = max(ins[0].shape, default=1) if ins[0] is not None else 1
+        work = sum(count for _, count in declared) * inner
+        if work > MAX_FOLD_WORK:
+            raise _fail(node, f"folding it on constants takes {work} multiply-adds (limit {MAX_FOLD_WORK})")
+    try:
+        outs = list(ReferenceEvaluator(model).run(None, {}))
+    except Exception as exc:  # noqa: BLE001 - the evaluator may fail in any way on a bad node
+        raise _fail(node, f"cannot evaluate it on constants ({type(exc).__name__}: {exc})") from None
+    g.fold_budget -= sum(np.asarray(o).nbytes for o in outs)
+    return outs
+
+
+def _declared_output_bytes(model: onnx.ModelProto, outputs: list[str]) -> list[tuple[int, int]]:
+    """(bytes, elements) of each output as ONNX shape inference (with constant
+    propagation) declares it; an output whose size it cannot tell is refused."""
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    infos = {v.name: v for v in [*inferred.graph.output, *inferred.graph.value_info]}
+    out = []
+    for name in outputs:
+        info = infos.get(name)
+        t = info.type.tensor_type if info is not None else None
+        if t is None or not t.HasField("shape") or not all(d.HasField("dim_value") and d.dim_value >= 0 for d in t.shape.dim):
+            raise ModelFormatError(f"cannot tell the size of constant {name!r} before computing it")
+        if t.elem_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
+            # a string costs a Python object per element, not its itemsize: never folded
+            raise ModelFormatError(f"constant {name!r} would be a tensor of strings or of an unknown type")
+        count = 1
+        for d in t.shape.dim:
+            count *= d.dim_value
+        item = np.dtype(_np_dtype(t.elem_type)).itemsize
+        out.append((count * item, count))
+    return out
+
+
+def _np_dtype(elem_type: int) -> Any:
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(elem_type)
+    except Exception:  # noqa: BLE001 - an unknown element type: count it as 8 bytes
+        return np.float64
 
 
 def _const_f64(node: onnx.NodeProto, v: Any, what: str) -> np.ndarray:
@@ -662,7 +791,7 @@ def _concat(node, ins, attrs, g):
 
 def _constant_of_shape(node, ins, attrs, g):
     value = attrs.get("value")
-    if value is not None and np.any(numpy_helper.to_array(value)):
+    if value is not None and np.any(_array(value)):
         raise _fail(node, "only zero-filled tensors of a data-dependent shape are supported")
     return [_Zeros()]
 

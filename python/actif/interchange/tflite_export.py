@@ -33,8 +33,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..errors import ModelFormatError
 from ..fileio import write_atomically
 from ..model_spec import ModelSpec
+from . import FINGERPRINT_KEY, exported_fingerprint
 
 
 def load_schema() -> Any:
@@ -318,8 +320,27 @@ class FlatbufferGraph:
 
 def _metadata(spec: ModelSpec) -> dict[str, bytes]:
     header = {"window": int(spec.window), "feature_names": spec.features, "output_names": spec.outputs,
-              "pooling": spec.pooling, "hidden_sizes": spec.hidden_sizes}
+              "pooling": spec.pooling, "hidden_sizes": spec.hidden_sizes, FINGERPRINT_KEY: exported_fingerprint(spec)}
     return {"actif.header": json.dumps(header).encode("utf-8")}
+
+
+def tflite_header(data: bytes) -> dict[str, Any] | None:
+    """The ``actif.header`` metadata of a TFLite flatbuffer (None when it has none).
+    A malformed buffer or header raises ModelFormatError."""
+    schema = load_schema()
+    try:
+        root = schema.Model.GetRootAs(data, 0) if hasattr(schema.Model, "GetRootAs") else schema.Model.GetRootAsModel(data, 0)
+        for k in range(root.MetadataLength()):
+            meta = root.Metadata(k)
+            if meta.Name() in (b"actif.header", "actif.header"):
+                raw = root.Buffers(meta.Buffer()).DataAsNumpy()
+                header = json.loads(bytes(raw).decode("utf-8"))
+                if not isinstance(header, dict):
+                    raise ValueError("actif.header is not a JSON object")
+                return header
+    except Exception as exc:  # noqa: BLE001 - a hostile flatbuffer may fail in any way
+        raise ModelFormatError(f"the TFLite file's metadata cannot be read: {type(exc).__name__}: {exc}") from None
+    return None
 
 
 def spec_to_tflite(spec: ModelSpec, *, batch_size: int = 1, window: int | None = None) -> bytes:

@@ -161,3 +161,14 @@ def build_dataset(
 
     records = load_subjects(directory, subjects, **load_options)
     return dataset_from_records(records, T, stride, gap_factor=gap_factor)
+
+
+def sliding_windows(samples: np.ndarray, window: int, stride: int = 1, where: str = "the data") -> np.ndarray:
+    """Windows (N, window, I) of consecutive samples (M, I), stride ``stride``."""
+    if stride < 1:
+        raise ValueError("stride must be >= 1")
+    m = samples.shape[0]
+    if m < window:
+        raise ValueError(f"{where} has {m} sample rows; one window of the model needs {window}")
+    view = np.lib.stride_tricks.sliding_window_view(samples, (window, samples.shape[1]))[:, 0]
+    return np.ascontiguousarray(view[::stride])
