@@ -35,6 +35,9 @@ MAX_HEADER_BYTES: int = int(_LIMITS["max_header_bytes"])
 MAX_MEMBER_BYTES: int = int(_LIMITS["max_member_bytes"])
 MAX_ARRAYS_BYTES: int = int(_LIMITS["max_arrays_bytes"])  # all arrays of a model file together
 MAX_FEATURES: int = int(_LIMITS["max_features"])  # of a RunningStats
+MAX_FILE_BYTES: int = int(_LIMITS["max_file_bytes"])  # what the embedded native reader takes at all
+MAX_ZIP_MEMBERS: int = int(_LIMITS["max_zip_members"])
+MAX_NPY_HEADER_BYTES: int = int(_LIMITS["max_npy_header_bytes"])
 
 # quantity -> (rtol, atol): |got - want| <= atol + rtol |want| for float32 engines
 # against the float64 reference.
@@ -56,9 +59,12 @@ __all__ = [
     "MAX_ARRAYS_BYTES",
     "MAX_DIM",
     "MAX_FEATURES",
+    "MAX_FILE_BYTES",
     "MAX_HEADER_BYTES",
     "MAX_LAYERS",
     "MAX_MEMBER_BYTES",
+    "MAX_NPY_HEADER_BYTES",
+    "MAX_ZIP_MEMBERS",
     "TANH_CLAMP",
     "TANH_P",
     "TANH_Q",
