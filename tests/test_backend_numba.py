@@ -241,7 +241,7 @@ def test_rational_tanh_accuracy():
 
 
 # ----------------------------------------------------------------- stateful mode
-@pytest.mark.parametrize("trace", actif.TRACES)
+@pytest.mark.parametrize("trace", actif.FORWARD_TRACES)
 def test_step_traces_and_ring_match_reference(trace, rng):
     spec = random_spec(5, 9, 2, pooling="mean", num_layers=2, normalization=True, window=3, seed=5)
     ref, got = models(spec)

@@ -133,13 +133,14 @@ def test_forgetting_follows_drift(model, rng):
     assert st.stats.mean[0] > plain.stats.mean[0]
 
 
-def test_per_window_scores(model, rng):
+def test_per_window_attributions_sum_the_steps(model, rng):
     X = windows(rng, n=5)
     ex = actif.Explainer(model, aggregation="inverse")
+    steps = ex.attribute_steps(X)
+    np.testing.assert_array_equal(steps, ex.trace_of(X))  # a forward trace is its own per-step attribution
     per = ex.attribute_windows(X)
-    tr = ex.trace_of(X).astype(np.float64)
     assert per.shape == (5, 6)
-    np.testing.assert_allclose(per[2], actif.scores_from_moments(tr[2].mean(0), tr[2].std(0), "inverse"), atol=1e-6)
+    np.testing.assert_allclose(per, steps.astype(np.float64).sum(axis=1), rtol=1e-12)
 
 
 def test_attribution_exports(model, rng, tmp_path):

@@ -88,7 +88,7 @@ def test_forward_matches_reference(variant, hidden, rng):
         got.close()
 
 
-@pytest.mark.parametrize("trace", actif.TRACES)
+@pytest.mark.parametrize("trace", actif.FORWARD_TRACES)
 @pytest.mark.parametrize("hidden", [7, 64, 65])
 def test_traces_match_reference(variant, trace, hidden, rng):
     spec = case_spec(hidden, 1)

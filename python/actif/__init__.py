@@ -25,11 +25,13 @@ from .explain import Attribution, Explainer, StreamingExplainer
 from .model import Model, load, random_model
 from .model_spec import DenseLayer, LSTMLayer, ModelSpec
 from .stats import DEFAULT_AGGREGATION, RunningStats, rank, scores, scores_from_moments
-from .traces import DEFAULT_TRACE, TRACES
+from .traces import DEFAULT_TRACE, FORWARD_TRACES, METHODS, TRACES
 
 __all__ = [
     "DEFAULT_AGGREGATION",
     "DEFAULT_TRACE",
+    "FORWARD_TRACES",
+    "METHODS",
     "TRACES",
     "Attribution",
     "BackendUnavailableError",

@@ -5,6 +5,11 @@ keeps constant-memory statistics while windows or samples arrive one at a time.
 Both feed every time step's trace (see :mod:`actif.traces`) into a
 :class:`~actif.stats.RunningStats` and score features from its mean and spread, so
 streaming the same windows gives the same statistics as one batch call.
+
+The attribution methods ``gradient``, ``integrated`` and ``occlusion``
+(:mod:`actif.attribution`) are ``trace=`` options too: they attribute one output
+(``target``) with a sign; ``|A|`` of every step feeds the same statistics, and a second
+statistics object of the signed ``A`` gives :attr:`Attribution.signed_mean`.
 """
 
 from __future__ import annotations
@@ -12,12 +17,19 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .attribution import (
+    DEFAULT_IG_METHOD,
+    DEFAULT_N_STEPS,
+    METHODS,
+    MethodOptions,
+    check_baseline_values,
+)
 from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
 from .model import Model
 from .result import Attribution
@@ -27,7 +39,6 @@ from .stats import (
     check_aggregation,
     rank,
     scores,
-    scores_from_moments,
 )
 from .traces import DEFAULT_TRACE, check_trace
 from .validation import rejected_rows, to_float32
@@ -41,6 +52,13 @@ class Explainer:
 
     ``trace``: how hidden activity maps to features (:data:`actif.traces.TRACES`);
     ``aggregation``: the score (:data:`actif.stats.SCORE_METHODS`).
+
+    The attribution methods (``trace="gradient" | "integrated" | "occlusion"``) take
+    ``target`` (the output attributed: an index, or one per window), ``baseline`` (raw
+    input space: a scalar, (I,), (T, I) or (N, T, I); default: the training means the
+    model normalises with, :func:`actif.attribution.default_baseline`), and for
+    ``integrated`` ``n_steps`` and ``ig_method`` (as Captum's IntegratedGradients).
+    The forward-only traces depend on no output and take no target or baseline.
     """
 
     def __init__(
@@ -50,12 +68,17 @@ class Explainer:
         aggregation: str = DEFAULT_AGGREGATION,
         *,
         batch_size: int = 4096,
+        target: Any = 0,
+        baseline: Any = None,
+        n_steps: int = DEFAULT_N_STEPS,
+        ig_method: str = DEFAULT_IG_METHOD,
     ):
         if not isinstance(model, Model):
             raise TypeError("Explainer takes an actif.Model (see actif.load / actif.random_model)")
         self.model = model
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
+        self.method = _method_options(model, self.trace, target, baseline, n_steps, ig_method)
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         self.batch_size = int(batch_size)
@@ -66,14 +89,18 @@ class Explainer:
         *,
         stats: RunningStats | None = None,
         progress: bool | Callable[[int, int], None] = False,
+        signed_stats: RunningStats | None = None,
     ) -> Attribution:
         """Scores over all windows ``X`` (N, T, I). Statistics accumulate into ``stats``
-        when given (so several calls can build one attribution), else a fresh object.
+        when given (so several calls can build one attribution), else a fresh object;
+        likewise ``signed_stats`` for the signed methods' :attr:`Attribution.signed_mean`.
         The whole input is checked before any statistics change."""
         Xc = self.model.check_windows(X)
         rs = stats if stats is not None else RunningStats(self.model.input_size)
         if rs.n_features != self.model.input_size:
             raise ValueError(f"stats has {rs.n_features} features, the model takes {self.model.input_size}")
+        if self.method is not None:
+            return self._attribute_with_method(Xc, rs, signed_stats, progress)
         n = Xc.shape[0]
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
@@ -88,17 +115,71 @@ class Explainer:
             rs._impl = staged
         return Attribution(scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds)
 
+    def _attribute_with_method(
+        self, Xc: np.ndarray, rs: RunningStats, signed_stats: RunningStats | None,
+        progress: bool | Callable[[int, int], None],
+    ) -> Attribution:
+        """:meth:`attribute` for the signed methods: |A| of every step into ``rs``, A
+        into the signed statistics; both land whole or not at all."""
+        method = self.method
+        assert method is not None
+        n, n_in = Xc.shape[0], self.model.input_size
+        signed = signed_stats if signed_stats is not None else RunningStats(n_in, rs.half_life)
+        if signed.n_features != n_in:
+            raise ValueError(f"signed_stats has {signed.n_features} features, the model takes {n_in}")
+        targets = _window_targets(method.target, n)
+        preds = np.empty((n, self.model.output_size), np.float32)
+        report = _progress_callback(progress, n, "attributing")
+        call_signed = RunningStats(n_in, signed.half_life)
+        with rs._lock:  # as in attribute(): each call lands whole
+            staged = rs._impl.copy()
+            for start in range(0, n, self.batch_size):
+                stop = min(start + self.batch_size, n)
+                res = method.run(self.model.backend, Xc[start:stop], target=targets if np.ndim(targets) == 0 else targets[start:stop])
+                rows = res.values.reshape(-1, n_in)
+                staged.update(np.abs(rows))
+                call_signed.update(rows)
+                preds[start:stop] = res.y
+                report(stop)
+            rs._impl = staged
+            signed.merge(call_signed)
+        return Attribution(
+            scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds,
+            signed_stats=signed,
+        )
+
     def trace_of(self, X: Any) -> np.ndarray:
-        """The per-step trace (N, T, I), for plots over time."""
+        """The per-step values (N, T, I) the statistics take, for plots over time: the
+        trace, or ``|A|`` for the attribution methods."""
+        if self.method is not None:
+            return np.abs(self.attribute_steps(X))
         res = self.model.backend.forward(self.model.check_windows(X), trace=self.trace)
         return res.trace
 
-    def attribute_windows(self, X: Any) -> np.ndarray:
-        """Per-window scores (N, I): each window scored from the statistics of its own
-        T steps (Captum-like per-sample attributions)."""
-        tr = np.asarray(self.trace_of(X), dtype=np.float64)
-        mu, sigma = tr.mean(axis=1), tr.std(axis=1)
-        return np.stack([scores_from_moments(m, s, self.aggregation) for m, s in zip(mu, sigma)]) if len(tr) else np.zeros((0, tr.shape[-1]))
+    def attribute_steps(self, X: Any, target: Any = None, baseline: Any = None, *, return_convergence_delta: bool = False):
+        """Per-step attributions (N, T, I) of windows ``X``, Captum-shaped.
+
+        For the methods: signed attributions of output ``target`` (default: the
+        explainer's) to the raw inputs from ``baseline`` (default: the explainer's),
+        as Captum's InputXGradient / IntegratedGradients / FeatureAblation give them on
+        the equivalent PyTorch module. For the forward-only traces: the trace itself
+        (non-negative; no target or baseline). With ``return_convergence_delta`` also
+        the integrated-gradients completeness error (N,) (``None`` for the others)."""
+        Xc = self.model.check_windows(X)
+        if self.method is None:
+            _refuse_method_options(self.trace, target, baseline)
+            values, delta = self.model.backend.forward(Xc, trace=self.trace).trace, None
+        else:
+            if baseline is not None:
+                baseline = check_baseline_values(baseline, self.model.spec, self.model.input_limit)
+            res = self.method.run(self.model.backend, Xc, target=target, baseline=baseline)
+            values, delta = res.values, res.delta
+        return (values, delta) if return_convergence_delta else values
+
+    def attribute_windows(self, X: Any, target: Any = None, baseline: Any = None) -> np.ndarray:
+        """Per-window attributions (N, I): :meth:`attribute_steps` summed over time (what
+        summing a Captum attribution of an (N, T, I) input over its time axis gives)."""
+        return np.asarray(self.attribute_steps(X, target, baseline), dtype=np.float64).sum(axis=1)
 
 
 class StreamingExplainer:
@@ -111,6 +192,19 @@ class StreamingExplainer:
 
     ``half_life`` (in trace rows, i.e. time steps) makes the statistics forget
     exponentially, to follow drift.
+
+    The attribution methods (``trace="gradient" | "integrated" | "occlusion"``, with
+    ``target``, ``baseline``, ``n_steps``, ``ig_method`` as for :class:`Explainer`; one
+    int target) in window mode attribute each window and feed its |A| rows, exactly as
+    :meth:`Explainer.attribute` does (streaming equals batch). In stateful mode each
+    sample's prediction is attributed to the last ``model.window`` samples (fewer at
+    the start of the stream), starting from the LSTM state the stream carried into the
+    oldest of them: the gradient is truncated there, and occlusion and integrated
+    gradients replace or interpolate only those samples, from that same state. The
+    |A| rows of that window (one per sample in it) feed the statistics, so a sample is
+    counted once for each of the up to ``window`` predictions it helps make. The
+    explainer keeps the last ``window`` raw samples and the states carried into them
+    (memory O(window x hidden)); a baseline there is a scalar or (I,).
 
     Invalid input (NaN/Inf, ``|x| > model.input_limit``, wrong shape or dtype, empty
     batches): with ``on_invalid="raise"`` the call raises :class:`ValueError` and
@@ -142,6 +236,10 @@ class StreamingExplainer:
         on_invalid: str = "raise",
         checkpoint_every: int | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
+        target: int = 0,
+        baseline: Any = None,
+        n_steps: int = DEFAULT_N_STEPS,
+        ig_method: str = DEFAULT_IG_METHOD,
     ):
         if not isinstance(model, Model):
             raise TypeError("StreamingExplainer takes an actif.Model")
@@ -156,11 +254,21 @@ class StreamingExplainer:
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
         self.stateful = bool(stateful)
+        self.method = _method_options(model, self.trace, target, baseline, n_steps, ig_method)
+        if self.method is not None:
+            if np.ndim(self.method.target) != 0:
+                raise ValueError("a stream attributes one output: target must be one int")
+            if self.stateful and self.method.baseline is not None and self.method.baseline.ndim > 1:
+                raise ValueError("in stateful mode the baseline is a scalar or one value per feature (I,)")
         self.on_invalid = on_invalid
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
         self._stats = RunningStats(model.input_size, half_life)
         self._state = model.new_state(1) if self.stateful else None
+        # the signed methods: statistics of A itself (for the direction), and in stateful
+        # mode the last window's raw samples with the states carried into them
+        self._signed = RunningStats(model.input_size, half_life) if self.method is not None else None
+        self._recent: deque[tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]] = deque(maxlen=model.window)
         self.skipped: Counter[str] = Counter()
         self.n_updates = 0  # accepted windows (window mode) or samples (stateful mode)
         # Taken without blocking for the whole of update/reset: a second writer is refused.
@@ -184,7 +292,7 @@ class StreamingExplainer:
                 # Hot path: one plain float32 window or sample in a single native call;
                 # None (nothing done) sends anything else through the general path.
                 y = None
-                if type(x) is np.ndarray:
+                if type(x) is np.ndarray and self.method is None:
                     backend = self.model.backend
                     if self.stateful:
                         y = backend.try_step_stats(x, self._state, self._stats._impl, self.trace, self.model.input_limit)
@@ -252,7 +360,9 @@ class StreamingExplainer:
     def _run(self, rows: np.ndarray) -> np.ndarray:
         """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)."""
         backend, impl = self.model.backend, self._stats._impl
-        if not self.stateful:
+        if self.method is not None:
+            y = self._run_method(rows, impl)
+        elif not self.stateful:
             y = backend.forward_stats(rows, impl, self.trace)
         else:
             y = np.empty((rows.shape[0], self.model.output_size), np.float32)
@@ -261,10 +371,41 @@ class StreamingExplainer:
         self.n_updates += int(rows.shape[0])
         return y
 
+    def _run_method(self, rows: np.ndarray, impl: Any) -> np.ndarray:
+        """The signed methods: windows (N, T, I) attributed and fed; or consecutive
+        samples (M, I) each stepped and attributed over the last window of the stream."""
+        method, backend, n_in = self.method, self.model.backend, self.model.input_size
+        assert method is not None and self._signed is not None
+        if not self.stateful:
+            res = method.run(backend, rows)
+            values = res.values.reshape(-1, n_in)
+            impl.update(np.abs(values))
+            self._signed.update(values)
+            return res.y
+        y = np.empty((rows.shape[0], self.model.output_size), np.float32)
+        for r in range(rows.shape[0]):
+            x = rows[r : r + 1]
+            state = self._state
+            carried = (x[0].copy(), [h.copy() for h in state.h], [c.copy() for c in state.c])
+            recent = [*self._recent, carried][-self.model.window :]
+            oldest = recent[0]
+            window = np.stack([sample for sample, _, _ in recent])[None]
+            res = method.run(backend, window, initial_state=list(zip(oldest[1], oldest[2])))
+            y[r] = backend.step(x, state)[0][0]  # advances the stream: commit nothing before
+            self._recent.append(carried)
+            impl.update(np.abs(res.values[0]))
+            self._signed.update(res.values[0])
+        return y
+
     # ------------------------------------------------------------------ reading
     @property
     def stats(self) -> RunningStats:
         return self._stats
+
+    @property
+    def signed_stats(self) -> RunningStats | None:
+        """Statistics of the signed attributions (the methods only), else ``None``."""
+        return self._signed
 
     @property
     def state(self):
@@ -283,12 +424,19 @@ class StreamingExplainer:
     def result(self) -> Attribution:
         with self._stats._lock:
             stats, skipped = self._stats.copy(), dict(self.skipped)
-        return Attribution(scores(stats, self.aggregation), self.model.feature_names, stats, self.trace, self.aggregation, skipped=skipped)
+            signed = None if self._signed is None else self._signed.copy()
+        return Attribution(
+            scores(stats, self.aggregation), self.model.feature_names, stats, self.trace, self.aggregation,
+            skipped=skipped, signed_stats=signed,
+        )
 
     def reset(self) -> None:
         """Forget statistics, state and skip counts."""
         with self._exclusive("reset"), self._stats._lock:
             self._stats.reset()
+            if self._signed is not None:
+                self._signed.reset()
+            self._recent.clear()
             if self.stateful:
                 self._state = self.model.new_state(1)
             self.skipped.clear()
@@ -301,6 +449,8 @@ class StreamingExplainer:
         (default: ``checkpoint_path``); returns the path. Safe from any thread."""
         from . import checkpoint as ck
 
+        if self.method is not None:
+            raise ValueError(f"checkpoints of the {self.trace!r} method are not supported yet; nothing was written")
         target = os.fspath(path) if path is not None else self.checkpoint_path
         if target is None:
             raise ValueError("checkpoint() needs a path (or construct with checkpoint_path=...)")
@@ -387,6 +537,32 @@ class StreamingExplainer:
         out.n_updates = out._checkpointed_at = data.n_updates
         out._fingerprint = fingerprint
         return out
+
+
+def _method_options(model: Model, trace: str, target: Any, baseline: Any, n_steps: int, ig_method: str) -> MethodOptions | None:
+    """The checked options of an attribution-method trace; ``None`` for a forward trace
+    (which depends on no output: a target or baseline there is a mistake, refused)."""
+    if trace in METHODS:
+        return MethodOptions.checked(model.spec, trace, target, baseline, n_steps, ig_method, model.input_limit)
+    _refuse_method_options(trace, None if isinstance(target, (int, np.integer)) and target == 0 else target, baseline)
+    return None
+
+
+def _refuse_method_options(trace: str, target: Any, baseline: Any) -> None:
+    if target is not None or baseline is not None:
+        raise ValueError(
+            f"the {trace!r} trace depends on no output and takes no target or baseline; "
+            f"the attribution methods {METHODS} do"
+        )
+
+
+def _window_targets(target: Any, n: int) -> Any:
+    """An int target as is; a per-window target array checked against the N windows."""
+    if np.ndim(target) == 0:
+        return target
+    if len(target) != n:
+        raise ValueError(f"target holds {len(target)} indices for {n} windows")
+    return target
 
 
 def _concurrent_use(what: str) -> RuntimeError:

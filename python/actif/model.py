@@ -112,7 +112,7 @@ class Model:
         (``acts.h``, ``acts.c`` (N,T,H) and ``acts.gates`` (N,T,4H) of the top layer,
         ``acts.layers[k]`` for each). With ``trace`` also return the per-step trace
         (N, T, I) (see :mod:`actif.traces`)."""
-        trace = check_trace(trace, self.spec)
+        trace = check_trace(trace, self.spec, forward_only=True)
         res = self._backend.forward(self.check_windows(X), activations=return_activations, trace=trace)
         out: list[Any] = [res.y]
         if return_activations:

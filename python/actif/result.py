@@ -25,6 +25,15 @@ class Attribution:
     aggregation: str
     predictions: np.ndarray | None = None
     skipped: dict[str, int] = field(default_factory=dict)
+    # the attribution methods (gradient, integrated, occlusion) are signed: the scores
+    # come from |A|, these statistics of A itself say each feature's direction
+    signed_stats: RunningStats | None = None
+
+    @property
+    def signed_mean(self) -> np.ndarray | None:
+        """Per feature, the mean signed attribution per step (positive: the feature
+        pushes the target output up); ``None`` for the forward-only traces."""
+        return None if self.signed_stats is None else self.signed_stats.mean
 
     @property
     def order(self) -> np.ndarray:
@@ -41,6 +50,7 @@ class Attribution:
 
     def to_dict(self) -> dict[str, Any]:
         mean, std = self.stats.mean, self.stats.std  # each read computes the whole vector
+        signed = self.signed_mean
         return {
             "trace": self.trace,
             "aggregation": self.aggregation,
@@ -53,6 +63,7 @@ class Attribution:
                     "score": float(self.scores[i]),
                     "mean": float(mean[i]),
                     "std": float(std[i]),
+                    **({} if signed is None else {"signed_mean": float(signed[i])}),
                 }
                 for r, i in enumerate(self.order)
             ],
@@ -67,9 +78,13 @@ class Attribution:
     def save_csv(self, path: str | os.PathLike[str]) -> None:
         with open(path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["rank", "feature", "score", "mean", "std"])
+            signed = self.signed_stats is not None
+            writer.writerow(["rank", "feature", "score", "mean", "std"] + (["signed_mean"] if signed else []))
             for row in self.to_dict()["features"]:
-                writer.writerow([row["rank"], row["name"], f"{row['score']:.6g}", f"{row['mean']:.6g}", f"{row['std']:.6g}"])
+                writer.writerow(
+                    [row["rank"], row["name"], f"{row['score']:.6g}", f"{row['mean']:.6g}", f"{row['std']:.6g}"]
+                    + ([f"{row['signed_mean']:.6g}"] if signed else [])
+                )
 
     def plot(self, path: str | os.PathLike[str], k: int | None = 20, title: str | None = None) -> None:
         """Write a horizontal bar chart of the top-k features (PNG, SVG or PDF)."""

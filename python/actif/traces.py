@@ -24,18 +24,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .attribution import METHODS
 from .model_spec import LSTMLayer, ModelSpec
 
-TRACES = ("input", "weighted", "gates", "paper")
+# Forward-only traces are computed here, in the forward pass; the attribution methods
+# (gradient, integrated, occlusion) attribute one chosen output and live in
+# :mod:`actif.attribution`. Both are ``trace=`` options of the explainers.
+FORWARD_TRACES = ("input", "weighted", "gates", "paper")
+TRACES = FORWARD_TRACES + METHODS
 DEFAULT_TRACE = "weighted"
 
 
-def check_trace(name: str | None, spec: ModelSpec | None = None) -> str | None:
-    """Validate a trace name (``None`` means: no trace) against a model."""
+def check_trace(name: str | None, spec: ModelSpec | None = None, *, forward_only: bool = False) -> str | None:
+    """Validate a trace name (``None`` means: no trace) against a model. With
+    ``forward_only`` the attribution methods are refused (a forward pass computes only
+    the forward-only traces)."""
     if name is None:
         return None
     if name not in TRACES:
         raise ValueError(f"unknown trace {name!r}; choose one of {TRACES}")
+    if forward_only and name in METHODS:
+        raise ValueError(
+            f"{name!r} attributes one chosen output and is not computed by a forward pass: use "
+            f"actif.Explainer(model, trace={name!r}).attribute_steps(X) (forward traces: {FORWARD_TRACES})"
+        )
     if name == "paper" and spec is not None and spec.hidden_size < spec.input_size:
         raise ValueError(
             f"the 'paper' trace reads hidden unit j as feature j and needs hidden_size >= "
@@ -92,7 +104,7 @@ def compute_trace(
     if name == "paper":
         check_trace(name, spec)
         return np.abs(h0[..., : spec.input_size]).astype(dtype, copy=True)
-    raise ValueError(f"unknown trace {name!r}; choose one of {TRACES}")
+    raise ValueError(f"unknown forward trace {name!r}; choose one of {FORWARD_TRACES}")
 
 
 def layer_gates_from_hidden(layer: LSTMLayer, x_in: np.ndarray, h: np.ndarray) -> np.ndarray:

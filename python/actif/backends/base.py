@@ -8,7 +8,10 @@ A backend is built from a validated :class:`~actif.model_spec.ModelSpec` and off
 * ``forward_stats(X, stats, trace)``: the same pass feeding the trace straight into a
   running-statistics object (backends with a fused native path override it);
 * ``step(x, state, trace)``: the stateful mode, one new sample per stream, the state
-  carried in a :class:`StreamState`.
+  carried in a :class:`StreamState`;
+* ``attribute(X, method, ...)``: signed per-step attributions of one output (gradient x
+  input, integrated gradients, occlusion; :mod:`actif.attribution`), with a generic
+  default built on ``forward`` and ``step`` that native backends may override.
 
 Inputs reaching a backend are already validated (shape, dtype float32, finite) by the
 model layer; backends never mutate a state unless the call succeeds.
@@ -166,6 +169,33 @@ class Backend:
 
     def try_step_stats(self, x: np.ndarray, state: StreamState, stats, trace: str, limit: float | None) -> np.ndarray | None:
         return None
+
+    def attribute(
+        self,
+        X: np.ndarray,
+        method: str,
+        *,
+        target=0,
+        baseline=None,
+        n_steps: int = 50,
+        ig_method: str = "gausslegendre",
+        initial_state=None,
+        internal_batch_size: int | None = None,
+    ):
+        """Signed attributions of output ``target`` to every step and raw input feature
+        of the windows X (N, T, I): a :class:`~actif.attribution.StepAttribution`.
+
+        ``method``: ``gradient``, ``integrated`` or ``occlusion`` (see
+        :mod:`actif.attribution`). This default works for every engine: activations from
+        :meth:`forward` (or from :meth:`step` when ``initial_state`` is given), the reverse
+        pass in NumPy, occlusion through the engine; a native backend overrides it."""
+        # imported here: actif.attribution imports the reference backend, which imports this module
+        from ..attribution import attribute_with_engine
+
+        return attribute_with_engine(
+            self, X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method,
+            initial_state=initial_state, internal_batch_size=internal_batch_size,
+        )
 
     def close(self) -> None:
         """Release engine resources (sessions, interpreters); the default has none."""

@@ -1,0 +1,578 @@
+"""Attributions of one chosen output: gradient x input, integrated gradients, occlusion.
+
+Unlike the forward-only traces (:mod:`actif.traces`), these methods attribute one
+output ``y[target]`` of the model to its *raw* inputs (what the user passes in, before
+the input affine), with a sign, one value per window, time step and feature (N, T, I),
+so they compare directly with Captum on the equivalent PyTorch module
+(:func:`actif.interchange.torch_module.torch_module_from_spec`):
+
+``gradient``    gradient x input (Captum ``InputXGradient``):
+                ``A = x * dy/dx``, from one reverse pass.
+``integrated``  integrated gradients (Captum ``IntegratedGradients``) from a ``baseline``
+                with ``n_steps`` nodes of the quadrature ``ig_method`` (:func:`ig_nodes`):
+                ``A = (x - b) * sum_k w_k * dy/dx(b + a_k (x - b))``. Its completeness
+                error ``delta = sum(A) - (y(x) - y(b))`` is reported.
+``occlusion``   feature ablation (Captum ``FeatureAblation`` with one group per input
+                feature across time): feature j replaced by its baseline over the whole
+                window, ``A[:, t, j] = y(x) - y(x with feature j at baseline)`` for every
+                step t (Captum gives a group's value to every element of the group).
+
+The default baseline is :func:`default_baseline`: the raw input the model normalises to
+zero (its training means). A per-window attribution (N, I) is the sum over time of the
+per-step one, as summing Captum's attribution over the time axis gives.
+
+This module holds the float64 NumPy reference (:func:`input_gradient`, the oracle the
+tests check against finite differences and Captum) and the generic implementation every
+backend inherits (:func:`attribute_with_engine`): the engine's own forward gives the
+activations, the reverse pass runs here in NumPy, and occlusion runs the engine itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .model_spec import LSTMLayer, ModelSpec
+
+if TYPE_CHECKING:  # the backends import this module lazily; no cycle at run time
+    from .backends.base import Backend
+
+METHODS = ("gradient", "integrated", "occlusion")
+IG_METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+DEFAULT_N_STEPS = 50
+DEFAULT_IG_METHOD = "gausslegendre"
+MAX_N_STEPS = 1 << 16
+# Forward rows (windows, interpolation points or ablated copies) per engine call when the
+# caller gives no internal_batch_size: bounds the memory of the activations kept.
+DEFAULT_ROWS_PER_CALL = 2048
+
+InitialState = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class StepAttribution:
+    """Signed attributions of one output to every window, step and raw input feature.
+
+    ``y``: the predictions (N, O) for the inputs; ``values``: (N, T, I); ``delta``: the
+    integrated-gradients completeness error per window (N,), ``None`` for the others."""
+
+    y: np.ndarray
+    values: np.ndarray
+    delta: np.ndarray | None = None
+
+    @property
+    def per_window(self) -> np.ndarray:
+        """(N, I): each window's attribution summed over its time steps."""
+        return self.values.sum(axis=1)
+
+
+# ------------------------------------------------------------------ options
+
+
+def check_method(name: str) -> str:
+    if name not in METHODS:
+        raise ValueError(f"unknown attribution method {name!r}; choose one of {METHODS}")
+    return name
+
+
+def default_baseline(spec: ModelSpec) -> np.ndarray:
+    """The baseline (I,) in raw input space: the raw value the input affine maps to 0
+    (``-shift / scale``: the training means the model normalises with); zeros when the
+    model has no input affine. A feature with scale 0 ignores its input: baseline 0."""
+    n_in = spec.input_size
+    if spec.input_scale is None or spec.input_shift is None:
+        return np.zeros(n_in)
+    scale = spec.input_scale.astype(np.float64)
+    shift = spec.input_shift.astype(np.float64)
+    out = np.zeros(n_in)
+    used = scale != 0
+    out[used] = -shift[used] / scale[used]
+    return out
+
+
+def ig_nodes(n_steps: int = DEFAULT_N_STEPS, method: str = DEFAULT_IG_METHOD) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``alphas`` in [0, 1] and weights of the integrated-gradients quadrature,
+    as Captum's ``IntegratedGradients(method=...)`` defines them: Gauss-Legendre on
+    [0, 1], or a Riemann sum (left, right, middle, trapezoid; these need n_steps >= 2)."""
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or not 1 <= n_steps <= MAX_N_STEPS:
+        raise ValueError(f"n_steps must be an integer in [1, {MAX_N_STEPS}], got {n_steps!r}")
+    n = int(n_steps)
+    if method == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(n)
+        return 0.5 * (1.0 + nodes), 0.5 * weights
+    if method not in IG_METHODS:
+        raise ValueError(f"unknown ig_method {method!r}; choose one of {IG_METHODS}")
+    if n < 2:
+        raise ValueError(f"the {method} rule needs n_steps >= 2, got {n}")
+    weights = np.full(n, 1.0 / n)
+    if method == "riemann_trapezoid":
+        weights[0] /= 2
+        weights[-1] /= 2
+        return np.linspace(0.0, 1.0, n), weights
+    lo, hi = {"riemann_left": (0.0, 1.0 - 1.0 / n), "riemann_right": (1.0 / n, 1.0),
+              "riemann_middle": (0.5 / n, 1.0 - 0.5 / n)}[method]
+    return np.linspace(lo, hi, n), weights
+
+
+def check_target(target: Any, n_outputs: int, n_rows: int) -> np.ndarray:
+    """``target`` (an output index, or one per window) as an int array (n_rows,)."""
+    arr = np.asarray(target)
+    if arr.dtype.kind not in "iu" or arr.ndim > 1:
+        raise ValueError(f"target must be an output index (int) or one index per window, got {target!r}")
+    if arr.ndim == 1 and arr.shape[0] != n_rows:
+        raise ValueError(f"target holds {arr.shape[0]} indices for {n_rows} windows")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_outputs):
+        bad = int(arr.min() if arr.min() < 0 else arr.max())
+        raise ValueError(f"target {bad} is out of range: the model has {n_outputs} output(s), indices 0..{n_outputs - 1}")
+    return np.broadcast_to(arr.astype(np.int64), (n_rows,))
+
+
+def check_baseline(baseline: Any, spec: ModelSpec, shape: tuple[int, int, int]) -> np.ndarray:
+    """The baseline as a float64 array broadcastable to the windows' ``shape`` (N, T, I):
+    ``None`` gives :func:`default_baseline`; else a scalar, (I,), (T, I) or (N, T, I)."""
+    if baseline is None:
+        return default_baseline(spec)
+    arr = check_baseline_values(baseline, spec)
+    try:
+        np.broadcast_shapes(arr.shape, shape)
+    except ValueError:
+        raise ValueError(f"baseline of shape {arr.shape} does not broadcast to the windows' shape {shape}") from None
+    return arr
+
+
+def check_initial_state(initial_state: InitialState | None, spec: ModelSpec, n_rows: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """One ``(h0, c0)`` per LSTM layer, each (N, H_k) (or (H_k,)/(1, H_k), shared), finite."""
+    if initial_state is None:
+        return None
+    if len(initial_state) != spec.num_layers:
+        raise ValueError(f"initial_state needs one (h0, c0) per LSTM layer ({spec.num_layers}), got {len(initial_state)}")
+    out = []
+    for k, pair in enumerate(initial_state):
+        if len(pair) != 2:
+            raise ValueError(f"initial_state[{k}] must be a pair (h0, c0)")
+        hidden = spec.hidden_sizes[k]
+        arrays = []
+        for what, a in zip(("h0", "c0"), pair):
+            a = np.asarray(a, dtype=np.float64)
+            try:
+                a = np.broadcast_to(a, (n_rows, hidden))
+            except ValueError:
+                raise ValueError(f"initial_state[{k}] {what} has shape {a.shape}, expected ({n_rows}, {hidden})") from None
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"initial_state[{k}] {what} holds NaN or Inf")
+            arrays.append(a)
+        out.append((arrays[0], arrays[1]))
+    return out
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """An attribution method with its options, checked once against a model (what the
+    explainers hold): ``target`` an output index (or one per window), ``baseline``
+    ``None`` (the default baseline) or a raw-space array (scalar, (I,), (T, I) or
+    (N, T, I)), ``n_steps`` and ``ig_method`` for ``integrated``."""
+
+    method: str
+    target: Any = 0
+    baseline: np.ndarray | None = None
+    n_steps: int = DEFAULT_N_STEPS
+    ig_method: str = DEFAULT_IG_METHOD
+
+    @classmethod
+    def checked(
+        cls, spec: ModelSpec, method: str, target: Any = 0, baseline: Any = None, n_steps: int = DEFAULT_N_STEPS,
+        ig_method: str = DEFAULT_IG_METHOD, limit: float | None = None,
+    ) -> MethodOptions:
+        check_method(method)
+        ig_nodes(n_steps, ig_method)  # checks both
+        return cls(method, check_target_index(target, spec.output_size), check_baseline_values(baseline, spec, limit),
+                   int(n_steps), ig_method)
+
+    def run(
+        self, backend: Backend, X: np.ndarray, *, target: Any = None, baseline: Any = None,
+        initial_state: InitialState | None = None, internal_batch_size: int | None = None,
+    ) -> StepAttribution:
+        """``backend.attribute`` with these options; ``target``/``baseline`` override them."""
+        return backend.attribute(
+            X, self.method, target=self.target if target is None else target,
+            baseline=self.baseline if baseline is None else baseline, n_steps=self.n_steps, ig_method=self.ig_method,
+            initial_state=initial_state, internal_batch_size=internal_batch_size,
+        )
+
+
+def check_target_index(target: Any, n_outputs: int) -> Any:
+    """An output index (int) or a 1-D array of them, each in range; the windows they
+    pair with are counted when the attribution runs (:func:`check_target`)."""
+    arr = np.asarray(target)
+    check_target(arr, n_outputs, arr.shape[0] if arr.ndim == 1 else 1)
+    return int(arr) if arr.ndim == 0 else arr.astype(np.int64)
+
+
+def check_baseline_values(baseline: Any, spec: ModelSpec, limit: float | None = None) -> np.ndarray | None:
+    """A user baseline as float64 (scalar, (I,), (T, I) or (N, T, I)), finite and within
+    the model's input limit (a baseline is an input); ``None`` stays ``None``."""
+    if baseline is None:
+        return None
+    arr = np.asarray(baseline)
+    n_in = spec.input_size
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"baseline must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim > 3 or (arr.ndim and arr.shape[-1] != n_in):
+        raise ValueError(f"baseline must be a scalar or have shape (I,), (T, I) or (N, T, I) with I = {n_in}, got {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("baseline holds NaN or Inf")
+    if limit is not None and arr.size and np.abs(arr).max() > limit:
+        raise ValueError(f"baseline holds |value| {np.abs(arr).max():.3g} beyond the model's input limit {limit:g}")
+    return arr
+
+
+# ------------------------------------------------------------------ the reverse pass
+
+
+@dataclass
+class LayerTape:
+    """What the reverse pass needs of one LSTM layer: h, c (N, T, H), the
+    post-nonlinearity gates (N, T, 4H) and the cell state carried in, c0 (N, H)."""
+
+    h: np.ndarray
+    c: np.ndarray
+    gates: np.ndarray
+    c0: np.ndarray
+
+
+def _activation_grad(name: str, pre: np.ndarray, out: np.ndarray) -> np.ndarray | float:
+    if name == "identity":
+        return 1.0
+    if name == "relu":
+        return (pre > 0).astype(pre.dtype)  # 0 at 0, as autograd
+    if name == "elu":
+        return np.where(pre > 0, 1.0, np.exp(np.minimum(pre, 0)))
+    if name == "tanh":
+        return 1.0 - out * out
+    if name == "sigmoid":
+        return out * (1.0 - out)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def _head_forward(spec: ModelSpec, pooled: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Post affine and dense layers (float64), keeping each layer's (pre, out)."""
+    from .backends.numpy_ref import apply_activation
+
+    v = pooled
+    if spec.post_scale is not None:
+        v = v * spec.post_scale + spec.post_shift
+    tape = []
+    for layer in spec.dense:
+        pre = v @ layer.weight.T + layer.bias
+        v = apply_activation(layer.activation, pre)
+        tape.append((pre, v))
+    return v, tape
+
+
+def _head_backward(spec: ModelSpec, tape: list[tuple[np.ndarray, np.ndarray]], seed: np.ndarray) -> np.ndarray:
+    """d y_seed / d pooled (N, H_top) from the seed (N, O) on the outputs."""
+    g = seed
+    for layer, (pre, out) in zip(reversed(spec.dense), reversed(tape)):
+        g = (g * _activation_grad(layer.activation, pre, out)) @ layer.weight
+    if spec.post_scale is not None:
+        g = g * spec.post_scale
+    return g
+
+
+def _pool_backward(pooling: str, h_top: np.ndarray, g_pooled: np.ndarray) -> np.ndarray:
+    """Spread the gradient on the pooled features over the hidden sequence (N, T, H)."""
+    n, t, hidden = h_top.shape
+    dh = np.zeros((n, t, hidden))
+    if pooling == "last":
+        dh[:, -1] = g_pooled
+    elif pooling == "mean":
+        dh[:] = g_pooled[:, None, :] / t
+    elif pooling == "max":  # to the step holding the maximum, as autograd routes it
+        where = h_top.argmax(axis=1)  # (N, H)
+        np.put_along_axis(dh, where[:, None, :], g_pooled[:, None, :], axis=1)
+    else:
+        raise ValueError(f"unknown pooling {pooling!r}")
+    return dh
+
+
+def _lstm_backward(layer: LSTMLayer, tape: LayerTape, dh_out: np.ndarray) -> np.ndarray:
+    """Backpropagation through time of one layer: from the gradient on its hidden
+    sequence (N, T, H) to the gradient on its input sequence (N, T, I_k). The gradient
+    is not carried into the initial state (it is truncated there)."""
+    n, t, hidden = tape.h.shape
+    w_hh = np.asarray(layer.w_hh, np.float64)
+    dz = np.empty((n, t, 4 * hidden))
+    dh_next = np.zeros((n, hidden))
+    dc_next = np.zeros((n, hidden))
+    for step in range(t - 1, -1, -1):
+        gates = tape.gates[:, step]
+        i, f, g, o = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
+        tanh_c = np.tanh(tape.c[:, step])
+        dh = dh_out[:, step] + dh_next
+        dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
+        c_prev = tape.c[:, step - 1] if step else tape.c0
+        dz[:, step, :hidden] = dc * g * i * (1.0 - i)
+        dz[:, step, hidden : 2 * hidden] = dc * c_prev * f * (1.0 - f)
+        dz[:, step, 2 * hidden : 3 * hidden] = dc * i * (1.0 - g * g)
+        dz[:, step, 3 * hidden :] = dh * tanh_c * o * (1.0 - o)
+        dc_next = dc * f
+        dh_next = dz[:, step] @ w_hh
+    return dz @ np.asarray(layer.w_ih, np.float64)
+
+
+def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(y (N, O), dy[target]/dx_raw (N, T, I))`` in float64 from every layer's tape.
+
+    ``spec64``: the model in float64. The head is re-run from the pooled top-layer h
+    (it is small), then the gradient flows back through the pooling, each LSTM layer
+    (top to bottom) and the input affine."""
+    from .backends.numpy_ref import pool
+
+    h_top = tapes[-1].h
+    y, head_tape = _head_forward(spec64, pool(spec64.pooling, h_top))
+    seed = np.zeros_like(y)
+    seed[np.arange(y.shape[0]), target] = 1.0
+    g = _pool_backward(spec64.pooling, h_top, _head_backward(spec64, head_tape, seed))
+    for layer, tape in zip(reversed(spec64.lstm), reversed(tapes)):
+        g = _lstm_backward(layer, tape, g)
+    if spec64.input_scale is not None:
+        g = g * spec64.input_scale
+    return y, g
+
+
+def forward_tapes(spec64: ModelSpec, X: np.ndarray, initial_state: InitialState | None = None) -> list[LayerTape]:
+    """The float64 forward of windows X (N, T, I) (raw), from ``initial_state`` (one
+    (h0, c0) per layer) or zeros, keeping every layer's tape."""
+    from .backends.numpy_ref import lstm_cell, normalise_input
+
+    x = normalise_input(spec64, np.asarray(X, np.float64))
+    n, t, _ = x.shape
+    state = check_initial_state(initial_state, spec64, n)
+    tapes = []
+    layer_in = x
+    for k, layer in enumerate(spec64.lstm):
+        hidden = layer.hidden_size
+        zx = layer_in @ layer.w_ih.T + (layer.b_ih + layer.b_hh)
+        h_seq, c_seq, g_seq = np.empty((n, t, hidden)), np.empty((n, t, hidden)), np.empty((n, t, 4 * hidden))
+        h0 = np.zeros((n, hidden)) if state is None else state[k][0]
+        c0 = np.zeros((n, hidden)) if state is None else state[k][1]
+        h, c = h0, c0
+        for step in range(t):
+            h, c, g = lstm_cell(zx[:, step] + h @ layer.w_hh.T, c)
+            h_seq[:, step], c_seq[:, step], g_seq[:, step] = h, c, g
+        tapes.append(LayerTape(h_seq, c_seq, g_seq, np.array(c0)))
+        layer_in = h_seq
+    return tapes
+
+
+def input_gradient(
+    spec: ModelSpec, X_raw: np.ndarray, target: Any = 0, initial_state: InitialState | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 reference: ``(y (N, O), dy[target]/dx_raw (N, T, I))`` for windows
+    ``X_raw`` (N, T, I) in raw input space, from a zero state or ``initial_state`` (one
+    ``(h0 (N, H), c0 (N, H))`` per layer; the gradient is truncated there). Max pooling
+    routes the gradient to the step holding the maximum, as autograd does."""
+    spec64 = spec.astype(np.float64)
+    X = np.asarray(X_raw, np.float64)
+    if X.ndim != 3 or X.shape[-1] != spec.input_size or X.shape[1] < 1:
+        raise ValueError(f"X_raw must have shape (N, T, {spec.input_size}) with T >= 1, got {X.shape}")
+    targets = check_target(target, spec.output_size, X.shape[0])
+    return reverse_pass(spec64, forward_tapes(spec64, X, initial_state), targets)
+
+
+# ------------------------------------------------------------------ any engine
+
+
+def attribute_with_engine(
+    backend: Backend,
+    X: np.ndarray,
+    method: str,
+    *,
+    target: Any = 0,
+    baseline: Any = None,
+    n_steps: int = DEFAULT_N_STEPS,
+    ig_method: str = DEFAULT_IG_METHOD,
+    initial_state: InitialState | None = None,
+    internal_batch_size: int | None = None,
+) -> StepAttribution:
+    """The generic implementation of :meth:`actif.backends.base.Backend.attribute`.
+
+    Activations come from the engine's own forward (from ``initial_state``: the engine
+    stepped through the window), the reverse pass runs in float64 NumPy, occlusion runs
+    the engine on the ablated copies. All n_steps interpolation points (all I+1 ablated
+    copies) of a window go through the engine together; ``internal_batch_size`` caps the
+    rows of one engine call (default :data:`DEFAULT_ROWS_PER_CALL`)."""
+    check_method(method)
+    spec = backend.spec
+    n, t, n_in = X.shape
+    targets = check_target(target, spec.output_size, n)
+    state = check_initial_state(initial_state, spec, n)
+    if internal_batch_size is not None and (
+        isinstance(internal_batch_size, bool) or not isinstance(internal_batch_size, (int, np.integer)) or internal_batch_size < 1
+    ):
+        raise ValueError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
+    if state is not None and spec.pooling != "last" and t > spec.window:
+        raise ValueError(
+            f"from an initial state, {spec.pooling} pooling covers at most the model's window "
+            f"({spec.window} steps), as in stateful streaming; got windows of {t} steps"
+        )
+    engine = _Engine(backend, internal_batch_size)
+    if method == "gradient":
+        y, grad = engine.gradient(X, targets, state)
+        return StepAttribution(engine.out(y), engine.out(grad * X))
+    base = np.broadcast_to(check_baseline(baseline, spec, X.shape), X.shape)
+    if method == "integrated":
+        alphas, weights = ig_nodes(n_steps, ig_method)
+        return _integrated(engine, X, base, targets, state, alphas, weights)
+    return _occlusion(engine, X, base, targets, state)
+
+
+class _Engine:
+    """One backend's forward, in slices of at most ``rows`` windows, from zero or from
+    given states; results in float64."""
+
+    def __init__(self, backend: Backend, rows: int | None):
+        self.backend = backend
+        self.rows = rows
+        self.spec64 = backend.spec.astype(np.float64)
+        # the engine's input dtype: float64 for the NumPy reference, else float32
+        self.dtype = np.dtype(getattr(backend, "dtype", np.float32))
+
+    def out(self, a: np.ndarray) -> np.ndarray:
+        return a.astype(self.dtype, copy=False)
+
+    def slices(self, total: int, group: int = 1) -> list[slice]:
+        """Row ranges of at most ``rows`` (by default DEFAULT_ROWS_PER_CALL, but never
+        splitting a group of rows that belong together unless told to)."""
+        step = self.rows if self.rows is not None else max(group, DEFAULT_ROWS_PER_CALL // group * group)
+        return [slice(s, min(s + step, total)) for s in range(0, total, step)]
+
+    def _input(self, X: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(X, dtype=self.dtype)
+
+    def _state_rows(self, state, rows: slice | np.ndarray):
+        return None if state is None else [(h[rows], c[rows]) for h, c in state]
+
+    def tapes(self, X: np.ndarray, state) -> tuple[np.ndarray, list[LayerTape]]:
+        """Predictions and per-layer tapes of one engine run (no slicing)."""
+        n = X.shape[0]
+        if state is None:
+            res = self.backend.forward(self._input(X), activations=True)
+            assert res.activations is not None
+            tapes = [
+                LayerTape(np.asarray(la.h, np.float64), np.asarray(la.c, np.float64), np.asarray(la.gates, np.float64),
+                          np.zeros((n, la.h.shape[-1])))
+                for la in res.activations.layers
+            ]
+            return np.asarray(res.y, np.float64), tapes
+        from .traces import lstm_gates  # lazy: traces imports METHODS from here
+
+        y, hs, cs = self._step_through(X, state)
+        tapes = []
+        layer_in = X if self.spec64.input_scale is None else X * self.spec64.input_scale + self.spec64.input_shift
+        for layer, h, c, (h0, c0) in zip(self.spec64.lstm, hs, cs, state):
+            h_prev = np.concatenate([h0[:, None, :], h[:, :-1]], axis=1)
+            tapes.append(LayerTape(h, c, lstm_gates(layer, layer_in, h_prev), np.asarray(c0)))
+            layer_in = h
+        return y, tapes
+
+    def predict(self, X: np.ndarray, state) -> np.ndarray:
+        out = []
+        for s in self.slices(X.shape[0]):
+            if state is None:
+                out.append(np.asarray(self.backend.forward(self._input(X[s])).y, np.float64))
+            else:
+                out.append(self._step_through(X[s], self._state_rows(state, s))[0])
+        return np.concatenate(out) if out else np.zeros((0, self.spec64.output_size))
+
+    def _step_through(self, X: np.ndarray, state) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """The engine stepped through windows X from ``state``: y at the last step and
+        every layer's h and c sequences (float64). The stream's pooling window is the
+        model's, so mean/max pooling covers the T <= window steps given."""
+        n, t, _ = X.shape
+        stream = self.backend.new_state(n)
+        for k, (h0, c0) in enumerate(state):
+            stream.h[k][...] = h0
+            stream.c[k][...] = c0
+        hs = [np.empty((n, t, hk)) for hk in self.spec64.hidden_sizes]
+        cs = [np.empty((n, t, hk)) for hk in self.spec64.hidden_sizes]
+        y = np.zeros((n, self.spec64.output_size))
+        for step in range(t):
+            y, _ = self.backend.step(self._input(X[:, step]), stream)
+            for k in range(len(hs)):
+                hs[k][:, step] = stream.h[k]
+                cs[k][:, step] = stream.c[k]
+        return np.asarray(y, np.float64), hs, cs
+
+    def gradient(self, X: np.ndarray, targets: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
+        """y (N, O) and d y[target] / d x_raw (N, T, I), in slices."""
+        ys, grads = [], []
+        for s in self.slices(X.shape[0]):
+            y_engine, tapes = self.tapes(X[s], self._state_rows(state, s))
+            _, grad = reverse_pass(self.spec64, tapes, targets[s])
+            ys.append(y_engine)
+            grads.append(grad)
+        return np.concatenate(ys), np.concatenate(grads)
+
+
+def _integrated(engine: _Engine, X, base, targets, state, alphas, weights) -> StepAttribution:
+    n, t, n_in = X.shape
+    k = alphas.shape[0]
+    values = np.empty((n, t, n_in))
+    diff = X - base
+    # windows per chunk: all k interpolation points of a window go through the engine together
+    per_chunk = max(1, (engine.rows or DEFAULT_ROWS_PER_CALL) // k)
+    for start in range(0, n, per_chunk):
+        w = slice(start, min(start + per_chunk, n))
+        m = w.stop - w.start
+        points = (base[w][:, None] + alphas[None, :, None, None] * diff[w][:, None]).reshape(m * k, t, n_in)
+        rows = np.repeat(np.arange(w.start, w.stop), k)  # window of each point
+        _, grad = engine.gradient(points, targets[rows], engine._state_rows(state, rows))
+        values[w] = diff[w] * np.tensordot(weights, grad.reshape(m, k, t, n_in), axes=([0], [1]))
+    ends = engine.predict(np.concatenate([X, base]), None if state is None else [(np.concatenate([h, h]), np.concatenate([c, c])) for h, c in state])
+    y, y_base = ends[:n], ends[n:]
+    rows = np.arange(n)
+    delta = values.reshape(n, -1).sum(axis=1) - (y[rows, targets] - y_base[rows, targets])
+    return StepAttribution(engine.out(y), engine.out(values), delta)
+
+
+def _occlusion(engine: _Engine, X, base, targets, state) -> StepAttribution:
+    n, t, n_in = X.shape
+    group = n_in + 1
+    per_chunk = max(1, (engine.rows or DEFAULT_ROWS_PER_CALL) // group)
+    y = np.empty((n, engine.spec64.output_size))
+    effect = np.empty((n, n_in))
+    for start in range(0, n, per_chunk):
+        w = slice(start, min(start + per_chunk, n))
+        m = w.stop - w.start
+        copies = np.repeat(X[w][:, None], group, axis=1)  # (m, I+1, T, I): copy 0 intact
+        for j in range(n_in):
+            copies[:, j + 1, :, j] = base[w][:, :, j]
+        rows = np.repeat(np.arange(w.start, w.stop), group)
+        out = engine.predict(copies.reshape(m * group, t, n_in), engine._state_rows(state, rows)).reshape(m, group, -1)
+        y[w] = out[:, 0]
+        picked = out[np.arange(m), :, targets[w]]  # (m, I+1) of the target output
+        effect[w] = picked[:, :1] - picked[:, 1:]
+    values = np.ascontiguousarray(np.broadcast_to(effect[:, None, :], (n, t, n_in)), dtype=engine.dtype)  # a copy
+    return StepAttribution(engine.out(y), values)
+
+
+__all__ = [
+    "DEFAULT_IG_METHOD",
+    "DEFAULT_N_STEPS",
+    "IG_METHODS",
+    "METHODS",
+    "MethodOptions",
+    "StepAttribution",
+    "attribute_with_engine",
+    "check_baseline",
+    "check_method",
+    "check_target",
+    "default_baseline",
+    "ig_nodes",
+    "input_gradient",
+    "reverse_pass",
+]
