@@ -42,29 +42,19 @@ from typing import Any, Sequence
 import numpy as np
 
 import actif
+from actif.attribution import METHODS
 from actif.model_spec import ModelSpec
 from actif.stats import SCORE_METHODS, scores
 from actif.traces import TRACES
 
 # The attributions of one chosen output (issue 11): a reverse pass (gradient x input,
-# integrated gradients) or batched forwards (occlusion). They join the forward-only
-# traces wherever the installed actif offers them (see actif_traces()).
-TARGETED_TRACES = ("gradient", "integrated", "occlusion")
-
-
-@functools.cache
-def trace_available(trace: str) -> bool:
-    """Does the installed actif's Explainer take this trace?"""
-    try:
-        actif.Explainer(actif.random_model(2, 2, seed=0, backend="numpy"), trace=trace)
-    except (ValueError, TypeError):
-        return False
-    return True
+# integrated gradients) or batched forwards (occlusion); the forward-only traces have no target.
+TARGETED_TRACES = METHODS
 
 
 def actif_traces() -> tuple[str, ...]:
-    """Every trace the installed actif offers, forward-only first."""
-    return tuple(t for t in dict.fromkeys((*TRACES, *TARGETED_TRACES)) if trace_available(t))
+    """Every trace actif offers, forward-only first."""
+    return TRACES
 
 
 ACTIF_VARIANTS = [f"actif:{t}/{a}" for t in actif_traces() for a in SCORE_METHODS]

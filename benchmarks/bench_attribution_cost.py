@@ -189,13 +189,14 @@ def stream_worker(mode: str, seconds: float, max_windows: int, batch: int) -> di
     t0 = time.perf_counter()
     run(4)  # warm-up: allocations, first-call set-up
     per_call = (time.perf_counter() - t0) / 4
-    run(max(4, int(0.1 * seconds / max(per_call, 1e-9))))
+    run(max(2, min(200, int(0.1 * seconds / max(per_call, 1e-9)))))
     warm = done
     rss_before, _ = rss_kib()
     reset = reset_peak_rss()
     t0 = time.perf_counter()
+    calls_per_check = max(1, min(64, int(0.05 / max(per_call, 1e-9))))  # look at the clock about every 50 ms
     while done - warm < max_windows and time.perf_counter() - t0 < seconds:
-        run(max(1, min(64, (max_windows - (done - warm)) // batch)))
+        run(max(1, min(calls_per_check, (max_windows - (done - warm)) // batch)))
     elapsed = time.perf_counter() - t0
     rss_after, peak = rss_kib()
     if count is not None and count() != done * pool.shape[1]:
@@ -219,17 +220,17 @@ def find(rows: list[dict], model: str, batch: int, engine: str) -> float | None:
     return next((r["us_per_window"] for r in rows if r["model"] == model and r["batch"] == batch and r["engine"] == engine), None)
 
 
-def targets(rows: list[dict], model: str, memory: list[dict], max_windows: int) -> list[dict]:
+def targets(rows: list[dict], model: str, memory: list[dict], max_windows: int, big: int = 256) -> list[dict]:
     out = []
 
     def add(name: str, goal: str, value: float | None, met: bool, text: str) -> None:
         out.append({"name": name, "goal": goal, "measured": text if value is not None else "not measured (mode or engine missing)",
                     "met": bool(met) if value is not None else None})
 
-    fwd = find(rows, model, 256, FORWARD)
-    grad = find(rows, model, 256, engine_name("cpp", "gradient"))
+    fwd = find(rows, model, big, FORWARD)
+    grad = find(rows, model, big, engine_name("cpp", "gradient"))
     r = None if fwd is None or grad is None else grad / fwd
-    add(f"gradient vs cpp forward alone, batch 256, {model}", "<= 4x the forward", r, r is not None and r <= 4,
+    add(f"gradient vs cpp forward alone, batch {big}, {model}", "<= 4x the forward", r, r is not None and r <= 4,
         f"{r:.2f}x ({grad:.1f} vs {fwd:.1f} µs/window)" if r is not None else "")
     for mode, goal in (("gradient", 20), ("integrated", 3), ("occlusion", 3)):
         ours, theirs = find(rows, model, 1, engine_name("cpp", mode)), find(rows, model, 1, CAPTUM[EQUIVALENT[mode]])
@@ -255,12 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=5, help="interleaved repetitions (default 5)")
     p.add_argument("--stream-seconds", type=float, default=90.0, help="streaming time per mode for the memory check (default 90)")
     p.add_argument("--stream-windows", type=int, default=1_000_000, help="windows to stream per mode at most (default 1e6)")
-    p.add_argument("--quick", action="store_true", help="bundled model only, short budgets: a CI smoke run")
+    p.add_argument("--big-batch", type=int, default=256, help="the throughput batch (default 256)")
+    p.add_argument("--quick", action="store_true", help="bundled model only, cpp only, batches 1 and 16, short budgets: a CI smoke run")
     p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: stream one mode in this process
     args = p.parse_args(argv)
     if args.quick:
-        args.budget, args.reps, args.stream_seconds, args.stream_windows = 0.15, 2, 1.0, 20_000
+        args.budget, args.reps, args.stream_seconds, args.stream_windows, args.big_batch = 0.15, 2, 1.0, 20_000, 16
     if args.worker:
         print(json.dumps(stream_worker(args.worker, args.stream_seconds, args.stream_windows, 256)))
         return 0
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     rng = np.random.default_rng(0)
     for label, spec in models(args.quick).items():
-        for batch in (1, 256):
+        for batch in (1, args.big_batch):
             X = rng.normal(size=(batch, spec.window or 10, spec.input_size)).astype(np.float32)
             calls, api = engines_for(spec, X, modes, backends, torch_ok)
             times = measure(calls, args.budget, args.reps)
@@ -289,19 +291,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label}, batch {batch}: " + ", ".join(f"{n} {s * 1e6 / batch:.1f}" for n, s in times.items()) + " µs/window",
                   flush=True)
     memory = []
-    for mode in ["forward", modes[-1]] if args.quick else ["forward", *modes]:
+    for mode in ["forward", "gradient"] if args.quick else ["forward", *modes]:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", mode, "--stream-seconds", str(args.stream_seconds),
                "--stream-windows", str(args.stream_windows)]
         memory.append(run_worker(cmd, f"streaming {mode}")[-1])
         print(memory[-1], flush=True)
     bundled = next(iter(models(args.quick)))
-    tg = [t for label in models(args.quick) for t in targets(rows, label, memory if label == bundled else [], args.stream_windows)]
+    tg = [t for label in models(args.quick)
+          for t in targets(rows, label, memory if label == bundled else [], args.stream_windows, args.big_batch)]
     summary = []
     for label in models(args.quick):
-        fwd = find(rows, label, 256, FORWARD)
-        parts = [f"{m} {find(rows, label, 256, engine_name('cpp', m)) / fwd:.1f}x" for m in modes
-                 if find(rows, label, 256, engine_name("cpp", m)) is not None]
-        summary.append(f"{label}, batch 256, cost over the cpp forward ({fwd:.1f} µs/window): " + ", ".join(parts) + ".")
+        fwd = find(rows, label, args.big_batch, FORWARD)
+        parts = [f"{m} {find(rows, label, args.big_batch, engine_name('cpp', m)) / fwd:.1f}x" for m in modes
+                 if find(rows, label, args.big_batch, engine_name("cpp", m)) is not None]
+        summary.append(f"{label}, batch {args.big_batch}, cost over the cpp forward ({fwd:.1f} µs/window): " + ", ".join(parts) + ".")
     summary += [f"{t['name']}: {t['measured']} (goal {t['goal']}{', met' if t['met'] else ', NOT met' if t['met'] is False else ''})"
                 for t in tg]
     readme_engines = {FORWARD, TORCH_FORWARD, *CAPTUM.values(), *(engine_name("cpp", m) for m in modes)}
