@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "actif/aligned.hpp"
+#include "actif/attribution.hpp"
 #include "actif/forward.hpp"
 #include "actif/kernels.hpp"
 #include "actif/model.hpp"
@@ -182,6 +183,120 @@ py::array_t<double> vec_to_array(const std::vector<double>& v) {
   return out;
 }
 
+
+// ---------------------------------------------------------------- attribution
+// Model.attribute / Model.attribute_stats: the native reverse-pass and perturbation
+// attributions (actif/attribution.hpp). Shapes are checked with the GIL held; the
+// pass runs without it; statistics are updated with it again (one writer at a time).
+
+using ModelClass = py::class_<actif::Model, std::shared_ptr<actif::Model>>;
+
+// The request's common fields; `baseline` and `initial_state` stay alive in the caller.
+actif::AttributionRequest attribution_request(const actif::Model& m, const FArray& x, const std::string& method,
+                                              int64_t target, const py::object& baseline, FArray& baseline_arr,
+                                              int64_t n_steps, const std::string& ig_method, int threads) {
+  check_windows(m, x);
+  actif::AttributionRequest req;
+  req.x = x.data();
+  req.n = x.shape(0);
+  req.t = x.shape(1);
+  req.method = actif::parse_attribution_method(method);
+  req.target = target;
+  if (!baseline.is_none()) {
+    baseline_arr = baseline.cast<FArray>();
+    expect_shape(baseline_arr, {m.input_size}, "baseline");
+    req.baseline = baseline_arr.data();
+  }
+  req.n_steps = n_steps;
+  req.rule = actif::parse_integral_rule(ig_method);
+  if (threads < 0) throw Error("num_threads must be >= 0");
+  req.num_threads = threads;
+  return req;
+}
+
+void bind_attribution(ModelClass& cls) {
+  cls.def(
+         "attribute",
+         [](const actif::Model& m, const FArray& x, const std::string& method, int64_t target,
+            const py::object& baseline, int64_t n_steps, const std::string& ig_method, int threads,
+            const py::object& initial_state) {
+           FArray base;
+           actif::AttributionRequest req =
+               attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
+           const int64_t n = req.n, t = req.t;
+           std::vector<FArray> state;  // keeps converted arrays alive during the pass
+           if (!initial_state.is_none()) {
+             const auto layers = initial_state.cast<py::sequence>();
+             if (static_cast<size_t>(py::len(layers)) != m.lstm.size())
+               throw Error("initial_state needs one (h0, c0) pair per LSTM layer");
+             for (size_t l = 0; l < m.lstm.size(); ++l) {
+               const auto pair = layers[l].cast<py::sequence>();
+               if (py::len(pair) != 2) throw Error("initial_state needs one (h0, c0) pair per LSTM layer");
+               FArray h0 = pair[0].cast<FArray>(), c0 = pair[1].cast<FArray>();
+               expect_shape(h0, {n, m.lstm[l].hidden_size}, "initial h0");
+               expect_shape(c0, {n, m.lstm[l].hidden_size}, "initial c0");
+               req.h0.push_back(h0.data());
+               req.c0.push_back(c0.data());
+               state.push_back(std::move(h0));
+               state.push_back(std::move(c0));
+             }
+           }
+           FArray y({n, m.output_size()}), values({n, t, m.input_size});
+           req.y = y.mutable_data();
+           req.values = values.mutable_data();
+           py::object delta = py::none();
+           if (req.method == actif::AttributionMethod::Integrated) {
+             FArray d(std::vector<py::ssize_t>{n});
+             req.delta = d.mutable_data();
+             delta = d;
+           }
+           {
+             py::gil_scoped_release unlocked;
+             actif::attribute_windows(m, req);
+           }
+           return py::make_tuple(y, values, delta);
+         },
+         py::arg("x"), py::arg("method"), py::arg("target") = 0, py::arg("baseline") = py::none(),
+         py::arg("n_steps") = 50, py::arg("ig_method") = "gausslegendre", py::arg("num_threads") = 0,
+         py::arg("initial_state") = py::none(),
+         "Signed attributions of output `target` to the raw inputs: (y (N, O), values (N, T, I), delta (N,) "
+         "for 'integrated', else None). initial_state: [(h0, c0)] per layer, (N, H) each.")
+      .def(
+          "attribute_stats",
+          [](const actif::Model& m, const FArray& x, const std::string& method, int64_t target,
+             const py::object& baseline, int64_t n_steps, const std::string& ig_method,
+             actif::RunningStats* abs_stats, actif::RunningStats* signed_stats, int threads) {
+            FArray base;
+            actif::AttributionRequest req =
+                attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
+            for (const actif::RunningStats* s : {abs_stats, signed_stats})
+              if (s != nullptr && s->n_features() != m.input_size)
+                throw Error("statistics and model have different feature counts");
+            if (abs_stats != nullptr && abs_stats == signed_stats)
+              throw Error("abs_stats and signed_stats must be different statistics");
+            const int64_t n = req.n, rows = req.n * req.t;
+            thread_local actif::AlignedFloats values;  // reused: a fresh buffer per call costs page faults
+            if (values.size() < static_cast<size_t>(rows * m.input_size)) values.resize(static_cast<size_t>(rows * m.input_size));
+            FArray y({n, m.output_size()});
+            req.y = y.mutable_data();
+            req.values = values.data();
+            {
+              py::gil_scoped_release unlocked;
+              actif::attribute_windows(m, req);
+            }
+            if (signed_stats) signed_stats->update(values.data(), rows, m.input_size);
+            if (abs_stats) {
+              for (int64_t i = 0; i < rows * m.input_size; ++i) values[static_cast<size_t>(i)] = std::fabs(values[static_cast<size_t>(i)]);
+              abs_stats->update(values.data(), rows, m.input_size);
+            }
+            return y;
+          },
+          py::arg("x"), py::arg("method"), py::arg("target"), py::arg("baseline"), py::arg("n_steps"),
+          py::arg("ig_method"), py::arg("abs_stats"), py::arg("signed_stats"), py::arg("num_threads") = 0,
+          "Attribute windows and add every step's |A| row to abs_stats and A row to signed_stats (either may "
+          "be None); returns y.");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, mod) {
@@ -310,6 +425,11 @@ PYBIND11_MODULE(_core, mod) {
           "The stateful hot path: advance one stream by one sample and add its trace row to stats; y (O,), "
           "or None (nothing done) when x needs conversion or holds a value beyond max_abs.");
 
+  {
+    auto model_cls = py::reinterpret_borrow<ModelClass>(mod.attr("Model"));
+    bind_attribution(model_cls);
+  }
+
   py::class_<actif::RunningStats>(mod, "RunningStats")
       .def(py::init<int64_t, double>(), py::arg("n_features"), py::arg("half_life") = 0.0)
       .def_property_readonly("n_features", &actif::RunningStats::n_features)
@@ -359,4 +479,12 @@ PYBIND11_MODULE(_core, mod) {
   mod.def("set_isa", &actif::force_isa, py::arg("name"), "Pin the kernel set ('auto' picks the best).");
   mod.def("supported_isas", &actif::supported_isas, "Kernel sets this build and CPU can run, best last.");
   mod.def("default_num_threads", &actif::default_num_threads);
+  mod.def(
+      "integral_points",
+      [](const std::string& rule, int64_t n) {
+        std::vector<double> alphas, weights;
+        actif::integral_points(actif::parse_integral_rule(rule), n, alphas, weights);
+        return py::make_tuple(alphas, weights);
+      },
+      py::arg("method"), py::arg("n_steps"), "Captum's integration nodes in [0, 1] and their weights.");
 }

@@ -114,6 +114,8 @@ ModelBuilder& ModelBuilder::lstm(int64_t input_size, int64_t hidden_size, const 
   const std::string of = " of LSTM layer " + std::to_string(m_.lstm.size());  // which layer a bad value is in
   layer.w_ih_t = packed_transpose(w_ih, g, input_size, "W_ih" + of);
   layer.w_hh_t = packed_transpose(w_hh, g, hidden_size, "W_hh" + of);
+  layer.w_ih = PackedMatrix::pack(g, input_size, w_ih, input_size);  // checked finite just above
+  layer.w_hh = PackedMatrix::pack(g, hidden_size, w_hh, hidden_size);
   check_finite(b_ih, g, "b_ih" + of);
   check_finite(b_hh, g, "b_hh" + of);
   layer.bias.resize(static_cast<size_t>(g));
@@ -170,6 +172,7 @@ ModelBuilder& ModelBuilder::dense(int64_t in, int64_t out, const float* weight, 
   d.out_features = out;
   const std::string of = " of dense layer " + std::to_string(m_.dense.size());
   d.w_t = packed_transpose(weight, out, in, "weight" + of);
+  d.w = PackedMatrix::pack(out, in, weight, in);
   d.bias = copy_of(bias, out, "bias" + of);
   d.activation = act;
   m_.dense.push_back(std::move(d));

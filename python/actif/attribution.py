@@ -386,6 +386,28 @@ def input_gradient(
 # ------------------------------------------------------------------ any engine
 
 
+def check_request(
+    spec: ModelSpec, X: np.ndarray, method: str, target: Any, initial_state: InitialState | None,
+    internal_batch_size: int | None,
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]] | None]:
+    """The checks every :meth:`Backend.attribute` makes before any work, for windows X
+    (N, T, I): returns the targets (N,) and the initial state (or ``None``)."""
+    check_method(method)
+    n, t, _ = X.shape
+    targets = check_target(target, spec.output_size, n)
+    state = check_initial_state(initial_state, spec, n)
+    if internal_batch_size is not None and (
+        isinstance(internal_batch_size, bool) or not isinstance(internal_batch_size, (int, np.integer)) or internal_batch_size < 1
+    ):
+        raise ValueError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
+    if state is not None and spec.pooling != "last" and t > spec.window:
+        raise ValueError(
+            f"from an initial state, {spec.pooling} pooling covers at most the model's window "
+            f"({spec.window} steps), as in stateful streaming; got windows of {t} steps"
+        )
+    return targets, state
+
+
 def attribute_with_engine(
     backend: Backend,
     X: np.ndarray,
@@ -405,20 +427,8 @@ def attribute_with_engine(
     the engine on the ablated copies. All n_steps interpolation points (all I+1 ablated
     copies) of a window go through the engine together; ``internal_batch_size`` caps the
     rows of one engine call (default :data:`DEFAULT_ROWS_PER_CALL`)."""
-    check_method(method)
     spec = backend.spec
-    n, t, n_in = X.shape
-    targets = check_target(target, spec.output_size, n)
-    state = check_initial_state(initial_state, spec, n)
-    if internal_batch_size is not None and (
-        isinstance(internal_batch_size, bool) or not isinstance(internal_batch_size, (int, np.integer)) or internal_batch_size < 1
-    ):
-        raise ValueError(f"internal_batch_size must be a positive integer or None, got {internal_batch_size!r}")
-    if state is not None and spec.pooling != "last" and t > spec.window:
-        raise ValueError(
-            f"from an initial state, {spec.pooling} pooling covers at most the model's window "
-            f"({spec.window} steps), as in stateful streaming; got windows of {t} steps"
-        )
+    targets, state = check_request(spec, X, method, target, initial_state, internal_batch_size)
     engine = _Engine(backend, internal_batch_size)
     if method == "gradient":
         y, grad = engine.gradient(X, targets, state)
@@ -548,7 +558,8 @@ def _occlusion(engine: _Engine, X, base, targets, state) -> StepAttribution:
     for start in range(0, n, per_chunk):
         w = slice(start, min(start + per_chunk, n))
         m = w.stop - w.start
-        copies = np.repeat(X[w][:, None], group, axis=1)  # (m, I+1, T, I): copy 0 intact
+        # (m, I+1, T, I) in float64, copy 0 intact: the baseline is not rounded before the engine's own dtype
+        copies = np.repeat(X[w][:, None].astype(np.float64), group, axis=1)
         for j in range(n_in):
             copies[:, j + 1, :, j] = base[w][:, :, j]
         rows = np.repeat(np.arange(w.start, w.stop), group)
@@ -570,6 +581,7 @@ __all__ = [
     "attribute_with_engine",
     "check_baseline",
     "check_method",
+    "check_request",
     "check_target",
     "default_baseline",
     "ig_nodes",

@@ -43,6 +43,9 @@ struct LstmLayer {
   PackedMatrix w_ih_t;  // (I, 4H)
   PackedMatrix w_hh_t;  // (H, 4H)
   std::vector<float> bias;    // (4H) = b_ih + b_hh
+  // The reverse pass (attribution.hpp) multiplies by the untransposed weights:
+  PackedMatrix w_ih;    // (4H, I), PyTorch layout
+  PackedMatrix w_hh;    // (4H, H)
 };
 
 struct DenseLayer {
@@ -51,6 +54,7 @@ struct DenseLayer {
   PackedMatrix w_t;         // (in, out)
   std::vector<float> bias;  // (out)
   Activation activation = Activation::Identity;
+  PackedMatrix w;           // (out, in), PyTorch layout, for the reverse pass
 };
 
 struct Model {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..model_spec import ModelSpec
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
 
@@ -67,6 +69,66 @@ class CppBackend(Backend):
         y, _ = self._model.step(x, state.h, state.c, state.ring, state.steps, trace, stats)
         state.steps += 1
         return y
+
+
+    # ------------------------------------------------------------------ attribution
+    def attribute(
+        self, X, method, *, target=0, baseline=None, n_steps=50, ig_method="gausslegendre", initial_state=None,
+        internal_batch_size=None,
+    ):
+        """The native attributions (``_core.Model.attribute``): one reverse pass (or the
+        batched ablations) in C++ on the model's kernels. Baselines of shape (T, I) or
+        (N, T, I) take the generic path of :class:`Backend`. ``internal_batch_size`` is
+        not needed here: the core bounds its memory by the windows in flight."""
+        from ..attribution import StepAttribution, check_request, ig_nodes
+
+        targets, state = check_request(self.spec, X, method, target, initial_state, internal_batch_size)
+        base = self._native_baseline(baseline, X.shape)
+        if base is None:
+            return super().attribute(
+                X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method,
+                initial_state=initial_state, internal_batch_size=internal_batch_size,
+            )
+        if method == "integrated":
+            ig_nodes(n_steps, ig_method)  # the same checks and messages as every backend
+        X = np.ascontiguousarray(X, np.float32)
+        n = X.shape[0]
+        state32 = None if state is None else [(_f32(h), _f32(c)) for h, c in state]
+
+        def run(rows, tgt):
+            rows_state = None if state32 is None else [(h[rows], c[rows]) for h, c in state32]
+            return self._model.attribute(
+                X[rows], method, int(tgt), base, int(n_steps), ig_method, self._threads, rows_state
+            )
+
+        groups = np.unique(targets)
+        if len(groups) <= 1:  # one target for all windows (or none at all)
+            y, values, delta = run(slice(None), groups[0] if len(groups) else 0)
+            return StepAttribution(y, values, delta)
+        # One native call per target, results scattered back in window order.
+        y = np.empty((n, self.spec.output_size), np.float32)
+        values = np.empty(X.shape, np.float32)
+        delta = np.empty(n, np.float32) if method == "integrated" else None
+        for tgt in groups:
+            rows = np.flatnonzero(targets == tgt)
+            y[rows], values[rows], d = run(rows, tgt)
+            if delta is not None:
+                delta[rows] = d
+        return StepAttribution(y, values, delta)
+
+    def _native_baseline(self, baseline, shape) -> np.ndarray | None:
+        """The baseline as the core takes it, (I,) float32; ``None`` when it varies over
+        steps or windows (then the generic path runs)."""
+        from ..attribution import check_baseline
+
+        base = check_baseline(baseline, self.spec, shape)
+        if base.ndim > 1:
+            return None
+        return np.ascontiguousarray(np.broadcast_to(base, (self.spec.input_size,)), np.float32)
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, np.float32)
 
 
 def _limit(limit: float | None) -> float:

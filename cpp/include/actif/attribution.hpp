@@ -1,0 +1,82 @@
+// actif: signed per-step attributions of one model output to the raw input features.
+//
+// Three methods, each equal (up to float32 rounding) to its Captum counterpart on the
+// equivalent PyTorch module (python/actif/interchange/torch_module.py):
+//
+//   gradient    A = x * dy_target/dx                     (Captum InputXGradient)
+//   integrated  A = (x - b) * sum_k w_k dy/dx(b + a_k (x - b))   (IntegratedGradients;
+//               Gauss-Legendre or Riemann nodes a_k, weights w_k on [0, 1] as Captum's),
+//               with the completeness delta sum(A) - (y(x) - y(b)) per window
+//   occlusion   A[:, t, j] = y(x) - y(x with feature j at b_j over the whole window)
+//               (FeatureAblation, one group per input feature across time)
+//
+// x is the raw input (before the model's input affine), and so are the baseline b and
+// the gradients. The gradient comes from one reverse pass through the head, the
+// pooling (max routes to the first arg-max step, as autograd does), the stacked LSTM
+// layers and the input affine, reusing the activations a forward of the same windows
+// recorded: memory is bounded by the windows in flight (O(T * H) per window), never by
+// the number of windows. The interpolation points of a window (integrated) and its
+// I + 1 ablated copies (occlusion) run as one batch. Every GEMM is the kernels'
+// packed GEMM (kernels.hpp), so the ISA in use (scalar, AVX2, NEON) does the work.
+//
+// Stateful use: with an initial state (h0, c0 per layer), each window continues from
+// it; the gradient is truncated there (the state is a constant), and occlusion and the
+// interpolation path change only the window's samples.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actif/model.hpp"
+#include "actif/running_stats.hpp"
+
+namespace actif {
+
+enum class AttributionMethod { Gradient, Integrated, Occlusion };
+// Captum's integral approximations (captum.attr._utils.approximation_methods).
+enum class IntegralRule { GaussLegendre, RiemannLeft, RiemannRight, RiemannMiddle, RiemannTrapezoid };
+
+AttributionMethod parse_attribution_method(const std::string& name);  // gradient | integrated | occlusion
+IntegralRule parse_integral_rule(const std::string& name);  // gausslegendre | riemann_{left,right,middle,trapezoid}
+const char* to_string(AttributionMethod m);
+const char* to_string(IntegralRule r);
+
+// Bound on n_steps (each step is one more forward and reverse per window).
+constexpr int64_t kMaxIntegralSteps = 1 << 16;
+
+// Nodes a_k in [0, 1] and weights w_k of `rule` with n points, as Captum computes them
+// (Gauss-Legendre: numpy's leggauss rescaled from [-1, 1]; Riemann: n >= 2).
+// Throws actif::Error for an n the rule does not take.
+void integral_points(IntegralRule rule, int64_t n, std::vector<double>& alphas, std::vector<double>& weights);
+
+// The raw input whose normalised value is zero (x = -shift / scale; zeros without an
+// input affine; 0 where a scale is 0): the default baseline.
+std::vector<float> default_baseline(const Model& m);
+
+struct AttributionRequest {
+  const float* x = nullptr;  // (N, T, I) raw
+  int64_t n = 0;
+  int64_t t = 0;
+  AttributionMethod method = AttributionMethod::Gradient;
+  int64_t target = 0;               // output index in [0, O)
+  const float* baseline = nullptr;  // (I) raw; null: default_baseline
+  int64_t n_steps = 50;             // integrated only
+  IntegralRule rule = IntegralRule::GaussLegendre;
+  // Initial state per LSTM layer, (N, H_l) each; empty: every window from zero.
+  std::vector<const float*> h0, c0;
+
+  float* y = nullptr;                    // (N, O) prediction at x; required
+  float* values = nullptr;               // (N, T, I) signed attributions, or null
+  float* delta = nullptr;                // (N) completeness delta (integrated only), or null
+  RunningStats* abs_stats = nullptr;     // gets |A| rows (N * T of them), or null
+  RunningStats* signed_stats = nullptr;  // gets A rows, or null
+  int num_threads = 0;                   // 0: all cores
+};
+
+// Checks the whole request (sizes, target, n_steps, baseline finite) and throws
+// actif::Error before any output is written; statistics are updated only after the
+// whole pass succeeded. Input values are the caller's to check (the input rule).
+void attribute_windows(const Model& model, const AttributionRequest& req);
+
+}  // namespace actif

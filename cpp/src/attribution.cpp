@@ -1,0 +1,648 @@
+#include "actif/attribution.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <thread>
+
+#include "actif/aligned.hpp"
+#include "actif/forward.hpp"
+#include "actif/kernels.hpp"
+
+namespace actif {
+
+AttributionMethod parse_attribution_method(const std::string& name) {
+  if (name == "gradient") return AttributionMethod::Gradient;
+  if (name == "integrated") return AttributionMethod::Integrated;
+  if (name == "occlusion") return AttributionMethod::Occlusion;
+  throw Error("unknown attribution method '" + name + "' (gradient, integrated, occlusion)");
+}
+
+IntegralRule parse_integral_rule(const std::string& name) {
+  if (name == "gausslegendre") return IntegralRule::GaussLegendre;
+  if (name == "riemann_left") return IntegralRule::RiemannLeft;
+  if (name == "riemann_right") return IntegralRule::RiemannRight;
+  if (name == "riemann_middle") return IntegralRule::RiemannMiddle;
+  if (name == "riemann_trapezoid") return IntegralRule::RiemannTrapezoid;
+  throw Error("unknown integral approximation '" + name +
+              "' (gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid)");
+}
+
+const char* to_string(AttributionMethod m) {
+  switch (m) {
+    case AttributionMethod::Gradient: return "gradient";
+    case AttributionMethod::Integrated: return "integrated";
+    case AttributionMethod::Occlusion: return "occlusion";
+  }
+  return "?";
+}
+
+const char* to_string(IntegralRule r) {
+  switch (r) {
+    case IntegralRule::GaussLegendre: return "gausslegendre";
+    case IntegralRule::RiemannLeft: return "riemann_left";
+    case IntegralRule::RiemannRight: return "riemann_right";
+    case IntegralRule::RiemannMiddle: return "riemann_middle";
+    case IntegralRule::RiemannTrapezoid: return "riemann_trapezoid";
+  }
+  return "?";
+}
+
+void integral_points(IntegralRule rule, int64_t n, std::vector<double>& alphas, std::vector<double>& weights) {
+  if (n < 1 || n > kMaxIntegralSteps)
+    throw Error("n_steps must be in [1, " + std::to_string(kMaxIntegralSteps) + "], got " + std::to_string(n));
+  alphas.assign(static_cast<size_t>(n), 0.0);
+  weights.assign(static_cast<size_t>(n), 0.0);
+  const double dn = static_cast<double>(n);
+  if (rule == IntegralRule::GaussLegendre) {
+    // Roots of the Legendre polynomial P_n by Newton's method from Tricomi's estimate,
+    // weights 2 / ((1 - x^2) P_n'(x)^2); stored ascending like numpy's leggauss.
+    const double pi = 3.14159265358979323846;
+    for (int64_t i = 0; i < n; ++i) {
+      double x = std::cos(pi * (static_cast<double>(i) + 0.75) / (dn + 0.5));
+      double dp = 1.0;
+      for (int iter = 0; iter < 100; ++iter) {
+        double p0 = 1.0, p1 = x;
+        for (int64_t k = 2; k <= n; ++k) {
+          const double dk = static_cast<double>(k);
+          const double p2 = ((2.0 * dk - 1.0) * x * p1 - (dk - 1.0) * p0) / dk;
+          p0 = p1;
+          p1 = p2;
+        }
+        dp = n == 1 ? 1.0 : dn * (x * p1 - p0) / (x * x - 1.0);  // P_n'(x); P_1' = 1
+        const double dx = p1 / dp;
+        x -= dx;
+        if (std::fabs(dx) <= 1e-16 * std::max(1.0, std::fabs(x))) break;
+      }
+      const size_t slot = static_cast<size_t>(n - 1 - i);  // cos estimates descend
+      alphas[slot] = 0.5 * (1.0 + x);
+      weights[slot] = 0.5 * 2.0 / ((1.0 - x * x) * dp * dp);
+    }
+    return;
+  }
+  if (n < 2) throw Error("Riemann integral approximations need n_steps >= 2 (as Captum's)");
+  // Captum: step sizes 1/n (trapezoid: the two ends halved), nodes evenly spaced.
+  double first = 0.0, last = 1.0;
+  if (rule == IntegralRule::RiemannLeft) last = 1.0 - 1.0 / dn;
+  if (rule == IntegralRule::RiemannRight) first = 1.0 / dn;
+  if (rule == IntegralRule::RiemannMiddle) first = 0.5 / dn, last = 1.0 - 0.5 / dn;
+  for (int64_t k = 0; k < n; ++k) {
+    alphas[static_cast<size_t>(k)] = first + (last - first) * static_cast<double>(k) / (dn - 1.0);
+    weights[static_cast<size_t>(k)] = 1.0 / dn;
+  }
+  if (rule == IntegralRule::RiemannTrapezoid) {
+    weights.front() *= 0.5;
+    weights.back() *= 0.5;
+  }
+}
+
+std::vector<float> default_baseline(const Model& m) {
+  std::vector<float> b(static_cast<size_t>(m.input_size), 0.0f);
+  if (m.input_scale.empty()) return b;
+  for (size_t j = 0; j < b.size(); ++j)
+    if (m.input_scale[j] != 0.0f) b[j] = -m.input_shift[j] / m.input_scale[j];
+  return b;
+}
+
+namespace {
+
+// Grow-only scratch, one set per thread, so steady-state calls do not allocate.
+struct Workspace {
+  struct Layer {
+    AlignedFloats h, c, gates;  // (rows, T, H), (rows, T, H), (rows, T, 4H)
+    AlignedFloats h0, c0;       // initial state rows (rows, H), when given
+  };
+  std::vector<Layer> layers;
+  AlignedFloats xraw, xnorm, z, tanh_c, dh_in, dx, dh_rec, dc_rec, pooled, dpooled, head_grad, head_in_grad, y;
+  std::vector<AlignedFloats> head_pre, head_post;
+  std::vector<int32_t> argmax;  // (rows, H_top) for max pooling
+  static float* get(AlignedFloats& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+    return v.data();
+  }
+};
+
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// One batch of `rows` windows of t steps: a forward that keeps what the reverse pass
+// reads, and the reverse pass of one output.
+class WindowBatch {
+ public:
+  WindowBatch(const Model& m, const KernelSet& k, Workspace& ws, int64_t rows, int64_t t)
+      : m_(m), k_(k), ws_(ws), rows_(rows), t_(t) {
+    if (ws_.layers.size() < m.lstm.size()) ws_.layers.resize(m.lstm.size());
+    if (ws_.head_pre.size() < m.dense.size()) {
+      ws_.head_pre.resize(m.dense.size());
+      ws_.head_post.resize(m.dense.size());
+    }
+  }
+
+  // Raw input rows (rows, T, I), to be filled by the caller.
+  float* input() { return Workspace::get(ws_.xraw, rows_ * t_ * m_.input_size); }
+  // Initial state rows of layer l, (rows, H_l), to be filled by the caller; a batch
+  // whose caller never asks runs from the zero state.
+  float* initial_h(size_t l) {
+    has_state_ = true;
+    return Workspace::get(ws_.layers[l].h0, rows_ * m_.lstm[l].hidden_size);
+  }
+  float* initial_c(size_t l) { return Workspace::get(ws_.layers[l].c0, rows_ * m_.lstm[l].hidden_size); }
+
+  // Runs the forward on input(); returns y (rows, O). `record`: keep the gates for reverse().
+  const float* forward(bool record) {
+    const int64_t n_in = m_.input_size, steps = rows_ * t_;
+    const float* xin = ws_.xraw.data();
+    if (!m_.input_scale.empty()) {
+      float* xn = Workspace::get(ws_.xnorm, steps * n_in);
+      const float* sc = m_.input_scale.data();
+      const float* sh = m_.input_shift.data();
+      for (int64_t r = 0; r < steps; ++r)
+        for (int64_t j = 0; j < n_in; ++j) xn[r * n_in + j] = xin[r * n_in + j] * sc[j] + sh[j];
+      xin = xn;
+    }
+    const float* layer_in = xin;
+    int64_t in_dim = n_in;
+    for (size_t l = 0; l < m_.lstm.size(); ++l) {
+      const LstmLayer& layer = m_.lstm[l];
+      Workspace::Layer& buf = ws_.layers[l];
+      const int64_t hidden = layer.hidden_size, g = 4 * hidden, ldh = t_ * hidden, ldg = t_ * g;
+      float* z = Workspace::get(ws_.z, steps * g);
+      float* h = Workspace::get(buf.h, steps * hidden);
+      float* c = Workspace::get(buf.c, steps * hidden);
+      float* gates = record ? Workspace::get(buf.gates, steps * g) : nullptr;
+      // Input projections of every step in one GEMM, then the recurrence step by step.
+      k_.gemm_f32(steps, layer_in, in_dim, layer.w_ih_t, z, g, layer.bias.data(), false);
+      for (int64_t s = 0; s < t_; ++s) {
+        float* zs = z + s * g;
+        const float* c_prev = nullptr;
+        int64_t ldc_prev = ldh;
+        if (s > 0) {
+          k_.gemm_f32(rows_, h + (s - 1) * hidden, ldh, layer.w_hh_t, zs, ldg, nullptr, true);
+          c_prev = c + (s - 1) * hidden;
+        } else if (has_state_) {
+          k_.gemm_f32(rows_, buf.h0.data(), hidden, layer.w_hh_t, zs, ldg, nullptr, true);
+          c_prev = buf.c0.data();
+          ldc_prev = hidden;
+        }
+        k_.lstm_cell_f32(rows_, hidden, zs, ldg, c_prev, ldc_prev, c + s * hidden, ldh, h + s * hidden, ldh,
+                         gates ? gates + s * g : nullptr, ldg);
+      }
+      layer_in = h;
+      in_dim = hidden;
+    }
+    return head_forward(layer_in);
+  }
+
+  // Gradient of output `target` with respect to the raw input of every row, (rows, T, I),
+  // from the activations the last forward(true) recorded.
+  const float* reverse(int64_t target) {
+    const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
+    float* dpooled = head_reverse(target);
+    if (!m_.post_scale.empty())
+      for (int64_t r = 0; r < rows_; ++r)
+        for (int64_t j = 0; j < h_top; ++j) dpooled[r * h_top + j] *= m_.post_scale[static_cast<size_t>(j)];
+
+    // Pooling: the gradient reaches the last step, every step (1/T), or the arg-max step.
+    float* dh_in = Workspace::get(ws_.dh_in, steps * h_top);
+    std::fill(dh_in, dh_in + steps * h_top, 0.0f);
+    const float inv_t = 1.0f / static_cast<float>(t_);
+    for (int64_t r = 0; r < rows_; ++r) {
+      const float* dp = dpooled + r * h_top;
+      float* seq = dh_in + r * t_ * h_top;
+      switch (m_.pooling) {
+        case Pooling::Last:
+          std::copy(dp, dp + h_top, seq + (t_ - 1) * h_top);
+          break;
+        case Pooling::Mean:
+          for (int64_t s = 0; s < t_; ++s)
+            for (int64_t j = 0; j < h_top; ++j) seq[s * h_top + j] = dp[j] * inv_t;
+          break;
+        case Pooling::Max: {
+          const int32_t* arg = ws_.argmax.data() + r * h_top;
+          for (int64_t j = 0; j < h_top; ++j) seq[arg[j] * h_top + j] = dp[j];
+          break;
+        }
+      }
+    }
+
+    // Back through the LSTM layers, top first: each layer's input gradient is the
+    // next one's dh_in.
+    for (size_t l = m_.lstm.size(); l-- > 0;) {
+      const LstmLayer& layer = m_.lstm[l];
+      const Workspace::Layer& buf = ws_.layers[l];
+      const int64_t hidden = layer.hidden_size, g = 4 * hidden, ldh = t_ * hidden, ldg = t_ * g;
+      const int64_t in_dim = layer.w_ih.n;
+      float* tc = Workspace::get(ws_.tanh_c, steps * hidden);
+      std::copy(buf.c.data(), buf.c.data() + steps * hidden, tc);
+      activation_rows(Activation::Tanh, steps, hidden, tc);
+      float* dz = Workspace::get(ws_.z, steps * g);
+      float* dh_rec = Workspace::get(ws_.dh_rec, rows_ * hidden);
+      float* dc_rec = Workspace::get(ws_.dc_rec, rows_ * hidden);
+      std::fill(dh_rec, dh_rec + rows_ * hidden, 0.0f);
+      std::fill(dc_rec, dc_rec + rows_ * hidden, 0.0f);
+      for (int64_t s = t_ - 1; s >= 0; --s) {
+        const float* c_prev = s > 0 ? buf.c.data() + (s - 1) * hidden : (has_state_ ? buf.c0.data() : nullptr);
+        const int64_t ldc_prev = s > 0 ? ldh : hidden;
+        for (int64_t r = 0; r < rows_; ++r)
+          cell_reverse(hidden, buf.gates.data() + r * ldg + s * g, tc + r * ldh + s * hidden,
+                       c_prev ? c_prev + r * ldc_prev : nullptr, dh_in + r * ldh + s * hidden, dh_rec + r * hidden,
+                       dc_rec + r * hidden, dz + r * ldg + s * g);
+        // The recurrent gradient for step s-1; the state before step 0 is a constant.
+        if (s > 0) k_.gemm_f32(rows_, dz + s * g, ldg, layer.w_hh, dh_rec, hidden, nullptr, false);
+      }
+      // Input gradients of every step in one GEMM: (rows * T, 4H) x W_ih (4H, in).
+      float* dx = Workspace::get(ws_.dx, steps * in_dim);
+      k_.gemm_f32(steps, dz, g, layer.w_ih, dx, in_dim, nullptr, false);
+      std::swap(ws_.dx, ws_.dh_in);
+      dh_in = ws_.dh_in.data();
+    }
+    if (!m_.input_scale.empty()) {
+      const int64_t n_in = m_.input_size;
+      const float* sc = m_.input_scale.data();
+      for (int64_t r = 0; r < steps; ++r)
+        for (int64_t j = 0; j < n_in; ++j) dh_in[r * n_in + j] *= sc[j];
+    }
+    return dh_in;
+  }
+
+ private:
+  // One step of the LSTM reverse for one row: from dh (this step's incoming gradient
+  // plus the recurrent one in dh_rec) and dc_rec, the pre-activation gradients dz
+  // (4H, gate order i, f, g, o); dc_rec becomes the cell gradient for step s-1.
+  static void cell_reverse(int64_t hidden, const float* __restrict__ gates, const float* __restrict__ tanh_c,
+                           const float* __restrict__ c_prev, const float* __restrict__ dh_in,
+                           const float* __restrict__ dh_rec, float* __restrict__ dc_rec, float* __restrict__ dz) {
+    const float* gi = gates;
+    const float* gf = gates + hidden;
+    const float* gg = gates + 2 * hidden;
+    const float* go = gates + 3 * hidden;
+    for (int64_t j = 0; j < hidden; ++j) {
+      const float dh = dh_in[j] + dh_rec[j];
+      const float i = gi[j], f = gf[j], gv = gg[j], o = go[j], tc = tanh_c[j];
+      const float dc = dc_rec[j] + dh * o * (1.0f - tc * tc);
+      const float cp = c_prev ? c_prev[j] : 0.0f;
+      dz[j] = dc * gv * i * (1.0f - i);
+      dz[hidden + j] = dc * cp * f * (1.0f - f);
+      dz[2 * hidden + j] = dc * i * (1.0f - gv * gv);
+      dz[3 * hidden + j] = dh * tc * o * (1.0f - o);
+      dc_rec[j] = dc * f;
+    }
+  }
+
+  // The activation kernel row by row: its vector tail then falls on the same elements
+  // whatever the batch, so results do not depend on how windows are split.
+  void activation_rows(Activation a, int64_t rows, int64_t width, float* x) const {
+    for (int64_t r = 0; r < rows; ++r) k_.activation_f32(a, width, x + r * width);
+  }
+
+  const float* head_forward(const float* top) {
+    const int64_t h_top = m_.hidden_top();
+    float* pooled = Workspace::get(ws_.pooled, rows_ * h_top);
+    if (m_.pooling == Pooling::Max && ws_.argmax.size() < static_cast<size_t>(rows_ * h_top))
+      ws_.argmax.resize(static_cast<size_t>(rows_ * h_top));
+    for (int64_t r = 0; r < rows_; ++r) {
+      const float* seq = top + r * t_ * h_top;
+      float* o = pooled + r * h_top;
+      switch (m_.pooling) {
+        case Pooling::Last:
+          std::copy(seq + (t_ - 1) * h_top, seq + t_ * h_top, o);
+          break;
+        case Pooling::Mean: {
+          std::copy(seq, seq + h_top, o);
+          for (int64_t s = 1; s < t_; ++s)
+            for (int64_t j = 0; j < h_top; ++j) o[j] += seq[s * h_top + j];
+          const float inv = 1.0f / static_cast<float>(t_);
+          for (int64_t j = 0; j < h_top; ++j) o[j] *= inv;
+          break;
+        }
+        case Pooling::Max: {
+          int32_t* arg = ws_.argmax.data() + r * h_top;
+          std::copy(seq, seq + h_top, o);
+          std::fill(arg, arg + h_top, 0);
+          for (int64_t s = 1; s < t_; ++s)
+            for (int64_t j = 0; j < h_top; ++j)
+              if (seq[s * h_top + j] > o[j]) {  // strict: ties keep the first step, as torch's max
+                o[j] = seq[s * h_top + j];
+                arg[j] = static_cast<int32_t>(s);
+              }
+          break;
+        }
+      }
+    }
+    if (!m_.post_scale.empty())
+      for (int64_t r = 0; r < rows_; ++r)
+        for (int64_t j = 0; j < h_top; ++j)
+          pooled[r * h_top + j] = pooled[r * h_top + j] * m_.post_scale[static_cast<size_t>(j)] +
+                                  m_.post_shift[static_cast<size_t>(j)];
+    const float* in = pooled;
+    for (size_t l = 0; l < m_.dense.size(); ++l) {
+      const DenseLayer& d = m_.dense[l];
+      const int64_t count = rows_ * d.out_features;
+      float* pre = Workspace::get(ws_.head_pre[l], count);
+      k_.gemm_f32(rows_, in, d.in_features, d.w_t, pre, d.out_features, d.bias.data(), false);
+      float* post = Workspace::get(ws_.head_post[l], count);
+      std::copy(pre, pre + count, post);
+      if (d.activation != Activation::Identity) activation_rows(d.activation, rows_, d.out_features, post);
+      in = post;
+    }
+    return in;
+  }
+
+  // d y[:, target] / d pooled-and-affined features, (rows, H_top).
+  float* head_reverse(int64_t target) {
+    const int64_t h_top = m_.hidden_top();
+    const int64_t out = m_.output_size();
+    float* grad = Workspace::get(ws_.head_grad, rows_ * std::max(out, h_top));
+    std::fill(grad, grad + rows_ * out, 0.0f);
+    for (int64_t r = 0; r < rows_; ++r) grad[r * out + target] = 1.0f;
+    for (size_t l = m_.dense.size(); l-- > 0;) {
+      const DenseLayer& d = m_.dense[l];
+      const float* pre = ws_.head_pre[l].data();
+      const float* post = ws_.head_post[l].data();
+      const int64_t count = rows_ * d.out_features;
+      for (int64_t i = 0; i < count; ++i) grad[i] *= activation_derivative(d.activation, pre[i], post[i]);
+      float* in_grad = Workspace::get(ws_.head_in_grad, rows_ * d.in_features);
+      k_.gemm_f32(rows_, grad, d.out_features, d.w, in_grad, d.in_features, nullptr, false);
+      std::swap(ws_.head_grad, ws_.head_in_grad);
+      grad = ws_.head_grad.data();
+    }
+    float* dpooled = Workspace::get(ws_.dpooled, rows_ * h_top);
+    std::copy(grad, grad + rows_ * h_top, dpooled);
+    return dpooled;
+  }
+
+  // As autograd: relu' = [pre > 0], elu' = exp(pre) for pre <= 0, tanh' and sigmoid'
+  // from the output.
+  static float activation_derivative(Activation a, float pre, float post) {
+    switch (a) {
+      case Activation::Identity: return 1.0f;
+      case Activation::Relu: return pre > 0.0f ? 1.0f : 0.0f;
+      case Activation::Elu: return pre > 0.0f ? 1.0f : std::exp(pre);
+      case Activation::Tanh: return 1.0f - post * post;
+      case Activation::Sigmoid: return post * (1.0f - post);
+    }
+    return 0.0f;
+  }
+
+  const Model& m_;
+  const KernelSet& k_;
+  Workspace& ws_;
+  int64_t rows_, t_;
+  bool has_state_ = false;
+};
+
+// Rows of one batch kept near this many: the recorded activations of the windows in
+// flight (about 15 * T * H floats per row) stay in cache; 16 to 32 measured best for
+// the bundled model (H = 64, T = 10) at batch 256.
+constexpr int64_t kBatchRows = 32;
+
+struct Plan {
+  std::vector<float> baseline;
+  std::vector<double> alphas, weights;
+  int64_t rows_per_window = 1;  // batch rows one window needs
+};
+
+// Copies the initial state of windows [w0, w0 + nw) into the batch, each repeated `per` times.
+void fill_state(const Model& m, const AttributionRequest& req, WindowBatch& batch, int64_t w0, int64_t nw,
+                int64_t per) {
+  if (req.h0.empty()) return;
+  for (size_t l = 0; l < m.lstm.size(); ++l) {
+    const int64_t hidden = m.lstm[l].hidden_size;
+    float* h = batch.initial_h(l);
+    float* c = batch.initial_c(l);
+    for (int64_t w = 0; w < nw; ++w)
+      for (int64_t k = 0; k < per; ++k) {
+        const int64_t row = w * per + k;
+        std::copy(req.h0[l] + (w0 + w) * hidden, req.h0[l] + (w0 + w + 1) * hidden, h + row * hidden);
+        std::copy(req.c0[l] + (w0 + w) * hidden, req.c0[l] + (w0 + w + 1) * hidden, c + row * hidden);
+      }
+  }
+}
+
+// Attributes windows [w0, w0 + nw) (values into `values`, (nw, T, I)).
+void attribute_block(const Model& m, const KernelSet& k, const AttributionRequest& req, const Plan& plan, int64_t w0,
+                     int64_t nw, float* values) {
+  Workspace& ws = workspace();
+  const int64_t t = req.t, n_in = m.input_size, out = m.output_size(), per = plan.rows_per_window;
+  const int64_t win = t * n_in;  // floats per window
+  const float* x = req.x + w0 * win;
+  const float* b = plan.baseline.data();
+  float* y = req.y + w0 * out;
+  switch (req.method) {
+    case AttributionMethod::Gradient: {
+      WindowBatch batch(m, k, ws, nw, t);
+      std::copy(x, x + nw * win, batch.input());
+      fill_state(m, req, batch, w0, nw, 1);
+      const float* yb = batch.forward(true);
+      std::copy(yb, yb + nw * out, y);
+      const float* grad = batch.reverse(req.target);
+      for (int64_t i = 0; i < nw * win; ++i) values[i] = x[i] * grad[i];
+      return;
+    }
+    case AttributionMethod::Integrated: {
+      const int64_t steps = per;
+      {
+        // y(x), and y(b) for the delta, from a plain forward of 2 * nw rows.
+        const bool want_delta = req.delta != nullptr;
+        WindowBatch ends(m, k, ws, want_delta ? 2 * nw : nw, t);
+        float* in = ends.input();
+        std::copy(x, x + nw * win, in);
+        if (want_delta)
+          for (int64_t r = 0; r < nw * t; ++r) std::copy(b, b + n_in, in + nw * win + r * n_in);
+        if (!req.h0.empty()) {
+          fill_state(m, req, ends, w0, nw, 1);
+          if (want_delta)
+            for (size_t l = 0; l < m.lstm.size(); ++l) {
+              const int64_t hs = nw * m.lstm[l].hidden_size;
+              float* h = ends.initial_h(l);
+              float* c = ends.initial_c(l);
+              std::copy(h, h + hs, h + hs);
+              std::copy(c, c + hs, c + hs);
+            }
+        }
+        const float* ye = ends.forward(false);
+        std::copy(ye, ye + nw * out, y);
+        if (want_delta)
+          for (int64_t w = 0; w < nw; ++w)
+            req.delta[w0 + w] = static_cast<float>(static_cast<double>(ye[w * out + req.target]) -
+                                                   static_cast<double>(ye[(nw + w) * out + req.target]));
+      }
+      WindowBatch batch(m, k, ws, nw * steps, t);
+      float* in = batch.input();
+      for (int64_t w = 0; w < nw; ++w)
+        for (int64_t s = 0; s < steps; ++s) {
+          const float a = static_cast<float>(plan.alphas[static_cast<size_t>(s)]);
+          const float* xw = x + w * win;
+          float* row = in + (w * steps + s) * win;
+          for (int64_t i = 0; i < win; ++i) {
+            const float bj = b[i % n_in];
+            row[i] = bj + a * (xw[i] - bj);
+          }
+        }
+      fill_state(m, req, batch, w0, nw, steps);
+      batch.forward(true);
+      const float* grad = batch.reverse(req.target);
+      for (int64_t w = 0; w < nw; ++w) {
+        float* v = values + w * win;
+        std::fill(v, v + win, 0.0f);
+        for (int64_t s = 0; s < steps; ++s) {
+          const float wk = static_cast<float>(plan.weights[static_cast<size_t>(s)]);
+          const float* gs = grad + (w * steps + s) * win;
+          for (int64_t i = 0; i < win; ++i) v[i] += wk * gs[i];
+        }
+        const float* xw = x + w * win;
+        double total = 0.0;
+        for (int64_t i = 0; i < win; ++i) {
+          v[i] *= xw[i] - b[i % n_in];
+          total += static_cast<double>(v[i]);
+        }
+        // delta holds y(x) - y(b) so far: completeness error = sum(A) - (y(x) - y(b)).
+        if (req.delta) req.delta[w0 + w] = static_cast<float>(total - static_cast<double>(req.delta[w0 + w]));
+      }
+      return;
+    }
+    case AttributionMethod::Occlusion: {
+      // Row 0 of each window's group is x, row 1 + j is x with feature j at b_j.
+      WindowBatch batch(m, k, ws, nw * per, t);
+      float* in = batch.input();
+      for (int64_t w = 0; w < nw; ++w) {
+        const float* xw = x + w * win;
+        for (int64_t r = 0; r < per; ++r) {
+          float* row = in + (w * per + r) * win;
+          std::copy(xw, xw + win, row);
+          if (r > 0)
+            for (int64_t s = 0; s < t; ++s) row[s * n_in + r - 1] = b[r - 1];
+        }
+      }
+      fill_state(m, req, batch, w0, nw, per);
+      const float* yb = batch.forward(false);
+      for (int64_t w = 0; w < nw; ++w) {
+        const float* yw = yb + w * per * out;
+        std::copy(yw, yw + out, y + w * out);
+        float* v = values + w * win;
+        for (int64_t j = 0; j < n_in; ++j) {
+          const float a = yw[req.target] - yw[(1 + j) * out + req.target];
+          for (int64_t s = 0; s < t; ++s) v[s * n_in + j] = a;
+        }
+      }
+      return;
+    }
+  }
+}
+
+int64_t macs_per_row(const Model& m, int64_t t) {
+  int64_t macs = 0, in_dim = m.input_size;
+  for (const auto& l : m.lstm) {
+    macs += 4 * l.hidden_size * (in_dim + l.hidden_size);
+    in_dim = l.hidden_size;
+  }
+  return std::max<int64_t>(1, macs * t);
+}
+
+bool all_finite(const float* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+void attribute_windows(const Model& m, const AttributionRequest& req) {
+  // Every check first: nothing is written before the request is known to be good.
+  if (req.n < 0 || req.t < 1) throw Error("windows need N >= 0 and T >= 1");
+  if (req.t > kMaxDim) throw Error("windows are limited to " + std::to_string(kMaxDim) + " steps");
+  if (req.n > 0 && (req.x == nullptr || req.y == nullptr)) throw Error("attribution needs x and y");
+  const int64_t out = m.output_size(), n_in = m.input_size;
+  if (req.target < 0 || req.target >= out)
+    throw Error("target " + std::to_string(req.target) + " is not an output index (the model has " +
+                std::to_string(out) + " output" + (out == 1 ? "" : "s") + ")");
+  if (req.delta != nullptr && req.method != AttributionMethod::Integrated)
+    throw Error("the completeness delta exists for integrated gradients only");
+  for (const RunningStats* s : {req.abs_stats, req.signed_stats})
+    if (s != nullptr && s->n_features() != n_in)
+      throw Error("statistics have " + std::to_string(s->n_features()) + " features, the model has " +
+                  std::to_string(n_in) + " inputs");
+  if (req.abs_stats != nullptr && req.abs_stats == req.signed_stats)
+    throw Error("abs_stats and signed_stats must be different statistics");
+  Plan plan;
+  if (req.method == AttributionMethod::Integrated) integral_points(req.rule, req.n_steps, plan.alphas, plan.weights);
+  plan.rows_per_window = req.method == AttributionMethod::Integrated  ? req.n_steps
+                         : req.method == AttributionMethod::Occlusion ? n_in + 1
+                                                                      : 1;
+  if (req.baseline != nullptr) {
+    if (!all_finite(req.baseline, n_in)) throw Error("baseline contains NaN or Inf");
+    plan.baseline.assign(req.baseline, req.baseline + n_in);
+  } else {
+    plan.baseline = default_baseline(m);
+  }
+  if (!req.h0.empty() || !req.c0.empty()) {
+    if (req.h0.size() != m.lstm.size() || req.c0.size() != m.lstm.size())
+      throw Error("an initial state needs h0 and c0 for every LSTM layer");
+    for (size_t l = 0; l < m.lstm.size(); ++l) {
+      const int64_t count = req.n * m.lstm[l].hidden_size;
+      if (req.n > 0 && (req.h0[l] == nullptr || req.c0[l] == nullptr)) throw Error("initial state is missing");
+      if (req.n > 0 && (!all_finite(req.h0[l], count) || !all_finite(req.c0[l], count)))
+        throw Error("initial state of LSTM layer " + std::to_string(l) + " contains NaN or Inf");
+    }
+  }
+  if (req.n > 0 && !all_finite(req.x, req.n * req.t * n_in)) throw Error("x contains NaN or Inf; nothing changed");
+  if (req.n == 0) return;
+
+  const KernelSet& k = active_kernels();
+  const int64_t n = req.n, win = req.t * n_in;
+  std::vector<float> own_values;
+  float* values = req.values;
+  if (values == nullptr) {
+    own_values.resize(static_cast<size_t>(n * win));
+    values = own_values.data();
+  }
+
+  // Windows split over threads as in window_forward, each thread in batches of about
+  // kBatchRows rows (so memory follows the windows in flight, not N).
+  const int64_t per = plan.rows_per_window;
+  const int64_t block = std::max<int64_t>(1, kBatchRows / per);
+  constexpr int64_t kMinMacsPerThread = int64_t{1} << 21;
+  const int want = req.num_threads > 0 ? req.num_threads : default_num_threads();
+  const int64_t total = macs_per_row(m, req.t) * per * n * (req.method == AttributionMethod::Occlusion ? 1 : 3);
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>({want, n, total / kMinMacsPerThread}));
+  auto chunk = [&](int64_t c) {
+    const int64_t n0 = n * c / threads, n1 = n * (c + 1) / threads;
+    for (int64_t w = n0; w < n1; w += block) {
+      const int64_t nw = std::min(block, n1 - w);
+      attribute_block(m, k, req, plan, w, nw, values + w * win);
+    }
+  };
+  if (threads == 1) {
+    chunk(0);
+  } else {
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+    pool.reserve(static_cast<size_t>(threads - 1));
+    for (int64_t c = 1; c < threads; ++c)
+      pool.emplace_back([&, c] {
+        try {
+          chunk(c);
+        } catch (...) {
+          errors[static_cast<size_t>(c)] = std::current_exception();
+        }
+      });
+    try {
+      chunk(0);
+    } catch (...) {
+      errors[0] = std::current_exception();
+    }
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+  }
+  if (req.signed_stats) req.signed_stats->update(values, n * req.t, n_in);
+  if (req.abs_stats) {
+    if (own_values.empty()) own_values.resize(static_cast<size_t>(n * win));
+    for (int64_t i = 0; i < n * win; ++i) own_values[static_cast<size_t>(i)] = std::fabs(values[i]);
+    req.abs_stats->update(own_values.data(), n * req.t, n_in);
+  }
+}
+
+}  // namespace actif

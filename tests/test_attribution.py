@@ -1,0 +1,443 @@
+"""The attribution methods (gradient x input, integrated gradients, occlusion).
+
+The float64 NumPy reverse pass is checked against central finite differences; the
+references of the methods built on it are checked against Captum on the equivalent
+PyTorch module (float64 for the oracle, float32 for every backend); then every backend
+against the reference, integrated gradients' completeness, streaming against batch,
+the stateful definition against the reference from the carried state, and that a
+rejected input changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import actif
+from actif.attribution import (
+    IG_METHODS,
+    METHODS,
+    default_baseline,
+    ig_nodes,
+    input_gradient,
+)
+from actif.model_spec import random_spec
+from conftest import backend_variants, variant_id
+
+POOLINGS = ("last", "mean", "max")
+ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid")
+VARIANTS = [("numpy", None), *backend_variants()]
+# max |error| / max |reference| of a float32 engine against the float64 reference
+RTOL32 = 1e-4
+
+
+@pytest.fixture(params=VARIANTS, ids=[variant_id(v) for v in VARIANTS])
+def variant(request):
+    name, isa = request.param
+    if isa is None:
+        yield name
+        return
+    from actif.backends.cpp import set_isa
+
+    set_isa(isa)
+    try:
+        yield name
+    finally:
+        set_isa("auto")
+
+
+def rel_err(got, want) -> float:
+    want = np.asarray(want, np.float64)
+    return float(np.abs(np.asarray(got, np.float64) - want).max() / max(np.abs(want).max(), 1e-30))
+
+
+def spec_case(pooling="mean", activation="tanh", layers=2, hidden=6, n_in=4, outputs=3, seed=0, window=10):
+    return random_spec(
+        n_in, hidden, outputs, pooling=pooling, num_layers=layers, activation=activation, output_activation=activation,
+        dense_sizes=(5,), batchnorm=True, normalization=True, window=window, seed=seed,
+    )
+
+
+def random_state(spec, n, rng):
+    return [(0.5 * rng.normal(size=(n, h)), 0.5 * rng.normal(size=(n, h))) for h in spec.hidden_sizes]
+
+
+# ------------------------------------------------------------------ the float64 reference
+
+
+def central_differences(spec, X, target, state, eps=1e-6):
+    out = np.zeros_like(X)
+    for idx in np.ndindex(X.shape):
+        up, down = X.copy(), X.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        y_up = input_gradient(spec, up, target, state)[0]
+        y_down = input_gradient(spec, down, target, state)[0]
+        out[idx] = (y_up[idx[0], target] - y_down[idx[0], target]) / (2 * eps)
+    return out
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_gradient_matches_finite_differences(pooling, activation, rng):
+    spec = spec_case(pooling, activation, layers=2, hidden=4, n_in=3, seed=len(pooling) + len(activation))
+    X = rng.normal(size=(2, 4, 3))
+    for target, state in ((2, None), (1, random_state(spec, 2, rng))):
+        y, grad = input_gradient(spec, X, target, state)
+        assert y.shape == (2, 3) and grad.shape == X.shape and grad.dtype == np.float64
+        fd = central_differences(spec, X, target, state)
+        assert rel_err(grad, fd) < 1e-6, (pooling, activation, target)
+
+
+def test_gradient_without_affines_or_head_matches_finite_differences(rng):
+    """No input affine, no folded BN, no dense layer: y is the pooled top-layer h."""
+    spec = random_spec(3, [5, 2], 2, pooling="last", num_layers=2, dense_sizes=(), batchnorm=False, seed=4)
+    spec.dense = []
+    spec.validate()
+    X = rng.normal(size=(2, 3, 3))
+    for target in (0, 1):
+        assert rel_err(input_gradient(spec, X, target)[1], central_differences(spec, X, target, None)) < 1e-6
+
+
+def test_gradient_targets_per_window(rng):
+    spec = spec_case(outputs=3)
+    X = rng.normal(size=(3, 5, 4))
+    _, per = input_gradient(spec, X, np.array([0, 2, 1]))
+    for n, t in enumerate((0, 2, 1)):
+        np.testing.assert_allclose(per[n], input_gradient(spec, X[n : n + 1], t)[1][0], rtol=1e-12, atol=1e-15)
+
+
+def test_initial_state_truncates_the_gradient(rng):
+    """From a state, the prediction equals the continued forward; the gradient reaches
+    only the window's own samples."""
+    spec = spec_case(pooling="last", layers=2)
+    X = rng.normal(size=(1, 8, 4)).astype(np.float32).astype(np.float64)  # the model's inputs are float32
+    ref = actif.Model(spec, "numpy")
+    state = ref.new_state(1)
+    for t in range(8):
+        y_cont, _ = ref.step(X[:, t], state)
+        if t == 4:
+            init = [(h.copy(), c.copy()) for h, c in zip(state.h, state.c)]
+    y, grad = input_gradient(spec, X[:, 5:], 0, init)
+    np.testing.assert_allclose(y, y_cont, rtol=1e-12)
+    # the gradient w.r.t. the window's first sample equals the full window's with the
+    # earlier samples' influence cut at the state: check one entry by differences
+    fd = central_differences(spec, X[:, 5:], 0, init)
+    assert rel_err(grad, fd) < 1e-6
+    assert grad.shape == (1, 3, 4)
+
+
+def test_default_baseline_is_the_normalised_zero():
+    spec = spec_case()
+    b = default_baseline(spec)
+    np.testing.assert_allclose(b * spec.input_scale + spec.input_shift, 0.0, atol=1e-6)
+    spec.input_scale[1] = 0.0  # a feature the model ignores: baseline 0, no division by zero
+    assert default_baseline(spec)[1] == 0.0
+    assert np.array_equal(default_baseline(random_spec(3, 4, normalization=False)), np.zeros(3))
+
+
+def test_ig_nodes_are_quadratures():
+    for method in IG_METHODS:
+        alphas, weights = ig_nodes(8, method)
+        assert alphas.shape == weights.shape == (8,)
+        assert np.all((alphas >= 0) & (alphas <= 1))
+        # Captum's trapezoid rule halves the end weights of n equal steps of 1/n (not 1/(n-1))
+        assert weights.sum() == pytest.approx(7 / 8 if method == "riemann_trapezoid" else 1.0)
+        if method in ("gausslegendre", "riemann_middle"):  # exact on a line over [0, 1]
+            assert weights @ alphas == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="n_steps >= 2"):
+        ig_nodes(1, "riemann_left")
+    with pytest.raises(ValueError, match="ig_method"):
+        ig_nodes(4, "simpson")
+    with pytest.raises(ValueError, match="n_steps"):
+        ig_nodes(0)
+
+
+def test_ig_nodes_match_captum():
+    pytest.importorskip("torch")
+    approximation = pytest.importorskip("captum.attr._utils.approximation_methods")
+    for method in IG_METHODS:
+        for n in (2, 7, 50):
+            step_sizes, alphas = approximation.approximation_parameters(method)
+            a, w = ig_nodes(n, method)
+            np.testing.assert_allclose(a, alphas(n), atol=1e-7)  # Captum's Riemann nodes pass through float32
+            np.testing.assert_allclose(w, step_sizes(n), atol=1e-12)
+
+
+# ------------------------------------------------------------------ Captum
+
+
+def captum_attribution(module, X, method, target, baseline, n_steps=20, ig_method="gausslegendre"):
+    import torch
+    from captum.attr import FeatureAblation, InputXGradient, IntegratedGradients
+
+    dtype = next(module.parameters()).dtype
+    x = torch.tensor(X, dtype=dtype)
+    b = torch.tensor(np.broadcast_to(baseline, X.shape).copy(), dtype=dtype)
+    if method == "gradient":
+        out = InputXGradient(module).attribute(x.requires_grad_(), target=target)
+    elif method == "integrated":
+        out = IntegratedGradients(module).attribute(x, b, target=target, n_steps=n_steps, method=ig_method)
+    else:
+        n_in = X.shape[-1]
+        mask = torch.arange(n_in).expand(1, X.shape[1], n_in)  # one group per feature, across time
+        out = FeatureAblation(module).attribute(x, b, target=target, feature_mask=mask)
+    return out.detach().numpy().astype(np.float64)
+
+
+CAPTUM_CASES = [  # (pooling, activation, layers, hidden)
+    ("last", "relu", 1, 1),
+    ("mean", "elu", 2, 7),
+    ("max", "tanh", 1, 8),
+    ("last", "sigmoid", 2, 9),
+    ("mean", "identity", 1, 65),
+]
+
+
+@pytest.mark.parametrize("case", CAPTUM_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_reference_equals_captum_in_float64(case, rng):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("captum")
+    from actif.interchange.torch_module import torch_module_from_spec
+
+    pooling, activation, layers, hidden = case
+    spec = spec_case(pooling, activation, layers, hidden, seed=hidden)
+    module = torch_module_from_spec(spec, torch.float64)
+    ref = actif.Model(spec, "numpy").backend  # float64
+    X = rng.normal(size=(3, 6, 4))
+    base = default_baseline(spec)
+    for method in METHODS:
+        for ig_method in ("gausslegendre", "riemann_trapezoid") if method == "integrated" else ("gausslegendre",):
+            got = ref.attribute(X, method, target=2, n_steps=16, ig_method=ig_method).values
+            want = captum_attribution(module, X, method, 2, base, 16, ig_method)
+            # Captum rounds the quadrature weights (and its Riemann nodes) to float32
+            assert rel_err(got, want) < (1e-6 if method == "integrated" else 1e-10), (method, ig_method)
+
+
+@pytest.mark.parametrize("case", CAPTUM_CASES[:3], ids=lambda c: "-".join(map(str, c)))
+def test_backends_equal_captum_in_float32(variant, case, rng):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("captum")
+    from actif.interchange.torch_module import torch_module_from_spec
+
+    pooling, activation, layers, hidden = case
+    spec = spec_case(pooling, activation, layers, hidden, seed=hidden)
+    module = torch_module_from_spec(spec, torch.float32)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(4, 6, 4)).astype(np.float32)
+    base = default_baseline(spec).astype(np.float32)
+    for method in METHODS:
+        got = model.backend.attribute(X, method, target=1, n_steps=16, ig_method="riemann_middle")
+        want = captum_attribution(module, X, method, 1, base, 16, "riemann_middle")
+        assert got.values.shape == X.shape
+        assert rel_err(got.values, want) <= RTOL32, method
+    model.close()
+
+
+# ------------------------------------------------------------------ every backend against the reference
+
+
+def reference_attribution(spec, X, method, target, base, state=None, n_steps=16, ig_method="gausslegendre"):
+    """The methods built from input_gradient and its forward alone (float64)."""
+    X = np.asarray(X, np.float64)
+    base = np.broadcast_to(base, X.shape)
+    if method == "gradient":
+        return X * input_gradient(spec, X, target, state)[1]
+    if method == "integrated":
+        alphas, weights = ig_nodes(n_steps, ig_method)
+        grads = [input_gradient(spec, base + a * (X - base), target, state)[1] for a in alphas]
+        return (X - base) * np.tensordot(weights, np.stack(grads), axes=1)
+    y = input_gradient(spec, X, target, state)[0][:, target]
+    out = np.empty_like(X)
+    for j in range(X.shape[-1]):
+        ablated = X.copy()
+        ablated[..., j] = base[..., j]
+        out[..., j] = (y - input_gradient(spec, ablated, target, state)[0][:, target])[:, None]
+    return out
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_backends_match_reference(variant, method, rng):
+    spec = spec_case("max", "elu", layers=2, hidden=9, seed=3)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(5, 7, 4)).astype(np.float32)
+    base = default_baseline(spec)
+    res = model.backend.attribute(X, method, target=np.array([0, 1, 2, 0, 1]), n_steps=16)
+    want = np.concatenate([reference_attribution(spec, X[n : n + 1], method, t, base) for n, t in enumerate((0, 1, 2, 0, 1))])
+    assert rel_err(res.values, want) <= (1e-10 if variant == "numpy" else RTOL32)
+    np.testing.assert_allclose(res.y, actif.Model(spec, "numpy").predict(X), rtol=1e-4, atol=2e-5)
+    assert (res.delta is not None) == (method == "integrated")
+    model.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_backends_from_an_initial_state_match_reference(variant, method, rng):
+    spec = spec_case("mean", "tanh", layers=2, hidden=8, seed=5, window=6)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    state = [(h.astype(np.float32), c.astype(np.float32)) for h, c in random_state(spec, 3, rng)]
+    res = model.backend.attribute(X, method, target=2, n_steps=8, initial_state=state)
+    want = reference_attribution(spec, X, method, 2, default_baseline(spec), state, n_steps=8)
+    assert rel_err(res.values, want) <= (1e-10 if variant == "numpy" else RTOL32)
+    with pytest.raises(ValueError, match="at most the model's window"):  # mean pooling over a stream's window
+        model.backend.attribute(rng.normal(size=(1, 7, 4)).astype(np.float32), method, initial_state=[(h[:1], c[:1]) for h, c in state])
+    model.close()
+
+
+def test_integrated_gradients_completeness(variant, rng):
+    spec = spec_case("last", "tanh", layers=2, hidden=8, seed=6)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(4, 6, 4)).astype(np.float32)
+    deltas = {}
+    for n_steps in (2, 8, 64):
+        res = model.backend.attribute(X, "integrated", target=1, n_steps=n_steps)
+        deltas[n_steps] = np.abs(res.delta).max()
+        np.testing.assert_allclose(res.values.reshape(4, -1).sum(1) - res.delta,
+                                   res.y[:, 1] - model.predict(np.broadcast_to(default_baseline(spec), X.shape))[:, 1],
+                                   rtol=1e-3, atol=1e-5)
+    scale = np.abs(res.values.reshape(4, -1).sum(1)).max()
+    assert deltas[64] < deltas[2]
+    assert deltas[64] <= (1e-9 if variant == "numpy" else 1e-4) * max(scale, 1e-3)
+    model.close()
+
+
+# ------------------------------------------------------------------ the explainers
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_explainer_feeds_abs_and_signed_statistics(method, rng):
+    spec = spec_case(seed=7)
+    model = actif.Model(spec, "numpy")
+    X = rng.normal(size=(9, 5, 4)).astype(np.float32)
+    ex = actif.Explainer(model, method, target=2, n_steps=8, batch_size=4)
+    res = ex.attribute(X)
+    A = ex.attribute_steps(X).reshape(-1, 4).astype(np.float64)
+    assert res.stats.count == res.signed_stats.count == 9 * 5
+    np.testing.assert_allclose(res.stats.mean, np.abs(A).mean(0), rtol=1e-10)
+    np.testing.assert_allclose(res.signed_mean, A.mean(0), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(ex.attribute_windows(X), ex.attribute_steps(X).sum(axis=1), rtol=1e-12)
+    values, delta = ex.attribute_steps(X, return_convergence_delta=True)
+    assert (delta is not None) == (method == "integrated")
+    doc = res.to_dict()
+    assert all("signed_mean" in f for f in doc["features"])
+
+
+def test_target_and_baseline_options(rng):
+    spec = spec_case(outputs=3)
+    model = actif.Model(spec, "numpy")
+    X = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    ex = actif.Explainer(model, "integrated", target=1, baseline=np.ones(4), n_steps=8)
+    np.testing.assert_allclose(ex.attribute_steps(X), reference_attribution(spec, X, "integrated", 1, np.ones(4), n_steps=8), rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(ex.attribute_steps(X, target=0, baseline=0.0),
+                               reference_attribution(spec, X, "integrated", 0, np.zeros(4), n_steps=8), rtol=1e-9, atol=1e-14)
+    with pytest.raises(ValueError, match="out of range"):
+        actif.Explainer(model, "gradient", target=3)
+    with pytest.raises(ValueError, match="out of range"):
+        ex.attribute_steps(X, target=-1)
+    with pytest.raises(ValueError, match="target must be"):
+        actif.Explainer(model, "gradient", target=1.5)
+    with pytest.raises(ValueError, match="NaN"):
+        actif.Explainer(model, "occlusion", baseline=[0, np.nan, 0, 0])
+    with pytest.raises(ValueError, match="input limit"):
+        actif.Explainer(model, "occlusion", baseline=np.full(4, 1e30))
+    with pytest.raises(ValueError, match="shape"):
+        actif.Explainer(model, "occlusion", baseline=np.zeros(3))
+    with pytest.raises(ValueError, match="takes no target"):
+        actif.Explainer(model, "weighted", target=1)
+    with pytest.raises(ValueError, match="not computed by a forward pass"):
+        model.forward(X, trace="gradient")
+
+
+def test_classifier_targets_per_class(rng):
+    """A classifier with one logit per class: each class attributed on its own."""
+    spec = spec_case(outputs=4, activation="identity")
+    model = actif.Model(spec, "numpy")
+    X = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    per_class = [actif.Explainer(model, "gradient", target=c).attribute_steps(X) for c in range(4)]
+    chosen = actif.Explainer(model, "gradient", target=np.array([3, 0, 2])).attribute_steps(X)
+    for n, c in enumerate((3, 0, 2)):
+        np.testing.assert_array_equal(chosen[n], per_class[c][n])
+    assert not np.allclose(per_class[0], per_class[1])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_streaming_windows_equal_batch(variant, method, rng):
+    spec = spec_case("last", "relu", seed=8)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(10, 5, 4)).astype(np.float32)
+    batch = actif.Explainer(model, method, target=1, n_steps=8).attribute(X)
+    stream = actif.StreamingExplainer(model, method, target=1, n_steps=8)
+    for chunk in (X[:3], X[3], X[4:]):
+        stream.update(chunk)
+    got = stream.result()
+    assert got.stats.count == batch.stats.count == 50
+    # the same windows give the same attributions; TFLite's kernels round differently
+    # for different batch sizes, so there only float32 agreement holds
+    rtol = 1e-5 if variant == "tflite" else 1e-9
+    np.testing.assert_allclose(got.stats.mean, batch.stats.mean, rtol=rtol)
+    np.testing.assert_allclose(got.signed_mean, batch.signed_mean, rtol=10 * rtol, atol=1e-15)
+    model.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_stateful_attributes_the_last_window_from_the_carried_state(variant, method, rng):
+    """Each sample's prediction attributed to the last T samples from the state carried
+    into the oldest of them, compared with the reference on that same window."""
+    spec = spec_case("max", "tanh", layers=2, hidden=6, seed=9, window=4)
+    model = actif.Model(spec, variant)
+    samples = rng.normal(size=(9, 4)).astype(np.float32)
+    stream = actif.StreamingExplainer(model, method, stateful=True, target=2, n_steps=8)
+    ys = [stream.update(s) for s in samples[:3]] + list(stream.update(samples[3:]))
+    # the reference: states from the float64 model stepped from zero
+    ref = actif.Model(spec, "numpy")
+    state, carried = ref.new_state(1), []
+    for s in samples:
+        carried.append([(h.copy(), c.copy()) for h, c in zip(state.h, state.c)])
+        ref.step(s, state)
+    rows = []
+    for s in range(len(samples)):
+        first = max(0, s - 3)
+        rows.append(reference_attribution(spec, samples[None, first : s + 1], method, 2, default_baseline(spec), carried[first], n_steps=8)[0])
+    A = np.concatenate(rows)
+    assert stream.stats.count == len(A) == 1 + 2 + 3 + 4 * 6
+    tol = 1e-9 if variant == "numpy" else RTOL32
+    assert rel_err(stream.stats.mean, np.abs(A).mean(0)) <= tol
+    assert rel_err(stream.result().signed_mean, A.mean(0)) <= 10 * tol
+    y_ref = np.stack([actif.Model(spec, "numpy").predict(samples[None, : s + 1][:, -4:])[0] for s in range(3)])
+    assert y_ref.shape == (3, 3) and np.asarray(ys[0]).shape == (3,)
+    model.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_rejected_input_changes_nothing(variant, method, rng):
+    spec = spec_case("mean", "relu", seed=10, window=3)
+    model = actif.Model(spec, variant)
+    good = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    bad = good.copy()
+    bad[1, 2, 3] = np.nan
+    ex = actif.Explainer(model, method, n_steps=4)
+    stats, signed = actif.RunningStats(4), actif.RunningStats(4)
+    ex.attribute(good, stats=stats, signed_stats=signed)
+    before = stats.to_bytes(), signed.to_bytes()
+    with pytest.raises(ValueError, match="NaN"):
+        ex.attribute(bad, stats=stats, signed_stats=signed)
+    assert (stats.to_bytes(), signed.to_bytes()) == before
+    for stateful, data, bad_data, usable in ((False, good, bad, bad[:1]), (True, good[0], bad[1], bad[1, :2])):
+        stream = actif.StreamingExplainer(model, method, stateful=stateful, n_steps=4)
+        stream.update(data)
+        snap = (stream.stats.to_bytes(), stream.signed_stats.to_bytes(), len(stream._recent), stream.n_updates)
+        state = None if stream.state is None else [a.copy() for a in (*stream.state.h, *stream.state.c)]
+        with pytest.raises(ValueError):
+            stream.update(bad_data)
+        assert (stream.stats.to_bytes(), stream.signed_stats.to_bytes(), len(stream._recent), stream.n_updates) == snap
+        if state is not None:
+            assert all(np.array_equal(a, b) for a, b in zip(state, (*stream.state.h, *stream.state.c)))
+        # skipping: the bad window (sample) is dropped, the others are fed as alone
+        skipping = actif.StreamingExplainer(model, method, stateful=stateful, n_steps=4, on_invalid="skip")
+        y = skipping.update(bad_data)
+        assert skipping.skipped["non_finite"] == 1 and np.isnan(y[-1]).all() and not np.isnan(y[:-1]).any()
+        alone = actif.StreamingExplainer(model, method, stateful=stateful, n_steps=4)
+        alone.update(usable)
+        assert skipping.stats.to_bytes() == alone.stats.to_bytes()
+        assert skipping.signed_stats.to_bytes() == alone.signed_stats.to_bytes()
+    model.close()
