@@ -55,6 +55,10 @@ BACKENDS = ("cpp", "numba", "numpy")
 CAPTUM = {"ixg": "Captum InputXGradient", "ig": "Captum IntegratedGradients", "ablation": "Captum FeatureAblation"}
 # which Captum method each targeted actif mode is the equivalent of
 EQUIVALENT = {"gradient": "ixg", "integrated": "ig", "occlusion": "ablation"}
+# On numba and numpy, integrated gradients (50 interpolated windows each) and occlusion
+# (I+1 forwards each) of a whole batch take minutes per call on a shared machine: they
+# are timed at batch 1 only.
+SLOW_FALLBACK_MODES = ("integrated", "occlusion")
 FORWARD = "actif cpp: forward"  # the native forward call alone (inputs checked once, outside the timing)
 TORCH_FORWARD = "PyTorch forward (no attribution)"
 
@@ -134,6 +138,8 @@ def engines_for(spec: ModelSpec, X: np.ndarray, modes: list[str], backends: list
         for mode in modes:
             if mode == "paper" and spec.hidden_size < spec.input_size:
                 continue
+            if backend != "cpp" and mode in SLOW_FALLBACK_MODES and len(X) > 1:
+                continue  # minutes per call: measured at batch 1 only (see the notes)
             calls[engine_name(backend, mode)], api[engine_name(backend, mode)] = actif_call(model, mode, X)
     if torch_ok:
         import torch
@@ -330,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                   "one process, are what to read.",
                   f"Integrated gradients: {am.IG_STEPS} steps for actif and Captum alike (Captum's default Gauss-Legendre rule; "
                   "actif's default rule). Occlusion/FeatureAblation: feature j replaced by its training mean over the whole window.",
-                  "The memory check streams each mode for the same time, so the slower modes stream fewer windows."],
+                  "The memory check streams each mode for the same time, so the slower modes stream fewer windows.",
+                  "numba and numpy run integrated and occlusion at batch 1 only (at the big batch a call takes minutes there)."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
     return 0

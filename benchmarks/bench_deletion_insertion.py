@@ -62,6 +62,8 @@ def parse_args(argv):
     p.add_argument("--data-dir", help="RobustVision folder (default: $ACTIF_DATA_DIR)")
     p.add_argument("--subjects", default="all", help="comma-separated subjects or 'all' (default)")
     p.add_argument("--windows", type=int, default=300, help="windows per subject each method ranks on (default 300)")
+    p.add_argument("--curve-windows", type=int, default=None,
+                   help="windows per subject the curves are measured on (default: all of the subject's windows)")
     p.add_argument("--methods", default=",".join(am.ACTIF_VARIANTS + list(am.BASELINES)),
                    help="methods (default: every actif variant and every gradient baseline)")
     p.add_argument("--random-seeds", type=int, default=3, help="random rankings (default 3)")
@@ -126,7 +128,7 @@ def main(argv=None) -> int:
     background = am.background_windows(train_windows if len(train_windows) else ds.windows, seed=1)
     # resumable: each finished subject is appended to <suite>_units.jsonl (its rows and curves)
     units_path = os.path.join(args.results, suite_name(SUITE, args.quick) + "_units.jsonl")
-    settings = {"windows": args.windows, "methods": methods}
+    settings = {"windows": args.windows, "methods": methods, "curve_windows": args.curve_windows}
     done = {unit["subject"]: unit for unit in read_units(units_path, settings)}
     os.makedirs(args.results, exist_ok=True)
     per = []  # one row per (subject, method)
@@ -137,13 +139,16 @@ def main(argv=None) -> int:
             mask = ds.subjects == subject
             X, y = ds.windows[mask], ds.targets[mask].astype(np.float64)
             Xr = X[np.random.default_rng(0).permutation(len(X))[: args.windows]]
+            if args.curve_windows is not None and len(X) > args.curve_windows:  # a random subset, the same for every method
+                keep = np.sort(np.random.default_rng(1).permutation(len(X))[: args.curve_windows])
+                X, y = X[keep], y[keep]
             scores = am.method_scores(methods, spec, Xr, background, seed=0)
             unit = {"settings": settings, "subject": subject, "rows": [], "curves": {}}
             for m in methods:
                 dele, ins = curves(model, X, y, am.ranking(scores[m]), fill)
                 row = {"subject": subject, "group": "held-out" if subject in held_out else "training", "method": m,
                        "deletion_auc": curve_auc(fractions, dele), "insertion_auc": curve_auc(fractions, ins),
-                       "windows": int(mask.sum())}
+                       "windows": len(X)}
                 row["gap"] = row["deletion_auc"] - row["insertion_auc"]
                 unit["rows"].append(row)
                 unit["curves"][m] = [dele.tolist(), ins.tolist()]
@@ -269,8 +274,10 @@ def main(argv=None) -> int:
                                             "gap", "gap_se", "deletion - insertion AUC (cm; mean ± SE over subjects)",
                                             "RobustVision deletion/insertion: cost against faithfulness (up and left is better)",
                                             random_level=next((r["gap"] for r in all_rows if r["key"] == "random"), None))],
-        "notes": [f"Each method ranks on up to {args.windows} windows of the subject; the curves use all of the subject's windows. "
-                  "Per-subject areas and curves: deletion_insertion_units.jsonl.",
+        "notes": [f"Each method ranks on up to {args.windows} windows of the subject; the curves use "
+                  + ("all of the subject's windows. " if args.curve_windows is None else
+                     f"a random {args.curve_windows} of the subject's windows (all when it has fewer). ")
+                  + "Per-subject areas and curves: deletion_insertion_units.jsonl.",
                   "The bundled model was trained on the 'training' subjects, so their rows describe it on seen data."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
