@@ -27,9 +27,8 @@ Areas are trapezoids over the fraction of channels replaced (0..1); the figure o
 per recording is insertion AUC - deletion AUC (logits; larger is better; 0 for a
 ranking that carries no information on average). It is averaged over seeds per
 recording, then reported as mean +- standard error over the 40 test recordings. Methods
-are ranked honestly to one standard error: a method is "tied with the best" when its
-mean paired difference to the best method is within one standard error of that
-difference (paired over recordings).
+are ranked honestly to one standard error: a method is "within 1 SE of the best" when its
+mean is at least the best mean minus the best method's standard error (the one-SE rule).
 
 The cost of each method (µs per window, one thread, median of interleaved repetitions on
 the 40 test recordings, T=100) is measured in the same run for the cost-faithfulness plot.
@@ -233,7 +232,7 @@ def main(argv=None) -> int:
     summary = [f"LSTM classifier (H={args.hidden}), {len(units)} seeds: test accuracy {acc_mean:.3f} "
                f"(per seed: {', '.join(f'{a:.3f}' for a in accuracy)}; 40 test recordings, 4 classes).",
                f"Best insertion-deletion gap on the class logit: {rows[0]['method']} ({rows[0]['gap']:.2f} ± {rows[0]['gap_se']:.2f} logits, "
-               f"mean ± SE over recordings); within one SE of it (paired): {', '.join(tied) or 'none'}."]
+               f"mean ± SE over recordings); within one SE of it: {', '.join(tied) or 'none'}."]
     for name, k in am.NAMED_ACTIF:
         r = next((x for x in rows if x["key"] == k), None)
         if r:

@@ -191,7 +191,7 @@ def main(argv=None) -> int:
                 out.setdefault(r["subject"], []).append(r["gap"])
         return {s: float(np.mean(v)) for s, v in out.items()}
 
-    # honest ranking: within one standard error of the best (paired over subjects), all subjects
+    # honest ranking: the one-SE rule over subjects (all subjects)
     tiers = one_se_tiers({k: [gap_by_subject(k)[s] for s in subjects] for k in keys})
     for r in rows:
         if r["group"] == "all":
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
         if best_actif:
             summary.append(f"Best actif variant: {best_actif['method']} ({best_actif['gap']:.1f} cm, rank {all_rows.index(best_actif) + 1}).")
         tied = [r["method"] for r in all_rows if r.get("tier") == ONE_SE_TIERS[1]]
-        summary.append(f"Within one standard error of the best (paired over subjects): {', '.join(tied) or 'none'}.")
+        summary.append(f"Within one standard error of the best (SE over subjects): {', '.join(tied) or 'none'}.")
         grads = [r for r in all_rows if r["key"] in am.BASELINES]
         if grads:
             summary.append("Gradient baselines: " + ", ".join(f"{r['method']} {r['gap']:.1f}" for r in grads) +

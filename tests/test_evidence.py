@@ -115,18 +115,15 @@ def test_deletion_and_insertion_curves_by_hand():
 
 
 def test_one_se_tiers_by_hand():
-    # b leads a by 1 on every unit (SE of the difference 0): a is behind; c has b's mean
-    # (b is the best: the first of the tied maxima)
-    per_unit = {"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.0], "c": [0.0, 3.0, 6.0, 5.0]}
+    # b is the best (mean 3.5; sd sqrt(5/3), SE sqrt(5/3)/2 = 0.645); a trails by 1: behind;
+    # c trails by 0.5: within one SE; d has b's mean but comes later: within one SE
+    per_unit = {"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.0], "c": [1.5, 2.5, 3.5, 4.5], "d": [0.0, 3.0, 6.0, 5.0]}
     t = metrics.one_se_tiers(per_unit)
     assert t["b"]["tier"] == "best" and t["b"]["diff_to_best"] == 0.0
     assert t["a"]["tier"] == "behind the best" and t["a"]["diff_to_best"] == -1.0 and t["a"]["diff_se"] == 0.0
-    # c - b = (-2, 0, 2, 0): mean 0, sd sqrt(8/3), SE sqrt(8/3)/2: within one SE
-    assert t["c"]["diff_to_best"] == 0.0 and t["c"]["diff_se"] == pytest.approx(np.sqrt(8 / 3) / 2)
-    assert t["c"]["tier"] == "within 1 SE of the best"
-    # a lead of 1.5 SE is not within one SE
-    t = metrics.one_se_tiers({"x": [0.0, 0.0, 0.0, 0.0], "y": [1.0, 3.0, 1.0, 3.0]})  # x - y: mean -2, SE 0.577
-    assert t["x"]["tier"] == "behind the best"
+    assert t["c"]["tier"] == "within 1 SE of the best" and t["c"]["diff_to_best"] == -0.5
+    # d - b = (-2, 0, 2, 0): paired SE sqrt(8/3)/2, reported for information
+    assert t["d"]["tier"] == "within 1 SE of the best" and t["d"]["diff_se"] == pytest.approx(np.sqrt(8 / 3) / 2)
 
 
 def test_logit_curves_by_hand():
