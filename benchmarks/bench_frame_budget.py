@@ -50,6 +50,8 @@ def parse_args(argv):
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch/Captum comparisons")
     p.add_argument("--quick", action="store_true", help="200 frames: a CI smoke run")
     p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
+    p.add_argument("--note", action="append", default=[], help="a note stored with the results (machine load, "
+                   "a comparison run); repeatable")
     args = p.parse_args(argv)
     if args.quick:
         args.frames, args.blocks = 200, 2
@@ -202,7 +204,7 @@ def main(argv=None) -> int:
                    "hlines": [], "title": "99th-percentile frame time / 90 Hz budget (1 = the whole frame)"}],
         "notes": ["Slow comparisons (over 5 ms a frame) are timed on fewer frames. The reference-style row keeps one "
                   "minute of windows and recomputes its statistics from them each frame, as an implementation that keeps "
-                  "everything must; its cost grows with the history kept."],
+                  "everything must; its cost grows with the history kept.", *args.note],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
     return 0

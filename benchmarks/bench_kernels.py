@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=7, help="interleaved repetitions (default 7)")
     p.add_argument("--quick", action="store_true", help="H=64, short budget: a CI smoke run")
     p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
+    p.add_argument("--note", action="append", default=[], help="a note stored with the results (machine load); repeatable")
     args = p.parse_args(argv)
     hiddens = [64] if args.quick else [int(h) for h in args.hidden.split(",")]
     budget, reps = (0.3, 3) if args.quick else (args.budget, args.reps)
@@ -319,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
              "ylabel": "µs per window (batch 1)", "title": "Latency: µs per window at batch 1 (lower is better)"},
         ],
         "notes": ["Every engine runs the same weights. onnxruntime and TFLite run the graphs actif exports "
-                  "(their numerics are checked against the float64 reference in the tests)."],
+                  "(their numerics are checked against the float64 reference in the tests).", *args.note],
     }
     publish(args.results, SUITE, doc, quick=args.quick, echo=False)
     for t in tg:

@@ -31,6 +31,27 @@ VARIANTS = [("numpy", None), *backend_variants()]
 RTOL32 = 1e-4
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These are many tiny problems: one BLAS and one torch thread each is fastest, and
+    avoids thread contention on a loaded machine."""
+    import contextlib
+    import importlib.util
+
+    with contextlib.ExitStack() as stack:
+        if importlib.util.find_spec("threadpoolctl"):
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(1))
+        if importlib.util.find_spec("torch"):
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)
+            stack.callback(torch.set_num_threads, before)
+        yield
+
+
 @pytest.fixture(params=VARIANTS, ids=[variant_id(v) for v in VARIANTS])
 def variant(request):
     name, isa = request.param
@@ -120,8 +141,7 @@ def test_initial_state_truncates_the_gradient(rng):
             init = [(h.copy(), c.copy()) for h, c in zip(state.h, state.c)]
     y, grad = input_gradient(spec, X[:, 5:], 0, init)
     np.testing.assert_allclose(y, y_cont, rtol=1e-12)
-    # the gradient w.r.t. the window's first sample equals the full window's with the
-    # earlier samples' influence cut at the state: check one entry by differences
+    # from a state, the gradient is the derivative with that state held fixed
     fd = central_differences(spec, X[:, 5:], 0, init)
     assert rel_err(grad, fd) < 1e-6
     assert grad.shape == (1, 3, 4)
@@ -212,9 +232,16 @@ def test_reference_equals_captum_in_float64(case, rng):
             want = captum_attribution(module, X, method, 2, base, 16, ig_method)
             # Captum rounds the quadrature weights (and its Riemann nodes) to float32
             assert rel_err(got, want) < (1e-6 if method == "integrated" else 1e-10), (method, ig_method)
+    # the completeness error is Captum's convergence delta: sum(A) - (y(x) - y(b))
+    from captum.attr import IntegratedGradients
+
+    b = torch.tensor(np.broadcast_to(base, X.shape).copy())
+    _, delta = IntegratedGradients(module).attribute(torch.tensor(X), b, target=2, n_steps=4, return_convergence_delta=True)
+    got = ref.attribute(X, "integrated", target=2, n_steps=4).delta
+    np.testing.assert_allclose(got, delta.numpy(), rtol=1e-5, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", CAPTUM_CASES[:3], ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("case", CAPTUM_CASES, ids=lambda c: "-".join(map(str, c)))
 def test_backends_equal_captum_in_float32(variant, case, rng):
     torch = pytest.importorskip("torch")
     pytest.importorskip("captum")
@@ -230,7 +257,13 @@ def test_backends_equal_captum_in_float32(variant, case, rng):
         got = model.backend.attribute(X, method, target=1, n_steps=16, ig_method="riemann_middle")
         want = captum_attribution(module, X, method, 1, base, 16, "riemann_middle")
         assert got.values.shape == X.shape
-        assert rel_err(got.values, want) <= RTOL32, method
+        err = np.abs(got.values - want).max()
+        bound = RTOL32 * np.abs(want).max()
+        if method == "occlusion":
+            # a difference of two float32 predictions: where the effects are far smaller
+            # than y, both sides' rounding of y (a few ulps) dominates
+            bound += 4 * np.finfo(np.float32).eps * np.abs(got.y[:, 1]).max()
+        assert err <= bound, (method, err, bound)
     model.close()
 
 
@@ -306,7 +339,7 @@ def test_integrated_gradients_completeness(variant, rng):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_explainer_feeds_abs_and_signed_statistics(method, rng):
-    spec = spec_case(seed=7)
+    spec = spec_case(seed=7, window=5)  # the explainers take windows of the model's length
     model = actif.Model(spec, "numpy")
     X = rng.normal(size=(9, 5, 4)).astype(np.float32)
     ex = actif.Explainer(model, method, target=2, n_steps=8, batch_size=4)
@@ -320,10 +353,12 @@ def test_explainer_feeds_abs_and_signed_statistics(method, rng):
     assert (delta is not None) == (method == "integrated")
     doc = res.to_dict()
     assert all("signed_mean" in f for f in doc["features"])
+    forward = actif.Explainer(model, "weighted").attribute(X)
+    assert forward.signed_mean is None and all("signed_mean" not in f for f in forward.to_dict()["features"])
 
 
 def test_target_and_baseline_options(rng):
-    spec = spec_case(outputs=3)
+    spec = spec_case(outputs=3, window=5)
     model = actif.Model(spec, "numpy")
     X = rng.normal(size=(2, 5, 4)).astype(np.float32)
     ex = actif.Explainer(model, "integrated", target=1, baseline=np.ones(4), n_steps=8)
@@ -342,6 +377,11 @@ def test_target_and_baseline_options(rng):
         actif.Explainer(model, "occlusion", baseline=np.full(4, 1e30))
     with pytest.raises(ValueError, match="shape"):
         actif.Explainer(model, "occlusion", baseline=np.zeros(3))
+    far = spec_case(outputs=3, window=5)
+    far.input_scale[0] = 1e-30  # the raw value normalised to 0 is astronomically far away
+    with pytest.raises(ValueError, match="default baseline"):
+        actif.Explainer(actif.Model(far, "numpy"), "integrated")
+    actif.Explainer(actif.Model(far, "numpy"), "integrated", baseline=0.0)
     with pytest.raises(ValueError, match="takes no target"):
         actif.Explainer(model, "weighted", target=1)
     with pytest.raises(ValueError, match="not computed by a forward pass"):
@@ -350,7 +390,7 @@ def test_target_and_baseline_options(rng):
 
 def test_classifier_targets_per_class(rng):
     """A classifier with one logit per class: each class attributed on its own."""
-    spec = spec_case(outputs=4, activation="identity")
+    spec = spec_case(outputs=4, activation="identity", window=5)
     model = actif.Model(spec, "numpy")
     X = rng.normal(size=(3, 5, 4)).astype(np.float32)
     per_class = [actif.Explainer(model, "gradient", target=c).attribute_steps(X) for c in range(4)]
@@ -362,7 +402,7 @@ def test_classifier_targets_per_class(rng):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_streaming_windows_equal_batch(variant, method, rng):
-    spec = spec_case("last", "relu", seed=8)
+    spec = spec_case("last", "relu", seed=8, window=5)
     model = actif.Model(spec, variant)
     X = rng.normal(size=(10, 5, 4)).astype(np.float32)
     batch = actif.Explainer(model, method, target=1, n_steps=8).attribute(X)
@@ -390,10 +430,10 @@ def test_stateful_attributes_the_last_window_from_the_carried_state(variant, met
     ys = [stream.update(s) for s in samples[:3]] + list(stream.update(samples[3:]))
     # the reference: states from the float64 model stepped from zero
     ref = actif.Model(spec, "numpy")
-    state, carried = ref.new_state(1), []
+    state, carried, y_ref = ref.new_state(1), [], []
     for s in samples:
         carried.append([(h.copy(), c.copy()) for h, c in zip(state.h, state.c)])
-        ref.step(s, state)
+        y_ref.append(ref.step(s, state)[0][0])
     rows = []
     for s in range(len(samples)):
         first = max(0, s - 3)
@@ -403,8 +443,8 @@ def test_stateful_attributes_the_last_window_from_the_carried_state(variant, met
     tol = 1e-9 if variant == "numpy" else RTOL32
     assert rel_err(stream.stats.mean, np.abs(A).mean(0)) <= tol
     assert rel_err(stream.result().signed_mean, A.mean(0)) <= 10 * tol
-    y_ref = np.stack([actif.Model(spec, "numpy").predict(samples[None, : s + 1][:, -4:])[0] for s in range(3)])
-    assert y_ref.shape == (3, 3) and np.asarray(ys[0]).shape == (3,)
+    # the stream's predictions are the model's, as without attribution
+    np.testing.assert_allclose(np.stack(ys), np.stack(y_ref), rtol=1e-4, atol=2e-5)
     model.close()
 
 
@@ -441,3 +481,76 @@ def test_rejected_input_changes_nothing(variant, method, rng):
         assert skipping.stats.to_bytes() == alone.stats.to_bytes()
         assert skipping.signed_stats.to_bytes() == alone.signed_stats.to_bytes()
     model.close()
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+@pytest.mark.parametrize("method", ["gradient", "integrated"])
+def test_checkpoint_resumes_a_method_stream(method, stateful, tmp_path, rng):
+    spec = spec_case("mean", "tanh", seed=11, window=3)
+    model = actif.Model(spec, "numpy")
+    data = rng.normal(size=(7, 4) if stateful else (7, 3, 4)).astype(np.float32)
+    options = dict(stateful=stateful, target=1, baseline=np.linspace(-1, 1, 4), n_steps=6, ig_method="riemann_trapezoid")
+    whole = actif.StreamingExplainer(model, method, **options)
+    for row in data:
+        whole.update(row)
+    first = actif.StreamingExplainer(model, method, **options)
+    for row in data[:4]:
+        first.update(row)
+    path = first.checkpoint(tmp_path / "ck.bin")
+    resumed = actif.StreamingExplainer.restore(path, model)
+    assert resumed.method == first.method
+    for row in data[4:]:
+        resumed.update(row)
+    assert resumed.stats.to_bytes() == whole.stats.to_bytes()
+    assert resumed.signed_stats.to_bytes() == whole.signed_stats.to_bytes()
+    # a forward trace's checkpoint carries no method options, and a method's needs them
+    plain = actif.StreamingExplainer(model, stateful=stateful)
+    plain.update(data[0])
+    assert actif.StreamingExplainer.restore(plain.checkpoint(tmp_path / "plain.bin"), model).method is None
+
+
+def test_shapes_at_the_edges(variant, rng):
+    """One feature, one hidden unit, one step, one output; empty batches; slicing by
+    internal_batch_size and the explainer's batch_size change nothing."""
+    spec = random_spec(1, 1, 1, pooling="max", dense_sizes=(), normalization=True, window=1, seed=12)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(5, 1, 1)).astype(np.float32)
+    for method in METHODS:
+        res = model.backend.attribute(X, method, n_steps=4)
+        want = reference_attribution(spec, X, method, 0, default_baseline(spec), n_steps=4)
+        assert rel_err(res.values, want) <= (1e-10 if variant == "numpy" else RTOL32)
+        empty = model.backend.attribute(X[:0], method)
+        assert empty.values.shape == (0, 1, 1) and empty.y.shape == (0, 1)
+        with pytest.raises(ValueError, match="no samples yet"):  # as for the forward traces
+            actif.Explainer(model, method, n_steps=4).attribute(X[:0])
+    spec = spec_case("mean", "elu", seed=13, window=5)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(7, 5, 4)).astype(np.float32)
+    baseline = rng.normal(size=(7, 5, 4))
+    for method in METHODS:
+        whole = model.backend.attribute(X, method, n_steps=6, baseline=baseline)
+        for rows in (1, 5, 13):
+            sliced = model.backend.attribute(X, method, n_steps=6, baseline=baseline, internal_batch_size=rows)
+            # float32 engines may round differently for another batch composition
+            assert rel_err(sliced.values, whole.values) <= (1e-12 if variant == "numpy" else RTOL32)
+        chunked = actif.Explainer(model, method, n_steps=6, baseline=baseline, target=np.arange(7) % 3, batch_size=3)
+        single = actif.Explainer(model, method, n_steps=6, baseline=baseline, target=np.arange(7) % 3)
+        err = rel_err(chunked.attribute(X).stats.mean, single.attribute(X).stats.mean)
+        assert err <= (1e-9 if variant == "numpy" else RTOL32), err
+
+
+def test_invariants(rng):
+    """At the baseline there is nothing to attribute; occlusion of an ignored feature is
+    zero; gradient x input is zero where the input is zero."""
+    spec = spec_case("max", "relu", seed=14)
+    ref = actif.Model(spec, "numpy").backend
+    X = rng.normal(size=(3, 5, 4))
+    for method in ("integrated", "occlusion"):
+        res = ref.attribute(X, method, baseline=X, n_steps=8)
+        assert np.abs(res.values).max() == 0.0
+    spec.lstm[0].w_ih[:, 2] = 0.0  # feature 2 never reaches the model
+    ref = actif.Model(spec, "numpy").backend
+    for method in METHODS:
+        assert np.abs(ref.attribute(X, method, n_steps=8).values[..., 2]).max() == 0.0
+    X[:, :, 1] = 0.0
+    assert np.abs(ref.attribute(X, "gradient").values[..., 1]).max() == 0.0

@@ -26,8 +26,8 @@ def _script():
     return module
 
 
-def _read_expected() -> dict[str, np.ndarray]:
-    tokens = (DATA / "tiny_model_expected.txt").read_text(encoding="ascii").split()
+def _read_expected(name: str = "tiny_model_expected.txt") -> dict[str, np.ndarray]:
+    tokens = (DATA / name).read_text(encoding="ascii").split()
     out, i = {}, 0
     while i < len(tokens):
         name, count = tokens[i], int(tokens[i + 1])
@@ -51,3 +51,12 @@ def test_fixture_expected_values_match_the_reference():
     assert set(got) == set(want)
     for name, arr in want.items():
         np.testing.assert_allclose(got[name], np.ravel(arr), rtol=1e-15, atol=0, err_msg=name)
+
+
+def test_fixture_attributions_match_the_reference():
+    module = _script()
+    want = module.expected_attribution(actif.ModelSpec.load(DATA / "tiny_model.npz"))
+    got = _read_expected("tiny_model_attribution.txt")
+    assert set(got) == set(want)
+    for name, arr in want.items():
+        np.testing.assert_allclose(got[name], np.ravel(arr), rtol=1e-12, atol=1e-15, err_msg=name)

@@ -169,7 +169,7 @@ def test_state_shape_for_another_model_is_a_mismatch(tmp_path):
     data = ck.decode(blob)
     data.state_arrays["h.0"] = np.zeros((1, 3), np.float32)
     with pytest.raises(CheckpointMismatchError, match="h.0"):
-        actif.explain._state_from_arrays(make_model(), data.state_arrays, 2)
+        ck.load_state(make_model().new_state(1), data.state_arrays, 2)
 
 
 @pytest.mark.parametrize("backend", STEP_BACKENDS)

@@ -259,7 +259,7 @@ def test_cli_export_to_onnx_and_back(tmp_path, capsys):
     assert main(["export", "--model", str(tmp_path / "m.npz"), "--to", str(tmp_path / "m.onnx")]) == 0
     assert main(["export", "--model", str(tmp_path / "m.onnx"), "--to", str(tmp_path / "back.npz"), "--check"]) == 0
     out = capsys.readouterr().out
-    assert "wrote" in out and "identical weights" in out
+    assert "wrote" in out and "check: PASS: the file reloads with identical weights" in out
     assert_same_spec(spec, actif.ModelSpec.load(tmp_path / "back.npz"))
 
 
@@ -270,7 +270,20 @@ def test_cli_export_check_runs_the_file_in_onnxruntime(tmp_path, capsys):
     sweep_spec(2).save(tmp_path / "m.npz")
     assert main(["export", "--model", str(tmp_path / "m.npz"), "--to", str(tmp_path / "m.onnx"), "--check"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith("check: onnxruntime") and float(line.rsplit("=", 1)[1]) < 1e-4
+    assert line.startswith("check: PASS: onnxruntime on 4 random windows")
+    assert "tolerance |y - reference| <= 0.0001 + 0.0001 x |reference|" in line
+
+
+def test_cli_export_check_fails_beyond_the_tolerance(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from actif.cli import main
+
+    sweep_spec(2).save(tmp_path / "m.npz")
+    # float32 cannot match the float64 reference to 1e-15: the verdict must say FAIL
+    assert main(["export", "--model", str(tmp_path / "m.npz"), "--to", str(tmp_path / "m.onnx"), "--check",
+                 "--rtol", "0", "--atol", "1e-15"]) == 1
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("check: FAIL: onnxruntime") and "<= 1e-15 + 0 x |reference|" in line
 
 
 def test_cli_export_refuses_unknown_formats(tmp_path, capsys):

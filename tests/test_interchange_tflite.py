@@ -136,3 +136,30 @@ def test_cli_export_writes_a_runnable_tflite_file(interpreter, tmp_path, rng, ca
     X = rng.normal(size=(2, int(spec.window), 4)).astype(np.float32)
     out = run(interpreter, (tmp_path / "m.tflite").read_bytes(), X)
     np.testing.assert_allclose(out["y"], actif.Model(spec, "numpy").predict(X), rtol=1e-4, atol=2e-5)
+
+
+def test_runtime_info_lines_do_not_leak(tmp_path):
+    """The runtime's "INFO: Created TensorFlow Lite XNNPACK delegate" line (written to fd 2
+    on the first allocation in a process) does not reach the user; a fresh process, so
+    the first allocation happens under test."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ai_edge_litert")
+    random_spec(3, 4, 1).save(tmp_path / "m.npz")
+    proc = subprocess.run([sys.executable, "-m", "actif.cli", "export", "--model", str(tmp_path / "m.npz"),
+                           "--to", str(tmp_path / "m.tflite"), "--check"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "check: PASS: tflite" in proc.stdout
+    assert "INFO:" not in proc.stdout + proc.stderr
+
+
+def test_other_runtime_messages_pass_through(capfd):
+    import os
+
+    from actif.backends.tflite_rt import _without_info_lines
+
+    with _without_info_lines():
+        os.write(2, b"INFO: Created a delegate\nERROR: something real\n")
+    err = capfd.readouterr().err
+    assert "ERROR: something real" in err and "INFO:" not in err

@@ -123,7 +123,7 @@ def test_mixed_batch_feeds_exactly_the_valid_rows(model, stateful):
 def test_value_rule_agrees_between_policies():
     """float64 values that round to max_abs in float32 are accepted by both policies
     (the check is made on what the model sees), and both agree where they reject."""
-    m = actif.random_model(N_IN, 8, seed=0, backend="numpy")
+    m = actif.random_model(N_IN, 8, seed=0, backend="numpy", window=T)
     X = np.zeros((3, T, N_IN))
     X[0, 0, 0] = 1e6 + 0.01  # float32(1e6 + 0.01) == 1e6 == max_abs: accepted
     X[1, 0, 0] = 1e6 + 100.0  # beyond: rejected

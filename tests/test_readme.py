@@ -34,6 +34,23 @@ def test_readme_opens_with_the_two_setup_commands():
     assert "pytest" in first_block[1]
 
 
+def test_development_install_installs_the_build_requirements_first():
+    """`--no-build-isolation` builds with what the environment has: the README must
+    install every [build-system] requirement of pyproject.toml before that command."""
+    with open(README, encoding="utf-8") as fh:
+        text = fh.read()
+    with open(os.path.join(os.path.dirname(README), "pyproject.toml"), encoding="utf-8") as fh:
+        build_system = re.search(r"\[build-system\]\s*requires\s*=\s*\[(.*?)\]", fh.read(), flags=re.S).group(1)
+    requirements = re.findall(r'"([^"]+)"', build_system)
+    assert requirements
+    dev = text[text.index("## Development"):]
+    install = dev.index("--no-build-isolation", dev.index("```bash"))
+    for requirement in requirements:
+        assert f'"{requirement}"' in dev[:install], f"README development install lacks {requirement}"
+    for tool in ("compiler", "CMake", "Ninja"):
+        assert tool in dev[:install]
+
+
 # --------------------------------------------- hand-written numbers against the results
 # `actif report --check` guards only the generated block; the prose above it quotes a few
 # numbers by hand. Each is checked here against the stored results, to the digits shown.

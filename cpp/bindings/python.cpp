@@ -1,8 +1,11 @@
-// actif._core: the only Python/C++ boundary.
+// actif._core: the only Python/C++ boundary (imported by python/actif/_native.py only).
 //
-// Arrays cross without copies when they are C-contiguous float32 (otherwise
-// forcecast converts once). Every shape is checked here, while the GIL is held, before
-// any work starts; the batch forward then runs with the GIL released. Statistics and
+// Weights and outputs cross without copies when they are C-contiguous float32
+// (otherwise forcecast converts once). Inputs that feed a computation are copied once,
+// while the GIL is held, into a private buffer and checked there against the model's
+// input rule (model.hpp): the computation reads only that copy, so another thread
+// writing into the caller's array after the check cannot reach the model, a stream
+// or the statistics. The batch forward then runs with the GIL released. Statistics and
 // stream states are only touched with the GIL held, so Python threads sharing them
 // are serialised rather than racing.
 #include <pybind11/numpy.h>
@@ -20,6 +23,7 @@
 #include "actif/kernels.hpp"
 #include "actif/model.hpp"
 #include "actif/running_stats.hpp"
+#include "actif/stream.hpp"
 
 namespace py = pybind11;
 using actif::Error;
@@ -60,8 +64,9 @@ float* state_buffer(const py::handle& obj, const std::vector<int64_t>& shape, co
 std::shared_ptr<actif::Model> make_model(const py::object& input_scale, const py::object& input_shift,
                                          const py::list& lstm, const std::string& pooling, int64_t window,
                                          const py::object& post_scale, const py::object& post_shift,
-                                         const py::list& dense) {
+                                         const py::list& dense, const py::object& max_abs) {
   actif::ModelBuilder b;
+  b.max_abs(max_abs.is_none() ? std::numeric_limits<double>::infinity() : max_abs.cast<double>());
   if (!input_scale.is_none()) {
     FArray sc = input_scale.cast<FArray>(), sh = input_shift.cast<FArray>();
     if (sc.ndim() != 1 || sh.ndim() != 1 || sc.shape(0) != sh.shape(0)) throw Error("input affine must be two (I,) vectors");
@@ -102,44 +107,34 @@ void check_windows(const actif::Model& m, const FArray& x) {
   if (x.shape(1) < 1) throw Error("windows need at least one time step");
 }
 
-// Builds a StepState over caller arrays, checking each against the model.
-actif::StepState step_state(const actif::Model& m, int64_t batch, const py::list& h, const py::list& c,
-                            const py::object& ring, int64_t steps) {
-  if (static_cast<size_t>(py::len(h)) != m.lstm.size() || static_cast<size_t>(py::len(c)) != m.lstm.size())
-    throw Error("state needs one h and one c array per LSTM layer");
-  actif::StepState s;
-  s.batch = batch;
-  s.steps = steps;
-  for (size_t l = 0; l < m.lstm.size(); ++l) {
-    const int64_t hid = m.lstm[l].hidden_size;
-    s.h.push_back(state_buffer(h[l], {batch, hid}, "state h"));
-    s.c.push_back(state_buffer(c[l], {batch, hid}, "state c"));
-  }
-  if (m.pooling != actif::Pooling::Last) {
-    s.ring = state_buffer(ring, {batch, -1, m.hidden_top()}, "state ring");
-    s.ring_len = py::reinterpret_borrow<py::array>(ring).shape(1);
-    if (s.ring_len < 1) throw Error("state ring must hold at least one step");
-  }
-  if (steps < 0) throw Error("steps must be >= 0");
-  return s;
-}
-
-FArray check_samples(const actif::Model& m, const FArray& x) {
-  if (x.ndim() != 2) throw Error("x must have shape (B, I), got " + shape_str(x));
-  expect_shape(x, {-1, m.input_size}, "x");
-  if (x.shape(0) < 1) throw Error("step needs at least one stream");
+FArray check_samples(const actif::Model& m, const FArray& x, int rank) {
+  if (x.ndim() != rank)
+    throw Error(std::string("x must have shape ") + (rank == 2 ? "(B, I)" : "(M, B, I)") + ", got " + shape_str(x));
+  expect_shape(x, rank == 2 ? std::vector<int64_t>{-1, m.input_size} : std::vector<int64_t>{-1, -1, m.input_size}, "x");
+  if (x.size() == 0) throw Error("a stream step needs at least one sample");
   return x;
 }
 
 // Flat index of the first NaN, Inf or |v| > limit, or -1.
-int64_t first_invalid_index(const float* p, int64_t n, float limit) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!(std::fabs(p[i]) <= limit)) return i;  // false for NaN too
-  return -1;
-}
+int64_t first_invalid_index(const float* p, int64_t n, float limit) { return actif::first_invalid_input(p, n, limit); }
 
 float limit_from(double max_abs) {
   return max_abs < 0 ? std::numeric_limits<float>::max() : static_cast<float>(max_abs);
+}
+
+// The caller's n floats copied once into `buf`: what is checked and computed on is
+// this private copy (see the file comment).
+const float* private_copy(const float* x, int64_t n, actif::AlignedFloats& buf) {
+  if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
+  std::copy(x, x + n, buf.data());
+  return buf.data();
+}
+
+// Per-thread input copy for the streaming paths (a fresh buffer per call costs page
+// faults); the GIL is held while it is written, and each OS thread has its own.
+actif::AlignedFloats& input_scratch() {
+  thread_local actif::AlignedFloats buf;
+  return buf;
 }
 
 // The streaming hot path takes its input as is: a C-contiguous float32 array of the
@@ -175,6 +170,15 @@ void forward_into_stats(const actif::Model& m, const float* x, int64_t n, int64_
     actif::window_forward(m, req);
   }
   stats.update(trace_rows.data(), n * t, m.input_size);  // GIL held: one writer at a time
+}
+
+std::vector<double> native_scores(const actif::RunningStats& s, const std::string& method) {
+  const actif::ScoreMethod sm = actif::parse_score_method(method.c_str());
+  if (s.count() == 0) throw Error("no samples yet: update the statistics before asking for scores");
+  const std::vector<double> sd = s.stddev();
+  std::vector<double> out(static_cast<size_t>(s.n_features()));
+  actif::compute_scores(sm, s.mean().data(), sd.data(), s.n_features(), out.data());
+  return out;
 }
 
 py::array_t<double> vec_to_array(const std::vector<double>& v) {
@@ -214,6 +218,12 @@ actif::AttributionRequest attribution_request(const actif::Model& m, const FArra
   return req;
 }
 
+// Per-thread private copy of the windows an attribution reads (see private_copy).
+actif::AlignedFloats& attribution_input() {
+  thread_local actif::AlignedFloats buf;
+  return buf;
+}
+
 void bind_attribution(ModelClass& cls) {
   cls.def(
          "attribute",
@@ -223,6 +233,7 @@ void bind_attribution(ModelClass& cls) {
            FArray base;
            actif::AttributionRequest req =
                attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
+           req.x = private_copy(x.data(), x.size(), attribution_input());  // checked and used: the same copy
            const int64_t n = req.n, t = req.t;
            std::vector<FArray> state;  // keeps converted arrays alive during the pass
            if (!initial_state.is_none()) {
@@ -269,6 +280,7 @@ void bind_attribution(ModelClass& cls) {
             FArray base;
             actif::AttributionRequest req =
                 attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
+            req.x = private_copy(x.data(), x.size(), attribution_input());
             for (const actif::RunningStats* s : {abs_stats, signed_stats})
               if (s != nullptr && s->n_features() != m.input_size)
                 throw Error("statistics and model have different feature counts");
@@ -297,22 +309,82 @@ void bind_attribution(ModelClass& cls) {
           "be None); returns y.");
 }
 
+// A read-only NumPy view of a stream buffer, keeping the stream (owner) alive.
+py::array read_only_view(const py::object& owner, const float* data, std::vector<int64_t> shape) {
+  py::array_t<float> a(std::vector<py::ssize_t>(shape.begin(), shape.end()), data, owner);
+  a.attr("setflags")(py::arg("write") = false);
+  return std::move(a);
+}
+
+py::list state_views(const py::object& self, bool hidden) {
+  const auto& s = self.cast<const actif::Stream&>();
+  py::list out;
+  for (int64_t l = 0; l < s.num_layers(); ++l) {
+    const std::vector<float>& v = hidden ? s.h(l) : s.c(l);
+    out.append(read_only_view(self, v.data(), {s.batch(), s.model().lstm[static_cast<size_t>(l)].hidden_size}));
+  }
+  return out;
+}
+
+std::vector<float> flat_floats(const FArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }
+
+// Stream.step (rank 2: x (B, I)) and Stream.run (rank 3: x (M, B, I)).
+py::tuple run_stream(actif::Stream& s, const FArray& x, int rank, const std::string& trace,
+                     actif::RunningStats* stats) {
+  const actif::Model& m = s.model();
+  check_samples(m, x, rank);
+  const int64_t steps = rank == 2 ? 1 : x.shape(0), b = x.shape(rank - 2);
+  if (b != s.batch())
+    throw Error("the stream holds " + std::to_string(s.batch()) + " streams but x has " + std::to_string(b));
+  const float* xs = private_copy(x.data(), x.size(), input_scratch());
+  const actif::TraceKind kind = actif::parse_trace(trace);
+  auto shape = [&](int64_t last) {
+    return rank == 2 ? std::vector<py::ssize_t>{b, last} : std::vector<py::ssize_t>{steps, b, last};
+  };
+  FArray y(shape(m.output_size()));
+  py::object tr = py::none();
+  float* trace_out = nullptr;
+  if (kind != actif::TraceKind::None && stats == nullptr) {
+    FArray tarr(shape(m.input_size));
+    trace_out = tarr.mutable_data();
+    tr = tarr;
+  }
+  // Single steps are microseconds: keeping the GIL makes shared states safe.
+  s.run(xs, steps, y.mutable_data(), kind, trace_out, stats);
+  return py::make_tuple(y, tr);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, mod) {
   mod.doc() = "actif native core: LSTM forward with activations and traces, running statistics";
 
+  py::register_exception<actif::InputError>(mod, "InputError", PyExc_ValueError);
+
   py::class_<actif::Model, std::shared_ptr<actif::Model>>(mod, "Model")
       .def(py::init(&make_model), py::arg("input_scale"), py::arg("input_shift"), py::arg("lstm"),
            py::arg("pooling"), py::arg("window"), py::arg("post_scale"), py::arg("post_shift"), py::arg("dense"),
-           "Build from PyTorch-layout arrays: lstm = [(w_ih, w_hh, b_ih, b_hh)], dense = [(weight, bias, act)].")
+           py::arg("max_abs") = actif::kDefaultMaxAbs,
+           "Build from PyTorch-layout arrays: lstm = [(w_ih, w_hh, b_ih, b_hh)], dense = [(weight, bias, act)]. "
+           "max_abs: the input rule's per-model setting (None: only the overflow bound).")
+      .def_property_readonly("input_limit", &actif::Model::input_limit,
+                             "The input rule's bound: min(max_abs, overflow_bound); values are compared in float32.")
+      .def_property_readonly("overflow_bound", [](const actif::Model& m) { return m.overflow_bound; })
+      .def_property_readonly("max_abs", [](const actif::Model& m) -> py::object {
+        return std::isinf(m.max_abs) ? py::object(py::none()) : py::object(py::float_(m.max_abs));
+      })
+      .def_property_readonly("input_size", [](const actif::Model& m) { return m.input_size; })
+      .def_property_readonly("output_size", &actif::Model::output_size)
       .def(
           "forward",
           [](const actif::Model& m, const FArray& x, bool want_activations, const std::string& trace, int threads) {
             check_windows(m, x);
             const int64_t n = x.shape(0), t = x.shape(1);
+            actif::AlignedFloats x_copy;  // per call: a large batch's copy is not kept
+            const float* xs = private_copy(x.data(), x.size(), x_copy);
+            actif::check_windows_input(m, xs, n, t);
             actif::WindowRequest req;
-            req.x = x.data();
+            req.x = xs;
             req.n = n;
             req.t = t;
             req.trace = actif::parse_trace(trace);
@@ -348,8 +420,10 @@ PYBIND11_MODULE(_core, mod) {
             check_windows(m, x);
             const int64_t n = x.shape(0), t = x.shape(1);
             if (stats.n_features() != m.input_size) throw Error("statistics and model have different feature counts");
+            const float* xs = private_copy(x.data(), x.size(), input_scratch());
+            actif::check_windows_input(m, xs, n, t);
             FArray y({n, m.output_size()});
-            forward_into_stats(m, x.data(), n, t, stats, actif::parse_trace(trace), threads, y.mutable_data());
+            forward_into_stats(m, xs, n, t, stats, actif::parse_trace(trace), threads, y.mutable_data());
             return y;
           },
           py::arg("x"), py::arg("stats"), py::arg("trace"), py::arg("num_threads") = 0,
@@ -357,73 +431,96 @@ PYBIND11_MODULE(_core, mod) {
       .def(
           "try_forward_stats",
           [](const actif::Model& m, const py::handle& obj, actif::RunningStats& stats, const std::string& trace,
-             int threads, double max_abs) -> py::object {
-            // One window (T, I) or a batch (N, T, I), taken only if it needs no conversion and
-            // every value is within the limit; otherwise None and nothing changed.
+             int threads) -> py::object {
+            // One window (T, I) or a batch (N, T, I), taken only if it needs no conversion.
+            // Returns y; or the flat index (int) of the first value breaking the input rule
+            // (nothing done); or None when x needs conversion (nothing done, not scanned).
             if (!plain_float32(obj, 2, 3, m.input_size) || stats.n_features() != m.input_size) return py::none();
             const auto x = py::reinterpret_borrow<py::array_t<float>>(obj);
             const bool single = x.ndim() == 2;
             const int64_t n = single ? 1 : x.shape(0), t = x.shape(single ? 0 : 1);
-            if (first_invalid_index(x.data(), x.size(), limit_from(max_abs)) >= 0) return py::none();
+            const float* xs = private_copy(x.data(), x.size(), input_scratch());
+            const int64_t bad = first_invalid_index(xs, x.size(), m.input_limit_f32());
+            if (bad >= 0) return py::int_(bad);
             FArray y = single ? FArray(std::vector<py::ssize_t>{m.output_size()}) : FArray({n, m.output_size()});
-            forward_into_stats(m, x.data(), n, t, stats, actif::parse_trace(trace), threads, y.mutable_data());
+            forward_into_stats(m, xs, n, t, stats, actif::parse_trace(trace), threads, y.mutable_data());
             return std::move(y);
           },
-          py::arg("x"), py::arg("stats"), py::arg("trace"), py::arg("num_threads"), py::arg("max_abs"),
-          "The streaming hot path of forward_stats: y, or None (nothing done) when x needs conversion or "
-          "holds a value beyond max_abs.")
+          py::arg("x"), py::arg("stats"), py::arg("trace"), py::arg("num_threads"),
+          "The streaming hot path of forward_stats: y; the flat index of the first rejected value; or "
+          "None when x needs conversion. Nothing changes unless y is returned.");
+
+  py::class_<actif::Stream>(mod, "Stream")
+      .def(py::init([](std::shared_ptr<actif::Model> m, int64_t batch) {
+             return actif::Stream(std::shared_ptr<const actif::Model>(std::move(m)), batch);
+           }),
+           py::arg("model"), py::arg("batch") = 1, "A zero state for `batch` independent streams of `model`.")
+      .def_property_readonly("batch", &actif::Stream::batch)
+      .def_property_readonly("steps", &actif::Stream::steps, "Samples taken since creation or the last reset.")
+      .def_property_readonly("h", [](const py::object& self) { return state_views(self, true); },
+                             "Per layer (B, H_l) read-only views of the hidden state.")
+      .def_property_readonly("c", [](const py::object& self) { return state_views(self, false); },
+                             "Per layer (B, H_l) read-only views of the cell state.")
+      .def_property_readonly("ring", [](const py::object& self) {
+        const auto& s = self.cast<const actif::Stream&>();
+        const int64_t h_top = s.model().hidden_top();
+        return read_only_view(self, s.ring().data(), {s.batch(), s.ring_len(), h_top});
+      }, "(B, window, H_top) read-only view of the pooling ring (window 0 for 'last' pooling).")
       .def(
           "step",
-          [](const actif::Model& m, const FArray& x, const py::list& h, const py::list& c, const py::object& ring,
-             int64_t steps, const std::string& trace, actif::RunningStats* stats) {
-            check_samples(m, x);
-            const int64_t b = x.shape(0);
-            actif::StepState s = step_state(m, b, h, c, ring, steps);
-            actif::StepRequest req;
-            req.x = x.data();
-            req.trace = actif::parse_trace(trace);
-            if (stats && stats->n_features() != m.input_size) throw Error("statistics and model have different feature counts");
-            req.stats = stats;
-            FArray y({b, m.output_size()});
-            req.y = y.mutable_data();
-            py::object tr = py::none();
-            if (req.trace != actif::TraceKind::None && stats == nullptr) {
-              FArray tarr({b, m.input_size});
-              req.trace_out = tarr.mutable_data();
-              tr = tarr;
-            }
-            // Single steps are microseconds: keeping the GIL makes shared states safe.
-            actif::step_forward(m, s, req);
-            return py::make_tuple(y, tr);
+          [](actif::Stream& s, const FArray& x, const std::string& trace, actif::RunningStats* stats) {
+            return run_stream(s, x, 2, trace, stats);
           },
-          py::arg("x"), py::arg("h"), py::arg("c"), py::arg("ring"), py::arg("steps"), py::arg("trace") = "none",
-          py::arg("stats") = nullptr,
-          "Advance B streams one sample (x (B, I)); h, c, ring are updated in place. Returns (y, trace or None).")
+          py::arg("x"), py::arg("trace") = "none", py::arg("stats") = nullptr,
+          "Advance every stream one sample x (B, I): (y (B, O), trace (B, I) or None when stats is given "
+          "or no trace). A rejected input changes nothing.")
       .def(
-          "try_step_stats",
-          [](const actif::Model& m, const py::handle& obj, const py::list& h, const py::list& c,
-             const py::object& ring, int64_t steps, const std::string& trace, actif::RunningStats& stats,
-             double max_abs) -> py::object {
-            // One sample (I,) of a single stream, taken only if it needs no conversion and is
-            // within the limit; otherwise None and nothing changed.
-            if (!plain_float32(obj, 1, 1, m.input_size) || stats.n_features() != m.input_size) return py::none();
+          "run",
+          [](actif::Stream& s, const FArray& x, const std::string& trace, actif::RunningStats* stats) {
+            return run_stream(s, x, 3, trace, stats);
+          },
+          py::arg("x"), py::arg("trace") = "none", py::arg("stats") = nullptr,
+          "Advance every stream by M consecutive samples x (M, B, I) in one call: (y (M, B, O), trace "
+          "(M, B, I) or None). Equal to M step() calls; all samples are checked first.")
+      .def(
+          "try_run_stats",
+          [](actif::Stream& s, const py::handle& obj, const std::string& trace,
+             actif::RunningStats& stats) -> py::object {
+            // One sample (I,) or M consecutive samples (M, I) of a single stream, taken only if
+            // x needs no conversion: y (O,) / (M, O); the flat index of the first rejected value
+            // (int, nothing done); or None when x needs conversion (nothing done, not scanned).
+            const actif::Model& m = s.model();
+            if (s.batch() != 1 || !plain_float32(obj, 1, 2, m.input_size) || stats.n_features() != m.input_size)
+              return py::none();
             const auto x = py::reinterpret_borrow<py::array_t<float>>(obj);
-            if (first_invalid_index(x.data(), x.size(), limit_from(max_abs)) >= 0) return py::none();
-            actif::StepState s = step_state(m, 1, h, c, ring, steps);
-            actif::StepRequest req;
-            req.x = x.data();
-            req.trace = actif::parse_trace(trace);
-            if (req.trace == actif::TraceKind::None) throw Error("try_step_stats needs a trace");
-            req.stats = &stats;
-            FArray y(std::vector<py::ssize_t>{m.output_size()});
-            req.y = y.mutable_data();
-            actif::step_forward(m, s, req);
+            const bool single = x.ndim() == 1;
+            const int64_t steps = single ? 1 : x.shape(0);
+            const float* xs = private_copy(x.data(), x.size(), input_scratch());
+            const int64_t bad = first_invalid_index(xs, x.size(), m.input_limit_f32());
+            if (bad >= 0) return py::int_(bad);
+            const actif::TraceKind kind = actif::parse_trace(trace);
+            if (kind == actif::TraceKind::None) throw Error("try_run_stats needs a trace");
+            FArray y = single ? FArray(std::vector<py::ssize_t>{m.output_size()}) : FArray({steps, m.output_size()});
+            // Single steps are microseconds: keeping the GIL makes shared states safe.
+            s.run(xs, steps, y.mutable_data(), kind, nullptr, &stats);
             return std::move(y);
           },
-          py::arg("x"), py::arg("h"), py::arg("c"), py::arg("ring"), py::arg("steps"), py::arg("trace"),
-          py::arg("stats"), py::arg("max_abs"),
-          "The stateful hot path: advance one stream by one sample and add its trace row to stats; y (O,), "
-          "or None (nothing done) when x needs conversion or holds a value beyond max_abs.");
+          py::arg("x"), py::arg("trace"), py::arg("stats"),
+          "The stateful hot path: y, the flat index of the first rejected value, or None (needs conversion).")
+      .def("reset", &actif::Stream::reset, "Back to the zero state, as if no sample had been seen.")
+      .def(
+          "assign",
+          [](actif::Stream& s, const py::list& h, const py::list& c, const FArray& ring, int64_t steps) {
+            std::vector<std::vector<float>> hv, cv;
+            for (const py::handle& a : h) hv.push_back(flat_floats(a.cast<FArray>()));
+            for (const py::handle& a : c) cv.push_back(flat_floats(a.cast<FArray>()));
+            s.assign(hv, cv, flat_floats(ring), steps);
+          },
+          py::arg("h"), py::arg("c"), py::arg("ring"), py::arg("steps"),
+          "Replace the state (a checkpoint restore); sizes and finiteness checked before anything changes.")
+      .def("copy", [](const actif::Stream& s) { return actif::Stream(s); })
+      .def("__copy__", [](const actif::Stream& s) { return actif::Stream(s); })
+      .def("__deepcopy__", [](const actif::Stream& s, const py::dict&) { return actif::Stream(s); }, py::arg("memo"));
 
   {
     auto model_cls = py::reinterpret_borrow<ModelClass>(mod.attr("Model"));
@@ -455,6 +552,34 @@ PYBIND11_MODULE(_core, mod) {
       .def("merge", &actif::RunningStats::merge, py::arg("other"))
       .def("reset", &actif::RunningStats::reset)
       .def("copy", [](const actif::RunningStats& s) { return actif::RunningStats(s); })
+      .def("__copy__", [](const actif::RunningStats& s) { return actif::RunningStats(s); })
+      .def("__deepcopy__", [](const actif::RunningStats& s, const py::dict&) { return actif::RunningStats(s); },
+           py::arg("memo"))
+      .def(
+          "scores",
+          [](const actif::RunningStats& s, const std::string& method) {
+            return vec_to_array(native_scores(s, method));
+          },
+          py::arg("method"), "Per-feature scores (ValueError before any sample).")
+      .def(
+          "ranking",
+          [](const actif::RunningStats& s, const std::string& method) {
+            const std::vector<double> sc = native_scores(s, method);
+            py::array_t<int64_t> order(static_cast<py::ssize_t>(sc.size()));
+            actif::ranking_order(sc.data(), static_cast<int64_t>(sc.size()), order.mutable_data());
+            return order;
+          },
+          py::arg("method"), "Feature indices by descending score, ties by index.")
+      .def(py::pickle(
+          [](const actif::RunningStats& s) {
+            const auto b = s.to_bytes();
+            return py::make_tuple(py::bytes(reinterpret_cast<const char*>(b.data()), b.size()));
+          },
+          [](const py::tuple& t) {
+            if (t.size() != 1) throw Error("bad pickled statistics");
+            const std::string_view v = t[0].cast<py::bytes>();
+            return actif::RunningStats::from_bytes(reinterpret_cast<const uint8_t*>(v.data()), v.size());
+          }))
       .def("to_bytes",
            [](const actif::RunningStats& s) {
              const auto b = s.to_bytes();
@@ -475,6 +600,30 @@ PYBIND11_MODULE(_core, mod) {
         return first_invalid_index(a.data(), a.size(), limit_from(max_abs));
       },
       py::arg("x"), py::arg("max_abs") = -1.0);
+  mod.def(
+      "overflow_safe_abs",
+      [](const FArray& w_ih, const FArray& w_hh, const FArray& b_ih, const FArray& b_hh, const py::object& input_scale,
+         const py::object& input_shift) {
+        // The input rule's overflow bound for a first LSTM layer (what Model derives when built).
+        if (w_ih.ndim() != 2 || w_hh.ndim() != 2) throw Error("w_ih and w_hh must be 2-D");
+        const int64_t h = w_hh.shape(1), n_in = w_ih.shape(1);
+        expect_shape(w_hh, {4 * h, h}, "w_hh");
+        expect_shape(w_ih, {4 * h, n_in}, "w_ih");
+        expect_shape(b_ih, {4 * h}, "b_ih");
+        expect_shape(b_hh, {4 * h}, "b_hh");
+        FArray sc, sh;
+        if (!input_scale.is_none()) {
+          sc = input_scale.cast<FArray>();
+          sh = input_shift.cast<FArray>();
+          expect_shape(sc, {n_in}, "input_scale");
+          expect_shape(sh, {n_in}, "input_shift");
+        }
+        return actif::overflow_safe_bound(n_in, h, input_scale.is_none() ? nullptr : sc.data(),
+                                          input_scale.is_none() ? nullptr : sh.data(), w_ih.data(), w_hh.data(),
+                                          b_ih.data(), b_hh.data());
+      },
+      py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), py::arg("input_scale") = py::none(),
+      py::arg("input_shift") = py::none());
   mod.def("isa", &actif::active_isa, "Name of the kernel set in use (scalar, avx2, neon).");
   mod.def("set_isa", &actif::force_isa, py::arg("name"), "Pin the kernel set ('auto' picks the best).");
   mod.def("supported_isas", &actif::supported_isas, "Kernel sets this build and CPU can run, best last.");

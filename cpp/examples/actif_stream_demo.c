@@ -13,6 +13,16 @@
 
 #include "actif/actif.h"
 
+/* Columns on a terminal: UTF-8 characters, not bytes (printf's %-16s pads by bytes, so a
+ * name like "vergence_\xce\xb1" would push its score column left). Continuation
+ * bytes (10xxxxxx) do not start a character. */
+static int display_width(const char* s) {
+  int n = 0;
+  for (; *s; ++s)
+    if (((unsigned char)*s & 0xC0) != 0x80) ++n;
+  return n;
+}
+
 static int fail(const char* what, int status) {
   fprintf(stderr, "actif_stream_demo: %s failed: %s (%s)\n", what, actif_last_error(), actif_status_name(status));
   return 1;
@@ -77,8 +87,16 @@ int main(int argc, char** argv) {
     goto done;
   }
   printf("top features (mean score):\n");
-  for (int64_t r = 0; r < n_in && r < 5; ++r)
-    printf("  %lld. %-16s %.4f\n", (long long)(r + 1), actif_model_feature_name(model, order[r]), scores[order[r]]);
+  const int64_t shown = n_in < 8 ? n_in : 8;
+  int name_width = 0;
+  for (int64_t r = 0; r < shown; ++r) {
+    const int w = display_width(actif_model_feature_name(model, order[r]));
+    if (w > name_width) name_width = w;
+  }
+  for (int64_t r = 0; r < shown; ++r) {
+    const char* name = actif_model_feature_name(model, order[r]);
+    printf("  %lld. %s%*s %.4f\n", (long long)(r + 1), name, name_width - display_width(name), "", scores[order[r]]);
+  }
   printf("statistics: %llu samples, %zu bytes serialised\n", (unsigned long long)actif_stats_count(stats),
          actif_stats_serialized_size(stats));
   rc = 0;

@@ -100,7 +100,8 @@ std::vector<float> default_baseline(const Model& m) {
   std::vector<float> b(static_cast<size_t>(m.input_size), 0.0f);
   if (m.input_scale.empty()) return b;
   for (size_t j = 0; j < b.size(); ++j)
-    if (m.input_scale[j] != 0.0f) b[j] = -m.input_shift[j] / m.input_scale[j];
+    if (m.input_scale[j] != 0.0f)  // in double, then rounded once: the value Python's float64 reference gives
+      b[j] = static_cast<float>(-static_cast<double>(m.input_shift[j]) / static_cast<double>(m.input_scale[j]));
   return b;
 }
 
@@ -113,9 +114,10 @@ struct Workspace {
     AlignedFloats h0, c0;       // initial state rows (rows, H), when given
   };
   std::vector<Layer> layers;
-  AlignedFloats xraw, xnorm, z, tanh_c, dh_in, dx, dh_rec, dc_rec, pooled, dpooled, head_grad, head_in_grad, y;
+  AlignedFloats xraw, xnorm, z, tanh_c, dh_in, dx, dz_sum, dh_rec, dc_rec, pooled, dpooled, head_grad, head_in_grad, y;
   std::vector<AlignedFloats> head_pre, head_post;
   std::vector<int32_t> argmax;  // (rows, H_top) for max pooling
+  std::vector<float> step_weights;  // integrated: the quadrature weights of one pass
   static float* get(AlignedFloats& v, int64_t n) {
     if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
     return v.data();
@@ -196,8 +198,12 @@ class WindowBatch {
   }
 
   // Gradient of output `target` with respect to the raw input of every row, (rows, T, I),
-  // from the activations the last forward(true) recorded.
-  const float* reverse(int64_t target) {
+  // from the activations the last forward(true) recorded. With `group_weights` (group
+  // values), consecutive groups of rows are summed with those weights instead, giving
+  // (rows / group, T, I): the input gradient is linear in the first layer's dz, so the
+  // weighted sum is taken on dz and the last GEMM runs once per group (integrated
+  // gradients' quadrature).
+  const float* reverse(int64_t target, const float* group_weights = nullptr, int64_t group = 1) {
     const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
     float* dpooled = head_reverse(target);
     if (!m_.post_scale.empty())
@@ -253,16 +259,33 @@ class WindowBatch {
         if (s > 0) k_.gemm_f32(rows_, dz + s * g, ldg, layer.w_hh, dh_rec, hidden, nullptr, false);
       }
       // Input gradients of every step in one GEMM: (rows * T, 4H) x W_ih (4H, in).
-      float* dx = Workspace::get(ws_.dx, steps * in_dim);
-      k_.gemm_f32(steps, dz, g, layer.w_ih, dx, in_dim, nullptr, false);
+      int64_t grad_rows = steps;
+      if (l == 0 && group_weights != nullptr) {
+        grad_rows = rows_ / group * t_;
+        float* sum = Workspace::get(ws_.dz_sum, grad_rows * g);
+        for (int64_t w = 0; w < rows_ / group; ++w) {
+          float* out = sum + w * ldg;
+          std::fill(out, out + ldg, 0.0f);
+          for (int64_t k = 0; k < group; ++k) {
+            const float wk = group_weights[k];
+            const float* src = dz + (w * group + k) * ldg;
+            for (int64_t i = 0; i < ldg; ++i) out[i] += wk * src[i];
+          }
+        }
+        dz = sum;
+      }
+      float* dx = Workspace::get(ws_.dx, grad_rows * in_dim);
+      k_.gemm_f32(grad_rows, dz, g, layer.w_ih, dx, in_dim, nullptr, false);
       std::swap(ws_.dx, ws_.dh_in);
       dh_in = ws_.dh_in.data();
-    }
-    if (!m_.input_scale.empty()) {
-      const int64_t n_in = m_.input_size;
-      const float* sc = m_.input_scale.data();
-      for (int64_t r = 0; r < steps; ++r)
-        for (int64_t j = 0; j < n_in; ++j) dh_in[r * n_in + j] *= sc[j];
+      if (l == 0) {
+        if (!m_.input_scale.empty()) {
+          const int64_t n_in = m_.input_size;
+          const float* sc = m_.input_scale.data();
+          for (int64_t r = 0; r < grad_rows; ++r)
+            for (int64_t j = 0; j < n_in; ++j) dh_in[r * n_in + j] *= sc[j];
+        }
+      }
     }
     return dh_in;
   }
@@ -397,6 +420,10 @@ class WindowBatch {
 // flight (about 15 * T * H floats per row) stay in cache; 16 to 32 measured best for
 // the bundled model (H = 64, T = 10) at batch 256.
 constexpr int64_t kBatchRows = 32;
+// At most this many rows in one pass: a window's interpolation points (integrated) or
+// ablated copies (occlusion) beyond it run in several passes, so memory stays
+// O(T * H) per window whatever n_steps or I.
+constexpr int64_t kMaxPassRows = 256;
 
 struct Plan {
   std::vector<float> baseline;
@@ -425,7 +452,7 @@ void fill_state(const Model& m, const AttributionRequest& req, WindowBatch& batc
 void attribute_block(const Model& m, const KernelSet& k, const AttributionRequest& req, const Plan& plan, int64_t w0,
                      int64_t nw, float* values) {
   Workspace& ws = workspace();
-  const int64_t t = req.t, n_in = m.input_size, out = m.output_size(), per = plan.rows_per_window;
+  const int64_t t = req.t, n_in = m.input_size, out = m.output_size();
   const int64_t win = t * n_in;  // floats per window
   const float* x = req.x + w0 * win;
   const float* b = plan.baseline.data();
@@ -442,7 +469,7 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
       return;
     }
     case AttributionMethod::Integrated: {
-      const int64_t steps = per;
+      const int64_t steps = static_cast<int64_t>(plan.alphas.size());
       {
         // y(x), and y(b) for the delta, from a plain forward of 2 * nw rows.
         const bool want_delta = req.delta != nullptr;
@@ -469,29 +496,35 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
             req.delta[w0 + w] = static_cast<float>(static_cast<double>(ye[w * out + req.target]) -
                                                    static_cast<double>(ye[(nw + w) * out + req.target]));
       }
-      WindowBatch batch(m, k, ws, nw * steps, t);
-      float* in = batch.input();
-      for (int64_t w = 0; w < nw; ++w)
-        for (int64_t s = 0; s < steps; ++s) {
-          const float a = static_cast<float>(plan.alphas[static_cast<size_t>(s)]);
-          const float* xw = x + w * win;
-          float* row = in + (w * steps + s) * win;
-          for (int64_t i = 0; i < win; ++i) {
-            const float bj = b[i % n_in];
-            row[i] = bj + a * (xw[i] - bj);
+      // Interpolation points in passes of at most kMaxPassRows rows (all of a window's
+      // at once when they fit); the sum over steps runs in step order either way.
+      std::fill(values, values + nw * win, 0.0f);
+      const int64_t chunk = std::max<int64_t>(1, std::min(steps, kMaxPassRows / nw));
+      for (int64_t s0 = 0; s0 < steps; s0 += chunk) {
+        const int64_t sc = std::min(chunk, steps - s0);
+        WindowBatch batch(m, k, ws, nw * sc, t);
+        float* in = batch.input();
+        for (int64_t w = 0; w < nw; ++w)
+          for (int64_t s = 0; s < sc; ++s) {
+            const float a = static_cast<float>(plan.alphas[static_cast<size_t>(s0 + s)]);
+            const float* xw = x + w * win;
+            float* row = in + (w * sc + s) * win;
+            for (int64_t i = 0; i < win; ++i) {
+              const float bj = b[i % n_in];
+              row[i] = bj + a * (xw[i] - bj);
+            }
           }
-        }
-      fill_state(m, req, batch, w0, nw, steps);
-      batch.forward(true);
-      const float* grad = batch.reverse(req.target);
+        fill_state(m, req, batch, w0, nw, sc);
+        batch.forward(true);
+        // sum_k w_k dy/dx(point k) per window, weighted inside the reverse pass.
+        std::vector<float>& wk = ws.step_weights;
+        wk.resize(static_cast<size_t>(sc));
+        for (int64_t s = 0; s < sc; ++s) wk[static_cast<size_t>(s)] = static_cast<float>(plan.weights[static_cast<size_t>(s0 + s)]);
+        const float* grad = batch.reverse(req.target, wk.data(), sc);
+        for (int64_t i = 0; i < nw * win; ++i) values[i] += grad[i];
+      }
       for (int64_t w = 0; w < nw; ++w) {
         float* v = values + w * win;
-        std::fill(v, v + win, 0.0f);
-        for (int64_t s = 0; s < steps; ++s) {
-          const float wk = static_cast<float>(plan.weights[static_cast<size_t>(s)]);
-          const float* gs = grad + (w * steps + s) * win;
-          for (int64_t i = 0; i < win; ++i) v[i] += wk * gs[i];
-        }
         const float* xw = x + w * win;
         double total = 0.0;
         for (int64_t i = 0; i < win; ++i) {
@@ -504,27 +537,32 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
       return;
     }
     case AttributionMethod::Occlusion: {
-      // Row 0 of each window's group is x, row 1 + j is x with feature j at b_j.
-      WindowBatch batch(m, k, ws, nw * per, t);
-      float* in = batch.input();
-      for (int64_t w = 0; w < nw; ++w) {
-        const float* xw = x + w * win;
-        for (int64_t r = 0; r < per; ++r) {
-          float* row = in + (w * per + r) * win;
-          std::copy(xw, xw + win, row);
-          if (r > 0)
-            for (int64_t s = 0; s < t; ++s) row[s * n_in + r - 1] = b[r - 1];
+      // Per pass, row 0 of each window's group is x and row 1 + jj is x with feature
+      // j0 + jj at b; features in passes of at most kMaxPassRows rows.
+      const int64_t features = std::max<int64_t>(1, std::min(n_in, kMaxPassRows / nw - 1));
+      for (int64_t j0 = 0; j0 < n_in; j0 += features) {
+        const int64_t fc = std::min(features, n_in - j0), group = fc + 1;
+        WindowBatch batch(m, k, ws, nw * group, t);
+        float* in = batch.input();
+        for (int64_t w = 0; w < nw; ++w) {
+          const float* xw = x + w * win;
+          for (int64_t r = 0; r < group; ++r) {
+            float* row = in + (w * group + r) * win;
+            std::copy(xw, xw + win, row);
+            if (r > 0)
+              for (int64_t s = 0; s < t; ++s) row[s * n_in + j0 + r - 1] = b[j0 + r - 1];
+          }
         }
-      }
-      fill_state(m, req, batch, w0, nw, per);
-      const float* yb = batch.forward(false);
-      for (int64_t w = 0; w < nw; ++w) {
-        const float* yw = yb + w * per * out;
-        std::copy(yw, yw + out, y + w * out);
-        float* v = values + w * win;
-        for (int64_t j = 0; j < n_in; ++j) {
-          const float a = yw[req.target] - yw[(1 + j) * out + req.target];
-          for (int64_t s = 0; s < t; ++s) v[s * n_in + j] = a;
+        fill_state(m, req, batch, w0, nw, group);
+        const float* yb = batch.forward(false);
+        for (int64_t w = 0; w < nw; ++w) {
+          const float* yw = yb + w * group * out;
+          if (j0 == 0) std::copy(yw, yw + out, y + w * out);
+          float* v = values + w * win;
+          for (int64_t jj = 0; jj < fc; ++jj) {
+            const float a = yw[req.target] - yw[(1 + jj) * out + req.target];
+            for (int64_t s = 0; s < t; ++s) v[s * n_in + j0 + jj] = a;
+          }
         }
       }
       return;
@@ -568,11 +606,11 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
     throw Error("abs_stats and signed_stats must be different statistics");
   Plan plan;
   if (req.method == AttributionMethod::Integrated) integral_points(req.rule, req.n_steps, plan.alphas, plan.weights);
-  plan.rows_per_window = req.method == AttributionMethod::Integrated  ? req.n_steps
-                         : req.method == AttributionMethod::Occlusion ? n_in + 1
+  plan.rows_per_window = req.method == AttributionMethod::Integrated  ? std::min(req.n_steps, kMaxPassRows)
+                         : req.method == AttributionMethod::Occlusion ? std::min(n_in + 1, kMaxPassRows)
                                                                       : 1;
   if (req.baseline != nullptr) {
-    if (!all_finite(req.baseline, n_in)) throw Error("baseline contains NaN or Inf");
+    check_windows_input(m, req.baseline, 1, 1, "baseline");  // a baseline is an input: the same rule
     plan.baseline.assign(req.baseline, req.baseline + n_in);
   } else {
     plan.baseline = default_baseline(m);
@@ -587,7 +625,7 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
         throw Error("initial state of LSTM layer " + std::to_string(l) + " contains NaN or Inf");
     }
   }
-  if (req.n > 0 && !all_finite(req.x, req.n * req.t * n_in)) throw Error("x contains NaN or Inf; nothing changed");
+  if (req.n > 0) check_windows_input(m, req.x, req.n, req.t);  // the model's input rule
   if (req.n == 0) return;
 
   const KernelSet& k = active_kernels();
@@ -642,6 +680,60 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
     if (own_values.empty()) own_values.resize(static_cast<size_t>(n * win));
     for (int64_t i = 0; i < n * win; ++i) own_values[static_cast<size_t>(i)] = std::fabs(values[i]);
     req.abs_stats->update(own_values.data(), n * req.t, n_in);
+  }
+}
+
+StreamHistory::StreamHistory(const Model& m, int64_t batch)
+    : batch_(batch), window_(m.window), n_in_(m.input_size) {
+  samples_.assign(static_cast<size_t>(window_ * batch_ * n_in_), 0.0f);
+  for (const LstmLayer& l : m.lstm) {
+    const size_t rows = static_cast<size_t>(batch_ * l.hidden_size);
+    hidden_.push_back(l.hidden_size);
+    h_.emplace_back(static_cast<size_t>(window_ + 1) * rows, 0.0f);
+    c_.emplace_back(static_cast<size_t>(window_ + 1) * rows, 0.0f);
+    h0_.emplace_back(rows, 0.0f);
+    c0_.emplace_back(rows, 0.0f);
+  }
+}
+
+void StreamHistory::commit(const float* x, const std::vector<const float*>& h, const std::vector<const float*>& c) {
+  std::copy(x, x + batch_ * n_in_, samples_.begin() + (steps_ % window_) * batch_ * n_in_);
+  const int64_t slot = steps_ % (window_ + 1);
+  for (size_t l = 0; l < hidden_.size(); ++l) {
+    const int64_t rows = batch_ * hidden_[l];
+    std::copy(h[l], h[l] + rows, h_[l].begin() + slot * rows);
+    std::copy(c[l], c[l] + rows, c_[l].begin() + slot * rows);
+  }
+  ++steps_;
+}
+
+void StreamHistory::fill_request(AttributionRequest& req) {
+  const int64_t len = length();
+  if (len < 1) throw Error("the stream has taken no sample yet");
+  const int64_t oldest = steps_ - len;
+  x_.resize(static_cast<size_t>(batch_ * len * n_in_));
+  for (int64_t i = 0; i < len; ++i) {
+    const float* src = samples_.data() + ((oldest + i) % window_) * batch_ * n_in_;
+    for (int64_t b = 0; b < batch_; ++b)
+      std::copy(src + b * n_in_, src + (b + 1) * n_in_, x_.begin() + (b * len + i) * n_in_);
+  }
+  req.x = x_.data();
+  req.n = batch_;
+  req.t = len;
+  req.h0.clear();
+  req.c0.clear();
+  for (size_t l = 0; l < hidden_.size(); ++l) {
+    const int64_t rows = batch_ * hidden_[l];
+    if (oldest == 0) {  // the window starts at the stream's zero state
+      std::fill(h0_[l].begin(), h0_[l].end(), 0.0f);
+      std::fill(c0_[l].begin(), c0_[l].end(), 0.0f);
+    } else {  // the state the sample before the oldest left
+      const int64_t slot = (oldest - 1) % (window_ + 1);
+      std::copy(h_[l].begin() + slot * rows, h_[l].begin() + (slot + 1) * rows, h0_[l].begin());
+      std::copy(c_[l].begin() + slot * rows, c_[l].begin() + (slot + 1) * rows, c0_[l].begin());
+    }
+    req.h0.push_back(h0_[l].data());
+    req.c0.push_back(c0_[l].data());
   }
 }
 

@@ -12,28 +12,25 @@
 #include <string>
 #include <vector>
 
+#include "actif/attribution.hpp"
 #include "actif/forward.hpp"
 #include "actif/kernels.hpp"
 #include "actif/model_file.hpp"
 #include "actif/running_stats.hpp"
+#include "actif/stream.hpp"
 
 #ifndef ACTIF_VERSION_STRING
 #define ACTIF_VERSION_STRING "unknown"
 #endif
 
 struct actif_model {
-  std::shared_ptr<const actif::ModelFile> file;
+  std::shared_ptr<actif::ModelFile> file;  // mutable only through actif_model_set_max_abs
 };
 
+// A thin handle over the native Stream (stream.hpp), which keeps the model file alive.
 struct actif_stream {
-  std::shared_ptr<const actif::ModelFile> file;
-  std::vector<std::vector<float>> h, c;  // per layer (batch, H_l)
-  std::vector<float> ring;               // (batch, window, H_top) for mean/max pooling
-  actif::StepState state;                // batch, steps, and pointers into h, c and ring: built once
-
-  actif_stream() = default;
-  actif_stream(const actif_stream&) = delete;  // a copy's state would point into the original
-  actif_stream& operator=(const actif_stream&) = delete;
+  actif::Stream stream;
+  actif::StreamHistory history;  // the last `window` samples and states, for actif_stream_attribute
 };
 
 struct actif_stats {
@@ -115,6 +112,11 @@ void require_finite(const float* x, int64_t count, const char* what, int64_t row
                                                   std::to_string(i % row_len) + "; nothing changed");
 }
 
+// The model as a shared pointer that keeps its file alive (streams hold it).
+std::shared_ptr<const actif::Model> shared_model(const actif_model* m) {
+  return std::shared_ptr<const actif::Model>(m->file, &m->file->model);
+}
+
 actif::TraceKind trace_kind(actif_trace t) {
   switch (t) {
     case ACTIF_TRACE_NONE: return actif::TraceKind::None;
@@ -154,6 +156,48 @@ void copy_out(const std::vector<double>& v, double* out, int64_t count) {
 }
 
 const actif::Model& model_of(const actif_model* m) { return m->file->model; }
+
+// ---- attribution: the options of actif.h as an actif::AttributionRequest
+actif::AttributionRequest attribution_request(const actif::Model& m, const actif_attribution_options& o) {
+  actif::AttributionRequest req;
+  switch (o.method) {
+    case ACTIF_ATTRIBUTION_GRADIENT: req.method = actif::AttributionMethod::Gradient; break;
+    case ACTIF_ATTRIBUTION_INTEGRATED: req.method = actif::AttributionMethod::Integrated; break;
+    case ACTIF_ATTRIBUTION_OCCLUSION: req.method = actif::AttributionMethod::Occlusion; break;
+    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown attribution method " + std::to_string(static_cast<int>(o.method)));
+  }
+  switch (o.integral) {
+    case ACTIF_INTEGRAL_GAUSS_LEGENDRE: req.rule = actif::IntegralRule::GaussLegendre; break;
+    case ACTIF_INTEGRAL_RIEMANN_LEFT: req.rule = actif::IntegralRule::RiemannLeft; break;
+    case ACTIF_INTEGRAL_RIEMANN_RIGHT: req.rule = actif::IntegralRule::RiemannRight; break;
+    case ACTIF_INTEGRAL_RIEMANN_MIDDLE: req.rule = actif::IntegralRule::RiemannMiddle; break;
+    case ACTIF_INTEGRAL_RIEMANN_TRAPEZOID: req.rule = actif::IntegralRule::RiemannTrapezoid; break;
+    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown integral approximation " + std::to_string(static_cast<int>(o.integral)));
+  }
+  require(o.n_steps >= 0, "n_steps must be >= 0 (0: the default 50)");
+  require(o.num_threads >= 0, "num_threads must be >= 0");
+  req.target = o.target;
+  req.baseline = o.baseline;
+  if (o.baseline != nullptr) actif::check_windows_input(m, o.baseline, 1, 1, "baseline");  // a baseline is an input
+  req.n_steps = o.n_steps == 0 ? 50 : o.n_steps;
+  req.num_threads = o.num_threads;
+  return req;
+}
+
+// Runs `req` with the statistics updated only once everything else succeeded; the
+// core checks the rest (target, n_steps, statistics sizes) before writing anything.
+void attribute_into(const actif::Model& m, actif::AttributionRequest& req, float* values, actif_stats* abs_stats,
+                    actif_stats* signed_stats) {
+  req.abs_stats = abs_stats ? &abs_stats->stats : nullptr;
+  req.signed_stats = signed_stats ? &signed_stats->stats : nullptr;
+  std::vector<float> own;
+  if (values == nullptr) {
+    own.resize(static_cast<size_t>(req.n * req.t * m.input_size));
+    values = own.data();
+  }
+  req.values = values;
+  actif::attribute_windows(m, req);
+}
 
 }  // namespace
 
@@ -220,6 +264,16 @@ int64_t actif_model_hidden_size(const actif_model* model, int64_t layer) {
   return model_of(model).lstm[static_cast<size_t>(layer)].hidden_size;
 }
 
+int actif_model_set_max_abs(actif_model* model, double max_abs) {
+  return guarded("actif_model_set_max_abs", [&] {
+    require(model != nullptr, "model must not be NULL");
+    require(max_abs > 0.0, "max_abs must be > 0 (INFINITY: only the overflow bound)");  // NaN too
+    model->file->model.max_abs = max_abs;
+  });
+}
+
+double actif_model_input_limit(const actif_model* model) { return model ? model_of(model).input_limit() : -1.0; }
+
 const char* actif_model_feature_name(const actif_model* model, int64_t i) {
   if (model == nullptr || i < 0 || i >= static_cast<int64_t>(model->file->feature_names.size())) return nullptr;
   return model->file->feature_names[static_cast<size_t>(i)].c_str();
@@ -248,7 +302,7 @@ int actif_forward(const actif_model* model, const actif_window_request* r) {
             "hidden_layer must be in [0, " + std::to_string(layers) + ")");
     if (r->n > 0) {
       require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
-      require_finite(r->x, x_count, "x", m.input_size);
+      actif::check_windows_input(m, r->x, r->n, r->t);  // the model's input rule
     }
 
     actif::WindowRequest req;
@@ -276,25 +330,8 @@ int actif_stream_create(const actif_model* model, int64_t batch, actif_stream** 
   return guarded("actif_stream_create", [&] {
     require(model != nullptr && out != nullptr, "model and out must not be NULL");
     *out = nullptr;
-    require(batch >= 1 && batch <= (int64_t{1} << 20), "batch must be in [1, 2^20]");
-    const actif::Model& m = model_of(model);
-    auto s = std::make_unique<actif_stream>();
-    s->file = model->file;
-    for (const auto& layer : m.lstm) {
-      s->h.emplace_back(static_cast<size_t>(batch * layer.hidden_size), 0.0f);
-      s->c.emplace_back(static_cast<size_t>(batch * layer.hidden_size), 0.0f);
-    }
-    if (m.pooling != actif::Pooling::Last) s->ring.assign(static_cast<size_t>(batch * m.window * m.hidden_top()), 0.0f);
-    // The buffers above never grow again, so these pointers stay valid.
-    actif::StepState& state = s->state;
-    state.batch = batch;
-    for (size_t l = 0; l < m.lstm.size(); ++l) {
-      state.h.push_back(s->h[l].data());
-      state.c.push_back(s->c[l].data());
-    }
-    state.ring = s->ring.empty() ? nullptr : s->ring.data();
-    state.ring_len = s->ring.empty() ? 0 : m.window;
-    *out = s.release();
+    require(batch >= 1 && batch <= actif::Stream::kMaxBatch, "batch must be in [1, 2^20]");
+    *out = new actif_stream{actif::Stream(shared_model(model), batch), actif::StreamHistory(model_of(model), batch)};
   });
 }
 
@@ -302,40 +339,50 @@ void actif_stream_free(actif_stream* stream) { delete stream; }
 
 void actif_stream_reset(actif_stream* stream) {
   if (stream == nullptr) return;
-  for (auto& v : stream->h) std::fill(v.begin(), v.end(), 0.0f);
-  for (auto& v : stream->c) std::fill(v.begin(), v.end(), 0.0f);
-  std::fill(stream->ring.begin(), stream->ring.end(), 0.0f);
-  stream->state.steps = 0;
+  stream->stream.reset();
+  stream->history.reset();
 }
 
-int64_t actif_stream_batch(const actif_stream* stream) { return stream ? stream->state.batch : -1; }
-int64_t actif_stream_steps(const actif_stream* stream) { return stream ? stream->state.steps : -1; }
+int64_t actif_stream_batch(const actif_stream* stream) { return stream ? stream->stream.batch() : -1; }
+int64_t actif_stream_steps(const actif_stream* stream) { return stream ? stream->stream.steps() : -1; }
 
 int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trace trace, float* trace_out,
                       actif_stats* stats) {
-  return guarded("actif_stream_step", [&] {
+  return actif_stream_run(stream, x, 1, y, trace, trace_out, stats);
+}
+
+int actif_stream_run(actif_stream* stream, const float* x, int64_t steps, float* y, actif_trace trace,
+                     float* trace_out, actif_stats* stats) {
+  return guarded(steps == 1 ? "actif_stream_step" : "actif_stream_run", [&] {
     require(stream != nullptr && x != nullptr && y != nullptr, "stream, x and y must not be NULL");
-    const actif::Model& m = stream->file->model;
+    require(steps >= 1, "steps must be >= 1");
     const actif::TraceKind kind = trace_kind(trace);
     require(kind != actif::TraceKind::None || trace_out == nullptr, "trace_out needs a trace");
-    require_finite(x, stream->state.batch * m.input_size, "x", m.input_size);
-
-    actif::StepRequest req;
-    req.x = x;
-    req.y = y;
-    req.trace = kind;
-    req.trace_out = trace_out;
-    req.stats = stats ? &stats->stats : nullptr;
-    actif::step_forward(m, stream->state, req);  // checks the trace and statistics first
-    ++stream->state.steps;
+    const int64_t batch = stream->stream.batch(), n_in = stream->stream.model().input_size;
+    const int64_t n_out = stream->stream.model().output_size();
+    require(product(steps, batch, n_in) >= 0, "steps * batch * input_size overflows");
+    // The whole input meets the input rule before any step; then one step at a time, so
+    // that the history sees the state after each sample (a step after the first cannot
+    // fail: Stream::run checks the trace and statistics the same way each time).
+    if (steps > 1) actif::check_samples_input(stream->stream.model(), x, steps, batch);
+    for (int64_t i = 0; i < steps; ++i) {
+      stream->stream.run(x + i * batch * n_in, 1, y + i * batch * n_out, kind,
+                         trace_out ? trace_out + i * batch * n_in : nullptr, stats ? &stats->stats : nullptr);
+      std::vector<const float*> h, c;
+      for (int64_t l = 0; l < stream->stream.num_layers(); ++l) {
+        h.push_back(stream->stream.h(l).data());
+        c.push_back(stream->stream.c(l).data());
+      }
+      stream->history.commit(x + i * batch * n_in, h, c);
+    }
   });
 }
 
 int actif_stream_hidden(const actif_stream* stream, int64_t layer, float* out, int64_t count) {
   return guarded("actif_stream_hidden", [&] {
     require(stream != nullptr && out != nullptr, "stream and out must not be NULL");
-    require(layer >= 0 && layer < static_cast<int64_t>(stream->h.size()), "layer out of range");
-    const std::vector<float>& h = stream->h[static_cast<size_t>(layer)];
+    require(layer >= 0 && layer < stream->stream.num_layers(), "layer out of range");
+    const std::vector<float>& h = stream->stream.h(layer);
     require(count >= static_cast<int64_t>(h.size()),
             "output holds " + std::to_string(count) + " floats, needs " + std::to_string(h.size()));
     std::copy(h.begin(), h.end(), out);
@@ -418,11 +465,7 @@ int actif_stats_ranking(const actif_stats* stats, actif_score method, int64_t* o
     const std::vector<double> s = scores_of(stats, method);
     require(count >= static_cast<int64_t>(s.size()),
             "order holds " + std::to_string(count) + " indices, needs " + std::to_string(s.size()));
-    std::vector<int64_t> idx(s.size());
-    std::iota(idx.begin(), idx.end(), int64_t{0});
-    std::stable_sort(idx.begin(), idx.end(),
-                     [&](int64_t a, int64_t b) { return s[static_cast<size_t>(a)] > s[static_cast<size_t>(b)]; });
-    std::copy(idx.begin(), idx.end(), order);
+    actif::ranking_order(s.data(), static_cast<int64_t>(s.size()), order);
   });
 }
 
@@ -450,6 +493,47 @@ int actif_stats_deserialize(const void* data, size_t size, actif_stats** out) {
     } catch (const actif::Error& e) {
       throw Failure(ACTIF_E_FORMAT, e.what());
     }
+  });
+}
+
+// ------------------------------------------------------------------------ attribution
+
+int actif_attribute_windows(const actif_model* model, const actif_attribution_request* r) {
+  return guarded("actif_attribute_windows", [&] {
+    require(model != nullptr && r != nullptr, "model and request must not be NULL");
+    const actif::Model& m = model_of(model);
+    require(r->n >= 0, "n must be >= 0");
+    require(r->t >= 1, "t must be >= 1");
+    const int64_t x_count = product(r->n, r->t, m.input_size);
+    require(x_count >= 0, "n * t * input_size overflows");
+    actif::AttributionRequest req = attribution_request(m, r->options);
+    if (r->n > 0) {
+      require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");
+      actif::check_windows_input(m, r->x, r->n, r->t);  // the model's input rule
+    }
+    req.x = r->x;
+    req.n = r->n;
+    req.t = r->t;
+    req.y = r->y;
+    req.delta = r->delta;
+    attribute_into(m, req, r->values, r->abs_stats, r->signed_stats);
+  });
+}
+
+int64_t actif_stream_attribution_steps(const actif_stream* stream) { return stream ? stream->history.length() : -1; }
+
+int actif_stream_attribute(actif_stream* stream, const actif_stream_attribution* r) {
+  return guarded("actif_stream_attribute", [&] {
+    require(stream != nullptr && r != nullptr, "stream and request must not be NULL");
+    require(r->y != nullptr, "y must not be NULL");
+    if (stream->history.length() < 1)
+      throw Failure(ACTIF_E_STATE, "the stream has taken no sample yet: step it before attributing");
+    const actif::Model& m = stream->stream.model();
+    actif::AttributionRequest req = attribution_request(m, r->options);
+    stream->history.fill_request(req);
+    req.y = r->y;
+    req.delta = r->delta;
+    attribute_into(m, req, r->values, r->abs_stats, r->signed_stats);
   });
 }
 

@@ -1,6 +1,9 @@
 #include "actif/model.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <limits>
 
 namespace actif {
 
@@ -30,7 +33,77 @@ PackedMatrix packed_transpose(const float* p, int64_t rows, int64_t cols, const 
   return PackedMatrix::pack(cols, rows, t.data(), rows);
 }
 
+// "NaN", "Inf" or "|value| 3e+38 > input limit 1e+06" for a rejected value.
+std::string describe_rejected(float v, double limit) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return "Inf";
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "|value| %.3g > input limit %g", static_cast<double>(std::fabs(v)), limit);
+  return buf;
+}
+
 }  // namespace
+
+double overflow_safe_bound(int64_t input_size, int64_t hidden_size, const float* input_scale,
+                           const float* input_shift, const float* w_ih, const float* w_hh, const float* b_ih,
+                           const float* b_hh) {
+  const int64_t n_in = input_size, g = 4 * hidden_size;
+  const auto idx = [](int64_t i) { return static_cast<size_t>(i); };
+  std::vector<double> scale(idx(n_in), 1.0), shift(idx(n_in), 0.0), route(idx(n_in), 0.0);
+  for (int64_t j = 0; j < n_in; ++j) {
+    if (input_scale) scale[idx(j)] = std::fabs(static_cast<double>(input_scale[j]));
+    if (input_shift) shift[idx(j)] = std::fabs(static_cast<double>(input_shift[j]));
+  }
+  double bound = std::numeric_limits<double>::infinity();
+  // Each constraint: B * gain + fixed <= budget.
+  const auto constrain = [&bound](double gain, double fixed) {
+    if (!(gain > 0.0)) return;
+    bound = std::min(bound, std::max(kFloat32Budget - fixed, 0.0) / gain);
+  };
+  for (int64_t r = 0; r < g; ++r) {  // |z| of the first layer, per gate row
+    double gain = 0.0, fixed = 0.0, recurrent = 0.0;
+    for (int64_t j = 0; j < n_in; ++j) {
+      const double a = std::fabs(static_cast<double>(w_ih[r * n_in + j]));
+      gain += a * scale[idx(j)];
+      fixed += a * shift[idx(j)];
+      route[idx(j)] += a;
+    }
+    for (int64_t k = 0; k < hidden_size; ++k) recurrent += std::fabs(static_cast<double>(w_hh[r * hidden_size + k]));
+    recurrent += std::fabs(static_cast<double>(b_ih[r]) + static_cast<double>(b_hh[r]));
+    constrain(gain, fixed + recurrent);
+  }
+  for (int64_t j = 0; j < n_in; ++j) {
+    constrain(scale[idx(j)], shift[idx(j)]);                                // |x * scale + shift|
+    constrain(scale[idx(j)] * route[idx(j)], shift[idx(j)] * route[idx(j)]);  // traces
+  }
+  return std::min(bound, kFloat32Budget);
+}
+
+int64_t first_invalid_input(const float* x, int64_t n, float limit) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!(std::fabs(x[i]) <= limit)) return i;  // false for NaN too
+  return -1;
+}
+
+void check_windows_input(const Model& m, const float* x, int64_t n, int64_t t, const char* what) {
+  const int64_t n_in = m.input_size;
+  const int64_t bad = first_invalid_input(x, n * t * n_in, m.input_limit_f32());
+  if (bad < 0) return;
+  throw InputError(std::string(what) + " has " + describe_rejected(x[bad], m.input_limit()) + " at window " +
+                       std::to_string(bad / (t * n_in)) + ", step " + std::to_string(bad / n_in % t) +
+                       ", feature " + std::to_string(bad % n_in) + "; nothing was changed",
+                   bad);
+}
+
+void check_samples_input(const Model& m, const float* x, int64_t steps, int64_t batch, const char* what) {
+  const int64_t n_in = m.input_size;
+  const int64_t bad = first_invalid_input(x, steps * batch * n_in, m.input_limit_f32());
+  if (bad < 0) return;
+  throw InputError(std::string(what) + " has " + describe_rejected(x[bad], m.input_limit()) + " at step " +
+                       std::to_string(bad / (batch * n_in)) + ", row " + std::to_string(bad / n_in % batch) +
+                       ", feature " + std::to_string(bad % n_in) + "; nothing was changed",
+                   bad);
+}
 
 Pooling parse_pooling(const std::string& name) {
   if (name == "last") return Pooling::Last;
@@ -122,6 +195,8 @@ ModelBuilder& ModelBuilder::lstm(int64_t input_size, int64_t hidden_size, const 
   for (int64_t i = 0; i < g; ++i) layer.bias[static_cast<size_t>(i)] = b_ih[i] + b_hh[i];
 
   if (m_.lstm.empty()) {
+    m_.overflow_bound = overflow_safe_bound(input_size, hidden_size, m_.input_scale.empty() ? nullptr : m_.input_scale.data(),
+                                            m_.input_shift.empty() ? nullptr : m_.input_shift.data(), w_ih, w_hh, b_ih, b_hh);
     // Trace matrices from the first layer: |W_ih| (4H, I) and U (H, I), both already
     // in GEMM-operand orientation (rows are the hidden/gate side).
     std::vector<float> abs_w(static_cast<size_t>(g * input_size));
@@ -176,6 +251,12 @@ ModelBuilder& ModelBuilder::dense(int64_t in, int64_t out, const float* weight, 
   d.bias = copy_of(bias, out, "bias" + of);
   d.activation = act;
   m_.dense.push_back(std::move(d));
+  return *this;
+}
+
+ModelBuilder& ModelBuilder::max_abs(double value) {
+  if (!(value > 0.0)) throw Error("max_abs must be > 0 (+inf: only the overflow bound)");  // NaN too
+  m_.max_abs = value;
   return *this;
 }
 

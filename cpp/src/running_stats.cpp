@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <string>
 
 #include "actif/model.hpp"  // actif::Error
@@ -253,6 +254,11 @@ void compute_scores(ScoreMethod method, const double* mean, const double* stddev
       for (int64_t j = 0; j < n; ++j) out[j] = mm_mu[static_cast<size_t>(j)] * (1.0 - std::exp(-stddev[j] / 0.01));
       break;
   }
+}
+
+void ranking_order(const double* scores, int64_t n, int64_t* order) {
+  std::iota(order, order + n, int64_t{0});
+  std::stable_sort(order, order + n, [scores](int64_t a, int64_t b) { return scores[a] > scores[b]; });
 }
 
 }  // namespace actif

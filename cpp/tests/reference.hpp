@@ -1,6 +1,6 @@
 // The double-precision reference the tests hold the float32 core to: an LSTM model
-// written out loop by loop from DESIGN.md ("The model", "Traces", "Aggregation"),
-// sharing no code with the library.
+// written out loop by loop from python/actif/reference.py and docs/concepts.md ("From
+// activations to input features", "Scores"), sharing no code with the library.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 // path behave as actif.h documents.
 #include "actif/actif.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -246,6 +247,93 @@ TEST_CASE(c_api, errors_leave_state_unchanged) {
   actif_stats_free(nullptr);
 }
 
+// The input rule: finite and |v| <= actif_model_input_limit(). A finite but huge sample
+// (±3e38) used to return ACTIF_OK and poison statistics and stream state for good.
+TEST_CASE(c_api, input_rule_rejects_huge_finite_values_and_changes_nothing) {
+  Model model;
+  if (model.m == nullptr) return;
+  const int64_t n_in = actif_model_input_size(model.m), n_out = actif_model_output_size(model.m);
+  CHECK(actif_model_input_limit(model.m) == 1e6);  // the default max_abs is below the overflow bound
+  CHECK(actif_model_set_max_abs(model.m, 0.0) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_model_set_max_abs(model.m, NAN) == ACTIF_E_INVALID_ARGUMENT);
+  actif_stream* stream = nullptr;
+  actif_stats* stats = nullptr;
+  CHECK(actif_stream_create(model.m, 1, &stream) == ACTIF_OK);
+  CHECK(actif_stats_create(n_in, 0.0, &stats) == ACTIF_OK);
+  Rng rng(9);
+  std::vector<float> x = rng.uniform_vec(static_cast<size_t>(3 * n_in), -1.0f, 1.0f), y(static_cast<size_t>(3 * n_out));
+  CHECK(actif_stream_step(stream, x.data(), y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) == ACTIF_OK);
+  const size_t size = actif_stats_serialized_size(stats);
+  std::vector<unsigned char> before(size), after(size);
+  CHECK(actif_stats_serialize(stats, before.data(), size, nullptr) == ACTIF_OK);
+  std::vector<float> h_before(64), h_after(64);
+  const int64_t hid = actif_model_hidden_size(model.m, 0);
+  CHECK(actif_stream_hidden(stream, 0, h_before.data(), 64) == ACTIF_OK);
+  for (float bad : {3e38f, -3e38f, 1.5e6f, NAN, INFINITY}) {
+    x[static_cast<size_t>(2 * n_in + 1)] = bad;  // the last of three consecutive samples
+    CHECK(actif_stream_run(stream, x.data(), 3, y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) ==
+          ACTIF_E_INVALID_ARGUMENT);
+    CHECK(std::string(actif_last_error()).find("step 2, row 0, feature 1") != std::string::npos);
+    actif_window_request req = window_request(x.data(), 1, 3, y.data());
+    req.trace = ACTIF_TRACE_WEIGHTED;
+    req.stats = stats;
+    CHECK(actif_forward(model.m, &req) == ACTIF_E_INVALID_ARGUMENT);
+    CHECK(std::string(actif_last_error()).find("window 0, step 2, feature 1") != std::string::npos);
+    CHECK(actif_stream_steps(stream) == 1);
+    CHECK(actif_stats_serialize(stats, after.data(), size, nullptr) == ACTIF_OK);
+    CHECK(after == before);
+    CHECK(actif_stream_hidden(stream, 0, h_after.data(), 64) == ACTIF_OK);
+    CHECK(std::equal(h_before.begin(), h_before.begin() + hid, h_after.begin()));
+  }
+  // Without max_abs only the overflow bound applies: 1.5e6 passes, 3e38 still does not.
+  CHECK(actif_model_set_max_abs(model.m, INFINITY) == ACTIF_OK);
+  CHECK(actif_model_input_limit(model.m) > 1e6 && actif_model_input_limit(model.m) <= 1e36);
+  x[static_cast<size_t>(2 * n_in + 1)] = 1.5e6f;
+  CHECK(actif_stream_run(stream, x.data(), 3, y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) == ACTIF_OK);
+  CHECK(actif_stream_steps(stream) == 4);
+  for (float v : y) CHECK(std::isfinite(v));
+  x[static_cast<size_t>(2 * n_in + 1)] = 3e38f;
+  CHECK(actif_stream_run(stream, x.data(), 3, y.data(), ACTIF_TRACE_WEIGHTED, nullptr, stats) ==
+        ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stream_run(stream, x.data(), 0, y.data(), ACTIF_TRACE_NONE, nullptr, nullptr) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(actif_stats_serialize(stats, after.data(), size, nullptr) == ACTIF_OK);  // still a valid blob
+  actif_stats* back = nullptr;
+  CHECK(actif_stats_deserialize(after.data(), size, &back) == ACTIF_OK);
+  actif_stats_free(back);
+  actif_stats_free(stats);
+  actif_stream_free(stream);
+}
+
+// M consecutive samples in one call equal M single steps, statistics byte for byte.
+TEST_CASE(c_api, stream_run_equals_single_steps) {
+  Model model;
+  if (model.m == nullptr) return;
+  const int64_t n_in = actif_model_input_size(model.m), n_out = actif_model_output_size(model.m);
+  actif_stream *a = nullptr, *b = nullptr;
+  actif_stats *sa = nullptr, *sb = nullptr;
+  CHECK(actif_stream_create(model.m, 2, &a) == ACTIF_OK && actif_stream_create(model.m, 2, &b) == ACTIF_OK);
+  CHECK(actif_stats_create(n_in, 0.0, &sa) == ACTIF_OK && actif_stats_create(n_in, 0.0, &sb) == ACTIF_OK);
+  Rng rng(10);
+  const int64_t m = 5;
+  const std::vector<float> x = rng.uniform_vec(static_cast<size_t>(m * 2 * n_in), -2.0f, 2.0f);
+  std::vector<float> ya(static_cast<size_t>(m * 2 * n_out)), yb(ya.size());
+  CHECK(actif_stream_run(a, x.data(), m, ya.data(), ACTIF_TRACE_GATES, nullptr, sa) == ACTIF_OK);
+  for (int64_t s = 0; s < m; ++s)
+    CHECK(actif_stream_step(b, x.data() + s * 2 * n_in, yb.data() + s * 2 * n_out, ACTIF_TRACE_GATES, nullptr, sb) ==
+          ACTIF_OK);
+  CHECK(ya == yb);
+  CHECK(actif_stream_steps(a) == m && actif_stream_steps(b) == m);
+  const size_t size = actif_stats_serialized_size(sa);
+  std::vector<unsigned char> ba(size), bb(size);
+  CHECK(actif_stats_serialize(sa, ba.data(), size, nullptr) == ACTIF_OK);
+  CHECK(actif_stats_serialize(sb, bb.data(), size, nullptr) == ACTIF_OK);
+  CHECK(ba == bb);
+  actif_stats_free(sa);
+  actif_stats_free(sb);
+  actif_stream_free(a);
+  actif_stream_free(b);
+}
+
 TEST_CASE(c_api, threads_share_a_model) {
   Model model;
   if (model.m == nullptr) return;
@@ -264,4 +352,185 @@ TEST_CASE(c_api, threads_share_a_model) {
   for (auto& t : pool) t.join();
   CHECK(got[0] == want && got[1] == want);
   CHECK(err[0].empty() && err[1].find("bogus") != std::string::npos);
+}
+
+// ------------------------------------------------------------------------ attribution
+
+namespace {
+
+std::map<std::string, std::vector<double>> expected_attribution() {
+  std::ifstream in(kDir + "/tiny_model_attribution.txt");
+  return read_sections(in);
+}
+
+// max |got - want| <= rtol * max |want| + atol (the attributions' error measure).
+bool attribution_close(const float* got, const std::vector<double>& want, double rtol, double atol = 1e-7) {
+  double worst = 0.0, scale = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]));
+    scale = std::max(scale, std::fabs(want[i]));
+  }
+  return worst <= rtol * scale + atol;
+}
+
+actif_attribution_request attribution_request(const float* x, int64_t n, int64_t t, actif_attribution_method method,
+                                              float* y, float* values) {
+  actif_attribution_request req;
+  std::memset(&req, 0, sizeof req);
+  req.x = x;
+  req.n = n;
+  req.t = t;
+  req.options.method = method;
+  req.options.target = 1;
+  req.options.n_steps = 16;
+  req.options.num_threads = 1;
+  req.y = y;
+  req.values = values;
+  return req;
+}
+
+std::vector<uint8_t> bytes_of(const actif_stats* s) {
+  std::vector<uint8_t> out(actif_stats_serialized_size(s));
+  size_t written = 0;
+  CHECK(actif_stats_serialize(s, out.data(), out.size(), &written) == ACTIF_OK && written == out.size());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(c_api, attributions_match_python_reference) {
+  const auto base = expected();
+  const auto want = expected_attribution();
+  Model model;
+  if (model.m == nullptr) return;
+  const std::vector<float> x = floats(base.at("x"));
+  const struct {
+    actif_attribution_method method;
+    const char* name;
+  } cases[] = {{ACTIF_ATTRIBUTION_GRADIENT, "attr_gradient"},
+               {ACTIF_ATTRIBUTION_INTEGRATED, "attr_integrated"},
+               {ACTIF_ATTRIBUTION_OCCLUSION, "attr_occlusion"}};
+  for (const auto& c : cases) {
+    std::vector<float> y(6), values(3 * 8 * 6), delta(3, -7.0f);
+    actif_stats *abs_stats = nullptr, *signed_stats = nullptr;
+    CHECK(actif_stats_create(6, 0.0, &abs_stats) == ACTIF_OK && actif_stats_create(6, 0.0, &signed_stats) == ACTIF_OK);
+    actif_attribution_request req = attribution_request(x.data(), 3, 8, c.method, y.data(), values.data());
+    req.abs_stats = abs_stats;
+    req.signed_stats = signed_stats;
+    if (c.method == ACTIF_ATTRIBUTION_INTEGRATED) req.delta = delta.data();
+    CHECK_MSG(actif_attribute_windows(model.m, &req) == ACTIF_OK, actif_last_error());
+    CHECK_CLOSE(std::string(c.name) + " y", y.data(), base.at("y").data(), 6, kPrediction);
+    // Occlusion subtracts two predictions: their float32 rounding bounds its error.
+    CHECK_MSG(attribution_close(values.data(), want.at(c.name), 1e-4, c.method == ACTIF_ATTRIBUTION_OCCLUSION ? 1e-6 : 1e-7),
+              c.name);
+    if (c.method == ACTIF_ATTRIBUTION_INTEGRATED)
+      CHECK_MSG(attribution_close(delta.data(), want.at("attr_delta"), 0.0, 1e-6), "delta");
+    else
+      CHECK(delta[0] == -7.0f);
+    // The statistics hold exactly the rows the values give: same bytes as feeding them.
+    actif_stats *want_abs = nullptr, *want_signed = nullptr;
+    CHECK(actif_stats_create(6, 0.0, &want_abs) == ACTIF_OK && actif_stats_create(6, 0.0, &want_signed) == ACTIF_OK);
+    std::vector<float> magnitudes(values.size());
+    for (size_t i = 0; i < values.size(); ++i) magnitudes[i] = std::fabs(values[i]);
+    CHECK(actif_stats_update(want_abs, magnitudes.data(), 24) == ACTIF_OK);
+    CHECK(actif_stats_update(want_signed, values.data(), 24) == ACTIF_OK);
+    CHECK_MSG(bytes_of(abs_stats) == bytes_of(want_abs), std::string(c.name) + ": |A| statistics bytes");
+    CHECK_MSG(bytes_of(signed_stats) == bytes_of(want_signed), std::string(c.name) + ": signed statistics bytes");
+    // Without a values buffer the statistics are the same.
+    actif_stats* again = nullptr;
+    CHECK(actif_stats_create(6, 0.0, &again) == ACTIF_OK);
+    req.values = nullptr;
+    req.abs_stats = again;
+    req.signed_stats = nullptr;
+    CHECK(actif_attribute_windows(model.m, &req) == ACTIF_OK);
+    CHECK(bytes_of(again) == bytes_of(want_abs));
+    for (actif_stats* s : {abs_stats, signed_stats, want_abs, want_signed, again}) actif_stats_free(s);
+  }
+}
+
+TEST_CASE(c_api, stream_attribution_covers_the_last_window) {
+  const auto base = expected();
+  const auto want = expected_attribution();
+  Model model;
+  if (model.m == nullptr) return;
+  const std::vector<float> sx = floats(base.at("stream_x"));
+  actif_stream *s = nullptr, *plain = nullptr;
+  CHECK(actif_stream_create(model.m, 1, &s) == ACTIF_OK && actif_stream_create(model.m, 1, &plain) == ACTIF_OK);
+  if (s == nullptr || plain == nullptr) return;
+  actif_stream_attribution req;
+  std::memset(&req, 0, sizeof req);
+  std::vector<float> y(2), values(8 * 6, -5.0f), y_step(2), y_plain(2);
+  req.options.target = 1;
+  req.y = y.data();
+  req.values = values.data();
+  CHECK(actif_stream_attribution_steps(s) == 0);
+  CHECK(actif_stream_attribute(s, &req) == ACTIF_E_STATE);
+  for (int64_t i = 0; i < 12; ++i) {
+    CHECK(actif_stream_step(s, sx.data() + i * 6, y_step.data(), ACTIF_TRACE_NONE, nullptr, nullptr) == ACTIF_OK);
+    CHECK(actif_stream_step(plain, sx.data() + i * 6, y_plain.data(), ACTIF_TRACE_NONE, nullptr, nullptr) == ACTIF_OK);
+    CHECK(actif_stream_attribution_steps(s) == std::min<int64_t>(i + 1, 8));
+    // Attributing reads the stream only: the next steps equal a stream never attributed.
+    CHECK_MSG(actif_stream_attribute(s, &req) == ACTIF_OK, actif_last_error());
+    CHECK(y_step == y_plain);
+    std::vector<double> step_y(y_step.begin(), y_step.end());
+    CHECK_CLOSE("stream attribution y = step y", y.data(), step_y.data(), 2, kPrediction);
+  }
+  CHECK_CLOSE("stream attribution y", y.data(), want.at("stream_attr_y").data(), 2, kPrediction);
+  CHECK_MSG(attribution_close(values.data(), want.at("stream_attr_gradient"), 1e-4), "stream gradient x input");
+  // A rejected request changes nothing.
+  req.options.target = 2;
+  std::vector<float> before = values;
+  CHECK(actif_stream_attribute(s, &req) == ACTIF_E_INVALID_ARGUMENT);
+  CHECK(values == before);
+  actif_stream_reset(s);
+  CHECK(actif_stream_attribution_steps(s) == 0 && actif_stream_attribute(s, &req) == ACTIF_E_STATE);
+  actif_stream_free(s);
+  actif_stream_free(plain);
+}
+
+TEST_CASE(c_api, attribution_rejects_bad_requests) {
+  Model model;
+  if (model.m == nullptr) return;
+  std::vector<float> x(2 * 8 * 6, 0.25f), y(4, -3.0f), values(2 * 8 * 6, -3.0f), delta(2, -3.0f);
+  actif_stats* stats = nullptr;
+  CHECK(actif_stats_create(6, 0.0, &stats) == ACTIF_OK);
+  auto refused = [&](const char* what, auto&& edit) {
+    actif_attribution_request req =
+        attribution_request(x.data(), 2, 8, ACTIF_ATTRIBUTION_INTEGRATED, y.data(), values.data());
+    req.delta = delta.data();
+    req.abs_stats = stats;
+    edit(req);
+    const int status = actif_attribute_windows(model.m, &req);
+    CHECK_MSG(status == ACTIF_E_INVALID_ARGUMENT, std::string(what) + ": status " + actif_status_name(status));
+    CHECK_MSG(std::string(actif_last_error()).find("actif_attribute_windows") == 0, what);
+    bool untouched = actif_stats_count(stats) == 0;
+    for (float v : y) untouched = untouched && v == -3.0f;
+    for (float v : values) untouched = untouched && v == -3.0f;
+    for (float v : delta) untouched = untouched && v == -3.0f;
+    CHECK_MSG(untouched, std::string(what) + ": something changed");
+  };
+  const float nan_base[6] = {0, 0, NAN, 0, 0, 0};
+  refused("target out of range", [](actif_attribution_request& r) { r.options.target = 2; });
+  refused("negative target", [](actif_attribution_request& r) { r.options.target = -1; });
+  refused("unknown method", [](actif_attribution_request& r) { r.options.method = static_cast<actif_attribution_method>(3); });
+  refused("unknown integral", [](actif_attribution_request& r) { r.options.integral = static_cast<actif_integral>(7); });
+  refused("negative n_steps", [](actif_attribution_request& r) { r.options.n_steps = -1; });
+  refused("one Riemann step", [](actif_attribution_request& r) {
+    r.options.n_steps = 1;
+    r.options.integral = ACTIF_INTEGRAL_RIEMANN_LEFT;
+  });
+  refused("NaN baseline", [&](actif_attribution_request& r) { r.options.baseline = nan_base; });
+  refused("delta for gradient", [](actif_attribution_request& r) { r.options.method = ACTIF_ATTRIBUTION_GRADIENT; });
+  refused("no y", [](actif_attribution_request& r) { r.y = nullptr; });
+  refused("t = 0", [](actif_attribution_request& r) { r.t = 0; });
+  x[17] = INFINITY;
+  refused("Inf input", [](actif_attribution_request&) {});
+  x[17] = 0.25f;
+  actif_stats* five = nullptr;
+  CHECK(actif_stats_create(5, 0.0, &five) == ACTIF_OK);
+  refused("statistics of another size", [&](actif_attribution_request& r) { r.signed_stats = five; });
+  CHECK(actif_stats_count(five) == 0);
+  CHECK(actif_attribute_windows(nullptr, nullptr) == ACTIF_E_INVALID_ARGUMENT);
+  actif_stats_free(stats);
+  actif_stats_free(five);
 }

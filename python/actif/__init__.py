@@ -1,7 +1,9 @@
 """actif: run LSTM sequence models on the edge and explain them in the same pass.
 
 The DeepACTIF method (Hosp, 2025): per-feature statistics of forward activations,
-scored by an inverse-weighted combination of their mean and spread.
+aggregated into a score per feature. The default score is ``"mean"`` (the min-max
+scaled mean, chosen by the faithfulness benchmarks); the paper's inverse-weighted
+combination of mean and spread is ``aggregation="inverse"``.
 
 >>> import actif, numpy as np
 >>> m = actif.random_model(input_size=4, hidden_size=8, seed=0)

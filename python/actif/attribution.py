@@ -30,23 +30,25 @@ activations, the reverse pass runs here in NumPy, and occlusion runs the engine 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .model_spec import LSTMLayer, ModelSpec
+from .reference import apply_activation, lstm_cell, normalise_input, pool
+from .traces import METHODS, lstm_gates
 
-if TYPE_CHECKING:  # the backends import this module lazily; no cycle at run time
-    from .backends.base import Backend
-
-METHODS = ("gradient", "integrated", "occlusion")
+# ``backend`` arguments below are :class:`actif.backends.base.Backend` objects; this module
+# sits below the backends (they call into it), so it does not import them.
+Backend = Any
 IG_METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 DEFAULT_N_STEPS = 50
 DEFAULT_IG_METHOD = "gausslegendre"
 MAX_N_STEPS = 1 << 16
 # Forward rows (windows, interpolation points or ablated copies) per engine call when the
-# caller gives no internal_batch_size: bounds the memory of the activations kept.
-DEFAULT_ROWS_PER_CALL = 2048
+# caller gives no internal_batch_size: bounds the memory of the activations kept. A few
+# hundred rows stay in cache; larger calls were slower per row on every engine we tried.
+DEFAULT_ROWS_PER_CALL = 256
 
 InitialState = Sequence[tuple[np.ndarray, np.ndarray]]
 
@@ -167,7 +169,7 @@ def check_initial_state(initial_state: InitialState | None, spec: ModelSpec, n_r
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MethodOptions:
     """An attribution method with its options, checked once against a model (what the
     explainers hold): ``target`` an output index (or one per window), ``baseline``
@@ -187,8 +189,24 @@ class MethodOptions:
     ) -> MethodOptions:
         check_method(method)
         ig_nodes(n_steps, ig_method)  # checks both
+        if baseline is None and method != "gradient" and limit is not None and np.abs(default_baseline(spec)).max(initial=0) > limit:
+            raise ValueError(
+                f"the model's default baseline (-input_shift / input_scale) reaches |value| "
+                f"{np.abs(default_baseline(spec)).max():.3g}, beyond its input limit {limit:g}: pass baseline="
+            )
         return cls(method, check_target_index(target, spec.output_size), check_baseline_values(baseline, spec, limit),
                    int(n_steps), ig_method)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MethodOptions):
+            return NotImplemented
+        same_arrays = all(
+            (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+            for a, b in ((self.baseline, other.baseline), (np.asarray(self.target), np.asarray(other.target)))
+        )
+        return same_arrays and (self.method, self.n_steps, self.ig_method) == (other.method, other.n_steps, other.ig_method)
+
+    __hash__ = None  # type: ignore[assignment]  # holds arrays
 
     def run(
         self, backend: Backend, X: np.ndarray, *, target: Any = None, baseline: Any = None,
@@ -199,6 +217,17 @@ class MethodOptions:
             X, self.method, target=self.target if target is None else target,
             baseline=self.baseline if baseline is None else baseline, n_steps=self.n_steps, ig_method=self.ig_method,
             initial_state=initial_state, internal_batch_size=internal_batch_size,
+        )
+
+    def run_stats(
+        self, backend: Backend, X: np.ndarray, abs_stats: Any, signed_stats: Any, *, target: Any = None, baseline: Any = None,
+    ) -> np.ndarray:
+        """``backend.attribute_stats`` with these options: every step's |A| row into
+        ``abs_stats`` and A row into ``signed_stats`` (statistics implementations, either
+        may be ``None``); returns y. ``target``/``baseline`` override the options'."""
+        return backend.attribute_stats(
+            X, self.method, abs_stats, signed_stats, target=self.target if target is None else target,
+            baseline=self.baseline if baseline is None else baseline, n_steps=self.n_steps, ig_method=self.ig_method,
         )
 
 
@@ -259,8 +288,6 @@ def _activation_grad(name: str, pre: np.ndarray, out: np.ndarray) -> np.ndarray 
 
 def _head_forward(spec: ModelSpec, pooled: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Post affine and dense layers (float64), keeping each layer's (pre, out)."""
-    from .backends.numpy_ref import apply_activation
-
     v = pooled
     if spec.post_scale is not None:
         v = v * spec.post_scale + spec.post_shift
@@ -304,23 +331,29 @@ def _lstm_backward(layer: LSTMLayer, tape: LayerTape, dh_out: np.ndarray) -> np.
     is not carried into the initial state (it is truncated there)."""
     n, t, hidden = tape.h.shape
     w_hh = np.asarray(layer.w_hh, np.float64)
-    dz = np.empty((n, t, 4 * hidden))
+    # time-major copies: every step below reads and writes contiguous (N, .) blocks
+    gates_tm = np.ascontiguousarray(tape.gates.transpose(1, 0, 2), dtype=np.float64)
+    c_tm = np.ascontiguousarray(tape.c.transpose(1, 0, 2), dtype=np.float64)
+    dh_tm = np.ascontiguousarray(dh_out.transpose(1, 0, 2))
+    tanh_c_tm = np.tanh(c_tm)
+    dz = np.empty((t, n, 4 * hidden))
     dh_next = np.zeros((n, hidden))
     dc_next = np.zeros((n, hidden))
     for step in range(t - 1, -1, -1):
-        gates = tape.gates[:, step]
+        gates = gates_tm[step]
         i, f, g, o = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
-        tanh_c = np.tanh(tape.c[:, step])
-        dh = dh_out[:, step] + dh_next
+        tanh_c = tanh_c_tm[step]
+        dh = dh_tm[step] + dh_next
         dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
-        c_prev = tape.c[:, step - 1] if step else tape.c0
-        dz[:, step, :hidden] = dc * g * i * (1.0 - i)
-        dz[:, step, hidden : 2 * hidden] = dc * c_prev * f * (1.0 - f)
-        dz[:, step, 2 * hidden : 3 * hidden] = dc * i * (1.0 - g * g)
-        dz[:, step, 3 * hidden :] = dh * tanh_c * o * (1.0 - o)
+        c_prev = c_tm[step - 1] if step else tape.c0
+        dz_t = dz[step]
+        dz_t[:, :hidden] = dc * g * i * (1.0 - i)
+        dz_t[:, hidden : 2 * hidden] = dc * c_prev * f * (1.0 - f)
+        dz_t[:, 2 * hidden : 3 * hidden] = dc * i * (1.0 - g * g)
+        dz_t[:, 3 * hidden :] = dh * tanh_c * o * (1.0 - o)
         dc_next = dc * f
-        dh_next = dz[:, step] @ w_hh
-    return dz @ np.asarray(layer.w_ih, np.float64)
+        dh_next = dz_t @ w_hh
+    return (dz @ np.asarray(layer.w_ih, np.float64)).transpose(1, 0, 2)
 
 
 def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -329,8 +362,6 @@ def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) 
     ``spec64``: the model in float64. The head is re-run from the pooled top-layer h
     (it is small), then the gradient flows back through the pooling, each LSTM layer
     (top to bottom) and the input affine."""
-    from .backends.numpy_ref import pool
-
     h_top = tapes[-1].h
     y, head_tape = _head_forward(spec64, pool(spec64.pooling, h_top))
     seed = np.zeros_like(y)
@@ -346,8 +377,6 @@ def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) 
 def forward_tapes(spec64: ModelSpec, X: np.ndarray, initial_state: InitialState | None = None) -> list[LayerTape]:
     """The float64 forward of windows X (N, T, I) (raw), from ``initial_state`` (one
     (h0, c0) per layer) or zeros, keeping every layer's tape."""
-    from .backends.numpy_ref import lstm_cell, normalise_input
-
     x = normalise_input(spec64, np.asarray(X, np.float64))
     n, t, _ = x.shape
     state = check_initial_state(initial_state, spec64, n)
@@ -430,6 +459,10 @@ def attribute_with_engine(
     spec = backend.spec
     targets, state = check_request(spec, X, method, target, initial_state, internal_batch_size)
     engine = _Engine(backend, internal_batch_size)
+    n, t, n_in = X.shape
+    if n == 0:  # nothing to attribute; engines differ on empty batches
+        empty = np.zeros((0, spec.output_size), engine.dtype), np.zeros((0, t, n_in), engine.dtype)
+        return StepAttribution(*empty, np.zeros(0) if method == "integrated" else None)
     if method == "gradient":
         y, grad = engine.gradient(X, targets, state)
         return StepAttribution(engine.out(y), engine.out(grad * X))
@@ -454,10 +487,10 @@ class _Engine:
     def out(self, a: np.ndarray) -> np.ndarray:
         return a.astype(self.dtype, copy=False)
 
-    def slices(self, total: int, group: int = 1) -> list[slice]:
-        """Row ranges of at most ``rows`` (by default DEFAULT_ROWS_PER_CALL, but never
-        splitting a group of rows that belong together unless told to)."""
-        step = self.rows if self.rows is not None else max(group, DEFAULT_ROWS_PER_CALL // group * group)
+    def slices(self, total: int) -> list[slice]:
+        """Row ranges of at most ``rows`` (default :data:`DEFAULT_ROWS_PER_CALL`): one
+        engine call each."""
+        step = self.rows if self.rows is not None else DEFAULT_ROWS_PER_CALL
         return [slice(s, min(s + step, total)) for s in range(0, total, step)]
 
     def _input(self, X: np.ndarray) -> np.ndarray:
@@ -478,8 +511,6 @@ class _Engine:
                 for la in res.activations.layers
             ]
             return np.asarray(res.y, np.float64), tapes
-        from .traces import lstm_gates  # lazy: traces imports METHODS from here
-
         y, hs, cs = self._step_through(X, state)
         tapes = []
         layer_in = X if self.spec64.input_scale is None else X * self.spec64.input_scale + self.spec64.input_shift
@@ -504,9 +535,7 @@ class _Engine:
         model's, so mean/max pooling covers the T <= window steps given."""
         n, t, _ = X.shape
         stream = self.backend.new_state(n)
-        for k, (h0, c0) in enumerate(state):
-            stream.h[k][...] = h0
-            stream.c[k][...] = c0
+        _load_stream(stream, state)
         hs = [np.empty((n, t, hk)) for hk in self.spec64.hidden_sizes]
         cs = [np.empty((n, t, hk)) for hk in self.spec64.hidden_sizes]
         y = np.zeros((n, self.spec64.output_size))
@@ -526,6 +555,18 @@ class _Engine:
             ys.append(y_engine)
             grads.append(grad)
         return np.concatenate(ys), np.concatenate(grads)
+
+
+def _load_stream(stream: Any, state: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Put a fresh stream state (zero ring, no steps) at the given (h0, c0) per layer.
+    States with ``assign`` (the stream-state interface) load through it, which also
+    covers native states whose arrays are not writable views."""
+    if hasattr(stream, "assign"):
+        stream.assign([h for h, _ in state], [c for _, c in state], np.zeros(np.shape(stream.ring)), 0)
+        return
+    for k, (h0, c0) in enumerate(state):
+        stream.h[k][...] = h0
+        stream.c[k][...] = c0
 
 
 def _integrated(engine: _Engine, X, base, targets, state, alphas, weights) -> StepAttribution:

@@ -13,7 +13,10 @@ Layout, little-endian, version 1::
     16  8   u64 payload length P
     24  L   JSON header (UTF-8): model facts, options, counters, the payload's layout
     24+L P  payload: the RunningStats blob (its own format, with its own CRC), then the
-            state arrays in the order the header lists them (C order, header dtype)
+            state arrays in the order the header lists them (C order, header dtype);
+            for the attribution methods then the signed statistics' blob and the
+            stateful mode's recent samples and states (header ``signed_stats`` and
+            ``recent``, absent otherwise)
     ..  4   u32 CRC-32 (zlib) of all preceding bytes
 
 Files are written atomically (temporary file in the same directory, flush, fsync,
@@ -35,10 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelFormatError
+from .errors import CheckpointMismatchError, ModelFormatError
 from .fileio import write_atomically
 from .model_spec import ModelSpec
-from .stats import RunningStats
+from .stats import SCORE_METHODS, RunningStats
+from .traces import TRACES
+from .validation import ON_INVALID
 
 MAGIC = b"ACTIFCK\x00"
 CHECKPOINT_VERSION = 1
@@ -48,7 +53,8 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_CHECKPOINT_BYTES = 1 << 30
 _MAX_COUNT = (1 << 63) - 1
 _STATE_DTYPES = ("<f4", "<f8")
-_OPTION_KEYS = ("trace", "aggregation", "stateful", "half_life", "on_invalid", "checkpoint_every")
+_OPTION_KEYS = ("trace", "aggregation", "stateful", "half_life", "on_invalid", "checkpoint_every", "method")
+_MAX_BASELINE_VALUES = 1 << 20
 
 
 @dataclass
@@ -63,6 +69,10 @@ class Checkpoint:
     stats: RunningStats
     state_steps: int | None = None
     state_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    # the attribution methods: statistics of the signed attributions, and in stateful
+    # mode the last window's raw samples with the states carried into them
+    signed_stats: RunningStats | None = None
+    recent_arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def model_fingerprint(spec: ModelSpec) -> str:
@@ -88,9 +98,12 @@ def encode(
     stats_blob: bytes,
     state_steps: int | None,
     state_arrays: dict[str, np.ndarray],
+    signed_blob: bytes | None = None,
+    recent_arrays: dict[str, np.ndarray] | None = None,
 ) -> bytes:
     """The bytes of a checkpoint (see the module docstring)."""
-    arrays = [(name, np.ascontiguousarray(a, dtype=np.dtype(a.dtype).newbyteorder("<"))) for name, a in state_arrays.items()]
+    arrays = _little_endian(state_arrays)
+    recent = None if recent_arrays is None else _little_endian(recent_arrays)
     header = {
         "format": FORMAT_NAME,
         "model": {"sha256": model_sha256, "input_size": int(input_size)},
@@ -101,13 +114,45 @@ def encode(
         if state_steps is None
         else {
             "steps": int(state_steps),
-            "arrays": [{"name": n, "dtype": a.dtype.str, "shape": list(a.shape)} for n, a in arrays],
+            "arrays": _array_specs(arrays),
         },
     }
+    if signed_blob is not None:
+        header["signed_stats"] = {"nbytes": len(signed_blob)}
+    if recent is not None:
+        header["recent"] = {"arrays": _array_specs(recent)}
     head = json.dumps(header, sort_keys=True).encode("utf-8")
     payload = stats_blob + b"".join(a.tobytes() for _, a in arrays)
+    payload += (signed_blob or b"") + b"".join(a.tobytes() for _, a in recent or [])
     body = _PREFIX.pack(MAGIC, CHECKPOINT_VERSION, len(head), len(payload)) + head + payload
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
+
+
+def state_arrays(state: Any) -> dict[str, np.ndarray]:
+    """A stream state's arrays under their checkpoint names: ``h.<layer>``,
+    ``c.<layer>`` and ``ring`` (any backend's state: see actif.backends.base)."""
+    arrays = {f"{kind}.{k}": a for kind in ("h", "c") for k, a in enumerate(getattr(state, kind))}
+    arrays["ring"] = state.ring
+    return arrays
+
+
+def load_state(state: Any, arrays: dict[str, np.ndarray], steps: int) -> Any:
+    """Fill a fresh stream ``state`` (the model's own, from ``Model.new_state``) from
+    checkpoint arrays, every name and shape checked; returns it."""
+    expected = state_arrays(state)
+    if set(arrays) != set(expected):
+        raise CheckpointMismatchError(f"checkpoint state holds {sorted(arrays)}, this model needs {sorted(expected)}")
+    for name, dst in expected.items():
+        if arrays[name].shape != dst.shape:
+            raise CheckpointMismatchError(f"checkpoint state {name} has shape {arrays[name].shape}, this model needs {dst.shape}")
+        if not np.all(np.isfinite(arrays[name])):
+            raise ModelFormatError(f"checkpoint state {name} holds NaN or Inf")
+    layers = len(state.h)
+    # cast to the backend's state dtype (exact for the same backend)
+    state.assign(
+        [arrays[f"h.{k}"] for k in range(layers)], [arrays[f"c.{k}"] for k in range(layers)], arrays["ring"], int(steps)
+    )
+    return state
 
 
 def decode(data: bytes) -> Checkpoint:
@@ -166,15 +211,36 @@ def decode(data: bytes) -> Checkpoint:
             if name in arrays:
                 raise ModelFormatError(f"checkpoint state array {name!r} appears twice")
             arrays[name] = arr
+    signed = None
+    if "signed_stats" in header:
+        signed_len = _count(_field(header, "signed_stats", dict), "nbytes")
+        if signed_len > len(payload) - offset:
+            raise ModelFormatError("checkpoint signed statistics run past the payload")
+        signed = RunningStats.from_bytes(bytes(payload[offset : offset + signed_len]))
+        offset += signed_len
+        if signed.n_features != stats.n_features or signed.half_life != stats.half_life:
+            raise ModelFormatError("checkpoint signed statistics do not match the statistics")
+    recent: dict[str, np.ndarray] = {}
+    if "recent" in header:
+        specs = _field(_field(header, "recent", dict), "arrays", list)
+        if len(specs) > 2 * 64 + 1:
+            raise ModelFormatError("checkpoint recent samples list too many arrays")
+        for spec in specs:
+            name, arr, offset = _array(spec, payload, offset)
+            if name in recent:
+                raise ModelFormatError(f"checkpoint recent array {name!r} appears twice")
+            recent[name] = arr
     if offset != len(payload):
         raise ModelFormatError(f"checkpoint payload has {len(payload) - offset} unexplained bytes")
+    if (options["method"] is None) != (signed is None) or (recent and (signed is None or state is None)):
+        raise ModelFormatError("checkpoint signed statistics or recent samples do not match its options")
     if bool(options["stateful"]) != (state is not None):
         raise ModelFormatError("checkpoint state does not match its 'stateful' option")
     if stats.n_features != _dim(model, "input_size"):
         raise ModelFormatError("checkpoint statistics and model input size disagree")
     if (stats.half_life or None) != options["half_life"]:
         raise ModelFormatError("checkpoint statistics and 'half_life' option disagree")
-    return Checkpoint(sha, stats.n_features, options, _count(counters, "n_updates"), skipped, stats, steps, arrays)
+    return Checkpoint(sha, stats.n_features, options, _count(counters, "n_updates"), skipped, stats, steps, arrays, signed, recent)
 
 
 def read_file(path: str | os.PathLike[str]) -> Checkpoint:
@@ -217,11 +283,40 @@ def _dim(d: dict[str, Any], key: str) -> int:
     return v
 
 
-def _options(raw: dict[str, Any]) -> dict[str, Any]:
-    from .explain import ON_INVALID
-    from .stats import SCORE_METHODS
-    from .traces import TRACES
+def _little_endian(arrays: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    return [(name, np.ascontiguousarray(a, dtype=np.dtype(a.dtype).newbyteorder("<"))) for name, a in arrays.items()]
 
+
+def _array_specs(arrays: list[tuple[str, np.ndarray]]) -> list[dict[str, Any]]:
+    return [{"name": n, "dtype": a.dtype.str, "shape": list(a.shape)} for n, a in arrays]
+
+
+def _method_options(raw: Any) -> dict[str, Any] | None:
+    """The options of an attribution-method explainer, type-checked (the explainer
+    checks them against the model when it is rebuilt)."""
+    from .attribution import IG_METHODS, MAX_N_STEPS
+
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ModelFormatError("checkpoint option 'method' is malformed")
+    target = _field(raw, "target", int)
+    n_steps = _field(raw, "n_steps", int)
+    ig_method = _field(raw, "ig_method", str)
+    if not 0 <= target <= 1 << 16 or not 1 <= n_steps <= MAX_N_STEPS or ig_method not in IG_METHODS:
+        raise ModelFormatError("checkpoint option 'method' holds an invalid target, n_steps or ig_method")
+    baseline = raw.get("baseline")
+    if baseline is not None:
+        try:
+            baseline = np.asarray(baseline, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ModelFormatError(f"checkpoint baseline is malformed: {exc}") from None
+        if baseline.ndim > 3 or baseline.size > _MAX_BASELINE_VALUES or not np.all(np.isfinite(baseline)):
+            raise ModelFormatError("checkpoint baseline is malformed")
+    return {"target": target, "n_steps": n_steps, "ig_method": ig_method, "baseline": baseline}
+
+
+def _options(raw: dict[str, Any]) -> dict[str, Any]:
     out = {
         "trace": _field(raw, "trace", str),
         "aggregation": _field(raw, "aggregation", str),
@@ -229,9 +324,14 @@ def _options(raw: dict[str, Any]) -> dict[str, Any]:
         "on_invalid": _field(raw, "on_invalid", str),
         "half_life": raw.get("half_life"),
         "checkpoint_every": raw.get("checkpoint_every"),
+        "method": _method_options(raw.get("method")),
     }
     if out["trace"] not in TRACES or out["aggregation"] not in SCORE_METHODS or out["on_invalid"] not in ON_INVALID:
         raise ModelFormatError("checkpoint options name an unknown trace, aggregation or policy")
+    from .attribution import METHODS
+
+    if (out["trace"] in METHODS) != (out["method"] is not None):
+        raise ModelFormatError("checkpoint options: an attribution method needs its options, a trace has none")
     hl = out["half_life"]
     if hl is not None and not (isinstance(hl, (int, float)) and not isinstance(hl, bool) and math.isfinite(hl) and hl > 0):
         raise ModelFormatError("checkpoint option 'half_life' is invalid")

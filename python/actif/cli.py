@@ -11,14 +11,15 @@ import importlib
 import sys
 
 # Modules under actif.commands, in the order ``actif --help`` lists them.
-COMMANDS = ("demo", "explain", "export", "info", "report", "train")
+COMMANDS = ("demo", "explain", "export", "info", "merge", "report", "train")
 
 EPILOG = """\
 examples:
-  actif demo                         stream a simulated gaze session through the bundled model
+  actif demo                         stream a real held-out gaze recording through the bundled model
   actif explain --model m.npz --data windows.npy --out ranking.json
   actif export --model m.npz --to m.onnx    convert to ONNX, TFLite (.tflite) or .npz
   actif info                         backends and CPU kernels this machine has
+  actif merge blobs/ --out merged.stats     merge device statistics on a Dask cluster
 
 Run 'actif <command> --help' for the options of each command.
 """

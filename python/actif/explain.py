@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from . import checkpoint as ck
 from .attribution import (
     DEFAULT_IG_METHOD,
     DEFAULT_N_STEPS,
@@ -31,7 +32,7 @@ from .attribution import (
     check_baseline_values,
 )
 from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
-from .model import Model
+from .model import Model, any_window_length_refusal
 from .result import Attribution
 from .stats import (
     DEFAULT_AGGREGATION,
@@ -41,9 +42,8 @@ from .stats import (
     scores,
 )
 from .traces import DEFAULT_TRACE, check_trace
-from .validation import rejected_rows, to_float32
+from .validation import ON_INVALID, rejected_rows, rejected_value_error, to_float32
 
-ON_INVALID = ("raise", "skip")
 _STORED = object()  # restore(): "keep what the checkpoint says"
 
 
@@ -59,6 +59,12 @@ class Explainer:
     model normalises with, :func:`actif.attribution.default_baseline`), and for
     ``integrated`` ``n_steps`` and ``ig_method`` (as Captum's IntegratedGradients).
     The forward-only traces depend on no output and take no target or baseline.
+
+    Windows must have the model's length (``model.window``, its training length):
+    others raise :class:`ValueError`. ``any_window_length=True`` accepts any length for
+    models whose pooling reads any length the same way, ``last`` and ``mean``
+    (:data:`actif.model.LENGTH_FREE_POOLINGS`); for ``max`` pooling it is refused,
+    because the maximum grows with the window length.
     """
 
     def __init__(
@@ -72,9 +78,12 @@ class Explainer:
         baseline: Any = None,
         n_steps: int = DEFAULT_N_STEPS,
         ig_method: str = DEFAULT_IG_METHOD,
+        any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
             raise TypeError("Explainer takes an actif.Model (see actif.load / actif.random_model)")
+        _check_length_option(model, any_window_length)
+        self.any_window_length = bool(any_window_length)
         self.model = model
         self.trace = check_trace(trace, model.spec)
         self.aggregation = check_aggregation(aggregation)
@@ -95,7 +104,7 @@ class Explainer:
         when given (so several calls can build one attribution), else a fresh object;
         likewise ``signed_stats`` for the signed methods' :attr:`Attribution.signed_mean`.
         The whole input is checked before any statistics change."""
-        Xc = self.model.check_windows(X)
+        Xc = self._windows(X)
         rs = stats if stats is not None else RunningStats(self.model.input_size)
         if rs.n_features != self.model.input_size:
             raise ValueError(f"stats has {rs.n_features} features, the model takes {self.model.input_size}")
@@ -104,15 +113,14 @@ class Explainer:
         n = Xc.shape[0]
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
-        # Holding rs's lock serialises threads attributing into one RunningStats (each
-        # call lands whole, none is lost); other statistics proceed in parallel.
-        with rs._lock:
-            staged = rs._impl.copy()  # a failure half-way must not leave rs half-updated
+        # rs.staged() holds rs's lock, serialising threads attributing into one
+        # RunningStats (each call lands whole, none is lost), and feeds a private copy
+        # that replaces rs only at the end: a failure half-way leaves rs as it was.
+        with rs.staged() as staged:
             for start in range(0, n, self.batch_size):
                 chunk = Xc[start : start + self.batch_size]
                 preds[start : start + len(chunk)] = self.model.backend.forward_stats(chunk, staged, self.trace)
                 report(min(start + self.batch_size, n))
-            rs._impl = staged
         return Attribution(scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds)
 
     def _attribute_with_method(
@@ -127,21 +135,21 @@ class Explainer:
         signed = signed_stats if signed_stats is not None else RunningStats(n_in, rs.half_life)
         if signed.n_features != n_in:
             raise ValueError(f"signed_stats has {signed.n_features} features, the model takes {n_in}")
-        targets = _window_targets(method.target, n)
+        targets = _per_window(method.target, n, "target", 1)
+        baseline = _per_window(method.baseline, n, "baseline", 3)
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
-        call_signed = RunningStats(n_in, signed.half_life)
-        with rs._lock:  # as in attribute(): each call lands whole
-            staged = rs._impl.copy()
+        call_signed = RunningStats(n_in, signed.half_life)  # this call's A rows, merged at the end
+        # as in attribute(): rs.staged() makes each call land whole or not at all
+        with rs.staged() as staged, call_signed.accumulator() as signed_acc:
             for start in range(0, n, self.batch_size):
                 stop = min(start + self.batch_size, n)
-                res = method.run(self.model.backend, Xc[start:stop], target=targets if np.ndim(targets) == 0 else targets[start:stop])
-                rows = res.values.reshape(-1, n_in)
-                staged.update(np.abs(rows))
-                call_signed.update(rows)
-                preds[start:stop] = res.y
+                rows = slice(start, stop)
+                preds[rows] = method.run_stats(
+                    self.model.backend, Xc[rows], staged, signed_acc,
+                    target=_rows_of(targets, 1, rows), baseline=_rows_of(baseline, 3, rows),
+                )
                 report(stop)
-            rs._impl = staged
             signed.merge(call_signed)
         return Attribution(
             scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds,
@@ -153,7 +161,7 @@ class Explainer:
         trace, or ``|A|`` for the attribution methods."""
         if self.method is not None:
             return np.abs(self.attribute_steps(X))
-        res = self.model.backend.forward(self.model.check_windows(X), trace=self.trace)
+        res = self.model.backend.forward(self._windows(X), trace=self.trace)
         return res.trace
 
     def attribute_steps(self, X: Any, target: Any = None, baseline: Any = None, *, return_convergence_delta: bool = False):
@@ -165,7 +173,7 @@ class Explainer:
         the equivalent PyTorch module. For the forward-only traces: the trace itself
         (non-negative; no target or baseline). With ``return_convergence_delta`` also
         the integrated-gradients completeness error (N,) (``None`` for the others)."""
-        Xc = self.model.check_windows(X)
+        Xc = self._windows(X)
         if self.method is None:
             _refuse_method_options(self.trace, target, baseline)
             values, delta = self.model.backend.forward(Xc, trace=self.trace).trace, None
@@ -180,6 +188,11 @@ class Explainer:
         """Per-window attributions (N, I): :meth:`attribute_steps` summed over time (what
         summing a Captum attribution of an (N, T, I) input over its time axis gives)."""
         return np.asarray(self.attribute_steps(X, target, baseline), dtype=np.float64).sum(axis=1)
+
+    def _windows(self, X: Any) -> np.ndarray:
+        Xc = self.model.check_windows(X)
+        self.model.check_window_length(Xc.shape[1], self.any_window_length)
+        return Xc
 
 
 class StreamingExplainer:
@@ -205,6 +218,10 @@ class StreamingExplainer:
     counted once for each of the up to ``window`` predictions it helps make. The
     explainer keeps the last ``window`` raw samples and the states carried into them
     (memory O(window x hidden)); a baseline there is a scalar or (I,).
+
+    Window mode takes windows of the model's length (``model.window``); others are
+    invalid input (``bad_shape``) unless ``any_window_length=True``, which only models
+    with ``last`` or ``mean`` pooling accept (see :class:`Explainer`).
 
     Invalid input (NaN/Inf, ``|x| > model.input_limit``, wrong shape or dtype, empty
     batches): with ``on_invalid="raise"`` the call raises :class:`ValueError` and
@@ -240,9 +257,11 @@ class StreamingExplainer:
         baseline: Any = None,
         n_steps: int = DEFAULT_N_STEPS,
         ig_method: str = DEFAULT_IG_METHOD,
+        any_window_length: bool = False,
     ):
         if not isinstance(model, Model):
             raise TypeError("StreamingExplainer takes an actif.Model")
+        _check_length_option(model, any_window_length)
         if on_invalid not in ON_INVALID:
             raise ValueError(f"on_invalid must be one of {ON_INVALID}, got {on_invalid!r}")
         if checkpoint_every is not None:
@@ -258,8 +277,15 @@ class StreamingExplainer:
         if self.method is not None:
             if np.ndim(self.method.target) != 0:
                 raise ValueError("a stream attributes one output: target must be one int")
-            if self.stateful and self.method.baseline is not None and self.method.baseline.ndim > 1:
-                raise ValueError("in stateful mode the baseline is a scalar or one value per feature (I,)")
+            rank = -1 if self.method.baseline is None else self.method.baseline.ndim
+            if rank > (1 if self.stateful else 2):
+                raise ValueError(
+                    "a stream's baseline is a scalar or one value per feature (I,)"
+                    + ("" if self.stateful else ", or per step and feature (T, I) in window mode")
+                )
+        self.any_window_length = bool(any_window_length)
+        # window mode: the one length the hot path may pass straight to the backend
+        self._window_length = None if self.any_window_length else model.window
         self.on_invalid = on_invalid
         self.checkpoint_every = None if checkpoint_every is None else int(checkpoint_every)
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
@@ -288,18 +314,23 @@ class StreamingExplainer:
         if not self._writer.acquire(blocking=False):
             raise _concurrent_use("update")
         try:
-            with self._stats._lock:  # readers in other threads wait for a whole update
-                # Hot path: one plain float32 window or sample in a single native call;
-                # None (nothing done) sends anything else through the general path.
+            with self._stats.accumulator() as acc:  # readers in other threads wait for a whole update
+                # Hot path: plain float32 windows or samples in a single native call that
+                # applies the input rule; None (nothing done) sends anything else through
+                # the general path, an int (nothing done) is the first rejected value.
                 y = None
                 if type(x) is np.ndarray and self.method is None:
                     backend = self.model.backend
                     if self.stateful:
-                        y = backend.try_step_stats(x, self._state, self._stats._impl, self.trace, self.model.input_limit)
-                    else:
-                        y = backend.try_forward_stats(x, self._stats._impl, self.trace, self.model.input_limit)
+                        y = backend.try_step_stats(x, self._state, acc, self.trace, self.model.input_limit)
+                    elif self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length):
+                        y = backend.try_forward_stats(x, acc, self.trace, self.model.input_limit)
                 if y is None:
                     y = self._feed(x)
+                elif isinstance(y, int):
+                    if self.on_invalid == "raise":  # named from the native scan's index: no rescan
+                        raise self._rejected_at(x, y)
+                    y = self._feed(x)  # skip: the general path finds every rejected row
                 else:
                     self.n_updates += 1 if x.ndim == (1 if self.stateful else 2) else x.shape[0]
             if self.checkpoint_every is not None and self.n_updates - self._checkpointed_at >= self.checkpoint_every:
@@ -317,7 +348,16 @@ class StreamingExplainer:
         finally:
             self._writer.release()
 
+    def _rejected_at(self, x: np.ndarray, flat: int) -> InvalidInputError:
+        """The error for the value the hot path rejected at flat index ``flat`` of ``x``,
+        worded as the general path words it."""
+        row_rank = 1 if self.stateful else 2
+        batch = x[None] if x.ndim == row_rank else x
+        what = "samples" if self.stateful else "windows"
+        return rejected_value_error(flat, batch, what, self.model.feature_names, self.model.input_limit)
+
     def _feed(self, x: Any) -> np.ndarray | None:
+        """The general path: conversion, validation, skip policy."""
         row_rank = 1 if self.stateful else 2  # rank of one sample / one window
         try:
             arr = x if isinstance(x, np.ndarray) else np.asarray(x)
@@ -330,6 +370,8 @@ class StreamingExplainer:
             if self.stateful:
                 rows = self.model.check_samples(batch, what="samples", allow_empty=False)
             else:
+                if batch.ndim == 3 and batch.shape[1] > 0:  # before the values: no row of it may be fed
+                    self.model.check_window_length(batch.shape[1], self.any_window_length, what="input")
                 rows = self.model.check_windows(batch, what="windows", allow_empty=False)
         except InvalidInputError as exc:
             if self.on_invalid == "raise":
@@ -358,30 +400,27 @@ class StreamingExplainer:
         return None
 
     def _run(self, rows: np.ndarray) -> np.ndarray:
-        """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)."""
-        backend, impl = self.model.backend, self._stats._impl
-        if self.method is not None:
-            y = self._run_method(rows, impl)
-        elif not self.stateful:
-            y = backend.forward_stats(rows, impl, self.trace)
-        else:
-            y = np.empty((rows.shape[0], self.model.output_size), np.float32)
-            for r in range(rows.shape[0]):
-                y[r] = backend.step_stats(rows[r : r + 1], self._state, impl, self.trace)[0]
+        """Feed validated float32 rows: windows (N, T, I) or consecutive samples (M, I)
+        (one backend call either way; the attribution methods: see :meth:`_run_method`)."""
+        backend = self.model.backend
+        with self._stats.accumulator() as acc:  # re-entrant: update() already holds it
+            if self.method is not None:
+                y = self._run_method(rows, acc)
+            elif not self.stateful:
+                y = backend.forward_stats(rows, acc, self.trace)
+            else:
+                y = backend.run_stats(rows, self._state, acc, self.trace)
         self.n_updates += int(rows.shape[0])
         return y
 
     def _run_method(self, rows: np.ndarray, impl: Any) -> np.ndarray:
         """The signed methods: windows (N, T, I) attributed and fed; or consecutive
         samples (M, I) each stepped and attributed over the last window of the stream."""
-        method, backend, n_in = self.method, self.model.backend, self.model.input_size
+        method, backend = self.method, self.model.backend
         assert method is not None and self._signed is not None
         if not self.stateful:
-            res = method.run(backend, rows)
-            values = res.values.reshape(-1, n_in)
-            impl.update(np.abs(values))
-            self._signed.update(values)
-            return res.y
+            with self._signed.accumulator() as signed_acc:
+                return method.run_stats(backend, rows, impl, signed_acc)
         y = np.empty((rows.shape[0], self.model.output_size), np.float32)
         for r in range(rows.shape[0]):
             x = rows[r : r + 1]
@@ -422,7 +461,7 @@ class StreamingExplainer:
         return self.result().top_k(k)
 
     def result(self) -> Attribution:
-        with self._stats._lock:
+        with self._stats.accumulator():  # statistics and skip counts of one moment
             stats, skipped = self._stats.copy(), dict(self.skipped)
             signed = None if self._signed is None else self._signed.copy()
         return Attribution(
@@ -432,7 +471,7 @@ class StreamingExplainer:
 
     def reset(self) -> None:
         """Forget statistics, state and skip counts."""
-        with self._exclusive("reset"), self._stats._lock:
+        with self._exclusive("reset"), self._stats.accumulator():
             self._stats.reset()
             if self._signed is not None:
                 self._signed.reset()
@@ -447,17 +486,13 @@ class StreamingExplainer:
     def checkpoint(self, path: str | os.PathLike[str] | None = None) -> str:
         """Write state, statistics, counters and options atomically to ``path``
         (default: ``checkpoint_path``); returns the path. Safe from any thread."""
-        from . import checkpoint as ck
-
-        if self.method is not None:
-            raise ValueError(f"checkpoints of the {self.trace!r} method are not supported yet; nothing was written")
         target = os.fspath(path) if path is not None else self.checkpoint_path
         if target is None:
             raise ValueError("checkpoint() needs a path (or construct with checkpoint_path=...)")
         if self._fingerprint is None:
             self._fingerprint = ck.model_fingerprint(self.model.spec)
         with self._checkpoint_lock:
-            with self._stats._lock:  # one consistent snapshot
+            with self._stats.accumulator():  # one consistent snapshot
                 state = self._state
                 data = ck.encode(
                     model_sha256=self._fingerprint,
@@ -467,7 +502,9 @@ class StreamingExplainer:
                     skipped=dict(self.skipped),
                     stats_blob=self._stats.to_bytes(),
                     state_steps=None if state is None else state.steps,
-                    state_arrays={} if state is None else _state_arrays(state),
+                    state_arrays={} if state is None else ck.state_arrays(state),
+                    signed_blob=None if self._signed is None else self._signed.to_bytes(),
+                    recent_arrays=self._recent_arrays() if self.method is not None and self.stateful else None,
                 )
                 n_updates = self.n_updates
             ck.write_atomic(target, data)
@@ -491,7 +528,44 @@ class StreamingExplainer:
             "half_life": self._stats.half_life,
             "on_invalid": self.on_invalid,
             "checkpoint_every": self.checkpoint_every,
+            "method": None if self.method is None else {
+                "target": int(self.method.target),
+                "baseline": None if self.method.baseline is None else self.method.baseline.tolist(),
+                "n_steps": self.method.n_steps,
+                "ig_method": self.method.ig_method,
+            },
         }
+
+    def _recent_arrays(self) -> dict[str, np.ndarray]:
+        """The stateful methods' last samples and the states carried into them, oldest
+        first: ``recent.x`` (K, I), ``recent.h.k`` and ``recent.c.k`` (K, H_k)."""
+        arrays = {"recent.x": np.array([x for x, _, _ in self._recent], np.float32).reshape(-1, self.model.input_size)}
+        for k, hidden in enumerate(self.model.spec.hidden_sizes):
+            for kind, slot in (("h", 1), ("c", 2)):
+                rows = [entry[slot][k][0] for entry in self._recent]
+                arrays[f"recent.{kind}.{k}"] = np.array(rows).reshape(-1, hidden)
+        return arrays
+
+    def _restore_recent(self, arrays: dict[str, np.ndarray]) -> None:
+        """Refill the stateful methods' recent samples from checkpoint arrays, checked."""
+        expected = self._recent_arrays()  # empty arrays of the right names and widths
+        if set(arrays) != set(expected):
+            raise CheckpointMismatchError(f"checkpoint recent samples hold {sorted(arrays)}, this model needs {sorted(expected)}")
+        count = arrays["recent.x"].shape[0]
+        for name, want in expected.items():
+            got = arrays[name]
+            if got.ndim != 2 or got.shape != (count, want.shape[1]) or count > self.model.window:
+                raise CheckpointMismatchError(f"checkpoint recent array {name} has shape {got.shape}")
+            if not np.all(np.isfinite(got)):
+                raise ModelFormatError(f"checkpoint recent array {name} holds NaN or Inf")
+        state_dtype = self._state.h[0].dtype
+        layers = range(self.model.num_layers)
+        for r in range(count):
+            self._recent.append((
+                arrays["recent.x"][r].astype(np.float32),
+                [arrays[f"recent.h.{k}"][r : r + 1].astype(state_dtype) for k in layers],
+                [arrays[f"recent.c.{k}"][r : r + 1].astype(state_dtype) for k in layers],
+            ))
 
     @classmethod
     def restore(
@@ -501,15 +575,15 @@ class StreamingExplainer:
         *,
         checkpoint_every: Any = _STORED,
         checkpoint_path: Any = _STORED,
+        any_window_length: bool = False,
     ) -> StreamingExplainer:
         """Resume from a checkpoint written by :meth:`checkpoint` for this ``model``.
 
         Malformed files raise :class:`~actif.errors.ModelFormatError`; a checkpoint of
         another model raises its subclass :class:`~actif.errors.CheckpointMismatchError`.
         By default the restored explainer keeps checkpointing every
-        as many updates as before, to ``path``."""
-        from . import checkpoint as ck
-
+        as many updates as before, to ``path``. ``any_window_length`` is not stored in
+        the checkpoint: pass it again when the stream needs it."""
         if not isinstance(model, Model):
             raise TypeError("restore takes an actif.Model")
         data = ck.read_file(path)
@@ -526,13 +600,19 @@ class StreamingExplainer:
         every = opts["checkpoint_every"] if checkpoint_every is _STORED else checkpoint_every
         if checkpoint_path is _STORED:
             checkpoint_path = where if every is not None else None
+        method = opts["method"] or {}
         out = cls(
             model, opts["trace"], opts["aggregation"], stateful=opts["stateful"], half_life=opts["half_life"],
             on_invalid=opts["on_invalid"], checkpoint_every=every, checkpoint_path=checkpoint_path,
+            any_window_length=any_window_length, **method,
         )
         if out.stateful:
-            out._state = _state_from_arrays(model, data.state_arrays, data.state_steps or 0)
+            out._state = ck.load_state(model.new_state(1), data.state_arrays, data.state_steps or 0)
+            if out.method is not None:
+                out._restore_recent(data.recent_arrays)
         out._stats = data.stats
+        if out.method is not None:
+            out._signed = data.signed_stats
         out.skipped = Counter(data.skipped)
         out.n_updates = out._checkpointed_at = data.n_updates
         out._fingerprint = fingerprint
@@ -556,13 +636,27 @@ def _refuse_method_options(trace: str, target: Any, baseline: Any) -> None:
         )
 
 
-def _window_targets(target: Any, n: int) -> Any:
-    """An int target as is; a per-window target array checked against the N windows."""
-    if np.ndim(target) == 0:
-        return target
-    if len(target) != n:
-        raise ValueError(f"target holds {len(target)} indices for {n} windows")
-    return target
+def _per_window(option: Any, n: int, what: str, rank: int) -> Any:
+    """A per-window option (a target array, an (N, T, I) baseline) checked against the N
+    windows; anything shared by all windows as is."""
+    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+        return option
+    if len(option) != n:
+        raise ValueError(f"{what} holds {len(option)} rows for {n} windows")
+    return option
+
+
+def _rows_of(option: Any, rank: int, rows: slice) -> Any:
+    """The rows of a per-window option for a chunk of windows."""
+    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+        return option
+    return option[rows]
+
+
+def _check_length_option(model: Model, any_window_length: bool) -> None:
+    refusal = any_window_length_refusal(model.spec.pooling) if any_window_length else None
+    if refusal is not None:
+        raise ValueError(refusal)
 
 
 def _concurrent_use(what: str) -> RuntimeError:
@@ -571,28 +665,6 @@ def _concurrent_use(what: str) -> RuntimeError:
         "one explainer serves one stream: give each thread its own explainer (merge their "
         "statistics with RunningStats.merge) or serialise the calls. Nothing was changed."
     )
-
-
-def _state_arrays(state: Any) -> dict[str, np.ndarray]:
-    arrays = {f"{kind}.{k}": a for kind in ("h", "c") for k, a in enumerate(getattr(state, kind))}
-    arrays["ring"] = state.ring
-    return arrays
-
-
-def _state_from_arrays(model: Model, arrays: dict[str, np.ndarray], steps: int) -> Any:
-    """A stream state for ``model`` filled from checkpoint arrays, every shape checked."""
-    state = model.new_state(1)
-    expected = _state_arrays(state)
-    if set(arrays) != set(expected):
-        raise CheckpointMismatchError(f"checkpoint state holds {sorted(arrays)}, this model needs {sorted(expected)}")
-    for name, dst in expected.items():
-        if arrays[name].shape != dst.shape:
-            raise CheckpointMismatchError(f"checkpoint state {name} has shape {arrays[name].shape}, this model needs {dst.shape}")
-        if not np.all(np.isfinite(arrays[name])):
-            raise ModelFormatError(f"checkpoint state {name} holds NaN or Inf")
-        dst[...] = arrays[name]  # cast to the backend's state dtype (exact for the same backend)
-    state.steps = int(steps)
-    return state
 
 
 def _progress_callback(progress: bool | Callable[[int, int], None], total: int, label: str) -> Callable[[int], None]:

@@ -8,10 +8,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import _native
 from .backends import StreamState, backend_class, resolve_backend_name
+from .errors import InvalidInputError
 from .model_spec import ModelSpec, random_spec
 from .traces import check_trace
 from .validation import DEFAULT_MAX_ABS, as_float32
+
+#: Poolings that read windows of any length the way they read the training length:
+#: ``last`` takes the state after the final step (what stateful streaming does at every
+#: step), ``mean`` averages over however many steps there are. ``max`` is not among them:
+#: the maximum over a window grows with its length, so other lengths move the pooled
+#: features away from what the layers after it were trained on.
+LENGTH_FREE_POOLINGS = ("last", "mean")
 
 
 class Model:
@@ -19,7 +28,9 @@ class Model:
 
     ``backend``: ``"auto"`` (the fastest this machine has: cpp, then numba, then numpy),
     or one of :func:`actif.available_backends`. ``num_threads``: threads for batch work
-    (default: all cores; backends without threading ignore it). ``max_abs``: inputs
+    (default: up to one per core, used only when a batch is large enough to pay for
+    them; stateful steps always run on the calling thread; backends without threading
+    ignore it). ``max_abs``: inputs
     with a larger magnitude are rejected as sensor garbage (``None`` disables it).
     Inputs so large that the model's float32 arithmetic could overflow are rejected
     whatever ``max_abs`` says: :attr:`input_limit` is the bound actually applied.
@@ -40,11 +51,20 @@ class Model:
         if max_abs is not None and not (isinstance(max_abs, (int, float)) and not isinstance(max_abs, bool) and max_abs > 0):
             raise ValueError(f"max_abs must be a positive number or None, got {max_abs!r}")  # NaN fails > 0
         self.backend_name = resolve_backend_name(backend)
-        self._backend = backend_class(self.backend_name)(self.spec, num_threads=num_threads, **backend_options)
+        klass = backend_class(self.backend_name)
+        if getattr(klass, "applies_input_rule", False):  # a native model derives and applies the limit
+            backend_options = {**backend_options, "max_abs": max_abs}
+        self._backend = klass(self.spec, num_threads=num_threads, **backend_options)
         self.num_threads = num_threads
         self.max_abs = max_abs
-        # An accepted input must never turn into Inf/NaN inside the model: cap the limit.
-        self.input_limit = min(math.inf if max_abs is None else float(max_abs), overflow_safe_abs(self.spec))
+        # An accepted input must never turn into Inf/NaN inside the model: the limit is
+        # min(max_abs, the overflow-safe bound), derived by the core (the native model's
+        # own when the backend is cpp); the NumPy twin only when the core is not built.
+        native_limit = getattr(self._backend, "input_limit", None)
+        if native_limit is not None:
+            self.input_limit = float(native_limit)
+        else:
+            self.input_limit = min(math.inf if max_abs is None else float(max_abs), overflow_safe_abs(self.spec))
         self._feature_names = self.spec.features  # cached: read on every input check
 
     # ------------------------------------------------------------------ facts
@@ -93,6 +113,28 @@ class Model:
         return as_float32(
             X, ndim=3, n_features=self.spec.lstm[0].w_ih.shape[1], what=what,
             feature_names=self._feature_names, max_abs=self.input_limit, allow_empty=allow_empty,
+        )
+
+    def check_window_length(self, length: int, any_length: bool = False, what: str = "X") -> None:
+        """Refuse windows of ``length`` steps unless it is the model's :attr:`window`, or
+        ``any_length`` is set and the pooling reads any length (:data:`LENGTH_FREE_POOLINGS`).
+        Raises :class:`~actif.errors.InvalidInputError` (reason ``bad_shape``)."""
+        if length == self.window:
+            return
+        if any_length:
+            refusal = any_window_length_refusal(self.spec.pooling)
+            if refusal is None:
+                return
+            raise InvalidInputError(refusal, reason="bad_shape")
+        allow = (
+            "; any_window_length=True accepts other lengths for this model (its pooling is "
+            f"{self.spec.pooling!r})" if any_window_length_refusal(self.spec.pooling) is None else
+            f" (its {self.spec.pooling!r} pooling does not allow other lengths)"
+        )
+        raise InvalidInputError(
+            f"{what} holds windows of {length} steps; the model takes windows of {self.window} "
+            f"(its training length): cut windows of {self.window} samples{allow}; nothing was changed",
+            reason="bad_shape",
         )
 
     def check_samples(self, x: Any, what: str = "x", allow_empty: bool = True) -> np.ndarray:
@@ -154,36 +196,30 @@ class Model:
         self._backend.close()
 
 
-# Largest value any intermediate may reach: float32's maximum is 3.4e38, and the bound
-# below ignores rounding, so keep a wide margin.
-_FLOAT32_BUDGET = 1e36
+def any_window_length_refusal(pooling: str) -> str | None:
+    """Why ``any_window_length`` is refused for a model with ``pooling``, or None when
+    that pooling reads any window length (:data:`LENGTH_FREE_POOLINGS`)."""
+    if pooling in LENGTH_FREE_POOLINGS:
+        return None
+    return (
+        f"any_window_length is refused for a model with {pooling!r} pooling: the maximum over "
+        "a window grows with its length, so other lengths give pooled features the layers "
+        f"after it never saw in training (allowed for {' and '.join(map(repr, LENGTH_FREE_POOLINGS))} pooling)"
+    )
 
 
 def overflow_safe_abs(spec: ModelSpec) -> float:
     """The largest input magnitude B for which no value computed from the inputs can
     overflow float32: the input affine, the first layer's pre-activations and every
     trace. A conservative bound from the weights (|h|, |gates| <= 1); deeper layers
-    see only bounded activations. Typical models give ~1e34."""
-    layer = spec.lstm[0]
-    a = np.abs(layer.w_ih.astype(np.float64))  # (4H, I)
-    n_in = a.shape[1]
-    scale = np.ones(n_in) if spec.input_scale is None else np.abs(spec.input_scale.astype(np.float64))
-    shift = np.zeros(n_in) if spec.input_shift is None else np.abs(spec.input_shift.astype(np.float64))
-    recurrent = np.abs(layer.w_hh.astype(np.float64)).sum(axis=1) + np.abs(layer.b_ih.astype(np.float64) + layer.b_hh)
-    route = a.sum(axis=0)  # per input: bounds the weighted and gates traces' factor
-    # each constraint: B * gain + fixed <= budget
-    constraints = [
-        (scale, shift),  # |x * scale + shift|
-        (a @ scale, a @ shift + recurrent),  # |z| of the first layer
-        (scale * route, shift * route),  # traces: |x_norm| * (routing of |h| or |gates|)
-    ]
-    bound = math.inf
-    for gain, fixed in constraints:
-        room = np.maximum(_FLOAT32_BUDGET - fixed, 0.0)
-        with np.errstate(divide="ignore"):
-            per = np.where(gain > 0, room / np.where(gain > 0, gain, 1.0), math.inf)
-        bound = min(bound, float(per.min()))
-    return min(bound, _FLOAT32_BUDGET)
+    see only bounded activations. Typical models give ~1e34.
+
+    Derived by the core (cpp/src/model.cpp, overflow_safe_bound), the same function a
+    native model applies; :func:`overflow_safe_abs_numpy` when the core is not built."""
+    return _native.overflow_safe_abs(spec)
+
+
+overflow_safe_abs_numpy = _native.overflow_safe_abs_numpy  # the NumPy twin (no core built)
 
 
 def load(

@@ -1,6 +1,6 @@
 """The model format: a small explicit graph and its ``.npz`` file.
 
-A model is, in order (see DESIGN.md, "The model"):
+A model is, in order (see docs/architecture.md, "The native core owns the contract"):
 
 1. an optional input affine ``x * input_scale + input_shift`` (normalisation),
 2. one or more stacked LSTM layers with PyTorch conventions (gate order i, f, g, o;
@@ -198,7 +198,7 @@ class ModelSpec:
 
         return replace(
             self,
-            lstm=[LSTMLayer(*(cast(getattr(l, n)) for n in ("w_ih", "w_hh", "b_ih", "b_hh"))) for l in self.lstm],
+            lstm=[LSTMLayer(*(cast(getattr(layer, n)) for n in ("w_ih", "w_hh", "b_ih", "b_hh"))) for layer in self.lstm],
             dense=[DenseLayer(cast(d.weight), cast(d.bias), d.activation) for d in self.dense],
             input_scale=cast(self.input_scale),
             input_shift=cast(self.input_shift),

@@ -32,11 +32,13 @@ import math
 import struct
 import threading
 import zlib
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .errors import ModelFormatError
+from . import _native
+from .errors import BackendUnavailableError, ModelFormatError
 from .validation import positive_int
 
 MAGIC = b"ACTIFRS\x00"
@@ -147,12 +149,8 @@ class NumpyRunningStats:
         return out
 
 
-def _core_stats_class():
-    try:
-        from . import _core
-    except ImportError:
-        return None
-    return _core.RunningStats
+def _core_stats_class() -> type | None:
+    return _native.stats_class()
 
 
 class RunningStats:
@@ -168,6 +166,11 @@ class RunningStats:
 
     Thread safety: every method takes the object's lock, so threads sharing one
     ``RunningStats`` are serialised and never see or leave a half-updated state.
+
+    Like well-kept accumulators it pickles (the versioned bytes), copies
+    (``copy.copy``/``copy.deepcopy``), compares with ``==`` (same bytes) and merges with
+    ``+=`` (``a += b`` is ``a.merge(b)``), so it crosses process boundaries in
+    multiprocessing and Dask.
     """
 
     def __init__(self, n_features: int, half_life: float | None = None, *, impl: str = "auto"):
@@ -179,8 +182,6 @@ class RunningStats:
                 raise ValueError(f"half_life must be a positive number of samples or None, got {half_life!r}")
         core = _core_stats_class() if impl in ("auto", "cpp") else None
         if impl == "cpp" and core is None:
-            from .errors import BackendUnavailableError
-
             raise BackendUnavailableError("the compiled core is not built; reinstall actif with a C++ compiler")
         if impl not in ("auto", "cpp", "numpy"):
             raise ValueError("impl must be 'auto', 'cpp' or 'numpy'")
@@ -275,6 +276,67 @@ class RunningStats:
         with self._lock:
             return RunningStats._wrap(self._impl.copy())
 
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict) -> RunningStats:
+        return self.copy()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as its versioned bytes (the lock is not state); read back with the
+        # implementation it had (the compiled core or NumPy, whichever the reader has)
+        return (_from_pickle, (self.to_bytes(), isinstance(self._impl, NumpyRunningStats)))
+
+    def __iadd__(self, other: RunningStats) -> RunningStats:
+        """``a += b`` merges ``b`` into ``a`` (see :meth:`merge`)."""
+        return self.merge(other)
+
+    def __add__(self, other: RunningStats) -> RunningStats:
+        """A new statistic equal to one fed both streams."""
+        if not isinstance(other, RunningStats):
+            return NotImplemented
+        return self.copy().merge(other)
+
+    # ------------------------------------------------------------------ owners
+    def accumulator(self) -> _Held:
+        """``with stats.accumulator() as acc:`` holds this object's lock and gives the
+        accumulator a backend feeds directly (the core's native statistics or the NumPy
+        implementation). For owners such as :class:`~actif.explain.StreamingExplainer`
+        whose one backend call updates the accumulator atomically (a rejected input
+        changes nothing); readers in other threads wait until the block ends.
+        (A plain context object, not a generator: this runs once per streamed frame.)"""
+        return _Held(self)
+
+    @contextmanager
+    def staged(self) -> Iterator[Any]:
+        """Hold the lock and yield a private copy of the accumulator; when the block
+        ends without an error the copy becomes this object's state, else nothing
+        changed. For work made of several backend calls that must land whole."""
+        with self._lock:
+            staged = self._impl.copy()
+            yield staged
+            self._impl = staged
+
+    def scores(self, method: str = DEFAULT_AGGREGATION) -> np.ndarray:
+        """Per-feature scores (see :func:`scores_from_moments`): computed by the core for
+        native statistics (the same numbers as the NumPy formula), else in NumPy.
+        Raises ``ValueError`` before any sample."""
+        check_aggregation(method)
+        with self._lock:
+            if _native.is_native_stats(self._impl):
+                return np.asarray(self._impl.scores(method))
+            if self._impl.count == 0:
+                raise ValueError("no samples yet: update the statistics before asking for scores")
+            mean, std = np.array(self._impl.mean), self.std
+        return scores_from_moments(mean, std, method)
+
+    def ranking(self, method: str = DEFAULT_AGGREGATION) -> np.ndarray:
+        """Feature indices by descending score, ties by index (natively for native statistics)."""
+        check_aggregation(method)
+        with self._lock:
+            if _native.is_native_stats(self._impl):
+                return np.asarray(self._impl.ranking(method), dtype=np.int64)
+        return ranking_order(self.scores(method))
+
     def reset(self) -> None:
         with self._lock:
             self._impl.reset()
@@ -296,6 +358,7 @@ class RunningStats:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RunningStats) and self.to_bytes() == other.to_bytes()
+
 
     def __repr__(self) -> str:
         hl = f", half_life={self.half_life:g}" if self.half_life else ""
@@ -343,11 +406,29 @@ def _unknown_aggregation(method: Any) -> ValueError:
 
 
 def scores(stats: RunningStats, method: str = DEFAULT_AGGREGATION) -> np.ndarray:
-    """Scores (n_features,) from a :class:`RunningStats`; raises if it saw no sample."""
-    snapshot = stats.copy()  # mean and std of one state even if another thread updates
-    if snapshot.count == 0:
-        raise ValueError("no samples yet: update the statistics before asking for scores")
-    return scores_from_moments(snapshot.mean, snapshot.std, method)
+    """Scores (n_features,) from a :class:`RunningStats`; raises if it saw no sample.
+    One consistent state is read even while another thread updates."""
+    return stats.scores(method)
+
+
+class _Held:
+    """The context :meth:`RunningStats.accumulator` returns."""
+
+    __slots__ = ("_stats",)
+
+    def __init__(self, stats: RunningStats):
+        self._stats = stats
+
+    def __enter__(self) -> Any:
+        self._stats._lock.acquire()
+        return self._stats._impl
+
+    def __exit__(self, *exc: object) -> None:
+        self._stats._lock.release()
+
+
+def _from_pickle(data: bytes, numpy_impl: bool) -> RunningStats:
+    return RunningStats.from_bytes(data, impl="numpy" if numpy_impl else "auto")
 
 
 def ranking_order(score: np.ndarray) -> np.ndarray:

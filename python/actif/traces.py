@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .attribution import METHODS
 from .model_spec import LSTMLayer, ModelSpec
 
 # Forward-only traces are computed here, in the forward pass; the attribution methods
 # (gradient, integrated, occlusion) attribute one chosen output and live in
 # :mod:`actif.attribution`. Both are ``trace=`` options of the explainers.
 FORWARD_TRACES = ("input", "weighted", "gates", "paper")
+METHODS = ("gradient", "integrated", "occlusion")  # actif.attribution implements them
 TRACES = FORWARD_TRACES + METHODS
 DEFAULT_TRACE = "weighted"
 

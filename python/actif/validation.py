@@ -11,27 +11,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import _native
 from .errors import InvalidInputError
 
 # Inputs beyond this magnitude are almost surely sensor garbage, and float32 products
 # with the weights could overflow; the limit is a per-model setting (``max_abs``).
+# The core's kDefaultMaxAbs (cpp/include/actif/model.hpp) is the same number.
 DEFAULT_MAX_ABS = 1e6
 _F32_MAX = float(np.finfo(np.float32).max)
-
-try:
-    from ._core import first_invalid as _native_first_invalid
-except ImportError:  # no compiled core: NumPy does the scan
-    _native_first_invalid = None
+# What a streaming explainer does with rejected input (see StreamingExplainer).
+ON_INVALID = ("raise", "skip")
 
 
 def first_invalid(arr: np.ndarray, max_abs: float | None) -> int:
     """Flat index of the first NaN, Inf or out-of-range value of a float32 C-contiguous
     array, or -1 when all values are fine. The limit is compared in float32, as the
     native scan does, so both give the same answer for any ``max_abs``."""
-    if _native_first_invalid is not None:
-        return int(_native_first_invalid(arr, -1.0 if max_abs is None else float(max_abs)))
-    bad = invalid_values(arr, max_abs)
-    return int(np.flatnonzero(bad)[0]) if bad.any() else -1
+    return _native.first_invalid(arr, max_abs)
 
 
 def invalid_values(arr32: np.ndarray, max_abs: float | None) -> np.ndarray:
@@ -105,8 +101,15 @@ def as_float32(
 
 def _raise_if_invalid(arr32: np.ndarray, original: np.ndarray, what: str, names: Sequence[str] | None, max_abs: float | None) -> None:
     flat = first_invalid(arr32, max_abs)
-    if flat < 0:
-        return
+    if flat >= 0:
+        raise rejected_value_error(flat, original, what, names, max_abs)
+
+
+def rejected_value_error(
+    flat: int, original: np.ndarray, what: str, names: Sequence[str] | None, max_abs: float | None
+) -> InvalidInputError:
+    """The error for the value at flat index ``flat`` of ``original`` (found by the input
+    rule's scan, here or in the core): names the window/step/row and the feature."""
     where = tuple(int(v) for v in np.unravel_index(flat, original.shape))
     value = original[where]
     feat = where[-1]
@@ -125,7 +128,7 @@ def _raise_if_invalid(arr32: np.ndarray, original: np.ndarray, what: str, names:
             kind = f"|value| {abs(float(value)):.3g} beyond float32's range (out of range)"
         else:
             kind = f"|value| {abs(float(value)):.3g} > max_abs {max_abs:g}"
-    raise InvalidInputError(f"{what} has {kind} at {loc}; nothing was changed", where, reason)
+    return InvalidInputError(f"{what} has {kind} at {loc}; nothing was changed", where, reason)
 
 
 def positive_int(value: Any, name: str) -> int:

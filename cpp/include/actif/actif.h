@@ -18,6 +18,14 @@
  * Lifetime: a stream keeps its model alive, so actif_model_free() may come before
  * actif_stream_free(). Every *_free function accepts NULL.
  *
+ * The input rule: every input value (actif_forward, actif_stream_step/run) must be
+ * finite and |v| <= actif_model_input_limit(model): the smaller of the model's max_abs
+ * setting (default 1e6, see actif_model_set_max_abs) and an overflow-safe bound derived
+ * from the weights when the model is loaded, so no accepted input can overflow float32
+ * anywhere in the model. The Python API applies the same rule with the same limit. A
+ * rejected call returns ACTIF_E_INVALID_ARGUMENT naming the window/step, stream and
+ * feature of the first rejected value, and changes nothing.
+ *
  * Model files are the .npz files python/actif/model_spec.py writes (ModelSpec.save,
  * actif.Model.save); compressed archives (np.savez_compressed) are refused.
  */
@@ -47,7 +55,7 @@ extern "C" {
 
 typedef enum actif_status {
   ACTIF_OK = 0,
-  ACTIF_E_INVALID_ARGUMENT = 1, /* null pointer, wrong size, NaN/Inf input, bad option */
+  ACTIF_E_INVALID_ARGUMENT = 1, /* null pointer, wrong size, input breaking the input rule, bad option */
   ACTIF_E_IO = 2,               /* the model file cannot be opened or read */
   ACTIF_E_FORMAT = 3,           /* malformed model file or statistics blob (truncated, wrong shape/dtype, CRC) */
   ACTIF_E_UNSUPPORTED = 4,      /* valid but not readable here (compressed member, newer format version) */
@@ -57,7 +65,7 @@ typedef enum actif_status {
   ACTIF_E_INTERNAL = 8
 } actif_status;
 
-/* Which per-feature trace feeds the attribution (see DESIGN.md, "Traces"). */
+/* Which per-feature trace feeds the attribution (see docs/concepts.md, "Forward-only traces"). */
 typedef enum actif_trace {
   ACTIF_TRACE_NONE = 0,
   ACTIF_TRACE_INPUT = 1,    /* |x_t| */
@@ -66,7 +74,7 @@ typedef enum actif_trace {
   ACTIF_TRACE_PAPER = 4     /* |h_t[j]| for j < I (reference-code reproduction; needs H >= I) */
 } actif_trace;
 
-/* How per-feature statistics become scores (see DESIGN.md, "Aggregation"). */
+/* How per-feature statistics become scores (see docs/concepts.md, "Scores"). */
 typedef enum actif_score {
   ACTIF_SCORE_INVERSE = 0, /* DeepACTIF: (mm(mu) + 1 - mm(sigma)) / 2 */
   ACTIF_SCORE_MEAN = 1,
@@ -101,6 +109,12 @@ ACTIF_API int64_t actif_model_window(const actif_model* model);      /* trained 
 ACTIF_API int64_t actif_model_num_layers(const actif_model* model);  /* stacked LSTM layers */
 /* Hidden size of LSTM layer `layer`, or -1 if out of range. */
 ACTIF_API int64_t actif_model_hidden_size(const actif_model* model, int64_t layer);
+/* The input rule's per-model setting: inputs with |v| > max_abs are rejected (default
+ * 1e6; INFINITY leaves only the overflow bound). Must be > 0. Applies to every later
+ * call on this model and its streams: set it before running anything. */
+ACTIF_API int actif_model_set_max_abs(actif_model* model, double max_abs);
+/* The limit actually applied: min(max_abs, the model's overflow-safe bound); -1 for NULL. */
+ACTIF_API double actif_model_input_limit(const actif_model* model);
 /* Name of input feature i / output j (NUL-terminated UTF-8, owned by the model), or NULL. */
 ACTIF_API const char* actif_model_feature_name(const actif_model* model, int64_t i);
 ACTIF_API const char* actif_model_output_name(const actif_model* model, int64_t j);
@@ -118,10 +132,11 @@ typedef struct actif_window_request {
   actif_trace trace;      /* needed for trace_out and stats */
   float* trace_out;       /* out (n, t, I): per-step traces, or NULL */
   actif_stats* stats;     /* every step's trace row is added here, or NULL */
-  int32_t num_threads;    /* 0: all cores; 1: the calling thread only */
+  int32_t num_threads;    /* at most this many threads, 0: one per core (a batch is split only when
+                             each thread gets enough work); 1: the calling thread only */
 } actif_window_request;
 
-/* Checks every argument (and that x is finite) before touching any output. */
+/* Checks every argument and the input rule on all of x before touching any output. */
 ACTIF_API int actif_forward(const actif_model* model, const actif_window_request* request);
 
 /* ------------------------------------------------------------------ streaming */
@@ -137,9 +152,16 @@ ACTIF_API int64_t actif_stream_steps(const actif_stream* stream);
 
 /* Advances every stream by one sample: x (batch, I) -> y (batch, O). trace_out
  * (batch, I) and stats are optional (both need a trace). A sample that is rejected
- * (wrong arguments, NaN or Inf) leaves the stream and the statistics unchanged. */
+ * (wrong arguments, a value breaking the input rule) leaves the stream and the
+ * statistics unchanged. */
 ACTIF_API int actif_stream_step(actif_stream* stream, const float* x, float* y, actif_trace trace,
                                 float* trace_out, actif_stats* stats);
+/* `steps` consecutive samples in one call: x (steps, batch, I) -> y (steps, batch, O),
+ * trace_out (steps, batch, I) optional. Equal to `steps` calls of actif_stream_step
+ * (statistics included, byte for byte), except that all samples are checked first:
+ * a rejected call changes nothing. */
+ACTIF_API int actif_stream_run(actif_stream* stream, const float* x, int64_t steps, float* y, actif_trace trace,
+                               float* trace_out, actif_stats* stats);
 /* Copies the current hidden state h of LSTM layer `layer`, (batch, H), into out
  * (capacity `count` floats). */
 ACTIF_API int actif_stream_hidden(const actif_stream* stream, int64_t layer, float* out, int64_t count);
@@ -173,6 +195,72 @@ ACTIF_API size_t actif_stats_serialized_size(const actif_stats* stats);
 /* Writes actif_stats_serialized_size() bytes into buffer (capacity `capacity`). */
 ACTIF_API int actif_stats_serialize(const actif_stats* stats, void* buffer, size_t capacity, size_t* written);
 ACTIF_API int actif_stats_deserialize(const void* data, size_t size, actif_stats** out);
+
+/* ------------------------------------------------------------------ attribution */
+/* Signed attributions A of one output (`target`) to the raw input features, equal
+ * (up to float32 rounding) to Captum's on the equivalent PyTorch module; see
+ * include/actif/attribution.hpp. |A| rows feed statistics exactly as traces do, so
+ * scores, rankings and the byte format are the same as Python's. */
+typedef enum actif_attribution_method {
+  ACTIF_ATTRIBUTION_GRADIENT = 0,   /* gradient x input (Captum InputXGradient) */
+  ACTIF_ATTRIBUTION_INTEGRATED = 1, /* integrated gradients from the baseline */
+  ACTIF_ATTRIBUTION_OCCLUSION = 2   /* feature j at its baseline over the whole window (FeatureAblation) */
+} actif_attribution_method;
+
+/* Captum's integral approximations for integrated gradients. */
+typedef enum actif_integral {
+  ACTIF_INTEGRAL_GAUSS_LEGENDRE = 0,
+  ACTIF_INTEGRAL_RIEMANN_LEFT = 1,
+  ACTIF_INTEGRAL_RIEMANN_RIGHT = 2,
+  ACTIF_INTEGRAL_RIEMANN_MIDDLE = 3,
+  ACTIF_INTEGRAL_RIEMANN_TRAPEZOID = 4
+} actif_integral;
+
+/* Zero-initialised options mean: gradient x input of output 0, default baseline,
+ * 50 Gauss-Legendre steps, all cores. */
+typedef struct actif_attribution_options {
+  actif_attribution_method method;
+  int64_t target;        /* output index in [0, O) */
+  const float* baseline; /* (I) raw values, or NULL: the input the model normalises to 0 */
+  int64_t n_steps;       /* integrated: steps (0: 50; Riemann rules need >= 2) */
+  actif_integral integral;
+  int32_t num_threads;   /* 0: all cores; 1: the calling thread only */
+} actif_attribution_options;
+
+typedef struct actif_attribution_request {
+  const float* x;              /* (n, t, I), raw */
+  int64_t n;                   /* windows (0 is allowed and does nothing) */
+  int64_t t;                   /* steps per window (>= 1) */
+  actif_attribution_options options;
+  float* y;                    /* out (n, O): predictions; required */
+  float* values;               /* out (n, t, I): signed attributions, or NULL */
+  float* delta;                /* out (n): integrated gradients' completeness error
+                                  sum(A) - (y(x) - y(baseline)), or NULL (integrated only) */
+  actif_stats* abs_stats;      /* every step's |A| row is added here, or NULL */
+  actif_stats* signed_stats;   /* every step's A row, or NULL */
+} actif_attribution_request;
+
+/* Each window from a zero state. Checks every argument (and that x is finite) before
+ * touching any output; statistics change only when the whole call succeeds. */
+ACTIF_API int actif_attribute_windows(const actif_model* model, const actif_attribution_request* request);
+
+/* Stateful mode: each stream's current prediction attributed to its last L samples,
+ * L = min(samples taken, model window), re-run from the state those samples started
+ * from (held constant: the gradient is truncated there; occlusion and the integral
+ * path change only these samples). The stream itself is not changed. */
+typedef struct actif_stream_attribution {
+  actif_attribution_options options;
+  float* y;                  /* out (batch, O): the current prediction, re-computed */
+  float* values;             /* out (batch, L, I), oldest sample first, or NULL */
+  float* delta;              /* out (batch), integrated only, or NULL */
+  actif_stats* abs_stats;    /* the batch * L rows of |A|, or NULL */
+  actif_stats* signed_stats; /* the batch * L rows of A, or NULL */
+} actif_stream_attribution;
+
+/* L: the samples a stream attribution covers now (0 before the first step). */
+ACTIF_API int64_t actif_stream_attribution_steps(const actif_stream* stream);
+/* ACTIF_E_STATE before the first sample. */
+ACTIF_API int actif_stream_attribute(actif_stream* stream, const actif_stream_attribution* request);
 
 #ifdef __cplusplus
 }

@@ -79,4 +79,33 @@ struct AttributionRequest {
 // whole pass succeeded. Input values are the caller's to check (the input rule).
 void attribute_windows(const Model& model, const AttributionRequest& req);
 
+// The last `window` samples of B streams and the LSTM state each held window starts
+// from, so that a stream's current prediction can be attributed to the samples that
+// made it (stateful mode): the window is re-run from that state, which is held
+// constant (the gradient is truncated there). It only observes a stream: after each
+// successful step, commit() the sample and the state the step left.
+// Memory: window * B * I + (window + 1) * B * 2 * sum(H).
+class StreamHistory {
+ public:
+  StreamHistory() = default;
+  StreamHistory(const Model& m, int64_t batch);
+
+  // After a step succeeded: its samples x (B, I) and the state it left (h, c per layer, (B, H_l)).
+  void commit(const float* x, const std::vector<const float*>& h, const std::vector<const float*>& c);
+  void reset() { steps_ = 0; }
+  // Samples held per stream: min(steps, window).
+  int64_t length() const { return steps_ < window_ ? steps_ : window_; }
+  // Points req.x, n, t, h0 and c0 at the held windows (oldest sample first); valid
+  // until the next commit. Throws actif::Error before the first sample.
+  void fill_request(AttributionRequest& req);
+
+ private:
+  int64_t batch_ = 0, window_ = 0, n_in_ = 0, steps_ = 0;
+  std::vector<int64_t> hidden_;
+  std::vector<float> samples_;             // ring (window, B, I)
+  std::vector<std::vector<float>> h_, c_;  // per layer, ring (window + 1, B, H): state after each sample
+  std::vector<float> x_;                   // gathered windows (B, length, I)
+  std::vector<std::vector<float>> h0_, c0_;  // gathered start states (B, H)
+};
+
 }  // namespace actif

@@ -1,15 +1,19 @@
 // actif: the forward pass, in window mode and in stateful step mode.
 //
 // Window mode runs N independent windows of T steps, each from a zero state (exactly
-// what a model is trained on). Per layer, the input projections of all N*T steps are
-// one GEMM; each time step then adds the recurrent GEMM (N, H) x (H, 4H) in place and
-// applies the gate nonlinearities. Activations (h, c, gates) are written only into the
-// buffers the caller asks for; the trace of the first layer is computed in the same
-// pass. Large batches are split over threads by windows.
+// what a model is trained on). Per layer and per block of windows: for a few windows
+// (< 6) the input projections of all their steps are one GEMM (T rows per window); for
+// more, each step's projection is an (nb, 4H) GEMM that stays in cache while the
+// recurrent GEMM (nb, H) x (H, 4H) adds to it in place and the cell applies the gate
+// nonlinearities. Activations (h, c, gates) are written only into the buffers the
+// caller asks for; the trace of the first layer is computed in the same pass. Windows
+// are split over threads only when each thread gets at least ~2M multiply-adds
+// (a single window of a small model always runs on the calling thread).
 //
 // Step mode advances B independent streams by one sample each, reading and updating a
-// caller-held state (h, c per layer; a ring of the last `window` top-layer hidden
-// states that mean/max pooling reads).
+// state (h, c per layer; a ring of the last `window` top-layer hidden states that
+// mean/max pooling reads) that actif::Stream (stream.hpp) owns. Step mode always runs
+// on the calling thread.
 #pragma once
 
 #include <cstdint>
@@ -36,14 +40,15 @@ struct WindowRequest {
   TraceKind trace = TraceKind::None;
   float* trace_out = nullptr;         // (N, T, I) when trace != None and wanted
   RunningStats* stats = nullptr;      // when set, every step's trace row is added
-  int num_threads = 0;                // 0: all cores
+  int num_threads = 0;                // at most this many threads; 0: one per core (see above)
 };
 
 // Runs the request; throws actif::Error on inconsistent sizes (before any output is
 // written). Statistics, if given, are updated only after the whole pass succeeded.
 void window_forward(const Model& model, const WindowRequest& req);
 
-// The carried state of B streams; all buffers are owned by the caller.
+// The carried state of B streams, as pointers into buffers someone else owns
+// (actif::Stream owns them for both the C API and the Python binding).
 struct StepState {
   int64_t batch = 0;
   std::vector<float*> h;  // per layer (B, H_l)

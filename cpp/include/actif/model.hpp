@@ -32,10 +32,28 @@ const char* to_string(TraceKind t);
 // Bound on every layer size and on the window, as model_spec.py's MAX_DIM.
 constexpr int64_t kMaxDim = int64_t{1} << 16;
 
+// The input rule's per-model setting by default (python/actif/validation.py's
+// DEFAULT_MAX_ABS): inputs beyond it are treated as sensor garbage.
+constexpr double kDefaultMaxAbs = 1e6;
+// Largest magnitude any value computed from an accepted input may reach: float32's
+// maximum is 3.4e38 and the overflow bound ignores rounding, so keep a wide margin.
+constexpr double kFloat32Budget = 1e36;
+
 // Thrown for malformed models or bad arguments; the Python binding maps it to ValueError.
 class Error : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
+};
+
+// An input value that breaks the input rule; index() is the flat index of the first
+// rejected value in the caller's array. Nothing was changed when it is thrown.
+class InputError : public Error {
+ public:
+  InputError(const std::string& message, int64_t index) : Error(message), index_(index) {}
+  int64_t index() const { return index_; }
+
+ private:
+  int64_t index_;
 };
 
 struct LstmLayer {
@@ -72,9 +90,40 @@ struct Model {
   PackedMatrix trace_route;             // "weighted": U (H0, I), U[k,j] = sum_g |W_ih[g*H0+k, j]|
   PackedMatrix trace_abs_w_ih;          // "gates": |W_ih| (4H0, I)
 
+  // The input rule (docs/architecture.md, "Where each rule lives"): a value is accepted when it is
+  // finite and |v| <= input_limit(), compared in float32. overflow_bound is derived
+  // once by ModelBuilder (overflow_safe_bound) so that no accepted input can overflow
+  // float32 anywhere in the model; max_abs is the per-model setting on top of it
+  // (+inf: none, only the overflow bound applies). Every adapter (Python binding, C
+  // API) applies this one rule through first_invalid_input / check_*_input below.
+  double overflow_bound = kFloat32Budget;
+  double max_abs = kDefaultMaxAbs;
+  double input_limit() const { return max_abs < overflow_bound ? max_abs : overflow_bound; }
+  float input_limit_f32() const { return static_cast<float>(input_limit()); }
+
   int64_t hidden_top() const { return lstm.back().hidden_size; }
   int64_t output_size() const { return dense.empty() ? hidden_top() : dense.back().out_features; }
 };
+
+// The largest input magnitude B for which no value computed from the inputs can
+// overflow float32: the input affine, the first layer's pre-activations and every
+// trace (|h|, |gates| <= 1, so deeper layers see bounded values). A conservative bound
+// from the first layer's weights (w_ih (4H, I), w_hh (4H, H), PyTorch layout) and the
+// optional input affine (null: none); at most kFloat32Budget. Computed in float64;
+// python/actif/model.py's overflow_safe_abs is its NumPy twin (used without the core).
+double overflow_safe_bound(int64_t input_size, int64_t hidden_size, const float* input_scale,
+                           const float* input_shift, const float* w_ih, const float* w_hh, const float* b_ih,
+                           const float* b_hh);
+
+// Flat index of the first value of x[0..n) that breaks the input rule (NaN, Inf or
+// |v| > limit), or -1.
+int64_t first_invalid_input(const float* x, int64_t n, float limit);
+
+// Apply the input rule to windows x (n, t, I) / consecutive samples x (m, batch, I);
+// throw InputError naming the window or step, the row (stream) and the feature of the first
+// rejected value. `what` names the array in the message.
+void check_windows_input(const Model& m, const float* x, int64_t n, int64_t t, const char* what = "x");
+void check_samples_input(const Model& m, const float* x, int64_t steps, int64_t batch, const char* what = "x");
 
 // Builds a Model from arrays in PyTorch layout, checking every size. All pointers are
 // read (and copied) during the call only.
@@ -88,6 +137,8 @@ class ModelBuilder {
   ModelBuilder& post_affine(int64_t n, const float* scale, const float* shift);
   // weight (out, in) row-major as in torch.nn.Linear.
   ModelBuilder& dense(int64_t in, int64_t out, const float* weight, const float* bias, Activation act);
+  // The input rule's per-model setting (> 0; +inf: none). Default kDefaultMaxAbs.
+  ModelBuilder& max_abs(double value);
   Model build();
 
  private:

@@ -63,8 +63,10 @@ class RunningStats {
 enum class ScoreMethod { Inverse, Mean, MeanStd, Pen };
 ScoreMethod parse_score_method(const char* name);
 
-// Scores from means and standard deviations (see DESIGN.md, "Aggregation").
+// Scores from means and standard deviations (formulas: docs/concepts.md, "Scores"; where the rule lives: docs/architecture.md).
 void compute_scores(ScoreMethod method, const double* mean, const double* stddev, int64_t n, double* out);
+// Feature indices by descending score, ties by index (a stable sort): order[0] is the top.
+void ranking_order(const double* scores, int64_t n, int64_t* order);
 
 uint32_t crc32(const uint8_t* data, size_t size, uint32_t crc = 0);
 

@@ -11,6 +11,8 @@ tiny_model_expected.txt whitespace-separated sections "name count v1 v2 ...":
                         trace_mean / trace_std (weighted trace over all 24 steps),
                         scores_inverse, stream_x (12 samples x 6) and stream_y (12 x 2)
                         from stateful steps, one stream from a zero state.
+tiny_model_attribution.txt  the same format: the attributions of output 1
+                        (expected_attribution) the C API must give.
 The C++ test test_c_api.cpp loads both; tests/test_c_api_fixture.py checks that the
 committed files still agree with the Python reference.
 """
@@ -68,9 +70,61 @@ def expected(spec) -> dict[str, np.ndarray]:
     }
 
 
+def expected_attribution(spec) -> dict[str, np.ndarray]:
+    """The native attributions' expected values (tiny_model_attribution.txt), all of
+    output 1 with the default baseline: gradient x input, integrated gradients
+    (16 Gauss-Legendre steps) with its delta, occlusion of the windows ``x`` of
+    :func:`expected`; and in stateful mode, after the 12 samples ``stream_x``, the
+    current prediction attributed (gradient x input) to the last 8 (the model's window)
+    from the state the first 4 left."""
+    from actif.attribution import default_baseline, ig_nodes, input_gradient
+
+    base = expected(spec)
+    x = base["x"].astype(np.float64)
+    b = np.broadcast_to(default_baseline(spec), x.shape)
+    y, grad = input_gradient(spec, x, 1)
+    alphas, weights = ig_nodes(16, "gausslegendre")
+    ig = (x - b) * sum(w * input_gradient(spec, b + a * (x - b), 1)[1] for a, w in zip(alphas, weights))
+    y_base = input_gradient(spec, np.array(b), 1)[0][:, 1]
+    occ = np.empty_like(x)
+    for j in range(x.shape[-1]):
+        ablated = x.copy()
+        ablated[..., j] = b[..., j]
+        occ[..., j] = (y[:, 1] - input_gradient(spec, ablated, 1)[0][:, 1])[:, None]
+    ref = NumpyBackend(spec, dtype=np.float64)
+    state = ref.new_state(1)
+    stream_x = base["stream_x"]
+    for i in range(4):
+        ref.step(stream_x[i : i + 1], state)
+    last = stream_x[None, 4:].astype(np.float64)
+    stream_y, stream_grad = input_gradient(spec, last, 1, list(zip(state.h, state.c)))
+    return {
+        "attr_gradient": x * grad,
+        "attr_integrated": ig,
+        "attr_delta": ig.reshape(3, -1).sum(axis=1) - (y[:, 1] - y_base),
+        "attr_occlusion": occ,
+        "stream_attr_y": stream_y,
+        "stream_attr_gradient": last * stream_grad,
+    }
+
+
+def _write_sections(path: str, sections: dict[str, np.ndarray]) -> None:
+    with open(path, "w", encoding="ascii") as fh:
+        for name, arr in sections.items():
+            flat = np.asarray(arr, dtype=np.float64).ravel()
+            fh.write(f"{name} {flat.size}\n")
+            fh.write(
+                "\n".join(
+                    " ".join(f"{v:.17g}" for v in flat[i : i + 6]) for i in range(0, flat.size, 6)
+                )
+            )
+            fh.write("\n")
+
+
 def write(out_dir: str) -> None:
     spec = make_spec()
     spec.save(os.path.join(out_dir, "tiny_model.npz"))
+    _write_sections(os.path.join(out_dir, "tiny_model_attribution.txt"), expected_attribution(spec))
     with open(os.path.join(out_dir, "tiny_model_expected.txt"), "w", encoding="ascii") as fh:
         for name, arr in expected(spec).items():
             flat = np.asarray(arr, dtype=np.float64).ravel()

@@ -8,13 +8,20 @@ A backend is built from a validated :class:`~actif.model_spec.ModelSpec` and off
 * ``forward_stats(X, stats, trace)``: the same pass feeding the trace straight into a
   running-statistics object (backends with a fused native path override it);
 * ``step(x, state, trace)``: the stateful mode, one new sample per stream, the state
-  carried in a :class:`StreamState`;
+  carried in a stream state made by ``new_state(batch)``;
 * ``attribute(X, method, ...)``: signed per-step attributions of one output (gradient x
   input, integrated gradients, occlusion; :mod:`actif.attribution`), with a generic
   default built on ``forward`` and ``step`` that native backends may override.
 
-Inputs reaching a backend are already validated (shape, dtype float32, finite) by the
-model layer; backends never mutate a state unless the call succeeds.
+Stream states share one interface whatever the backend: ``batch``, ``steps``,
+``copy()``, ``reset()``, read access to ``h`` and ``c`` (lists of (B, H_l) arrays, one
+per layer) and ``ring`` ((B, window, H_top); window 0 for ``last`` pooling), and
+``assign(h, c, ring, steps)`` to load a saved state (checked before anything changes).
+The cpp backend's state is the core's native ``Stream``; the others use
+:class:`StreamState` below.
+
+Inputs reaching a backend are already validated (shape, dtype float32, the input rule)
+by the model layer; backends never mutate a state unless the call succeeds.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..attribution import attribute_with_engine
 from ..model_spec import ModelSpec
 
 
@@ -98,6 +106,36 @@ class StreamState:
             [a.copy() for a in self.h], [a.copy() for a in self.c], self.ring.copy(), self.steps, self.dtype
         )
 
+    __copy__ = copy
+
+    def __deepcopy__(self, memo: dict) -> StreamState:
+        return self.copy()
+
+    def reset(self) -> None:
+        """Back to the zero state, as if no sample had been seen."""
+        for a in (*self.h, *self.c, self.ring):
+            a[...] = 0
+        self.steps = 0
+
+    def assign(self, h: list[np.ndarray], c: list[np.ndarray], ring: np.ndarray, steps: int) -> None:
+        """Replace the state (a checkpoint restore): one h and c per layer and the ring,
+        each of this state's size and finite; checked before anything changes."""
+        if len(h) != len(self.h) or len(c) != len(self.c):
+            raise ValueError(f"state needs one h and one c per LSTM layer ({len(self.h)})")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps!r}")
+        pairs = [(f"h.{k}", a, d) for k, (a, d) in enumerate(zip(h, self.h))]
+        pairs += [(f"c.{k}", a, d) for k, (a, d) in enumerate(zip(c, self.c))] + [("ring", ring, self.ring)]
+        for name, src, dst in pairs:
+            src = np.asarray(src)
+            if src.size != dst.size:
+                raise ValueError(f"state {name} holds {src.size} values, expected {dst.size}")
+            if not np.all(np.isfinite(src)):
+                raise ValueError(f"state {name} holds NaN or Inf")
+        for _, src, dst in pairs:
+            dst[...] = np.asarray(src).reshape(dst.shape)  # cast to this state's dtype
+        self.steps = int(steps)
+
     def pooled_after(self, top_h: np.ndarray, pooling: str) -> np.ndarray:
         """Pooled features once the new top-layer hidden state ``top_h`` (B, H) joins the
         ring, read without writing it: the state is unchanged until :meth:`commit`."""
@@ -161,13 +199,24 @@ class Backend:
         stats.update(tr)
         return y
 
+    def run_stats(self, x: np.ndarray, state: StreamState, stats, trace: str) -> np.ndarray:
+        """M consecutive samples x (M, I) of one stream: M steps, each feeding its trace
+        row into ``stats`` (as M ``step_stats`` calls do); return y (M, O). The cpp
+        backend runs them in one native call."""
+        y = np.empty((x.shape[0], self.spec.output_size), np.float32)
+        for r in range(x.shape[0]):
+            y[r] = self.step_stats(x[r : r + 1], state, stats, trace)[0]
+        return y
+
     # The streaming hot path: a backend may run an input that needs no conversion in one
-    # native call, checking its values itself. ``None`` means "not handled, nothing done":
-    # the caller then takes the general path (validation, messages, skip policy).
-    def try_forward_stats(self, x: np.ndarray, stats, trace: str, limit: float | None) -> np.ndarray | None:
+    # native call, applying the input rule itself. It returns y; or the flat index (int)
+    # of the first rejected value (nothing done; the caller builds the error from it
+    # without scanning again); or ``None``: not handled, nothing done, and the caller
+    # takes the general path (conversion, validation, messages, skip policy).
+    def try_forward_stats(self, x: np.ndarray, stats, trace: str, limit: float | None) -> np.ndarray | int | None:
         return None
 
-    def try_step_stats(self, x: np.ndarray, state: StreamState, stats, trace: str, limit: float | None) -> np.ndarray | None:
+    def try_step_stats(self, x: np.ndarray, state: StreamState, stats, trace: str, limit: float | None) -> np.ndarray | int | None:
         return None
 
     def attribute(
@@ -189,13 +238,25 @@ class Backend:
         :mod:`actif.attribution`). This default works for every engine: activations from
         :meth:`forward` (or from :meth:`step` when ``initial_state`` is given), the reverse
         pass in NumPy, occlusion through the engine; a native backend overrides it."""
-        # imported here: actif.attribution imports the reference backend, which imports this module
-        from ..attribution import attribute_with_engine
-
         return attribute_with_engine(
             self, X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method,
             initial_state=initial_state, internal_batch_size=internal_batch_size,
         )
+
+    def attribute_stats(
+        self, X: np.ndarray, method: str, abs_stats, signed_stats, *, target=0, baseline=None, n_steps: int = 50,
+        ig_method: str = "gausslegendre",
+    ) -> np.ndarray:
+        """:meth:`attribute` feeding every step's |A| row into ``abs_stats`` and its A row
+        into ``signed_stats`` (either may be ``None``); returns y (N, O). A native
+        backend fuses the two (no (N, T, I) array crosses into Python)."""
+        res = self.attribute(X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method)
+        rows = res.values.reshape(-1, res.values.shape[-1])
+        if signed_stats is not None:
+            signed_stats.update(rows)
+        if abs_stats is not None:
+            abs_stats.update(np.abs(rows))
+        return res.y
 
     def close(self) -> None:
         """Release engine resources (sessions, interpreters); the default has none."""

@@ -1,39 +1,46 @@
-"""The compiled C++ backend (``actif._core``): float32, threaded, fused attribution."""
+"""The compiled C++ backend (``actif._core``): float32, threaded, fused attribution.
+
+Its stream state is the core's own ``Stream`` object (h, c, pooling ring, steps held
+natively; see cpp/include/actif/stream.hpp), and its model applies the input rule
+natively with the limit it derived when built.
+"""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
+from .. import _native
 from ..model_spec import ModelSpec
-from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
+from ..validation import DEFAULT_MAX_ABS
+from .base import Activations, Backend, ForwardResult, LayerActivations
 
-try:
-    from .. import _core
-except ImportError as exc:  # reported through the registry with an install hint
-    raise ImportError(f"actif._core is not built ({exc})") from exc
+_core = _native.load()
+if _core is None:  # reported through the registry with an install hint
+    raise ImportError("actif._core is not built")
 
 
-def core_model(spec: ModelSpec) -> _core.Model:
+def core_model(spec: ModelSpec, max_abs: float | None = DEFAULT_MAX_ABS) -> Any:
     """Hand a spec's arrays to the native builder (it copies and transposes them)."""
-    return _core.Model(
-        spec.input_scale,
-        spec.input_shift,
-        [(l.w_ih, l.w_hh, l.b_ih, l.b_hh) for l in spec.lstm],
-        spec.pooling,
-        int(spec.window),
-        spec.post_scale,
-        spec.post_shift,
-        [(d.weight, d.bias, d.activation) for d in spec.dense],
-    )
+    return _native.native_model(spec, max_abs)
 
 
 class CppBackend(Backend):
     name = "cpp"
+    applies_input_rule = True  # Model passes max_abs; the native model derives the limit
 
-    def __init__(self, spec: ModelSpec, num_threads: int | None = None):
+    def __init__(self, spec: ModelSpec, num_threads: int | None = None, max_abs: float | None = DEFAULT_MAX_ABS):
         super().__init__(spec, num_threads)
-        self._model = core_model(spec)
+        self._model = core_model(spec, max_abs)
         self._threads = int(num_threads or 0)
+        self._limit = float(self._model.input_limit)
+
+    @property
+    def input_limit(self) -> float:
+        """The input rule's bound the native model derived (min of max_abs and overflow bound)."""
+        return self._limit
 
     def forward(self, X, *, activations=False, trace=None):
         y, layers, tr = self._model.forward(X, activations, trace or "none", self._threads)
@@ -41,35 +48,37 @@ class CppBackend(Backend):
         return ForwardResult(y, acts, tr)
 
     def forward_stats(self, X, stats, trace):
-        if isinstance(stats, _core.RunningStats):
+        if _native.is_native_stats(stats):
             return self._model.forward_stats(X, stats, trace, self._threads)
         return super().forward_stats(X, stats, trace)
 
     def try_forward_stats(self, x, stats, trace, limit):
-        if not isinstance(stats, _core.RunningStats):
+        if not _native.is_native_stats(stats) or not _same_limit(limit, self._limit):
             return None
-        return self._model.try_forward_stats(x, stats, trace, self._threads, _limit(limit))
+        return self._model.try_forward_stats(x, stats, trace, self._threads)
 
-    def try_step_stats(self, x, state: StreamState, stats, trace, limit):
-        if not isinstance(stats, _core.RunningStats) or state.batch != 1:
+    def new_state(self, batch: int = 1):
+        return _core.Stream(self._model, batch)
+
+    def try_step_stats(self, x, state, stats, trace, limit):
+        if not _native.is_native_stats(stats) or not _same_limit(limit, self._limit):
             return None
-        y = self._model.try_step_stats(x, state.h, state.c, state.ring, state.steps, trace, stats, _limit(limit))
-        if y is not None:
-            state.steps += 1
-        return y
+        return _stream(state).try_run_stats(x, trace, stats)
 
-    def step(self, x, state: StreamState, *, trace=None):
-        y, tr = self._model.step(x, state.h, state.c, state.ring, state.steps, trace or "none", None)
-        state.steps += 1
-        return y, tr
+    def step(self, x, state, *, trace=None):
+        return _stream(state).step(x, trace or "none")
 
-    def step_stats(self, x, state: StreamState, stats, trace):
-        if not isinstance(stats, _core.RunningStats):
+    def step_stats(self, x, state, stats, trace):
+        if not _native.is_native_stats(stats):
             return super().step_stats(x, state, stats, trace)
-        y, _ = self._model.step(x, state.h, state.c, state.ring, state.steps, trace, stats)
-        state.steps += 1
+        y, _ = _stream(state).step(x, trace, stats)
         return y
 
+    def run_stats(self, x, state, stats, trace):
+        if not _native.is_native_stats(stats):
+            return super().run_stats(x, state, stats, trace)
+        y, _ = _stream(state).run(np.ascontiguousarray(x[:, None, :]), trace, stats)  # one native call
+        return y[:, 0]
 
     # ------------------------------------------------------------------ attribution
     def attribute(
@@ -116,6 +125,32 @@ class CppBackend(Backend):
                 delta[rows] = d
         return StepAttribution(y, values, delta)
 
+    def attribute_stats(
+        self, X, method, abs_stats, signed_stats, *, target=0, baseline=None, n_steps=50, ig_method="gausslegendre"
+    ):
+        """One native call (``_core.Model.attribute_stats``) when both statistics are the
+        core's (or ``None``), the target is one index and the baseline one (I,) row;
+        otherwise the generic path. The statistics get the same bytes either way."""
+        from ..attribution import check_request, ig_nodes
+
+        native = all(s is None or _native.is_native_stats(s) for s in (abs_stats, signed_stats))
+        if native:
+            targets, _ = check_request(self.spec, X, method, target, None, None)
+            base = self._native_baseline(baseline, X.shape)
+            native = base is not None and len(np.unique(targets)) <= 1
+        if not native:
+            return super().attribute_stats(
+                X, method, abs_stats, signed_stats, target=target, baseline=baseline, n_steps=n_steps,
+                ig_method=ig_method,
+            )
+        if method == "integrated":
+            ig_nodes(n_steps, ig_method)
+        tgt = int(targets[0]) if len(targets) else 0
+        return self._model.attribute_stats(
+            np.ascontiguousarray(X, np.float32), method, tgt, base, int(n_steps), ig_method, abs_stats, signed_stats,
+            self._threads,
+        )
+
     def _native_baseline(self, baseline, shape) -> np.ndarray | None:
         """The baseline as the core takes it, (I,) float32; ``None`` when it varies over
         steps or windows (then the generic path runs)."""
@@ -131,22 +166,30 @@ def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, np.float32)
 
 
-def _limit(limit: float | None) -> float:
-    return -1.0 if limit is None else float(limit)
+def _stream(state: Any) -> Any:
+    if not _native.is_native_stream(state):
+        raise TypeError(f"the cpp backend steps its own stream states (Model.new_state), got {type(state).__name__}")
+    return state
+
+
+def _same_limit(limit: float | None, native: float) -> bool:
+    """The hot path applies the native model's limit: only take it when the caller asks
+    for that same limit."""
+    return (math.inf if limit is None else float(limit)) == float(native)
 
 
 def isa() -> str:
     """The kernel set in use: ``scalar``, ``avx2`` or ``neon``."""
-    return _core.isa()
+    return str(_native.isa())
 
 
 def set_isa(name: str) -> None:
     """Pin the kernel set (``"scalar"`` forces the reference path; ``"auto"`` the best)."""
-    _core.set_isa(name)  # an unknown or unsupported name raises ValueError
+    _native.set_isa(name)
 
 
 def supported_isas() -> list[str]:
-    return list(_core.supported_isas())
+    return _native.supported_isas()
 
 
 __all__ = ["CppBackend", "core_model", "isa", "set_isa", "supported_isas"]

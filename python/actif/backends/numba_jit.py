@@ -310,7 +310,7 @@ def split(total: int, part: int, chunks: int) -> tuple[int, int]:
 class NumbaBackend(Backend):
     """float32 LSTM forward, traces and stateful steps in Numba-compiled kernels.
 
-    ``num_threads``: threads for large batches (default: all cores); results are
+    ``num_threads``: threads for large batches (default: one per core); results are
     identical for any thread count.
     """
 

@@ -2,7 +2,8 @@
 
 This is the oracle for every other backend: the parity tests run it in float64 and
 compare each engine's predictions, activations, traces and statistics against it.
-Clarity beats speed here; every step follows DESIGN.md's equations line by line.
+The equations themselves live in :mod:`actif.reference`, line by line
+(docs/architecture.md, "Backends").
 """
 
 from __future__ import annotations
@@ -10,60 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..model_spec import ModelSpec
-from ..traces import TraceRouting, activate_gates, compute_trace, sigmoid
+from ..reference import apply_activation, apply_head, lstm_cell, normalise_input, pool
+from ..traces import TraceRouting, compute_trace
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
 
-
-def apply_activation(name: str, v: np.ndarray) -> np.ndarray:
-    if name == "identity":
-        return v
-    if name == "relu":
-        return np.maximum(v, 0)
-    if name == "elu":
-        return np.where(v > 0, v, np.expm1(np.minimum(v, 0)))
-    if name == "tanh":
-        return np.tanh(v)
-    if name == "sigmoid":
-        return sigmoid(v)
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def normalise_input(spec: ModelSpec, x: np.ndarray) -> np.ndarray:
-    if spec.input_scale is None:
-        return x
-    return x * spec.input_scale.astype(x.dtype) + spec.input_shift.astype(x.dtype)  # type: ignore[union-attr]
-
-
-def pool(pooling: str, h: np.ndarray) -> np.ndarray:
-    """Pool a hidden sequence (N, T, H) over time."""
-    if pooling == "last":
-        return h[:, -1]
-    if pooling == "mean":
-        return h.mean(axis=1)
-    if pooling == "max":
-        return h.max(axis=1)
-    raise ValueError(f"unknown pooling {pooling!r}")
-
-
-def apply_head(spec: ModelSpec, pooled: np.ndarray) -> np.ndarray:
-    """Folded-BatchNorm affine and dense layers on pooled features (N, H) -> (N, O)."""
-    dt = pooled.dtype
-    v = pooled
-    if spec.post_scale is not None:
-        v = v * spec.post_scale.astype(dt) + spec.post_shift.astype(dt)  # type: ignore[union-attr]
-    for layer in spec.dense:
-        v = apply_activation(layer.activation, v @ layer.weight.T.astype(dt) + layer.bias.astype(dt))
-    return v
-
-
-def lstm_cell(z: np.ndarray, c_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One LSTM step from pre-activations z (B, 4H): returns (h, c, gates)."""
-    gates = activate_gates(z)
-    hidden = c_prev.shape[-1]
-    i, f, g, o = (gates[..., k * hidden : (k + 1) * hidden] for k in range(4))
-    c = f * c_prev + i * g
-    h = o * np.tanh(c)
-    return h, c, gates
+__all__ = ["NumpyBackend", "apply_activation", "apply_head", "lstm_cell", "normalise_input", "pool"]
 
 
 class NumpyBackend(Backend):

@@ -25,7 +25,11 @@ Threads: one interpreter thread unless ``num_threads`` is given.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 
@@ -58,6 +62,36 @@ def check_available() -> None:
     import flatbuffers  # noqa: F401
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_info_lines() -> Iterator[None]:
+    """Drop the ``INFO: ...`` lines the TFLite runtime writes to file descriptor 2 (e.g.
+    "Created TensorFlow Lite XNNPACK delegate for CPU") while allocating; everything else
+    it writes there is passed on to ``sys.stderr`` unchanged. fd 2 belongs to the whole
+    process, so one redirection at a time (the lock)."""
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded interpreters)
+            yield
+            return
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                kept = [line for line in captured.read().decode("utf-8", "replace").splitlines(True)
+                        if not line.startswith("INFO: ")]
+                if kept:
+                    sys.stderr.write("".join(kept))
+
+
 class _Runner:
     """One interpreter with its tensors by name, resized on demand.
 
@@ -68,8 +102,9 @@ class _Runner:
     def __init__(self, model: bytes, threads: int):
         self.lock = threading.Lock()
         try:
-            self.interp = interpreter_class()(model_content=model, num_threads=threads)
-            self.interp.allocate_tensors()
+            with _without_info_lines():
+                self.interp = interpreter_class()(model_content=model, num_threads=threads)
+                self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelFormatError(f"the TFLite interpreter rejected the model: {exc}") from exc
         details = self.interp.get_tensor_details()
@@ -88,7 +123,8 @@ class _Runner:
         self.interp.resize_tensor_input(self.input, list(shape))
         for name, width in self.state_widths.items():
             self.interp.resize_tensor_input(self.index[name], [shape[0], width])
-        self.interp.allocate_tensors()
+        with _without_info_lines():
+            self.interp.allocate_tensors()
         self.shape = shape
 
     def get(self, name: str) -> np.ndarray:

@@ -3,86 +3,120 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 
 import numpy as np
 
 DESCRIPTION = """\
-Attribute a model's predictions on stored data to its input features (DeepACTIF) and
-print the ranking. Data may be:
-  .npy        windows (N, T, I)
-  .npz        the array named by --key (default: 'X', or the only array)
-  .csv/.tsv   one row per sample with a header; columns are matched to the model's
-              feature names and cut into windows of the model's length (stride 1)
+Attribute a model's predictions on stored data to its input features and print the
+ranking (by default: the weighted trace scored by its mean; see --trace, --aggregation).
+Without --model it explains the bundled fixation-depth model (foval_edge, 37 gaze
+features, windows of 10 samples) and says so.
+
+Data may be:
+  .npy               windows (N, T, I); T must be the model's window length
+  .npz               the array named by --key (default: 'X', or the only array)
+  .csv .tsv .txt     one row per sample with a header line; columns are matched to the
+                     model's feature names (others are ignored, order does not matter)
+                     and cut into windows of the model's length (--stride). Delimiter:
+                     comma for .csv, tab for .tsv, the header's for .txt, or --delimiter.
+                     Quoted fields and a UTF-8 byte-order mark are fine.
+  .parquet .pq       the same, read with pyarrow
+Reading tables needs the lab extra: pip install 'actif[lab]'.
+
+With --data-dir (a folder of such files, or of RobustVision subjects), --workers or
+--scheduler, the job runs on a Dask cluster (pip install 'actif[dask]'): one partition
+per file, range of windows or subject, merged exactly; the result does not depend on
+the number of workers.
+"""
+
+EPILOG = """\
+examples:
+  actif explain --data session.csv                      # the bundled model on a CSV of gaze features
+  actif explain --model m.npz --data windows.npy --out ranking.json --plot ranking.png
+  actif explain --model m.npz --data session.txt --delimiter ';' --stride 5
+  actif explain --model m.onnx --data X.npz --key windows --aggregation inverse   # DeepACTIF's score
+  actif explain --model m.npz --data long_windows.npy --any-window-length        # pooling 'last'/'mean' only
+  actif explain --model m.npz --data-dir recordings/ --workers 2 --on-invalid skip   # on a Dask cluster
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="rank the input features of a model on stored data",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="model file (.npz, .onnx, .pt)")
-    p.add_argument("--data", required=True, help="windows (.npy/.npz) or samples (.csv/.tsv)")
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None,
+                   help="model file (.npz, .onnx, .pt); default: the bundled foval_edge model")
+    p.add_argument("--data", default=None, help="windows (.npy/.npz) or samples (.csv/.tsv/.txt/.parquet)")
     p.add_argument("--key", default=None, help="array name inside an .npz (default: X)")
-    p.add_argument("--trace", default=None, help="trace: input | weighted | gates | paper (default: weighted)")
+    p.add_argument("--delimiter", default=None,
+                   help="field delimiter of a text table: one character, or tab, comma, semicolon "
+                   "(default: from the extension)")
+    p.add_argument("--trace", default=None,
+                   help="trace: input | weighted | gates | paper, or a method of one output: "
+                        "gradient | integrated | occlusion (default: weighted)")
+    p.add_argument("--target", type=int, default=None,
+                   help="output index the methods attribute (default 0; a classifier's class)")
+    p.add_argument("--n-steps", type=int, default=None, help="integrated gradients: number of nodes (default 50)")
     p.add_argument("--aggregation", default=None,
                    help="mean | inverse (DeepACTIF's) | meanstd | pen (default: mean, chosen by the benchmarks)")
     p.add_argument("--backend", default="auto", help="cpp | numba | numpy | onnxruntime | tflite (default: auto)")
-    p.add_argument("--stride", type=int, default=1, help="window stride for CSV data (default 1)")
+    p.add_argument("--stride", type=int, default=1, help="window stride for table data (default 1)")
+    p.add_argument("--any-window-length", action="store_true",
+                   help="accept .npy/.npz windows whose length differs from the model's "
+                   "(only for models with 'last' or 'mean' pooling; see actif.Explainer)")
     p.add_argument("--top", type=int, default=10, help="how many features to print (default 10)")
     p.add_argument("--out", default=None, help="write the full ranking here (.json or .csv)")
     p.add_argument("--plot", default=None, help="write a bar chart here (.png/.svg/.pdf)")
+    p.add_argument("--data-dir", default=None,
+                   help="a folder of recordings (.npy/.npz/.csv/.tsv/.parquet, or RobustVision subjects), on a cluster")
+    p.add_argument("--partition-size", type=int, default=65536, help="windows per partition of a .npy file (cluster)")
+    from .fleet import add_cluster_arguments
+
+    add_cluster_arguments(p)
     p.set_defaults(run=run)
 
 
-def read_windows(path: str, window: int, feature_names: list[str], key: str | None = None, stride: int = 1) -> np.ndarray:
-    """Load windows (N, T, I) from .npy/.npz, or cut them from a CSV/TSV of samples."""
+def read_windows(
+    path: str,
+    window: int,
+    feature_names: list[str],
+    key: str | None = None,
+    stride: int = 1,
+    delimiter: str | None = None,
+) -> np.ndarray:
+    """Load windows (N, T, I) from .npy/.npz, or cut them from a table of samples
+    (CSV/TSV/Parquet, read by :mod:`actif.lab.data.tables`)."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory; --data takes one file (.npy, .npz, .csv, .tsv, .txt or .parquet)")
     if not os.path.exists(path):
         raise FileNotFoundError(f"no data file at {path!r}")
     ext = os.path.splitext(path)[1].lower()
-    if ext == ".npy":
+    if ext == ".npy" and delimiter is None:
         return np.load(path, allow_pickle=False)
-    if ext == ".npz":
+    if ext == ".npz" and delimiter is None:
         with np.load(path, allow_pickle=False) as z:
             names = list(z.files)
             name = key or ("X" if "X" in names else (names[0] if len(names) == 1 else None))
             if name is None or name not in names:
                 raise ValueError(f"{path} holds arrays {names}; choose one with --key")
             return z[name]
-    if ext in (".csv", ".tsv", ".txt"):
-        samples = read_samples_csv(path, feature_names)
-        return sliding_windows(samples, window, stride)
-    raise ValueError(f"unsupported data file type {ext!r} (use .npy, .npz, .csv or .tsv)")
+    from actif.lab.data.tables import is_table, read_samples
+
+    if delimiter is None and not is_table(path):
+        raise ValueError(f"{path}: unsupported data file type {ext or '(no extension)'!r} "
+                         "(use .npy, .npz, .csv, .tsv, .txt or .parquet, or give --delimiter for other text tables)")
+    samples = read_samples(path, feature_names, delimiter=delimiter)
+    return sliding_windows(samples, window, stride, where=path)
 
 
-def read_samples_csv(path: str, feature_names: list[str]) -> np.ndarray:
-    with open(path, newline="", encoding="utf-8") as fh:
-        sample = fh.read(4096)
-        fh.seek(0)
-        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;") if sample else csv.excel
-        reader = csv.reader(fh, dialect)
-        header = [h.strip() for h in next(reader, [])]
-        missing = [f for f in feature_names if f not in header]
-        if missing:
-            raise ValueError(f"{path} lacks columns for features {missing[:5]}{'...' if len(missing) > 5 else ''}")
-        cols = [header.index(f) for f in feature_names]
-        rows = []
-        for lineno, row in enumerate(reader, start=2):
-            try:
-                rows.append([float(row[c]) for c in cols])
-            except (ValueError, IndexError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a number in a feature column ({exc})") from None
-    return np.asarray(rows, dtype=np.float32).reshape(-1, len(feature_names))
-
-
-def sliding_windows(samples: np.ndarray, window: int, stride: int = 1) -> np.ndarray:
+def sliding_windows(samples: np.ndarray, window: int, stride: int = 1, where: str = "the data") -> np.ndarray:
     """Windows (N, window, I) of consecutive samples (M, I), stride ``stride``."""
     if stride < 1:
         raise ValueError("stride must be >= 1")
     m = samples.shape[0]
     if m < window:
-        raise ValueError(f"need at least {window} samples for one window, got {m}")
+        raise ValueError(f"{where} has {m} sample rows; one window of the model needs {window}")
     view = np.lib.stride_tricks.sliding_window_view(samples, (window, samples.shape[1]))[:, 0]
     return np.ascontiguousarray(view[::stride])
 
@@ -90,11 +124,40 @@ def sliding_windows(samples: np.ndarray, window: int, stride: int = 1) -> np.nda
 def run(args: argparse.Namespace) -> int:
     import actif
 
-    model = actif.load(args.model, backend=args.backend)
-    X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride)
-    ex = actif.Explainer(model, trace=args.trace or actif.DEFAULT_TRACE, aggregation=args.aggregation or actif.DEFAULT_AGGREGATION)
+    from .fleet import explain_on_cluster, wants_cluster
+
+    if args.model is None:
+        from actif.bundled import DEFAULT_MODEL, bundled_model_path
+
+        model_path = bundled_model_path()
+        about = f"the bundled model {DEFAULT_MODEL} ({model_path})"
+    else:
+        model_path = args.model
+        about = model_path
+    if wants_cluster(args):
+        return explain_on_cluster(args, model_path, about)
+    if not args.data:
+        raise ValueError("give the data with --data FILE (or a folder with --data-dir)")
+    if getattr(args, "on_invalid", "raise") != "raise":
+        raise ValueError("--on-invalid skip runs on a cluster: add --workers N (or --scheduler ADDRESS)")
+    model = actif.load(model_path, backend=args.backend)
+    X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride, args.delimiter)
+    trace = args.trace or actif.DEFAULT_TRACE
+    method_options = {}
+    if args.target is not None:
+        method_options["target"] = args.target
+    if args.n_steps is not None:
+        method_options["n_steps"] = args.n_steps
+    if method_options and trace not in actif.METHODS:
+        raise ValueError(f"--target and --n-steps apply to the methods {actif.METHODS}, not the {trace!r} trace")
+    ex = actif.Explainer(
+        model, trace=trace, aggregation=args.aggregation or actif.DEFAULT_AGGREGATION,
+        any_window_length=args.any_window_length, **method_options,
+    )
     res = ex.attribute(X, progress=sys.stderr.isatty())
-    print(f"{X.shape[0]} windows of {X.shape[1]} steps, trace={res.trace}, aggregation={res.aggregation}")
+    print(f"model: {about}, backend {model.backend_name}")
+    of = f"; target output {model.output_names[ex.method.target]}" if ex.method is not None else ""
+    print(f"{X.shape[0]} windows of {X.shape[1]} steps; {res.method}{of}")
     width = max(len(n) for n in res.feature_names)
     for rank, (name, score) in enumerate(res.top_k(args.top), start=1):
         print(f"{rank:3d}. {name:<{width}}  {score:.4f}")

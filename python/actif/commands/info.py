@@ -25,12 +25,9 @@ def collect() -> dict:
         "backends": actif.available_backends(),
         "known_backends": actif.known_backends(),
     }
-    try:
-        from actif import _core
+    from actif import _native
 
-        info.update(isa=_core.isa(), isas=list(_core.supported_isas()), threads=_core.default_num_threads())
-    except ImportError:
-        info.update(isa=None, isas=[], threads=1)
+    info.update(isa=_native.isa(), isas=_native.supported_isas(), threads=_native.default_num_threads())
     return info
 
 

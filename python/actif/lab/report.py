@@ -82,12 +82,9 @@ def machine_info() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
     }
-    try:
-        from . import _core
+    from .. import _native
 
-        info["actif_isa"] = _core.isa()
-    except ImportError:
-        info["actif_isa"] = None
+    info["actif_isa"] = _native.isa()
     info["versions"] = {
         name: v
         for name in ("actif", "numpy", "numba", "onnxruntime", "ai-edge-litert", "tflite-runtime", "torch", "captum", "shap")
