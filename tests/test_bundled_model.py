@@ -10,6 +10,7 @@ import pytest
 
 import actif
 from actif.bundled import DEFAULT_MODEL, bundled_model_path, models_dir
+from actif.constants import tolerance
 from conftest import has_module
 
 GOLDEN = os.path.join(models_dir(), DEFAULT_MODEL + "_golden.npz")
@@ -27,7 +28,7 @@ def test_every_backend_reproduces_the_golden_activations(backend, golden):
     y, acts = m.forward(golden["x"], return_activations=True)
     # outputs are in cm (order 100): compare relative to that scale
     np.testing.assert_allclose(y, golden["y"], rtol=1e-5, atol=2e-3)
-    np.testing.assert_allclose(acts.layers[0].h, golden["h0"], rtol=1e-4, atol=2e-6)
+    np.testing.assert_allclose(acts.layers[0].h, golden["h0"], **tolerance("h"))
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,7 @@ def test_bundled_engine_files_reproduce_the_golden_activations(ext, backend, mod
     for k in range(len(golden["x"])):  # the .tflite file is exported for batch 1
         y, acts = m.forward(golden["x"][k : k + 1], return_activations=True)
         np.testing.assert_allclose(y, golden["y"][k : k + 1], rtol=1e-5, atol=2e-3)
-        np.testing.assert_allclose(acts.layers[0].h, golden["h0"][k : k + 1], rtol=1e-4, atol=2e-6)
+        np.testing.assert_allclose(acts.layers[0].h, golden["h0"][k : k + 1], **tolerance("h"))
 
 
 def test_imported_onnx_equals_the_npz():

@@ -14,6 +14,7 @@ from actif.model_spec import random_spec
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
+from actif.constants import tolerance  # noqa: E402
 from actif.interchange.onnx_export import save_onnx, spec_to_onnx, step_to_onnx  # noqa: E402
 from actif.interchange.onnx_import import spec_from_onnx  # noqa: E402
 
@@ -62,9 +63,9 @@ def test_exported_graph_in_onnxruntime_matches_reference(rng):
         X = rng.normal(size=(n, t, 6)).astype(np.float32)
         y, h0, h1 = session.run(["y", "hidden_0", "hidden_1"], {"x": X})
         y_ref, acts = ref.forward(X, return_activations=True)
-        np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=2e-5)
-        np.testing.assert_allclose(h0, acts.layers[0].h, rtol=1e-4, atol=2e-6)
-        np.testing.assert_allclose(h1, acts.layers[1].h, rtol=1e-4, atol=2e-6)
+        np.testing.assert_allclose(y, y_ref, **tolerance("prediction"))
+        np.testing.assert_allclose(h0, acts.layers[0].h, **tolerance("h"))
+        np.testing.assert_allclose(h1, acts.layers[1].h, **tolerance("h"))
 
 
 def test_step_graph_carries_state_like_the_reference(rng):
@@ -80,8 +81,8 @@ def test_step_graph_carries_state_like_the_reference(rng):
         out = session.run([f"{s}_out_{k}" for k in range(2) for s in "hc"], {"x": x, **feeds})
         feeds = {f"{s}_in_{k}": out[2 * k + j] for k in range(2) for j, s in enumerate("hc")}
     for k in range(2):
-        np.testing.assert_allclose(feeds[f"h_in_{k}"], state.h[k], rtol=1e-4, atol=2e-6)
-        np.testing.assert_allclose(feeds[f"c_in_{k}"], state.c[k], rtol=1e-4, atol=4e-6)
+        np.testing.assert_allclose(feeds[f"h_in_{k}"], state.h[k], **tolerance("h"))
+        np.testing.assert_allclose(feeds[f"c_in_{k}"], state.c[k], **tolerance("c"))
 
 
 def test_onnxruntime_backend_runs_an_exported_file(tmp_path, rng):
@@ -91,7 +92,7 @@ def test_onnxruntime_backend_runs_an_exported_file(tmp_path, rng):
     save_onnx(spec, path)
     X = rng.normal(size=(3, 8, 5)).astype(np.float32)
     got = actif.Model(spec, "onnxruntime", model_path=str(path)).predict(X)
-    np.testing.assert_allclose(got, actif.Model(spec, "numpy").predict(X), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(got, actif.Model(spec, "numpy").predict(X), **tolerance("prediction"))
 
 
 def test_onnxruntime_backend_refuses_a_file_without_hidden_outputs(tmp_path):

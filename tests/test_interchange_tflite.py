@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import actif
+from actif.constants import tolerance
 from actif.model_spec import random_spec
 
 
@@ -46,9 +47,9 @@ def test_interpreter_matches_reference(interpreter, pooling, activation, rng):
     X = rng.normal(size=(4, 10, 5)).astype(np.float32)
     out = run(interpreter, tflite_modules().spec_to_tflite(spec, batch_size=4), X)
     y_ref, acts = actif.Model(spec, "numpy").forward(X, return_activations=True)
-    np.testing.assert_allclose(out["y"], y_ref, rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(out["y"], y_ref, **tolerance("prediction"))
     for k in range(2):
-        np.testing.assert_allclose(out[f"hidden_{k}"], acts.layers[k].h, rtol=1e-4, atol=2e-6)
+        np.testing.assert_allclose(out[f"hidden_{k}"], acts.layers[k].h, **tolerance("h"))
 
 
 def test_model_without_head_or_batchnorm(interpreter, rng):
@@ -98,15 +99,15 @@ def test_state_variables_carry_over_unless_reset(interpreter, rng):
     ref = actif.Model(spec, "numpy")
     it.set_tensor(idx_in, X)
     it.invoke()
-    np.testing.assert_allclose(it.get_tensor(idx_y), ref.predict(X), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(it.get_tensor(idx_y), ref.predict(X), **tolerance("prediction"))
     it.set_tensor(idx_in, X)
     it.invoke()
     continued = ref.predict(np.concatenate([X, X], axis=1))  # 10 steps from zero
-    np.testing.assert_allclose(it.get_tensor(idx_y), continued, rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(it.get_tensor(idx_y), continued, **tolerance("prediction"))
     it.reset_all_variables()
     it.set_tensor(idx_in, X)
     it.invoke()
-    np.testing.assert_allclose(it.get_tensor(idx_y), ref.predict(X), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(it.get_tensor(idx_y), ref.predict(X), **tolerance("prediction"))
 
 
 def test_backend_resizes_for_any_batch_and_window(interpreter, rng):
@@ -114,7 +115,7 @@ def test_backend_resizes_for_any_batch_and_window(interpreter, rng):
     model, ref = actif.Model(spec, "tflite"), actif.Model(spec, "numpy")
     for n, t in [(1, 10), (6, 3), (2, 17), (6, 3)]:
         X = rng.normal(size=(n, t, 5)).astype(np.float32)
-        np.testing.assert_allclose(model.predict(X), ref.predict(X), rtol=1e-4, atol=2e-5)
+        np.testing.assert_allclose(model.predict(X), ref.predict(X), **tolerance("prediction"))
 
 
 def test_backend_runs_an_exported_file(interpreter, tmp_path, rng):
@@ -123,7 +124,7 @@ def test_backend_runs_an_exported_file(interpreter, tmp_path, rng):
     tflite_modules().save_tflite(spec, path, batch_size=3, window=10)
     X = rng.normal(size=(5, 10, 5)).astype(np.float32)
     got = actif.Model(spec, "tflite", model_path=str(path)).predict(X)
-    np.testing.assert_allclose(got, actif.Model(spec, "numpy").predict(X), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(got, actif.Model(spec, "numpy").predict(X), **tolerance("prediction"))
 
 
 def test_cli_export_writes_a_runnable_tflite_file(interpreter, tmp_path, rng, capsys):
@@ -135,7 +136,7 @@ def test_cli_export_writes_a_runnable_tflite_file(interpreter, tmp_path, rng, ca
     assert "wrote" in capsys.readouterr().out
     X = rng.normal(size=(2, int(spec.window), 4)).astype(np.float32)
     out = run(interpreter, (tmp_path / "m.tflite").read_bytes(), X)
-    np.testing.assert_allclose(out["y"], actif.Model(spec, "numpy").predict(X), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(out["y"], actif.Model(spec, "numpy").predict(X), **tolerance("prediction"))
 
 
 def test_runtime_info_lines_do_not_leak(tmp_path):

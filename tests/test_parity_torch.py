@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import actif
+from actif.constants import tolerance
 from actif.model_spec import random_spec
 
 torch = pytest.importorskip("torch")
@@ -40,5 +41,5 @@ def test_matches_torch_lstm(backend, pooling, rng):
     X = rng.normal(size=(6, 10, 38)).astype(np.float32)
     y_t, h_t = torch_forward(spec, X)
     y, acts = actif.Model(spec, backend).forward(X, return_activations=True)
-    np.testing.assert_allclose(y, y_t, rtol=1e-4, atol=2e-5)
-    np.testing.assert_allclose(acts.h, h_t, rtol=1e-4, atol=2e-6)
+    np.testing.assert_allclose(y, y_t, **tolerance("prediction"))
+    np.testing.assert_allclose(acts.h, h_t, **tolerance("h"))

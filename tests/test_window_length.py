@@ -9,6 +9,7 @@ import pytest
 
 import actif
 from actif.cli import main
+from actif.constants import tolerance
 
 
 def model(pooling: str) -> actif.Model:
@@ -52,7 +53,7 @@ def test_any_window_length_for_length_free_pooling(pooling, rng):
     X = rng.normal(size=(3, 50, 4)).astype(np.float32)
     res = actif.Explainer(m, any_window_length=True).attribute(X)
     ref = actif.Explainer(m.with_backend("numpy"), any_window_length=True).attribute(X)
-    np.testing.assert_allclose(res.predictions, m.with_backend("numpy").predict(X), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(res.predictions, m.with_backend("numpy").predict(X), **tolerance("prediction"))
     np.testing.assert_allclose(res.stats.mean, ref.stats.mean, rtol=2e-4)
     assert res.stats.count == 3 * 50
     st = actif.StreamingExplainer(m, any_window_length=True)

@@ -27,8 +27,11 @@ if [ -z "$cxx" ]; then
   exit 2
 fi
 mkdir -p "$out" "$artifacts"
+# actif/constants.hpp is generated from python/actif/constants.json, as the CMake build does.
+cmake -DACTIF_CONSTANTS_JSON="$root/python/actif/constants.json" \
+  -DACTIF_CONSTANTS_HEADER="$out/generated/include/actif/constants.hpp" -P cpp/cmake/constants_header.cmake
 flags=(-std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
-       -fno-sanitize-recover=undefined -I"$root/cpp/include")
+       -fno-sanitize-recover=undefined -I"$root/cpp/include" -I"$out/generated/include")
 
 targets=()
 echo "building fuzz_running_stats_from_bytes with $cxx"

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "actif/constants.hpp"
+
 namespace actif_test {
 
 struct TestCase {
@@ -34,21 +36,17 @@ struct Register {
 };
 
 // A named error bound: |got - want| <= atol + rtol * |want|.
-struct Tolerance {
-  const char* name;
-  double rtol;
-  double atol;
-};
+using Tolerance = actif::tolerance::Bound;
 
-// Float32 engines against the float64 reference: the same names and bounds as
-// tests/test_parity.py, so the C++ and Python suites hold the core to one standard.
-constexpr Tolerance kPrediction{"prediction", 1e-4, 2e-5};
-constexpr Tolerance kHidden{"h", 1e-4, 2e-6};
-constexpr Tolerance kCell{"c", 1e-4, 4e-6};
-constexpr Tolerance kGates{"gates", 1e-4, 2e-6};
-constexpr Tolerance kTrace{"trace", 2e-4, 1e-5};
-constexpr Tolerance kStats{"stats", 2e-4, 1e-6};
-constexpr Tolerance kScores{"scores", 0.0, 5e-4};
+// Float32 engines against the float64 reference: the named bounds of constants.json,
+// which tests/test_parity.py reads too, so both suites hold the core to one standard.
+constexpr Tolerance kPrediction = actif::tolerance::kPrediction;
+constexpr Tolerance kHidden = actif::tolerance::kH;
+constexpr Tolerance kCell = actif::tolerance::kC;
+constexpr Tolerance kGates = actif::tolerance::kGates;
+constexpr Tolerance kTrace = actif::tolerance::kTrace;
+constexpr Tolerance kStats = actif::tolerance::kStats;
+constexpr Tolerance kScores = actif::tolerance::kScores;
 
 // Compares n values; reports the worst element. Returns true when all are within tol.
 bool expect_close(const char* file, int line, const std::string& what, const float* got, const double* want,

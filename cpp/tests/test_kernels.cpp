@@ -24,6 +24,14 @@ bool strided_padding_intact(const float* p, int64_t rows, int64_t cols, int64_t 
   return true;
 }
 
+// GEMM widths: the vector and panel widths, plus both sides of the matrix-vector tiles
+// (32 columns for NEON, 64 for AVX2) and of a half panel.
+std::vector<int64_t> gemm_widths() {
+  std::vector<int64_t> n = kSizesAroundVectorWidths;
+  n.insert(n.end(), {24, 25, 31, 32, 33, 47, 48, 49});
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE(kernels, isa_list) {
@@ -47,7 +55,7 @@ TEST_CASE(kernels, gemm) {
   Rng rng(11);
   for_each_isa([&](const std::string& isa) {
     const actif::KernelSet& ks = actif::active_kernels();
-    for (const int64_t n : kSizesAroundVectorWidths) {
+    for (const int64_t n : gemm_widths()) {
       for (const int64_t k : {1, 7, 17}) {
         std::vector<float> bmat = rng.uniform_vec(static_cast<size_t>(k * n), -1.0f, 1.0f);
         const actif::PackedMatrix packed = actif::PackedMatrix::pack(k, n, bmat.data(), n);
@@ -179,6 +187,57 @@ TEST_CASE(kernels, activation) {
         CHECK_CLOSE(where, x.data(), want.data(), n, act_tol);
         CHECK_MSG(x.guards_intact(), where + ": wrote outside x");
       }
+    }
+  });
+}
+
+// Every output element is computed by the same operations in the same order whatever
+// the tile it falls in: a row computed alone (the matrix-vector path) equals the same
+// row inside a batch (row tiles and the remainder rows), bit for bit. Streaming equals
+// batch exactly because of this.
+TEST_CASE(kernels, gemm_rows_independent_of_batch) {
+  Rng rng(14);
+  for_each_isa([&](const std::string& isa) {
+    const actif::KernelSet& ks = actif::active_kernels();
+    for (const int64_t n : gemm_widths()) {
+      const int64_t k = 19, m = 13;
+      const std::vector<float> bmat = rng.uniform_vec(static_cast<size_t>(k * n), -1.0f, 1.0f);
+      const actif::PackedMatrix packed = actif::PackedMatrix::pack(k, n, bmat.data(), n);
+      const std::vector<float> a = rng.uniform_vec(static_cast<size_t>(m * k), -1.0f, 1.0f);
+      const std::vector<float> bias = rng.uniform_vec(static_cast<size_t>(n), -1.0f, 1.0f);
+      const std::vector<float> c0 = rng.uniform_vec(static_cast<size_t>(m * n), -1.0f, 1.0f);
+      std::vector<float> batch = c0, single = c0;
+      ks.gemm_f32(m, a.data(), k, packed, batch.data(), n, bias.data(), true);
+      for (int64_t i = 0; i < m; ++i) ks.gemm_f32(1, a.data() + i * k, k, packed, single.data() + i * n, n, bias.data(), true);
+      CHECK_MSG(std::memcmp(batch.data(), single.data(), batch.size() * sizeof(float)) == 0,
+                isa + " n=" + std::to_string(n) + ": rows differ between m=1 and m=13");
+    }
+  });
+}
+
+// The float32 approximations of the SIMD kernels (tanh, sigmoid and ELU's exp, whose
+// coefficients come from constants.json) on a dense grid through the clamps, with
+// vector-aligned and tail elements, against the double reference.
+TEST_CASE(kernels, activation_dense_grid) {
+  const Tolerance approx_tol{"approximation", 0.0, 5e-7};
+  const Tolerance elu_tol{"elu", 2e-7, 1e-7};
+  std::vector<float> grid;
+  for (int i = -200000; i <= 200000; ++i) grid.push_back(static_cast<float>(i) * 6e-5f);  // [-12, 12]
+  grid.insert(grid.end(), {-0.0f, 0.0f, -9.0f, 9.0f, -88.0f, 87.0f, 1e30f, -1e30f, 3e38f, -3e38f, 1e-30f});
+  for_each_isa([&](const std::string& isa) {
+    const actif::KernelSet& ks = actif::active_kernels();
+    for (const actif::Activation act : {actif::Activation::Tanh, actif::Activation::Sigmoid, actif::Activation::Elu}) {
+      std::vector<float> x = grid;
+      std::vector<double> want(x.size());
+      for (size_t i = 0; i < x.size(); ++i) want[i] = ref_activation(act, x[i]);
+      ks.activation_f32(act, static_cast<int64_t>(x.size()), x.data());
+      const std::string where = isa + " " + actif::to_string(act) + " grid";
+      CHECK_CLOSE(where, x.data(), want.data(), static_cast<int64_t>(x.size()),
+                  act == actif::Activation::Elu ? elu_tol : approx_tol);
+      bool bounded = true;
+      for (const float v : x)
+        if (act != actif::Activation::Elu) bounded = bounded && v >= (act == actif::Activation::Tanh ? -1.0f : 0.0f) && v <= 1.0f;
+      CHECK_MSG(bounded, where + ": a value left the function's range");
     }
   });
 }

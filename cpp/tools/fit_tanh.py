@@ -1,16 +1,23 @@
-"""Fit the rational tanh used by the SIMD kernels (cpp/src/kernels/*).
+"""Fit the rational tanh used by the SIMD kernels (cpp/src/kernels/simd_f32.hpp) and
+the numba backend.
 
 tanh(x) ~ x * P(x^2) / Q(x^2) on |x| <= 9 (tanh is 1 in float32 beyond), P of degree 5
 and Q of degree 3 with Q(0) = 1, by iteratively reweighted linear least squares
 (a Lawson-style approach to the minimax fit). Prints the coefficients and the maximum
-absolute error of a float32 evaluation over [-12, 12]; the kernels hard-code them.
+absolute error of a float32 evaluation over [-12, 12], and the same error for the
+coefficients in use, stored in python/actif/constants.json (approximation.tanh), which
+both the C++ build and Python read. Changing them there changes every engine's bits.
 
     python cpp/tools/fit_tanh.py
 """
 
+import json
+import os
+
 import numpy as np
 
 CLAMP = 9.0
+CONSTANTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python", "actif", "constants.json")
 
 
 def fit(p: int = 5, q: int = 3, iters: int = 60):
@@ -52,3 +59,7 @@ if __name__ == "__main__":
     print("P:", ", ".join(f"{c:.10e}f" for c in pc))
     print("Q:", ", ".join(f"{c:.10e}f" for c in qc))
     print(f"max abs error (float32 evaluation): {err.max():.2e}")
+    with open(CONSTANTS, encoding="utf-8") as fh:
+        stored = json.load(fh)["approximation"]["tanh"]
+    err = np.abs(eval_f32(stored["p"], stored["q"], xs).astype(np.float64) - np.tanh(xs.astype(np.float64)))
+    print(f"max abs error of the coefficients in constants.json (float32 evaluation): {err.max():.2e}")

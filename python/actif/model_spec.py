@@ -27,6 +27,7 @@ from typing import IO, Any, Iterable, Sequence
 
 import numpy as np
 
+from .constants import MAX_ARRAYS_BYTES, MAX_DIM, MAX_HEADER_BYTES, MAX_LAYERS, MAX_MEMBER_BYTES
 from .errors import ModelFormatError
 from .fileio import write_atomically
 
@@ -35,12 +36,10 @@ FORMAT_VERSION = 1
 POOLINGS = ("last", "mean", "max")
 ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid")
 
-# Limits that keep a hostile file from making us allocate or parse without bound.
-MAX_HEADER_BYTES = 1 << 20
-MAX_DIM = 1 << 16
-MAX_LAYERS = 64
-MAX_MEMBER_BYTES = 1 << 30
-MAX_MODEL_BYTES = 1 << 30  # all arrays together: many members each under the limit stay bounded
+# Limits that keep a hostile file from making us allocate or parse without bound
+# (constants.json, which the native reader reads too). MAX_MODEL_BYTES bounds all arrays
+# together: many members each under the limit stay bounded.
+MAX_MODEL_BYTES = MAX_ARRAYS_BYTES
 _READ_CHUNK = 1 << 20
 
 

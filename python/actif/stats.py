@@ -38,13 +38,13 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from . import _native
+from .constants import MAX_FEATURES
 from .errors import BackendUnavailableError, ModelFormatError
 from .validation import positive_int
 
 MAGIC = b"ACTIFRS\x00"
 STATS_VERSION = 1
 _HEADER = struct.Struct("<8sIIQQdd")
-MAX_FEATURES = 1 << 20
 SCORE_METHODS = ("inverse", "mean", "meanstd", "pen")
 # The default score is chosen by the faithfulness benchmarks (benchmarks/results/
 # faithfulness_synthetic.md, deletion_insertion.md, faithfulness_retrain.md): "mean"

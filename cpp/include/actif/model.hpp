@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "actif/constants.hpp"
 #include "actif/packed_matrix.hpp"
 
 namespace actif {
@@ -29,8 +30,8 @@ const char* to_string(Pooling p);
 const char* to_string(Activation a);
 const char* to_string(TraceKind t);
 
-// Bound on every layer size and on the window, as model_spec.py's MAX_DIM.
-constexpr int64_t kMaxDim = int64_t{1} << 16;
+// Bound on every layer size and on the window (constants.json, as model_spec.py).
+constexpr int64_t kMaxDim = limits::kMaxDim;
 
 // The input rule's per-model setting by default (python/actif/validation.py's
 // DEFAULT_MAX_ABS): inputs beyond it are treated as sensor garbage.

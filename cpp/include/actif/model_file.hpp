@@ -17,14 +17,15 @@
 
 namespace actif {
 
-// Limits shared with model_spec.py (MAX_HEADER_BYTES, MAX_LAYERS, MAX_MEMBER_BYTES).
-constexpr size_t kMaxHeaderBytes = size_t{1} << 20;
-constexpr size_t kMaxLayers = 64;
-constexpr uint64_t kMaxMemberBytes = uint64_t{1} << 30;
-// Beyond model_spec.py: bounds on what the embedded reader takes at all.
-constexpr uint64_t kMaxModelFileBytes = uint64_t{1} << 31;
-constexpr size_t kMaxZipMembers = 4096;
-constexpr size_t kMaxNpyHeaderBytes = 10000;  // numpy's own max_header_size
+// Limits from constants.json, shared with model_spec.py (MAX_HEADER_BYTES, MAX_LAYERS,
+// MAX_MEMBER_BYTES) ...
+constexpr size_t kMaxHeaderBytes = limits::kMaxHeaderBytes;
+constexpr size_t kMaxLayers = limits::kMaxLayers;
+constexpr uint64_t kMaxMemberBytes = limits::kMaxMemberBytes;
+// ... and beyond model_spec.py: bounds on what the embedded reader takes at all.
+constexpr uint64_t kMaxModelFileBytes = limits::kMaxFileBytes;
+constexpr size_t kMaxZipMembers = limits::kMaxZipMembers;
+constexpr size_t kMaxNpyHeaderBytes = limits::kMaxNpyHeaderBytes;  // numpy's own max_header_size
 
 enum class FileErrorKind {
   Io,           // the file cannot be opened or read

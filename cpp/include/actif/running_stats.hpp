@@ -16,12 +16,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "actif/constants.hpp"
+
 namespace actif {
 
 class RunningStats {
  public:
   static constexpr uint32_t kVersion = 1;
-  static constexpr uint64_t kMaxFeatures = uint64_t{1} << 20;
+  static constexpr uint64_t kMaxFeatures = limits::kMaxFeatures;  // constants.json, as stats.py
 
   explicit RunningStats(int64_t n_features, double half_life = 0.0);
 

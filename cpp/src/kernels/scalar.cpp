@@ -1,20 +1,19 @@
-// Portable reference kernels: plain loops, libm nonlinearities. Every other ISA is
-// checked against these (force_isa("scalar")). The compiler may still auto-vectorise
-// them for the baseline ISA; results per element do not depend on that.
-#include <math.h>
-
+// Portable reference kernels: plain loops, libm nonlinearities (the per-element
+// formulas of scalar_formulas.hpp). Every other ISA is checked against these
+// (force_isa("scalar")). The compiler may still auto-vectorise them for the baseline
+// ISA; results per element do not depend on that.
 #include <algorithm>
 
 #include "actif/kernels.hpp"
+#include "scalar_formulas.hpp"
 
 namespace actif {
 
 namespace {
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-void gemm(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* c, int64_t ldc, const float* bias,
-          bool accumulate) {
+// One row of C at a time, one 16-column panel of B at a time (packed_matrix.hpp).
+void gemm_f32_scalar_1x16(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* c, int64_t ldc,
+                          const float* bias, bool accumulate) {
   constexpr int64_t kP = PackedMatrix::kPanel;
   for (int64_t i = 0; i < m; ++i) {
     float* crow = c + i * ldc;
@@ -33,52 +32,20 @@ void gemm(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* 
   }
 }
 
-void lstm_cell(int64_t rows, int64_t hidden, const float* z, int64_t ldz, const float* c_prev, int64_t ldc_prev,
-               float* c_out, int64_t ldc_out, float* h_out, int64_t ldh, float* gates, int64_t ldg) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* zr = z + r * ldz;
-    for (int64_t j = 0; j < hidden; ++j) {
-      const float i = sigmoid(zr[j]);
-      const float f = sigmoid(zr[hidden + j]);
-      const float g = tanhf(zr[2 * hidden + j]);
-      const float o = sigmoid(zr[3 * hidden + j]);
-      const float cp = c_prev ? c_prev[r * ldc_prev + j] : 0.0f;
-      const float c = f * cp + i * g;
-      c_out[r * ldc_out + j] = c;
-      h_out[r * ldh + j] = o * tanhf(c);
-      if (gates) {
-        float* gr = gates + r * ldg;
-        gr[j] = i;
-        gr[hidden + j] = f;
-        gr[2 * hidden + j] = g;
-        gr[3 * hidden + j] = o;
-      }
-    }
-  }
+void lstm_cell_f32_scalar_x1(int64_t rows, int64_t hidden, const float* z, int64_t ldz, const float* c_prev,
+                             int64_t ldc_prev, float* c_out, int64_t ldc_out, float* h_out, int64_t ldh, float* gates,
+                             int64_t ldg) {
+  for (int64_t r = 0; r < rows; ++r)
+    scalar::lstm_cell_units(0, hidden, z + r * ldz, c_prev ? c_prev + r * ldc_prev : nullptr, c_out + r * ldc_out,
+                            h_out + r * ldh, gates ? gates + r * ldg : nullptr);
 }
 
-void activation(Activation act, int64_t n, float* x) {
-  switch (act) {
-    case Activation::Identity: return;
-    case Activation::Relu:
-      for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-      return;
-    case Activation::Elu:
-      for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : expm1f(x[i]);
-      return;
-    case Activation::Tanh:
-      for (int64_t i = 0; i < n; ++i) x[i] = tanhf(x[i]);
-      return;
-    case Activation::Sigmoid:
-      for (int64_t i = 0; i < n; ++i) x[i] = sigmoid(x[i]);
-      return;
-  }
-}
+void activation_f32_scalar_x1(Activation act, int64_t n, float* x) { scalar::activation_range(act, 0, n, x); }
 
 }  // namespace
 
 const KernelSet& scalar_kernels() {
-  static const KernelSet set{"scalar", gemm, lstm_cell, activation};
+  static const KernelSet set{"scalar", gemm_f32_scalar_1x16, lstm_cell_f32_scalar_x1, activation_f32_scalar_x1};
   return set;
 }
 

@@ -139,7 +139,7 @@ NpyView parse_npy(ByteView m, const std::string& name) {
   }
   if (header_len > kMaxNpyHeaderBytes)
     throw ModelFileError(FileErrorKind::Limit, "array '" + name + "' has a .npy header of " +
-                                                   std::to_string(header_len) + " bytes (limit 10000)");
+                                                   std::to_string(header_len) + " bytes (limit " + std::to_string(kMaxNpyHeaderBytes) + ")");
   if (header_len > m.size - header_pos)
     throw ModelFileError(FileErrorKind::Malformed, "array '" + name + "' is truncated inside its .npy header");
   const std::string header(reinterpret_cast<const char*>(m.data + header_pos), header_len);

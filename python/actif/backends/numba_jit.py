@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .. import constants
 from ..model_spec import ACTIVATIONS, ModelSpec
 from ..traces import weighted_routing
 from .base import Activations, Backend, ForwardResult, LayerActivations, StreamState
@@ -74,13 +75,13 @@ jit = numba.njit(**_OPTIONS)
 
 # tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= 9 (tanh rounds to +-1 in float32 beyond): the
 # rational fit of cpp/tools/fit_tanh.py that the C++ SIMD kernels use too, max abs
-# error 3.8e-7 in float32. Plain arithmetic, so the loops around it vectorise.
-TANH_CLAMP = np.float32(9.0)
-TANH_P = tuple(
-    np.float32(c)
-    for c in (9.9999983525e-01, 1.2909966495e-01, 2.9107007702e-03, 9.1739581902e-06, -1.2500548570e-08, 1.7558732246e-11)
-)
-TANH_Q = tuple(np.float32(c) for c in (1.0, 4.6243231492e-01, 2.3722291140e-02, 2.2669582001e-04))
+# error 3.8e-7 in float32, its coefficients read from constants.json as the C++ build
+# reads them. Plain arithmetic, so the loops around it vectorise. (Numba bakes these
+# globals into its on-disk cache, which it invalidates on this file's changes only:
+# after editing constants.json, clear the cache, NUMBA_CACHE_DIR or __pycache__.)
+TANH_CLAMP = np.float32(constants.TANH_CLAMP)
+TANH_P = tuple(np.float32(c) for c in constants.TANH_P)
+TANH_Q = tuple(np.float32(c) for c in constants.TANH_Q)
 _P0, _P1, _P2, _P3, _P4, _P5 = TANH_P
 _Q0, _Q1, _Q2, _Q3 = TANH_Q
 _ONE = np.float32(1.0)
