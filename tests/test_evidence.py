@@ -273,11 +273,14 @@ def read_suite(results, suite):
 def assert_quick_run_resumes(main, argv, results, suite) -> None:
     """Run a resumable suite again with the same settings: it finds every unit done, so it
     recomputes nothing (its units file is unchanged, byte for byte) and rewrites the same rows."""
+    def measured(rows):  # a suite that times its methods when it publishes re-times them
+        return [{k: v for k, v in r.items() if k != "us_per_window"} for r in rows]
+
     units = results / f"{suite}_units.jsonl"
     before, rows = units.read_text(), read_suite(results, suite)["rows"]
     assert main(argv) == 0
     assert units.read_text() == before
-    assert read_suite(results, suite)["rows"] == rows
+    assert measured(read_suite(results, suite)["rows"]) == measured(rows)
 
 
 def test_units_file_skips_a_torn_line(tmp_path):
@@ -433,7 +436,9 @@ def test_deletion_insertion_quick(data_dir, tmp_path):
     units.write_text(lines[0] + torn)
     assert di.main(argv) == 0
     assert units.read_text().splitlines(keepends=True) == [lines[0], torn + "\n", lines[1]]
-    assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
+    again = read_suite(tmp_path, "deletion_insertion_quick")["rows"]
+    assert [{k: v for k, v in r.items() if k != "us_per_window"} for r in again] == [
+        {k: v for k, v in r.items() if k != "us_per_window"} for r in doc["rows"]]
 
 
 @pytest.mark.data
