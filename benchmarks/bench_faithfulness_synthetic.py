@@ -214,7 +214,9 @@ def main(argv=None) -> int:
                   "of a relevant feature from the ranking before scoring. The true relevance ties every irrelevant feature "
                   "at 0, so a perfect ranking has a Spearman below 1 (0.65 for salient_box: 2 relevant features of 12).",
                   "Gradient methods and actif see the same test windows; IG/DeepLift baselines are the training mean, "
-                  "GradientShap/SHAP use 100 training windows as background."],
+                  "GradientShap/SHAP use 100 training windows as background.",
+                  f"Cost: one timing per method and model on {args.cost_windows} test windows (median over seeds), "
+                  "taken on a shared machine: the attribution_cost suite measures costs with repetitions."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
     return 0
