@@ -11,33 +11,53 @@ higher = more important:
     :class:`ReferenceDeepACTIF`: DeepACTIF implemented the way the published code
     works (PyTorch forward hooks keep every activation of every batch in memory, the
     statistics are computed with NumPy afterwards). Same scores as actif, different cost.
-``ig``, ``deeplift``, ``gradientshap``
-    Captum's IntegratedGradients (n_steps=50, internal_batch_size), DeepLift and
-    GradientShap on ``torch_module_from_spec(spec)``; per-window attributions (N, T, I)
-    reduced to ``mean over windows of sum over steps of |attribution|``.
+``ig``, ``deeplift``, ``gradientshap``, ``ixg``, ``ablation``
+    Captum's IntegratedGradients (n_steps=50, internal_batch_size), DeepLift,
+    GradientShap, InputXGradient and FeatureAblation (one feature group per input
+    feature across the window, all I perturbations in one batch) on
+    ``torch_module_from_spec(spec)``; per-window attributions (N, T, I) reduced to
+    ``mean over windows of sum over steps of |attribution|``.
 ``shap``
     SHAP's GradientExplainer (expected gradients), reduced the same way.
 ``random:<seed>``
     a random ranking (the floor every method must beat).
 
-IG and DeepLift use the training mean of each feature as the baseline (read from the
-model's folded normalisation: it maps to a normalised zero); GradientShap and SHAP use
-a background sample of training windows.
+IG, DeepLift and FeatureAblation use the training mean of each feature as the baseline
+(read from the model's folded normalisation: it maps to a normalised zero), as actif's
+``integrated`` and ``occlusion`` do by default; GradientShap and SHAP use a background
+sample of training windows. Every targeted method attributes one output (``target``,
+default 0: a classifier's class logit).
+
+:func:`time_methods` measures what each method costs per window on one thread, for the
+cost-faithfulness plots every faithfulness suite draws.
 """
 
 from __future__ import annotations
 
+import functools
+import time
 import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 import actif
+from actif.attribution import METHODS
 from actif.model_spec import ModelSpec
 from actif.stats import SCORE_METHODS, scores
 from actif.traces import TRACES
 
-ACTIF_VARIANTS = [f"actif:{t}/{a}" for t in TRACES for a in SCORE_METHODS]
+# The attributions of one chosen output (issue 11): a reverse pass (gradient x input,
+# integrated gradients) or batched forwards (occlusion); the forward-only traces have no target.
+TARGETED_TRACES = METHODS
+
+
+def actif_traces() -> tuple[str, ...]:
+    """Every trace actif offers, forward-only first."""
+    return TRACES
+
+
+ACTIF_VARIANTS = [f"actif:{t}/{a}" for t in actif_traces() for a in SCORE_METHODS]
 # actif's defaults (chosen by these very suites), DeepACTIF's inverse-weighted score on
 # the same trace, and the published code's reading of hidden units as features.
 DEFAULT_ACTIF = f"actif:{actif.DEFAULT_TRACE}/{actif.stats.DEFAULT_AGGREGATION}"
@@ -46,18 +66,24 @@ PUBLISHED_ACTIF = "actif:paper/inverse"  # hidden unit j read as feature j, as t
 HEADLINE_ACTIF = tuple(dict.fromkeys((DEFAULT_ACTIF, DEEPACTIF_SCORE, PUBLISHED_ACTIF)))
 # The two actif scorings every summary names, with how it names them.
 NAMED_ACTIF = (("actif default", DEFAULT_ACTIF), ("DeepACTIF score", DEEPACTIF_SCORE))
-GRADIENT_METHODS = ("ig", "deeplift", "gradientshap", "shap")
+# Every Captum/SHAP method the suites compare with (the "baselines")
+BASELINES = ("ig", "deeplift", "gradientshap", "shap", "ixg", "ablation")
 LABELS = {
     "reference": "reference-style DeepACTIF (PyTorch hooks, keeps every activation)",
     "ig": "Captum IntegratedGradients",
     "deeplift": "Captum DeepLift",
     "gradientshap": "Captum GradientShap",
     "shap": "SHAP GradientExplainer",
+    "ixg": "Captum InputXGradient",
+    "ablation": "Captum FeatureAblation",
 }
 IG_STEPS = 50
 GRADIENTSHAP_SAMPLES = 20
 SHAP_SAMPLES = 200
 BACKGROUND_WINDOWS = 100
+# Captum IG's internal batch: every step of a batch of windows in one pass, up to this
+# many interpolated windows (the fastest setting we measured that stays within memory)
+IG_INTERNAL_ROWS = 8192
 
 # Captum says, on every call, that it hooks the model's non-linear modules: not news here
 warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
@@ -100,14 +126,27 @@ def training_mean(spec: ModelSpec) -> np.ndarray:
 # --------------------------------------------------------------------------- actif
 
 
-def actif_scores_all(spec: ModelSpec, X: np.ndarray, traces: Sequence[str] = TRACES, backend: str = "cpp") -> dict[str, np.ndarray]:
+def actif_explainer(model: Any, trace: str, *, target: int = 0) -> Any:
+    """actif's Explainer for one trace: the targeted attributions explain output
+    ``target`` (integrated gradients with Captum's step count), from actif's default
+    baseline (the training means, as :func:`training_mean`)."""
+    if trace not in TARGETED_TRACES:
+        return actif.Explainer(model, trace=trace)
+    options: dict[str, Any] = {"target": target}
+    if trace == "integrated":
+        options["n_steps"] = IG_STEPS
+    return actif.Explainer(model, trace=trace, **options)
+
+
+def actif_scores_all(spec: ModelSpec, X: np.ndarray, traces: Sequence[str] | None = None, backend: str = "cpp",
+                     *, target: int = 0) -> dict[str, np.ndarray]:
     """Scores of every ``actif:<trace>/<aggregation>`` from one pass per trace."""
     model = actif.Model(spec, backend if backend in actif.available_backends() else "auto", max_abs=None)
     out = {}
-    for trace in traces:
+    for trace in actif_traces() if traces is None else traces:
         if trace == "paper" and spec.hidden_size < spec.input_size:
             continue
-        stats = actif.Explainer(model, trace=trace).attribute(X).stats
+        stats = actif_explainer(model, trace, target=target).attribute(X).stats
         for agg in SCORE_METHODS:
             out[f"actif:{trace}/{agg}"] = scores(stats, agg)
     return out
@@ -214,38 +253,61 @@ def gradient_attributions(
     background: np.ndarray,
     seed: int = 0,
     batch_size: int = 512,
+    target: int = 0,
 ) -> np.ndarray:
-    """Per-window attributions (N, T, I) of one gradient method, in batches."""
+    """Per-window attributions (N, T, I) of one baseline method of output ``target``, in
+    batches of ``batch_size`` windows (Captum's internal batching on: IG runs all its
+    steps of a batch in one pass, FeatureAblation all I perturbations)."""
     import torch
 
     torch.manual_seed(seed)
     parts = []
     base = torch.from_numpy(np.broadcast_to(baseline, X.shape[1:]).astype(np.float32)[None])
     bg = torch.from_numpy(np.ascontiguousarray(background, np.float32))
+    n_in = X.shape[-1]
     if method == "shap":
         import shap
 
         explainer = shap.GradientExplainer(module, bg)
     else:
-        from captum.attr import DeepLift, GradientShap, IntegratedGradients
+        from captum.attr import (
+            DeepLift,
+            FeatureAblation,
+            GradientShap,
+            InputXGradient,
+            IntegratedGradients,
+        )
 
-        explainer = {"ig": IntegratedGradients, "deeplift": DeepLift, "gradientshap": GradientShap}[method](module)
+        explainer = {"ig": IntegratedGradients, "deeplift": DeepLift, "gradientshap": GradientShap,
+                     "ixg": InputXGradient, "ablation": FeatureAblation}[method](module)
+    # FeatureAblation: feature j is one group over the whole window
+    mask = torch.arange(n_in).expand(1, X.shape[1], n_in)
     for start in range(0, len(X), batch_size):
-        xb = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size], np.float32)).requires_grad_(True)
+        xb = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size], np.float32))
+        if method != "ablation":
+            xb.requires_grad_(True)
         if method == "ig":
-            a = explainer.attribute(xb, baselines=base.expand_as(xb), target=0, n_steps=IG_STEPS,
-                                    internal_batch_size=batch_size)
+            a = explainer.attribute(xb, baselines=base.expand_as(xb), target=target, n_steps=IG_STEPS,
+                                    internal_batch_size=min(len(xb) * IG_STEPS, IG_INTERNAL_ROWS))
         elif method == "deeplift":
             # Captum announces on every call that it hooks the model's nonlinearities
             # for the duration of the attribution; it is information, not a fault.
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Setting forward, backward hooks",
                                         category=UserWarning)
-                a = explainer.attribute(xb, baselines=base.expand_as(xb), target=0)
+                a = explainer.attribute(xb, baselines=base.expand_as(xb), target=target)
         elif method == "gradientshap":
-            a = explainer.attribute(xb, baselines=bg, target=0, n_samples=GRADIENTSHAP_SAMPLES)
+            a = explainer.attribute(xb, baselines=bg, target=target, n_samples=GRADIENTSHAP_SAMPLES)
+        elif method == "ixg":
+            a = explainer.attribute(xb, target=target)
+        elif method == "ablation":
+            with torch.no_grad():
+                a = explainer.attribute(xb, baselines=base.expand_as(xb), target=target, feature_mask=mask,
+                                        perturbations_per_eval=n_in)
         else:
             a = explainer.shap_values(xb, nsamples=SHAP_SAMPLES, rseed=seed + start)
+            # a multi-output model: a list per output (older SHAP) or outputs last (newer)
+            a = a[target] if isinstance(a, list) else a[..., target] if np.ndim(a) == xb.ndim + 1 else a
         arr = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
         parts.append(arr.reshape(xb.shape))
     return np.concatenate(parts) if parts else np.zeros((0, *X.shape[1:]))
@@ -267,13 +329,15 @@ def method_scores(
     *,
     seed: int = 0,
     backend: str = "cpp",
+    target: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Global scores (I,) of each method on windows ``X``."""
+    """Global scores (I,) of each method on windows ``X``, explaining output ``target``
+    (the forward-only traces have no target: they read the whole hidden state)."""
     out: dict[str, np.ndarray] = {}
     actif_wanted = [m for m in methods if m.startswith("actif:")]
     if actif_wanted:
-        traces = sorted({m.split(":", 1)[1].split("/")[0] for m in actif_wanted}, key=TRACES.index)
-        allv = actif_scores_all(spec, X, traces, backend)
+        traces = list(dict.fromkeys(m.split(":", 1)[1].split("/")[0] for m in actif_wanted))
+        allv = actif_scores_all(spec, X, traces, backend, target=target)
         out.update({m: allv[m] for m in actif_wanted if m in allv})
     module = None
     for m in methods:
@@ -288,9 +352,120 @@ def method_scores(
             ref = ReferenceDeepACTIF(module, trace, agg)
             out[m] = ref.run(X)
             ref.close()
-        elif m in GRADIENT_METHODS:
+        elif m in BASELINES:
             out[m] = global_importance(gradient_attributions(
-                m, module, X, baseline=training_mean(spec), background=background, seed=seed))
+                m, module, X, baseline=training_mean(spec), background=background, seed=seed, target=target))
         else:
             raise ValueError(f"unknown method {m!r}")
     return out
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def cost_key(method: str) -> str:
+    """What a method's cost depends on: actif's aggregations share one pass of a trace."""
+    return method.rsplit("/", 1)[0] if method.startswith("actif:") else method
+
+
+def time_methods(
+    methods: Sequence[str],
+    spec: ModelSpec,
+    X: np.ndarray,
+    background: np.ndarray,
+    *,
+    repeats: int = 3,
+    target: int = 0,
+) -> dict[str, float]:
+    """Median µs per window of each method attributing all of ``X`` on one thread (actif
+    on its compiled backend, torch with one thread), after one warm-up call each on two
+    windows, repetitions interleaved across methods so machine noise hits all alike.
+    Random rankings cost nothing and are left out."""
+    module = torch_module(spec, threads=1) if any(not m.startswith(("actif:", "random:")) for m in methods) else None
+    model = actif.Model(spec, "cpp" if "cpp" in actif.available_backends() else "auto", max_abs=None, num_threads=1)
+    calls: dict[str, Any] = {}  # key -> a function of the windows
+    for m in methods:
+        key = cost_key(m)
+        if key in calls or m.startswith("random:"):
+            continue
+        if key.startswith("actif:"):
+            calls[key] = actif_explainer(model, key.split(":", 1)[1], target=target).attribute
+        elif key.startswith("reference:"):
+            trace, agg = key.split(":", 1)[1].split("/")
+            calls[key] = functools.partial(_reference_run, module, trace, agg)
+        else:
+            calls[key] = functools.partial(_baseline_run, key, module, baseline=training_mean(spec), background=background,
+                                           target=target)
+    for call in calls.values():  # warm-up on two windows: first-call set-up is not the method's cost
+        call(X[:2])
+    seconds: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(repeats):
+        for key, call in calls.items():
+            t0 = time.perf_counter()
+            call(X)
+            seconds[key].append(time.perf_counter() - t0)
+    per_key = {k: float(np.median(v)) * 1e6 / len(X) for k, v in seconds.items()}
+    return {m: per_key[cost_key(m)] for m in methods if cost_key(m) in per_key}
+
+
+def _baseline_run(method: str, module: Any, X: np.ndarray, **options: Any) -> np.ndarray:
+    return gradient_attributions(method, module, X, **options)
+
+
+def _reference_run(module: Any, trace: str, aggregation: str, X: np.ndarray) -> np.ndarray:
+    ref = ReferenceDeepACTIF(module, trace, aggregation)
+    try:
+        return ref.run(X)
+    finally:
+        ref.close()
+
+
+# ------------------------------------------------------------ cost-faithfulness plots
+
+SHORT = {"ig": "Captum IG", "deeplift": "Captum DeepLift", "gradientshap": "Captum GradientShap", "shap": "SHAP",
+         "ixg": "Captum InputXGradient", "ablation": "Captum FeatureAblation"}
+
+
+FAMILY_COLORS = {"actif, forward-only traces": "#d95f02", "actif, targeted (gradient / IG / occlusion)": "#1b9e77",
+                 "Captum / SHAP": "#7570b3", "reference-style DeepACTIF": "#666666"}
+
+
+def family(method: str) -> str:
+    """The legend group of a method on the cost-faithfulness plots."""
+    if method.startswith("actif:"):
+        trace = method.split(":", 1)[1].split("/")[0]
+        return "actif, targeted (gradient / IG / occlusion)" if trace in TARGETED_TRACES else "actif, forward-only traces"
+    if method in BASELINES:
+        return "Captum / SHAP"
+    if method.startswith("reference:"):
+        return "reference-style DeepACTIF"
+    return "random"
+
+
+def short_label(method: str) -> str:
+    if method.startswith("actif:"):
+        return method.split(":", 1)[1]
+    return SHORT.get(method, label(method))
+
+
+def on_cost_plot(method: str) -> bool:
+    """The plots show every actif mode (trace) with the default aggregation, DeepACTIF's
+    score, and every baseline; the other aggregations of a trace cost the same."""
+    if method.startswith("actif:"):
+        return method.endswith("/" + actif.stats.DEFAULT_AGGREGATION) or method == DEEPACTIF_SCORE
+    return method in BASELINES
+
+
+def cost_faithfulness_plot(file: str, rows: Sequence[dict], y: str, yerr: str | None, ylabel: str, title: str,
+                           random_level: float | None = None) -> dict:
+    """The plot description (actif.lab.report's "scatter" kind) of µs per window (log)
+    against a faithfulness figure, one labelled point per method; ``rows`` carry
+    ``us_per_window``, ``y``, ``short`` and ``family``. Shown in the README too."""
+    plot = {"kind": "scatter", "file": file, "x": "us_per_window", "y": y, "label": "short", "series": "family",
+            "rows": [dict(r) for r in rows], "logx": True, "readme": True, "colors": FAMILY_COLORS,
+            "xlabel": "µs per window, one thread (log scale)", "ylabel": ylabel, "title": title}
+    if yerr:
+        plot["yerr"] = yerr
+    if random_level is not None:
+        plot["hlines"] = [{"y": random_level, "label": "random ranking"}]
+    return plot

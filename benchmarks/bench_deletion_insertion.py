@@ -16,7 +16,12 @@ the bundled model was trained on and its held-out subjects (P3, P8, P13, P18, P2
 reported separately. actif's default and published variants are compared with each
 baseline by a paired Wilcoxon signed-rank test over all subjects, and so is the actif
 variant with the largest mean gap. Each finished subject is appended to
-<results>/deletion_insertion_units.jsonl, so an interrupted run resumes.
+<results>/deletion_insertion_units.jsonl, so an interrupted run resumes. Methods: every
+actif trace x aggregation (forward-only traces and the targeted gradient / integrated /
+occlusion attributions of the model's output), Captum IntegratedGradients, DeepLift,
+GradientShap, InputXGradient, FeatureAblation and SHAP GradientExplainer. Each method's
+cost (µs per window on one thread, --cost-windows training windows, median of
+interleaved repetitions) is measured in the same run for the cost-faithfulness plot.
 
     ACTIF_DATA_DIR=/path/to/robustvision python benchmarks/bench_deletion_insertion.py   # ~8 min
     python benchmarks/bench_deletion_insertion.py --quick --results /tmp/r               # CI smoke run (~6 s)
@@ -36,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
-from faithfulness_metrics import curve_auc, holm, paired_wilcoxon  # noqa: E402
+from faithfulness_metrics import ONE_SE_TIERS, curve_auc, holm, one_se_tiers, paired_wilcoxon  # noqa: E402
 from suite_io import (  # noqa: E402
     append_unit,
     bundled_gap_factor,
@@ -57,15 +62,20 @@ def parse_args(argv):
     p.add_argument("--data-dir", help="RobustVision folder (default: $ACTIF_DATA_DIR)")
     p.add_argument("--subjects", default="all", help="comma-separated subjects or 'all' (default)")
     p.add_argument("--windows", type=int, default=300, help="windows per subject each method ranks on (default 300)")
-    p.add_argument("--methods", default=",".join(am.ACTIF_VARIANTS + list(am.GRADIENT_METHODS)),
+    p.add_argument("--curve-windows", type=int, default=None,
+                   help="windows per subject the curves are measured on (default: all of the subject's windows)")
+    p.add_argument("--methods", default=",".join(am.ACTIF_VARIANTS + list(am.BASELINES)),
                    help="methods (default: every actif variant and every gradient baseline)")
     p.add_argument("--random-seeds", type=int, default=3, help="random rankings (default 3)")
+    p.add_argument("--cost-windows", type=int, default=256, help="windows each method is timed on (default 256)")
+    p.add_argument("--cost-repeats", type=int, default=3, help="interleaved timing repetitions (default 3)")
     p.add_argument("--quick", action="store_true", help="2 subjects, 40 windows, few methods: a CI smoke run")
     p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     if args.quick:
-        args.subjects, args.windows, args.random_seeds = "P1,P3", 40, 1
-        args.methods = "actif:weighted/inverse,actif:paper/inverse,ig,deeplift"
+        args.subjects, args.windows, args.random_seeds, args.cost_windows, args.cost_repeats = "P1,P3", 40, 1, 16, 1
+        quick = ["actif:weighted/inverse", "actif:paper/inverse", *(f"actif:{t}/mean" for t in am.TARGETED_TRACES)]
+        args.methods = ",".join([*quick, "ig", "deeplift", "ablation"])
     return args
 
 
@@ -118,7 +128,7 @@ def main(argv=None) -> int:
     background = am.background_windows(train_windows if len(train_windows) else ds.windows, seed=1)
     # resumable: each finished subject is appended to <suite>_units.jsonl (its rows and curves)
     units_path = os.path.join(args.results, suite_name(SUITE, args.quick) + "_units.jsonl")
-    settings = {"windows": args.windows, "methods": methods}
+    settings = {"windows": args.windows, "methods": methods, "curve_windows": args.curve_windows}
     done = {unit["subject"]: unit for unit in read_units(units_path, settings)}
     os.makedirs(args.results, exist_ok=True)
     per = []  # one row per (subject, method)
@@ -129,13 +139,16 @@ def main(argv=None) -> int:
             mask = ds.subjects == subject
             X, y = ds.windows[mask], ds.targets[mask].astype(np.float64)
             Xr = X[np.random.default_rng(0).permutation(len(X))[: args.windows]]
+            if args.curve_windows is not None and len(X) > args.curve_windows:  # a random subset, the same for every method
+                keep = np.sort(np.random.default_rng(1).permutation(len(X))[: args.curve_windows])
+                X, y = X[keep], y[keep]
             scores = am.method_scores(methods, spec, Xr, background, seed=0)
             unit = {"settings": settings, "subject": subject, "rows": [], "curves": {}}
             for m in methods:
                 dele, ins = curves(model, X, y, am.ranking(scores[m]), fill)
                 row = {"subject": subject, "group": "held-out" if subject in held_out else "training", "method": m,
                        "deletion_auc": curve_auc(fractions, dele), "insertion_auc": curve_auc(fractions, ins),
-                       "windows": int(mask.sum())}
+                       "windows": len(X)}
                 row["gap"] = row["deletion_auc"] - row["insertion_auc"]
                 unit["rows"].append(row)
                 unit["curves"][m] = [dele.tolist(), ins.tolist()]
@@ -149,6 +162,9 @@ def main(argv=None) -> int:
 
     def method_key(m: str) -> str:
         return "random" if m.startswith("random:") else m
+
+    cost = am.time_methods(methods, spec, (train_windows if len(train_windows) else ds.windows)[: args.cost_windows], background,
+                           repeats=args.cost_repeats)
 
     keys = list(dict.fromkeys(method_key(m) for m in methods))
     rows = []
@@ -165,7 +181,8 @@ def main(argv=None) -> int:
             rows.append({"group": group, "key": key, "method": am.label(key) if key != "random" else f"random ranking ({args.random_seeds} seeds)",
                          "subjects": len(by_subject), "deletion_auc": mean_sd(vals["deletion_auc"])[0],
                          "insertion_auc": mean_sd(vals["insertion_auc"])[0], "gap": mean_sd(vals["gap"])[0],
-                         "gap_sd": mean_sd(vals["gap"])[1]})
+                         "gap_sd": mean_sd(vals["gap"])[1], "gap_se": mean_sd(vals["gap"])[1] / np.sqrt(len(by_subject)),
+                         "us_per_window": cost.get(key), "family": am.family(key), "short": am.short_label(key)})
 
     def gap_by_subject(key: str) -> dict[str, float]:
         out: dict[str, list[float]] = {}
@@ -174,6 +191,11 @@ def main(argv=None) -> int:
                 out.setdefault(r["subject"], []).append(r["gap"])
         return {s: float(np.mean(v)) for s, v in out.items()}
 
+    # honest ranking: the one-SE rule over subjects (all subjects)
+    tiers = one_se_tiers({k: [gap_by_subject(k)[s] for s in subjects] for k in keys})
+    for r in rows:
+        if r["group"] == "all":
+            r.update(tiers[r["key"]])
     tests = []
     best_actif = max((r for r in rows if r["group"] == "all" and r["key"].startswith("actif:")), key=lambda r: r["gap"], default=None)
     families = list(dict.fromkeys([*am.HEADLINE_ACTIF] + ([best_actif["key"]] if best_actif else [])))
@@ -208,7 +230,7 @@ def main(argv=None) -> int:
             t["p_holm"] = adjusted
         variants.sort(key=lambda t: -t["gap"])
     curve_rows = [{"method": am.label(m), "fraction": float(f), "mae": float(mean_curves[m][0, j])}
-                  for m in methods if m in (*families, *am.GRADIENT_METHODS, "random:0")
+                  for m in methods if m in (*families, *am.BASELINES, "random:0")
                   for j, f in enumerate(fractions)]
     all_rows = sorted((r for r in rows if r["group"] == "all"), key=lambda r: -r["gap"])
     summary = []
@@ -217,7 +239,9 @@ def main(argv=None) -> int:
                        f"({all_rows[0]['gap']:.1f} cm){named_ranks(all_rows)}.")
         if best_actif:
             summary.append(f"Best actif variant: {best_actif['method']} ({best_actif['gap']:.1f} cm, rank {all_rows.index(best_actif) + 1}).")
-        grads = [r for r in all_rows if r["key"] in am.GRADIENT_METHODS]
+        tied = [r["method"] for r in all_rows if r.get("tier") == ONE_SE_TIERS[1]]
+        summary.append(f"Within one standard error of the best (SE over subjects): {', '.join(tied) or 'none'}.")
+        grads = [r for r in all_rows if r["key"] in am.BASELINES]
         if grads:
             summary.append("Gradient baselines: " + ", ".join(f"{r['method']} {r['gap']:.1f}" for r in grads) +
                            f" cm; random {next(r['gap'] for r in all_rows if r['key'] == 'random'):.1f} cm.")
@@ -227,10 +251,14 @@ def main(argv=None) -> int:
     doc = {
         "title": "Deletion and insertion curves on RobustVision (bundled model, features replaced by their training mean)",
         "columns": [["group", "Subjects"], ["method", "Method"], ["subjects", "n"], ["deletion_auc", "Deletion AUC (cm, higher better)"],
-                    ["insertion_auc", "Insertion AUC (cm, lower better)"], ["gap", "Deletion - insertion (cm)"], ["gap_sd", "SD over subjects"]],
+                    ["insertion_auc", "Insertion AUC (cm, lower better)"], ["gap", "Deletion - insertion (cm)"], ["gap_sd", "SD over subjects"],
+                    ["gap_se", "SE"], ["tier", "Within 1 SE of the best? (all subjects)"], ["us_per_window", "µs/window (1 thread)"]],
+        "readme_columns": [["method", "Method"], ["subjects", "n"], ["deletion_auc", "Deletion AUC (cm, higher better)"],
+                           ["insertion_auc", "Insertion AUC (cm, lower better)"], ["gap", "Deletion - insertion (cm)"], ["gap_se", "SE"],
+                           ["tier", "Within 1 SE of the best?"], ["us_per_window", "µs/window"]],
         "rows": rows,
-        "readme_rows": [r for r in rows if r["group"] == "all" and (r["key"] in (*am.HEADLINE_ACTIF, "random", *am.GRADIENT_METHODS)
-                                                                     or r is all_rows[0] or r is best_actif)],
+        "readme_rows": [r for r in all_rows if r["key"] in (*am.HEADLINE_ACTIF, "random") or am.on_cost_plot(r["key"])
+                        or r is all_rows[0] or r is best_actif],
         "tables": [{"title": "Paired Wilcoxon signed-rank tests over subjects on the deletion-insertion gap (gain = actif - baseline, cm; r > 0 favours actif)",
                     "columns": [["actif", "actif variant"], ["baseline", "Baseline"], ["n", "Subjects"], ["median_gain", "Median gain (cm)"],
                                 ["p", "p"], ["p_holm", "p (Holm)"], ["rank_biserial", "Rank-biserial r"]], "rows": tests},
@@ -241,9 +269,15 @@ def main(argv=None) -> int:
         "summary": summary,
         "plots": [{"kind": "lines", "file": suite_name(SUITE, args.quick) + ".png", "x": "fraction", "y": "mae",
                    "series": "method", "rows": curve_rows, "xlabel": "fraction of features replaced by their training mean (most important first)",
-                   "ylabel": "MAE (cm), mean over subjects", "title": "Deletion curves (steeper rise = more faithful ranking)"}],
-        "notes": [f"Each method ranks on up to {args.windows} windows of the subject; the curves use all of the subject's windows. "
-                  "Per-subject areas and curves: deletion_insertion_units.jsonl.",
+                   "ylabel": "MAE (cm), mean over subjects", "title": "Deletion curves (steeper rise = more faithful ranking)"},
+                  am.cost_faithfulness_plot(suite_name(SUITE, args.quick) + "_cost.png", [r for r in all_rows if am.on_cost_plot(r["key"])],
+                                            "gap", "gap_se", "deletion - insertion AUC (cm; mean ± SE over subjects)",
+                                            "RobustVision deletion/insertion: cost against faithfulness (up and left is better)",
+                                            random_level=next((r["gap"] for r in all_rows if r["key"] == "random"), None))],
+        "notes": [f"Each method ranks on up to {args.windows} windows of the subject; the curves use "
+                  + ("all of the subject's windows. " if args.curve_windows is None else
+                     f"a random {args.curve_windows} of the subject's windows (all when it has fewer). ")
+                  + "Per-subject areas and curves: deletion_insertion_units.jsonl.",
                   "The bundled model was trained on the 'training' subjects, so their rows describe it on seen data."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)

@@ -62,8 +62,9 @@ from suite_io import (  # noqa: E402
 
 SUITE = "faithfulness_retrain"
 POOL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P10", "P11", "P12", "P13"]
-ACTIF_METHODS = ["actif:weighted/inverse", "actif:weighted/mean", "actif:input/inverse", "actif:paper/inverse"]
-BASELINES = ["ig", "deeplift", "gradientshap", "shap"]
+ACTIF_METHODS = ["actif:weighted/inverse", "actif:weighted/mean", "actif:input/inverse", "actif:paper/inverse",
+                 "actif:gradient/mean", "actif:integrated/mean", "actif:occlusion/mean"]
+BASELINES = ["ig", "deeplift", "gradientshap", "shap", "ixg", "ablation"]
 FRACTIONS = [0.1, 0.2, 0.3, 0.4]
 
 
@@ -225,7 +226,6 @@ def pivot(rows: list[dict], fractions: list[float]) -> list[dict]:
 def write(args, settings, methods, units) -> dict:
     s = summarise(units, settings, methods, args.random_seeds)
     rows, tests = s["rows"], s["tests"]
-    default = am.DEFAULT_ACTIF
     summary = []
     allf = next((r for r in rows if r["key"] == "all features"), None)
     if s["subjects"]:

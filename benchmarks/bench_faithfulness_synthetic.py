@@ -18,9 +18,12 @@ pooling, BatchNorm, dense 32) is trained on 80 % of the windows with
 actif.lab.training.train_depth_model; every method then attributes the other 20 % (up to
 --windows of them), and we score its ranking: precision@k (k = number of relevant
 features) and Spearman's rank correlation with the true relevance |w_k| (0 for irrelevant
-features). Methods: all 16 actif trace x aggregation variants, Captum IntegratedGradients,
-DeepLift, GradientShap, SHAP GradientExplainer and random rankings. The test R^2 of each
-model is reported: attributions of a model that did not learn the function say nothing.
+features). Methods: every actif trace x aggregation variant (the forward-only traces and
+the targeted gradient / integrated / occlusion attributions), Captum IntegratedGradients,
+DeepLift, GradientShap, InputXGradient, FeatureAblation, SHAP GradientExplainer and random
+rankings. The test R^2 of each model is reported: attributions of a model that did not
+learn the function say nothing. Each method's cost (µs per window on one thread, on up to
+128 of the test windows) is measured with every model, for the cost-faithfulness plots.
 
     python benchmarks/bench_faithfulness_synthetic.py              # 5 seeds (~5 min)
     python benchmarks/bench_faithfulness_synthetic.py --quick --results /tmp/r   # CI smoke run (~12 s)
@@ -31,7 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -53,14 +55,15 @@ def parse_args(argv):
     p.add_argument("--epochs", type=int, default=12, help="training epochs (default 12)")
     p.add_argument("--windows", type=int, default=500, help="test windows each method attributes (default 500)")
     p.add_argument("--subjects", type=int, default=6, help="simulated subjects in feature_signal (default 6, 60 s each)")
-    p.add_argument("--methods", default=",".join(am.ACTIF_VARIANTS + list(am.GRADIENT_METHODS)),
+    p.add_argument("--cost-windows", type=int, default=128, help="windows each method is timed on (default 128)")
+    p.add_argument("--methods", default=",".join(am.ACTIF_VARIANTS + list(am.BASELINES)),
                    help="methods (default: every actif variant and every gradient baseline)")
     p.add_argument("--random-seeds", type=int, default=5, help="random rankings (default 5)")
     p.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, small data: a CI smoke run")
     p.add_argument("--results", default=results_dir(), help="results directory (default benchmarks/results)")
     args = p.parse_args(argv)
     if args.quick:
-        args.seeds, args.epochs, args.windows, args.subjects, args.random_seeds = 1, 1, 64, 2, 2
+        args.seeds, args.epochs, args.windows, args.subjects, args.random_seeds, args.cost_windows = 1, 1, 64, 2, 2, 16
     return args
 
 
@@ -92,12 +95,15 @@ def run_design(name: str, seed: int, args, methods: list[str]) -> list[dict]:
     relevant = ds.relevant_features
     proxies = ds.proxies if ds.proxies.any() else None
     rows = []
+    background = am.background_windows(ds.windows[tr], seed=seed)
+    cost = am.time_methods(methods, spec, X[: args.cost_windows], background, repeats=1)
+    all_scores = am.method_scores(methods, spec, X, background, seed=seed)  # one pass per actif trace serves its aggregations
     for m in methods:
-        t0 = time.perf_counter()
-        score = am.method_scores([m], spec, X, am.background_windows(ds.windows[tr], seed=seed), seed=seed)[m]
-        row = {"design": name, "seed": seed, "method": m, "r2": r2, "seconds": time.perf_counter() - t0,
+        score = all_scores[m]
+        row = {"design": name, "seed": seed, "method": m, "r2": r2,
                "precision": precision_at_k(score, relevant), "spearman": spearman(score, truth),
-               "top": [ds.feature_names[i] for i in am.ranking(score)[: int(relevant.sum()) + 2]]}
+               "top": [ds.feature_names[i] for i in am.ranking(score)[: int(relevant.sum()) + 2]],
+               "us_per_window": cost.get(m)}
         if proxies is not None:
             row["precision_excused"] = precision_at_k(score, relevant, exclude=proxies)
             row["spearman_excused"] = spearman(score, truth, exclude=proxies)
@@ -115,8 +121,11 @@ def aggregate(raw: list[dict]) -> list[dict]:
             vals = [r[metric] for r in rs if metric in r]
             if vals:
                 out[metric], out[metric + "_sd"] = mean_sd(vals)
+                out[metric + "_se"] = out[metric + "_sd"] / np.sqrt(len(vals))
         out["r2"] = mean_sd([r["r2"] for r in rs])[0]
-        out["seconds"] = mean_sd([r["seconds"] for r in rs])[0]
+        costs = [r["us_per_window"] for r in rs if r.get("us_per_window") is not None]
+        out["us_per_window"] = float(np.median(costs)) if costs else None
+        out["family"], out["short"] = am.family(method), am.short_label(method)
         rows.append(out)
     # random seeds pooled into one baseline row per design
     for design in dict.fromkeys(r["design"] for r in raw):
@@ -124,7 +133,7 @@ def aggregate(raw: list[dict]) -> list[dict]:
         if rand:
             rs = [r for r in raw if r["design"] == design and r["method"].startswith("random:")]
             pooled = {"design": design, "method": f"random ranking ({len(rand)} seeds)", "key": "random", "seeds": len(rs),
-                      "r2": rand[0]["r2"], "seconds": 0.0}
+                      "r2": rand[0]["r2"], "family": "random", "short": "random"}
             for metric in ("precision", "spearman", "precision_excused", "spearman_excused"):
                 vals = [r[metric] for r in rs if metric in r]
                 if vals:
@@ -141,7 +150,8 @@ def main(argv=None) -> int:
     suite = suite_name(SUITE, args.quick)
     os.makedirs(args.results, exist_ok=True)
     raw_path = os.path.join(args.results, suite + "_units.jsonl")
-    settings = {"epochs": args.epochs, "windows": args.windows, "subjects": args.subjects, "methods": methods}
+    settings = {"epochs": args.epochs, "windows": args.windows, "subjects": args.subjects, "methods": methods,
+                "cost_windows": args.cost_windows}
     done = read_units(raw_path, settings)  # resume: keep finished (design, seed) units of the same settings
     units = [(d, s) for d in DESIGNS for s in range(args.seeds)]
     bar = ProgressBar(len(units), "synthetic designs x seeds", unit="models")
@@ -165,7 +175,7 @@ def main(argv=None) -> int:
         key = "precision_excused" if design == "feature_signal" else "precision"
         label = "precision@k (proxies excused)" if design == "feature_signal" else "precision@k"
         best = max(rs, key=lambda r: (r.get(key, -1), r["spearman"]))
-        grads = [r for r in rs if r["key"] in am.GRADIENT_METHODS]
+        grads = [r for r in rs if r["key"] in am.BASELINES]
         bg = max(grads, key=lambda r: (r.get(key, -1), r["spearman"])) if grads else None
         line = f"{design} (model test R^2 {rs[0]['r2']:.2f}): best {best['method']} ({label} {best.get(key, float('nan')):.2f}, Spearman {best['spearman']:.2f})"
         for name, k in am.NAMED_ACTIF:
@@ -179,23 +189,34 @@ def main(argv=None) -> int:
         "title": "Faithfulness on synthetic ground truth: precision@k and rank correlation with the true relevance",
         "columns": [["design", "Design"], ["method", "Method"], ["precision", "Precision@k"], ["precision_sd", "SD"],
                     ["spearman", "Spearman"], ["spearman_sd", "SD"], ["precision_excused", "Precision@k, proxies excused"],
-                    ["spearman_excused", "Spearman, proxies excused"], ["r2", "Model test R²"], ["seeds", "Seeds"]],
+                    ["spearman_excused", "Spearman, proxies excused"], ["r2", "Model test R²"], ["seeds", "Seeds"],
+                    ["us_per_window", "µs/window (1 thread)"]],
         "rows": rows,
         "readme_columns": [["design", "Design"], ["method", "Method"], ["precision", "Precision@k"], ["precision_sd", "SD"],
-                           ["spearman", "Spearman"], ["precision_excused", "Precision@k, proxies excused"], ["seeds", "Seeds"]],
-        "readme_rows": [r for r in rows if r["key"] in (*am.HEADLINE_ACTIF, "random", *am.GRADIENT_METHODS)
+                           ["spearman", "Spearman"], ["precision_excused", "Precision@k, proxies excused"],
+                           ["spearman_excused", "Spearman, proxies excused"], ["seeds", "Seeds"], ["us_per_window", "µs/window"]],
+        "readme_rows": [r for r in rows if r["key"] in (*am.HEADLINE_ACTIF, "random") or am.on_cost_plot(r["key"])
                         or r["key"] == max((x for x in rows if x["design"] == r["design"] and x["key"].startswith("actif:")),
                                            key=lambda x: (x.get("precision_excused", x["precision"]), x["spearman"]))["key"]],
         "summary": summary,
         "plots": [{"kind": "bars", "file": suite + "_" + d + ".png", "x": "method", "y": "spearman", "where": {"design": d},
                    "xlabel": "Spearman with the true relevance (mean over seeds)", "ylabel": "",
-                   "title": f"{d}: Spearman with the true relevance (higher is better)"} for d in DESIGNS],
+                   "title": f"{d}: Spearman with the true relevance (higher is better)"} for d in DESIGNS]
+                 + [am.cost_faithfulness_plot(f"{suite}_{d}_cost.png", [r for r in rows if r["design"] == d and am.on_cost_plot(r["key"])],
+                                              y, y + "_se", f"{what} (mean ± SE over seeds)",
+                                              f"Synthetic {d}: cost against faithfulness (up and left is better)",
+                                              random_level=next((r[y] for r in rows if r["design"] == d and r["key"] == "random"), None))
+                    for d, y, what in (("feature_signal", "spearman_excused", "Spearman with the true relevance, proxies excused"),
+                                       ("salient_box", "spearman", "Spearman with the true relevance"))
+                    if any(r["design"] == d for r in rows)],
         "notes": ["k = number of relevant features (3 for feature_signal, 2 for salient_box). The true relevance is |w_k| "
                   "for the features in the target and 0 for the others. 'Proxies excused' removes the irrelevant near-copies "
                   "of a relevant feature from the ranking before scoring. The true relevance ties every irrelevant feature "
                   "at 0, so a perfect ranking has a Spearman below 1 (0.65 for salient_box: 2 relevant features of 12).",
                   "Gradient methods and actif see the same test windows; IG/DeepLift baselines are the training mean, "
-                  "GradientShap/SHAP use 100 training windows as background."],
+                  "GradientShap/SHAP use 100 training windows as background.",
+                  f"Cost: one timing per method and model on {args.cost_windows} test windows (median over seeds), "
+                  "taken on a shared machine: the attribution_cost suite measures costs with repetitions."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
     return 0

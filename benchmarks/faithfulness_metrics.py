@@ -8,7 +8,9 @@
   the matched-pairs rank-biserial correlation as effect size;
 - :func:`holm`: Holm-Bonferroni adjusted p-values for a family of tests;
 - :func:`curve_auc`: area under a deletion or insertion curve (trapezoids over the
-  fraction of features replaced, 0..1).
+  fraction of features replaced, 0..1);
+- :func:`one_se_tiers`: which methods are within one standard error of the best (the
+  one-SE rule, over the same units: subjects, recordings).
 """
 
 from __future__ import annotations
@@ -114,3 +116,26 @@ def curve_auc(fractions: Sequence[float], values: Sequence[float]) -> float:
 def kept_count(n_features: int, fraction: float) -> int:
     """How many features 'the top fraction' keeps: rounded, at least one."""
     return max(1, int(round(n_features * float(fraction))))
+
+
+ONE_SE_TIERS = ("best", "within 1 SE of the best", "behind the best")
+
+
+def one_se_tiers(per_unit: dict[str, Sequence[float]]) -> dict[str, dict[str, float | str]]:
+    """The one-standard-error rule for methods scored on the same units (higher is
+    better): the best method by mean, and every method whose mean is at least the best
+    mean minus the best method's standard error over units is ``within 1 SE of the best``.
+    Each method also gets its mean paired difference to the best and that difference's
+    standard error (information: near-identical rankings have a near-zero paired SE)."""
+    values = {m: np.asarray(v, dtype=np.float64) for m, v in per_unit.items()}
+    best = max(values, key=lambda m: float(values[m].mean()))
+    b = values[best]
+    best_se = float(b.std(ddof=1) / np.sqrt(b.size)) if b.size > 1 else float("nan")
+    out: dict[str, dict[str, float | str]] = {}
+    for m, v in values.items():
+        d = v - b
+        diff = float(d.mean())
+        tier = ONE_SE_TIERS[0] if m == best else ONE_SE_TIERS[1] if -diff <= best_se else ONE_SE_TIERS[2]
+        out[m] = {"diff_to_best": diff, "diff_se": float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan"),
+                  "tier": tier}
+    return out

@@ -114,6 +114,27 @@ def test_deletion_and_insertion_curves_by_hand():
     assert ins.tolist() == [6, 3, 1, 0]  # restore 3, then 2, then 1
 
 
+def test_one_se_tiers_by_hand():
+    # b is the best (mean 3.5; sd sqrt(5/3), SE sqrt(5/3)/2 = 0.645); a trails by 1: behind;
+    # c trails by 0.5: within one SE; d has b's mean but comes later: within one SE
+    per_unit = {"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 3.0, 4.0, 5.0], "c": [1.5, 2.5, 3.5, 4.5], "d": [0.0, 3.0, 6.0, 5.0]}
+    t = metrics.one_se_tiers(per_unit)
+    assert t["b"]["tier"] == "best" and t["b"]["diff_to_best"] == 0.0
+    assert t["a"]["tier"] == "behind the best" and t["a"]["diff_to_best"] == -1.0 and t["a"]["diff_se"] == 0.0
+    assert t["c"]["tier"] == "within 1 SE of the best" and t["c"]["diff_to_best"] == -0.5
+    # d - b = (-2, 0, 2, 0): paired SE sqrt(8/3)/2, reported for information
+    assert t["d"]["tier"] == "within 1 SE of the best" and t["d"]["diff_se"] == pytest.approx(np.sqrt(8 / 3) / 2)
+
+
+def test_logit_curves_by_hand():
+    bm = bench("bench_basic_motions")
+    X = np.zeros((2, 2, 3), np.float32)
+    X[:, -1] = [[1, 2, 3], [2, 2, 2]]
+    dele, ins = bm.logit_curves(SumOfLastStep(), X, 0, np.array([2, 0, 1]), np.zeros(3, np.float32))
+    assert dele.tolist() == [[6, 3, 2, 0], [6, 4, 2, 0]]
+    assert ins.tolist() == [[0, 3, 4, 6], [0, 2, 4, 6]]
+
+
 # -------------------------------------------------------- reference-style vs actif
 
 
@@ -145,12 +166,71 @@ def test_method_scores_cover_every_method():
     spec = actif.model_spec.random_spec(5, 8, 1, pooling="max", dense_sizes=(4,), activation="elu", batchnorm=True,
                                         normalization=True, window=4, seed=2)
     X = np.random.default_rng(1).normal(size=(40, 4, 5)).astype(np.float32)
-    methods = [am.DEFAULT_ACTIF, am.DEEPACTIF_SCORE, "actif:gates/meanstd", "reference:weighted/inverse", *am.GRADIENT_METHODS, "random:0"]
+    methods = [am.DEFAULT_ACTIF, am.DEEPACTIF_SCORE, "actif:gates/meanstd", "reference:weighted/inverse", *am.BASELINES, "random:0"]
     out = am.method_scores(methods, spec, X, X[:10])
     assert set(out) == set(methods)
     assert all(v.shape == (5,) and np.all(np.isfinite(v)) for v in out.values())
     # the reference-style implementation reproduces DeepACTIF's score exactly
     assert np.allclose(out[am.DEEPACTIF_SCORE], out["reference:weighted/inverse"], atol=1e-5)
+
+
+@pytest.mark.parametrize("mode,captum", [("gradient", "ixg"), ("integrated", "ig"), ("occlusion", "ablation")])
+def test_harness_compares_actif_modes_with_their_captum_equivalents(mode, captum):
+    """The suites compare like with like: actif's mode, as the harness configures it, gives
+    the attributions of the Captum method the harness runs beside it (same output, same
+    baseline, same steps), for a non-zero target of a multi-output model."""
+    needs("torch", "captum")
+    am = bench("attribution_methods")
+    spec = actif.model_spec.random_spec(5, 8, 3, pooling="max", dense_sizes=(4,), activation="elu", batchnorm=True,
+                                        normalization=True, window=4, seed=2)
+    X = np.random.default_rng(1).normal(size=(30, 4, 5)).astype(np.float32)
+    assert np.allclose(actif.attribution.default_baseline(spec), am.training_mean(spec))
+    ours = am.actif_explainer(actif.Model(spec, "numpy"), mode, target=2).attribute_steps(X)
+    theirs = am.gradient_attributions(captum, am.torch_module(spec), X, baseline=am.training_mean(spec), background=X[:5], target=2)
+    scale = np.abs(theirs).max()
+    assert scale > 1e-3 and np.abs(ours - theirs).max() <= 1e-4 * scale
+    other = am.gradient_attributions(captum, am.torch_module(spec), X, baseline=am.training_mean(spec), background=X[:5], target=0)
+    assert np.abs(other - theirs).max() > 1e-3 * scale  # the target reached Captum
+
+
+def test_shap_wrapper_explains_the_target_of_a_multi_output_model():
+    needs("torch", "shap")
+    am = bench("attribution_methods")
+    spec = actif.model_spec.random_spec(4, 6, 3, pooling="mean", dense_sizes=(), batchnorm=False, window=3, seed=5)
+    X = np.random.default_rng(2).normal(size=(6, 3, 4)).astype(np.float32)
+    per_target = [am.gradient_attributions("shap", am.torch_module(spec), X, baseline=am.training_mean(spec), background=X,
+                                           target=t) for t in range(3)]
+    assert all(a.shape == X.shape for a in per_target)
+    assert not np.allclose(per_target[0], per_target[1])
+
+
+def test_time_methods_gives_one_cost_per_pass():
+    needs("torch", "captum")
+    am = bench("attribution_methods")
+    spec = actif.model_spec.random_spec(5, 8, 1, normalization=True, window=4, seed=2)
+    X = np.random.default_rng(1).normal(size=(8, 4, 5)).astype(np.float32)
+    methods = ["actif:weighted/mean", "actif:weighted/inverse", "actif:gradient/mean", "ixg", "random:0"]
+    cost = am.time_methods(methods, spec, X, X, repeats=1)
+    assert set(cost) == set(methods) - {"random:0"}  # a random ranking costs nothing to time
+    assert cost["actif:weighted/mean"] == cost["actif:weighted/inverse"]  # one pass serves every aggregation
+    assert all(v > 0 for v in cost.values())
+
+
+def test_cost_faithfulness_plot_is_drawn_and_shown_in_the_readme(tmp_path):
+    pytest.importorskip("matplotlib")
+    from actif.lab.report import render_files, render_readme_section
+
+    am = bench("attribution_methods")
+    rows = [{"key": k, "short": am.short_label(k), "family": am.family(k), "us_per_window": us, "gap": g, "gap_se": 0.5}
+            for k, us, g in (("actif:weighted/mean", 10.0, 1.0), ("actif:gradient/mean", 40.0, 2.0), ("ig", 3000.0, 2.5))]
+    plot = am.cost_faithfulness_plot("t_cost.png", rows, "gap", "gap_se", "gap", "title", random_level=0.0)
+    assert {r["family"] for r in plot["rows"]} <= set(am.FAMILY_COLORS)
+    doc = {"suite": "t", "rows": rows, "plots": [plot]}
+    render_files(str(tmp_path), doc)
+    assert (tmp_path / "t_cost.png").stat().st_size > 1000
+    assert "![title](benchmarks/results/t_cost.png)" in render_readme_section([doc], "benchmarks/results")
+    assert [am.on_cost_plot(k) for k in ("actif:gradient/mean", "actif:gradient/pen", am.DEEPACTIF_SCORE, "ablation", "random:0")] == [
+        True, False, True, True, False]
 
 
 @pytest.mark.parametrize("smooth", [True, False], ids=["smooth", "foval-shaped"])
@@ -193,11 +273,14 @@ def read_suite(results, suite):
 def assert_quick_run_resumes(main, argv, results, suite) -> None:
     """Run a resumable suite again with the same settings: it finds every unit done, so it
     recomputes nothing (its units file is unchanged, byte for byte) and rewrites the same rows."""
+    def measured(rows):  # a suite that times its methods when it publishes re-times them
+        return [{k: v for k, v in r.items() if k != "us_per_window"} for r in rows]
+
     units = results / f"{suite}_units.jsonl"
     before, rows = units.read_text(), read_suite(results, suite)["rows"]
     assert main(argv) == 0
     assert units.read_text() == before
-    assert read_suite(results, suite)["rows"] == rows
+    assert measured(read_suite(results, suite)["rows"]) == measured(rows)
 
 
 def test_units_file_skips_a_torn_line(tmp_path):
@@ -282,6 +365,36 @@ def test_synthetic_faithfulness_quick(tmp_path):
     assert_quick_run_resumes(syn.main, argv, tmp_path, "faithfulness_synthetic_quick")
 
 
+def test_attribution_cost_quick(tmp_path):
+    needs("torch", "captum")
+    cost = bench("bench_attribution_cost")
+    assert cost.main(["--quick", "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, "attribution_cost_quick")
+    engines = {r["engine"] for r in doc["rows"]}
+    assert {cost.FORWARD, *cost.CAPTUM.values(), *(cost.engine_name("cpp", m) for m in actif.TRACES)} <= engines
+    for r in doc["rows"]:  # every ratio is to the forward of the same model and batch
+        assert r["x_forward"] == pytest.approx(r["us_per_window"] / cost.find(doc["rows"], r["model"], r["batch"], cost.FORWARD))
+    names = [t["name"] for t in doc["targets"]]
+    assert any(n.startswith("gradient vs cpp forward alone, batch 16") for n in names)
+    assert sum(n.startswith(("gradient vs Captum", "integrated vs Captum", "occlusion vs Captum")) for n in names) == 3
+    memory = doc["tables"][0]["rows"]
+    assert [m["mode"] for m in memory] == ["forward", "gradient"] and all(m["windows"] > 0 for m in memory)
+
+
+def test_basic_motions_quick(tmp_path):
+    needs("torch", "captum", "aeon")
+    bm = bench("bench_basic_motions")
+    argv = ["--quick", "--results", str(tmp_path)]
+    assert bm.main(argv) == 0
+    doc = read_suite(tmp_path, "faithfulness_basic_motions_quick")
+    keys = {r["key"] for r in doc["rows"]}
+    assert {"actif:gradient/mean", "actif:integrated/mean", "actif:occlusion/mean", "ixg", "ablation", "random"} <= keys
+    assert sum(r["tier"] == "best" for r in doc["rows"]) == 1
+    assert all(r["us_per_window"] > 0 for r in doc["rows"] if r["key"] != "random")
+    assert 0.0 <= doc["tables"][0]["rows"][0]["accuracy"] <= 1.0
+    assert_quick_run_resumes(bm.main, argv, tmp_path, "faithfulness_basic_motions_quick")
+
+
 @pytest.mark.parametrize("script", ["bench_faithfulness_retrain", "bench_deletion_insertion", "bench_subject_attribution"])
 def test_data_suites_skip_without_data(script, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("ACTIF_DATA_DIR", raising=False)
@@ -323,7 +436,9 @@ def test_deletion_insertion_quick(data_dir, tmp_path):
     units.write_text(lines[0] + torn)
     assert di.main(argv) == 0
     assert units.read_text().splitlines(keepends=True) == [lines[0], torn + "\n", lines[1]]
-    assert read_suite(tmp_path, "deletion_insertion_quick")["rows"] == doc["rows"]
+    again = read_suite(tmp_path, "deletion_insertion_quick")["rows"]
+    assert [{k: v for k, v in r.items() if k != "us_per_window"} for r in again] == [
+        {k: v for k, v in r.items() if k != "us_per_window"} for r in doc["rows"]]
 
 
 @pytest.mark.data

@@ -9,6 +9,8 @@ import re
 
 import pytest
 
+import actif
+
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
@@ -81,27 +83,52 @@ def assert_shows(text: str, value: float) -> None:
     assert abs(float(text) - value) <= 0.5 * 10**-decimals + 1e-12, f"README says {text}, the results give {value}"
 
 
+def rows_by_key(suite: str, **where) -> dict:
+    return {r["key"]: r for r in results(suite)["rows"] if all(r.get(k) == v for k, v in where.items())}
+
+
 def test_readme_deletion_insertion_numbers_match_the_results():
-    median, p_holm = quoted(r"beat DeepACTIF's weighted/inverse by a median ([\d.]+) cm \(Holm-corrected p = ([\d.]+)\)")
-    doc = results("deletion_insertion")
-    variants = next(t["rows"] for t in doc["tables"] if t["rows"] and "variant" in t["rows"][0])
-    row = next(r for r in variants if r["variant"] == "actif:weighted/inverse")
-    assert row["median_gain"] < 0  # gain = variant - default: the default did better
-    assert_shows(median, -row["median_gain"])
-    assert_shows(p_holm, row["p_holm"])
+    rows = rows_by_key("deletion_insertion", group="all")
+    occlusion, best = quoted(r"within one standard error of the best method on RobustVision \(([\d.]+) cm against ([\d.]+) cm for SHAP GradientExplainer, the best\)")
+    assert_shows(occlusion, rows["actif:occlusion/mean"]["gap"])
+    assert_shows(best, rows["shap"]["gap"])
+    assert rows["shap"]["tier"] == "best" and rows["actif:occlusion/mean"]["tier"] == "within 1 SE of the best"
+    (integrated,) = quoted(r"`integrated` ties Captum's IntegratedGradients the same way \(([\d.]+) cm\)")
+    assert_shows(integrated, rows["actif:integrated/mean"]["gap"])
+    assert rows["actif:integrated/mean"]["gap"] == pytest.approx(rows["ig"]["gap"], abs=0.05)
+    (weighted,) = quoted(r"as faithful as any \(([\d.]+) cm on RobustVision")
+    assert_shows(weighted, rows["actif:weighted/mean"]["gap"])
+    cheap = [r for k, r in rows.items() if k.startswith("actif:") and k.split(":")[1].split("/")[0] in actif.FORWARD_TRACES]
+    assert rows["actif:weighted/mean"]["gap"] >= max(r["gap"] for r in cheap) - rows["actif:weighted/mean"]["gap_se"]
+    (gradient,) = quoted(r"ranks worse than `weighted` on both real tasks \(([\d.]+) cm\)")
+    assert_shows(gradient, rows["actif:gradient/mean"]["gap"])
+    assert rows["actif:gradient/mean"]["gap"] < rows["actif:weighted/mean"]["gap"]
 
 
-def test_readme_synthetic_numbers_match_the_results():
-    (precision,) = quoted(r"as well as Integrated Gradients and SHAP on one design \(precision@k ([\d.]+)\)")
-    rows = {(r["design"], r["key"]): r for r in results("faithfulness_synthetic")["rows"]}
-    default = rows[("salient_box", "actif:weighted/mean")]["precision"]
-    assert_shows(precision, default)
-    assert rows[("salient_box", "ig")]["precision"] == default and rows[("salient_box", "shap")]["precision"] == default
+def test_readme_basic_motions_numbers_match_the_results():
+    rows = rows_by_key("faithfulness_basic_motions")
+    (occlusion,) = quoted(r"the best method on BasicMotions \(([\d.]+) logits\)")
+    assert_shows(occlusion, rows["actif:occlusion/mean"]["gap"])
+    assert rows["actif:occlusion/mean"]["tier"] in ("best", "within 1 SE of the best")
+    assert rows["actif:occlusion/mean"]["gap"] == pytest.approx(rows["ablation"]["gap"], abs=1e-3)
+    (weighted,) = quoted(r"([\d.]+) logits on BasicMotions\)")
+    assert_shows(weighted, rows["actif:weighted/mean"]["gap"])
+    assert rows["actif:gradient/mean"]["gap"] < rows["actif:weighted/mean"]["gap"]
 
 
-def test_readme_default_is_among_the_best_actif_variants_on_feature_signal():
-    (precision,) = quoted(r"as well as any other actif variant on the other \(precision@k ([\d.]+) with proxies excused")
-    rows = [r for r in results("faithfulness_synthetic")["rows"] if r["design"] == "feature_signal" and r["key"].startswith("actif:")]
-    default = next(r for r in rows if r["key"] == "actif:weighted/mean")["precision_excused"]
-    assert_shows(precision, default)
-    assert default == max(r["precision_excused"] for r in rows)
+def test_readme_cost_numbers_match_the_results():
+    doc = results("attribution_cost")
+    (occlusion,) = quoted(r"\((\d+)x the forward for the 37-feature gaze model at batch 256\)")
+    row = next(r for r in doc["rows"] if r["engine"] == "actif cpp: occlusion" and r["batch"] == 256 and r["hidden"] == 64)
+    assert_shows(occlusion, row["x_forward"])
+    targets = {t["name"]: t for t in doc["targets"]}
+
+    def ratio(name: str) -> float:
+        return float(targets[name]["measured"].split("x")[0])
+
+    gradient, = quoted(r"at batch 1 `gradient` is (\d+)x faster than Captum's InputXGradient")
+    assert_shows(gradient, ratio("gradient vs Captum InputXGradient, batch 1, bundled foval_edge (H=64)"))
+    ig64, ig128 = quoted(r"`integrated` is ([\d.]+)x faster than Captum's IG on the H=64 model \(([\d.]+)x at H=128\)")
+    assert_shows(ig64, ratio("integrated vs Captum IntegratedGradients, batch 1, bundled foval_edge (H=64)"))
+    assert_shows(ig128, ratio("integrated vs Captum IntegratedGradients, batch 1, FOVAL-shaped, H=128"))
+    assert not targets["gradient vs Captum InputXGradient, batch 1, bundled foval_edge (H=64)"]["met"]

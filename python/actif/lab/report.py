@@ -16,6 +16,8 @@ A suite document::
      "notes": ["caveats"],
      "plots": [{"kind": "lines", "file": "scale.png", "x": "windows", "y": "peak_rss_mb",
                 "series": "method", "title": "...", "logx": true}],   # optional "rows": its own points
+               # kind "scatter": one labelled point per row ("label", optional "yerr" and
+               # "series" keys); "readme": true also shows the plot in the README section
      "tables": [{"title": "...", "columns": [...], "rows": [...]}]}   # optional, full results only
 """
 
@@ -285,6 +287,9 @@ def render_plot(doc: dict[str, Any], plot: dict[str, Any], path: str) -> None:
     if plot.get("kind") == "histograms":
         render_histograms(plt, plot, path)
         return
+    if plot.get("kind") == "scatter":
+        render_scatter(plt, doc, plot, path)
+        return
     # a plot draws the suite's rows, or points of its own (e.g. whole curves not worth a table)
     rows = [r for r in plot.get("rows", doc["rows"]) if all(r.get(k) is not None for k in (plot["x"], plot["y"]))]
     where = plot.get("where", {})
@@ -317,6 +322,39 @@ def render_plot(doc: dict[str, Any], plot: dict[str, Any], path: str) -> None:
     ax.set_ylabel(plot.get("ylabel", plot["y"]))
     ax.set_title(plot.get("title", ""), fontsize=10)
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render_scatter(plt: Any, doc: dict[str, Any], plot: dict[str, Any], path: str) -> None:
+    """One labelled point per row (``plot["label"]`` names it), an error bar where the row
+    has ``plot["yerr"]``, one marker (and colour: ``plot["colors"]`` maps a series to one) per ``plot["series"]`` value."""
+    where = plot.get("where", {})
+    rows = [r for r in plot.get("rows", doc["rows"]) if all(r.get(k) == v for k, v in where.items())
+            and all(isinstance(r.get(k), (int, float)) and r[k] == r[k] for k in (plot["x"], plot["y"]))]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get(plot.get("series", ""), "")), []).append(r)
+    colors = plot.get("colors", {})
+    for (label, rs), marker in zip(groups.items(), "osD^v<>p*h"):
+        err = [r.get(plot["yerr"]) or 0.0 for r in rs] if plot.get("yerr") else None
+        ax.errorbar([r[plot["x"]] for r in rs], [r[plot["y"]] for r in rs], yerr=err, fmt=marker, capsize=2,
+                    markersize=6, label=label or None, color=colors.get(label))
+        for r in rs:
+            ax.annotate(str(r.get(plot.get("label", ""), "")), (r[plot["x"]], r[plot["y"]]), fontsize=6.5,
+                        xytext=(4, 3), textcoords="offset points")
+    for hline in plot.get("hlines", []):
+        ax.axhline(hline["y"], linestyle="--", color="grey", linewidth=1, label=hline.get("label"))
+    if plot.get("series") or plot.get("hlines"):
+        ax.legend(fontsize=8, loc=plot.get("legend", "best"))
+    if plot.get("logx"):
+        ax.set_xscale("log")
+    ax.set_xlabel(plot.get("xlabel", plot["x"]))
+    ax.set_ylabel(plot.get("ylabel", plot["y"]))
+    ax.set_title(plot.get("title", ""), fontsize=10)
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -367,6 +405,9 @@ def render_readme_section(docs: Sequence[dict[str, Any]], results_rel: str) -> s
         if doc.get("targets"):
             out.append(markdown_table([["name", "Target"], ["goal", "Goal"], ["measured", "Measured"], ["met", "Met"]], doc["targets"]))
             out.append("")
+        for plot in doc.get("plots", []):
+            if plot.get("readme"):
+                out += [f"![{plot.get('title', plot['file'])}]({results_rel}/{plot['file']})", ""]
         out.append(f"Full results: [{results_rel}/{doc['suite']}.md]({results_rel}/{doc['suite']}.md)")
         out.append("")
     out.append(README_END)
