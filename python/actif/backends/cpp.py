@@ -36,6 +36,8 @@ class CppBackend(Backend):
         self._model = core_model(spec, max_abs)
         self._threads = int(num_threads or 0)
         self._limit = float(self._model.input_limit)
+        self._default_base32: np.ndarray | None = None  # derived on first use, then reused
+        self._checked_ig: set[tuple[int, str]] = set()  # (n_steps, ig_method) pairs already validated
 
     @property
     def input_limit(self) -> float:
@@ -134,6 +136,18 @@ class CppBackend(Backend):
         from ..attribution import check_request, ig_nodes
 
         native = all(s is None or _native.is_native_stats(s) for s in (abs_stats, signed_stats))
+        # The per-update hot path of a device (one window per call): one output index and
+        # the default baseline need no array checks, and the baseline is derived once.
+        if native and baseline is None and type(target) is int and 0 <= target < self.spec.output_size:
+            if method == "integrated" and (int(n_steps), ig_method) not in self._checked_ig:
+                ig_nodes(n_steps, ig_method)
+                self._checked_ig.add((int(n_steps), ig_method))
+            if self._default_base32 is None:
+                self._default_base32 = self._native_baseline(None, X.shape)
+            return self._model.attribute_stats(
+                X, method, target, self._default_base32, int(n_steps), ig_method, abs_stats, signed_stats,
+                self._threads,
+            )
         if native:
             targets, _ = check_request(self.spec, X, method, target, None, None)
             base = self._native_baseline(baseline, X.shape)
