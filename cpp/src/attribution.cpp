@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
-#include <thread>
 
 #include "actif/aligned.hpp"
 #include "actif/forward.hpp"
@@ -641,10 +639,8 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
   // kBatchRows rows (so memory follows the windows in flight, not N).
   const int64_t per = plan.rows_per_window;
   const int64_t block = std::max<int64_t>(1, kBatchRows / per);
-  constexpr int64_t kMinMacsPerThread = int64_t{1} << 21;
-  const int want = req.num_threads > 0 ? req.num_threads : default_num_threads();
   const int64_t total = macs_per_row(m, req.t) * per * n * (req.method == AttributionMethod::Occlusion ? 1 : 3);
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>({want, n, total / kMinMacsPerThread}));
+  const int64_t threads = threads_for(req.num_threads, n, total);
   auto chunk = [&](int64_t c) {
     const int64_t n0 = n * c / threads, n1 = n * (c + 1) / threads;
     for (int64_t w = n0; w < n1; w += block) {
@@ -652,29 +648,7 @@ void attribute_windows(const Model& m, const AttributionRequest& req) {
       attribute_block(m, k, req, plan, w, nw, values + w * win);
     }
   };
-  if (threads == 1) {
-    chunk(0);
-  } else {
-    std::vector<std::thread> pool;
-    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
-    pool.reserve(static_cast<size_t>(threads - 1));
-    for (int64_t c = 1; c < threads; ++c)
-      pool.emplace_back([&, c] {
-        try {
-          chunk(c);
-        } catch (...) {
-          errors[static_cast<size_t>(c)] = std::current_exception();
-        }
-      });
-    try {
-      chunk(0);
-    } catch (...) {
-      errors[0] = std::current_exception();
-    }
-    for (auto& th : pool) th.join();
-    for (auto& e : errors)
-      if (e) std::rethrow_exception(e);
-  }
+  run_chunks(threads, chunk);
   if (req.signed_stats) req.signed_stats->update(values, n * req.t, n_in);
   if (req.abs_stats) {
     if (own_values.empty()) own_values.resize(static_cast<size_t>(n * win));

@@ -204,6 +204,38 @@ int64_t macs_per_window(const Model& m, int64_t t) {
 
 }  // namespace
 
+int64_t threads_for(int requested, int64_t items, int64_t total_macs) {
+  constexpr int64_t kMinMacsPerThread = int64_t{1} << 21;
+  const int want = requested > 0 ? requested : default_num_threads();
+  return std::max<int64_t>(1, std::min<int64_t>({want, items, total_macs / kMinMacsPerThread}));
+}
+
+void run_chunks(int64_t threads, const std::function<void(int64_t)>& chunk) {
+  if (threads == 1) {
+    chunk(0);
+  } else {
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+    pool.reserve(static_cast<size_t>(threads - 1));
+    for (int64_t c = 1; c < threads; ++c)
+      pool.emplace_back([&, c] {
+        try {
+          chunk(c);
+        } catch (...) {
+          errors[static_cast<size_t>(c)] = std::current_exception();
+        }
+      });
+    try {
+      chunk(0);
+    } catch (...) {
+      errors[0] = std::current_exception();
+    }
+    for (auto& th : pool) th.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
+  }
+}
+
 int default_num_threads() {
   // hardware_concurrency() reads /sys on every call (microseconds): ask once.
   static const int n = [] {
@@ -230,39 +262,15 @@ void window_forward(const Model& m, const WindowRequest& req) {
     trace_all = Workspace::get(workspace().trace, n * rows_per_window * m.input_size);
 
   // Split windows over threads only when each gets enough work to pay for a thread.
-  constexpr int64_t kMinMacsPerThread = int64_t{1} << 21;
-  const int want = req.num_threads > 0 ? req.num_threads : default_num_threads();
   const int64_t total = macs_per_window(m, req.t) * n;
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>({want, n, total / kMinMacsPerThread}));
+  const int64_t threads = threads_for(req.num_threads, n, total);
 
   auto chunk = [&](int64_t c) {
     const int64_t n0 = n * c / threads, n1 = n * (c + 1) / threads;
     float* tr = trace_all ? trace_all + n0 * rows_per_window * m.input_size : nullptr;
     run_windows(m, k, req, trace, n0, n1, tr);
   };
-  if (threads == 1) {
-    chunk(0);
-  } else {
-    std::vector<std::thread> pool;
-    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
-    pool.reserve(static_cast<size_t>(threads - 1));
-    for (int64_t c = 1; c < threads; ++c)
-      pool.emplace_back([&, c] {
-        try {
-          chunk(c);
-        } catch (...) {
-          errors[static_cast<size_t>(c)] = std::current_exception();
-        }
-      });
-    try {
-      chunk(0);
-    } catch (...) {
-      errors[0] = std::current_exception();
-    }
-    for (auto& th : pool) th.join();
-    for (auto& e : errors)
-      if (e) std::rethrow_exception(e);
-  }
+  run_chunks(threads, chunk);
   if (req.stats) req.stats->update(trace_all, n * rows_per_window, m.input_size);
 }
 

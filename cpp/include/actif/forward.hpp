@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "actif/model.hpp"
@@ -71,5 +72,13 @@ void step_forward(const Model& model, StepState& state, const StepRequest& req);
 
 // Number of worker threads used when num_threads == 0.
 int default_num_threads();
+
+// How many threads a batch of `items` windows is split over: at most `requested` (0: all
+// cores) and `items`, and only as many as get enough work (`total_macs`) to pay for a thread.
+int64_t threads_for(int requested, int64_t items, int64_t total_macs);
+
+// Runs chunk(0) .. chunk(threads - 1), chunk 0 on the calling thread and each other on a
+// thread of its own; after all have joined, the first exception any chunk threw is rethrown.
+void run_chunks(int64_t threads, const std::function<void(int64_t)>& chunk);
 
 }  // namespace actif
