@@ -126,9 +126,14 @@ def test_readme_cost_numbers_match_the_results():
     def ratio(name: str) -> float:
         return float(targets[name]["measured"].split("x")[0])
 
-    gradient, = quoted(r"at batch 1 `gradient` is (\d+)x faster than Captum's InputXGradient")
+    gradient, ig64, ig128, occ = quoted(
+        r"`gradient` is (\d+)x faster than Captum's InputXGradient, `integrated` ([\d.]+)x faster than "
+        r"Captum's IG \(([\d.]+)x at H=128\) and `occlusion` (\d+)x faster than Captum's FeatureAblation"
+    )
     assert_shows(gradient, ratio("gradient vs Captum InputXGradient, batch 1, bundled foval_edge (H=64)"))
-    ig64, ig128 = quoted(r"`integrated` is ([\d.]+)x faster than Captum's IG on the H=64 model \(([\d.]+)x at H=128\)")
     assert_shows(ig64, ratio("integrated vs Captum IntegratedGradients, batch 1, bundled foval_edge (H=64)"))
     assert_shows(ig128, ratio("integrated vs Captum IntegratedGradients, batch 1, FOVAL-shaped, H=128"))
-    assert not targets["gradient vs Captum InputXGradient, batch 1, bundled foval_edge (H=64)"]["met"]
+    assert_shows(occ, ratio("occlusion vs Captum FeatureAblation, batch 1, bundled foval_edge (H=64)"))
+    (gradient128,) = quoted(r"at H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1, not the 20x")
+    assert_shows(gradient128, ratio("gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"))
+    assert not targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]["met"]
