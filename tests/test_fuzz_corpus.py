@@ -15,7 +15,7 @@ FUZZ = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")
 sys.path.insert(0, FUZZ)
 
 TARGETS = {"fuzz_model_spec": "model", "fuzz_running_stats": "stats", "fuzz_checkpoint": "checkpoint", "fuzz_onnx_import": "onnx",
-           "fuzz_model_readers": "model"}
+           "fuzz_model_readers": "model", "fuzz_attribution": "attribution"}
 
 
 EXTREMES = [0, 1, 2**31, 2**63 - 1, 2**64 - 1]

@@ -28,6 +28,7 @@ TARGETS = {
     "fuzz_checkpoint": "checkpoint",
     "fuzz_onnx_import": "onnx",
     "fuzz_model_readers": "model",  # Python and C readers side by side (needs libactif built)
+    "fuzz_attribution": "attribution",  # the attribution methods and the stream state on hostile samples
 }
 
 
