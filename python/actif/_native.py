@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .constants import FLOAT32_BUDGET
 from .errors import BackendUnavailableError
 
 CORE_MISSING_HINT = (
@@ -67,9 +68,8 @@ def overflow_safe_abs(spec: Any) -> float:
     return float(_CORE.overflow_safe_abs(layer.w_ih, layer.w_hh, layer.b_ih, layer.b_hh, spec.input_scale, spec.input_shift))
 
 
-# Largest value any intermediate may reach (the core's kFloat32Budget): float32's
-# maximum is 3.4e38, and the bound ignores rounding, so keep a wide margin.
-_FLOAT32_BUDGET = 1e36
+# Largest value any intermediate may reach (constants.json, as the core's kFloat32Budget).
+_FLOAT32_BUDGET = FLOAT32_BUDGET
 
 
 def overflow_safe_abs_numpy(spec: Any) -> float:

@@ -40,6 +40,11 @@ MAX_FILE_BYTES: int = int(_LIMITS["max_file_bytes"])
 MAX_ZIP_MEMBERS: int = int(_LIMITS["max_zip_members"])
 MAX_NPY_HEADER_BYTES: int = int(_LIMITS["max_npy_header_bytes"])
 
+# The input rule: max_abs's default, and the largest magnitude any value computed from an
+# accepted input may reach (the overflow-safe bound is derived against it).
+DEFAULT_MAX_ABS: float = float(_DATA["input_rule"]["default_max_abs"])
+FLOAT32_BUDGET: float = float(_DATA["input_rule"]["float32_budget"])
+
 # quantity -> (rtol, atol): |got - want| <= atol + rtol |want| for float32 engines
 # against the float64 reference.
 TOLERANCES: dict[str, tuple[float, float]] = {
@@ -56,6 +61,8 @@ def tolerance(quantity: str) -> dict[str, float]:
 
 
 __all__ = [
+    "DEFAULT_MAX_ABS",
+    "FLOAT32_BUDGET",
     "MAX_ARRAYS_BYTES",
     "MAX_DIM",
     "MAX_FEATURES",

@@ -12,12 +12,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _native
+from .constants import DEFAULT_MAX_ABS
 from .errors import InvalidInputError
 
-# Inputs beyond this magnitude are almost surely sensor garbage, and float32 products
-# with the weights could overflow; the limit is a per-model setting (``max_abs``).
-# The core's kDefaultMaxAbs (cpp/include/actif/model.hpp) is the same number.
-DEFAULT_MAX_ABS = 1e6
+# DEFAULT_MAX_ABS (constants.json, as the core's kDefaultMaxAbs): inputs beyond it are
+# almost surely sensor garbage; the limit is a per-model setting (``max_abs``).
 _F32_MAX = float(np.finfo(np.float32).max)
 # What a streaming explainer does with rejected input (see StreamingExplainer).
 ON_INVALID = ("raise", "skip")

@@ -33,12 +33,11 @@ const char* to_string(TraceKind t);
 // Bound on every layer size and on the window (constants.json, as model_spec.py).
 constexpr int64_t kMaxDim = limits::kMaxDim;
 
-// The input rule's per-model setting by default (python/actif/validation.py's
-// DEFAULT_MAX_ABS): inputs beyond it are treated as sensor garbage.
-constexpr double kDefaultMaxAbs = 1e6;
-// Largest magnitude any value computed from an accepted input may reach: float32's
-// maximum is 3.4e38 and the overflow bound ignores rounding, so keep a wide margin.
-constexpr double kFloat32Budget = 1e36;
+// The input rule's per-model setting by default (inputs beyond it are treated as sensor
+// garbage) and the largest magnitude any value computed from an accepted input may
+// reach; both from constants.json, which Python reads too.
+constexpr double kDefaultMaxAbs = input_rule::kDefaultMaxAbs;
+constexpr double kFloat32Budget = input_rule::kFloat32Budget;
 
 // Thrown for malformed models or bad arguments; the Python binding maps it to ValueError.
 class Error : public std::invalid_argument {
