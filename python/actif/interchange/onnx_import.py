@@ -61,6 +61,12 @@ MAX_ONNX_BYTES = 1 << 30
 MAX_FOLDED_BYTES = 1 << 28
 # Multiply-adds of one folded MatMul/Gemm: bounded output can still hide cubic work.
 MAX_FOLD_WORK = 1 << 30
+# Shapes of folded operands: an empty tensor can declare a dimension of 2^31 and the
+# evaluator then walks that axis (ConstantOfShape iterates its input), so rank and every
+# dimension are bounded too, whatever the size. A supported model's largest constant is
+# W_ih (4H, I) with H, I <= MAX_DIM.
+MAX_FOLD_RANK = 8
+MAX_FOLD_DIM = 4 * MAX_DIM
 _ACTIVATIONS = {op: name for name, op in ONNX_ACTIVATION_OPS.items()}
 _UNIT = ("1", "D")  # axis labels of size one: a kept reduced axis, ONNX's num_directions
 
@@ -335,6 +341,12 @@ def _fold(node: onnx.NodeProto, ins: list[np.ndarray | None], g: _Graph) -> list
     if node.op_type not in _FOLDABLE:
         raise _fail(node, "is not evaluated on constants during import (its cost is not bounded by its size)")
     feeds = {n: v for n, v in zip(node.input, ins) if v is not None}
+    for name, v in feeds.items():
+        if v.ndim > MAX_FOLD_RANK or any(d > MAX_FOLD_DIM for d in v.shape):
+            raise _fail(
+                node, f"operand {name!r} has shape {tuple(v.shape)}: folding takes rank <= {MAX_FOLD_RANK} "
+                f"and dimensions <= {MAX_FOLD_DIM}"
+            )
     outputs = [o for o in node.output if o]
     try:
         inits = [numpy_helper.from_array(v, n) for n, v in feeds.items()]
