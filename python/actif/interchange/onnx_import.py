@@ -67,6 +67,9 @@ MAX_FOLD_WORK = 1 << 30
 # W_ih (4H, I) with H, I <= MAX_DIM.
 MAX_FOLD_RANK = 8
 MAX_FOLD_DIM = 4 * MAX_DIM
+# Ops whose integer operands are sizes (a shape, repeats, a range's ends): their values
+# are bounded like an output's size, before anything is evaluated.
+_SHAPE_VALUED = frozenset(("Expand", "ConstantOfShape", "Tile", "Reshape", "Range"))
 _ACTIVATIONS = {op: name for name, op in ONNX_ACTIVATION_OPS.items()}
 _UNIT = ("1", "D")  # axis labels of size one: a kept reduced axis, ONNX's num_directions
 
@@ -347,6 +350,14 @@ def _fold(node: onnx.NodeProto, ins: list[np.ndarray | None], g: _Graph) -> list
                 node, f"operand {name!r} has shape {tuple(v.shape)}: folding takes rank <= {MAX_FOLD_RANK} "
                 f"and dimensions <= {MAX_FOLD_DIM}"
             )
+    if node.op_type in _SHAPE_VALUED:
+        # The evaluator allocates what these operands' values say (Expand builds
+        # np.ones(shape) before broadcasting), whatever the output turns out to be.
+        limit = MAX_FOLDED_BYTES // 4
+        for name, v in feeds.items():
+            if v.dtype.kind in "iu" and v.size:
+                if v.size > MAX_FOLD_RANK or float(np.prod(np.maximum(np.abs(v.astype(np.float64)), 1.0))) > limit:
+                    raise _fail(node, f"operand {name!r} asks for more than {limit} elements ({MAX_FOLDED_BYTES} bytes of float32)")
     outputs = [o for o in node.output if o]
     try:
         inits = [numpy_helper.from_array(v, n) for n, v in feeds.items()]
