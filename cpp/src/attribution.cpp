@@ -116,10 +116,6 @@ struct Workspace {
   std::vector<AlignedFloats> head_pre, head_post;
   std::vector<int32_t> argmax;  // (rows, H_top) for max pooling
   std::vector<float> step_weights;  // integrated: the quadrature weights of one pass
-  static float* get(AlignedFloats& v, int64_t n) {
-    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
-    return v.data();
-  }
 };
 
 Workspace& workspace() {
@@ -141,21 +137,21 @@ class WindowBatch {
   }
 
   // Raw input rows (rows, T, I), to be filled by the caller.
-  float* input() { return Workspace::get(ws_.xraw, rows_ * t_ * m_.input_size); }
+  float* input() { return grow_to(ws_.xraw, rows_ * t_ * m_.input_size); }
   // Initial state rows of layer l, (rows, H_l), to be filled by the caller; a batch
   // whose caller never asks runs from the zero state.
   float* initial_h(size_t l) {
     has_state_ = true;
-    return Workspace::get(ws_.layers[l].h0, rows_ * m_.lstm[l].hidden_size);
+    return grow_to(ws_.layers[l].h0, rows_ * m_.lstm[l].hidden_size);
   }
-  float* initial_c(size_t l) { return Workspace::get(ws_.layers[l].c0, rows_ * m_.lstm[l].hidden_size); }
+  float* initial_c(size_t l) { return grow_to(ws_.layers[l].c0, rows_ * m_.lstm[l].hidden_size); }
 
   // Runs the forward on input(); returns y (rows, O). `record`: keep the gates for reverse().
   const float* forward(bool record) {
     const int64_t n_in = m_.input_size, steps = rows_ * t_;
     const float* xin = ws_.xraw.data();
     if (!m_.input_scale.empty()) {
-      float* xn = Workspace::get(ws_.xnorm, steps * n_in);
+      float* xn = grow_to(ws_.xnorm, steps * n_in);
       const float* sc = m_.input_scale.data();
       const float* sh = m_.input_shift.data();
       for (int64_t r = 0; r < steps; ++r)
@@ -168,10 +164,10 @@ class WindowBatch {
       const LstmLayer& layer = m_.lstm[l];
       Workspace::Layer& buf = ws_.layers[l];
       const int64_t hidden = layer.hidden_size, g = 4 * hidden, ldh = t_ * hidden, ldg = t_ * g;
-      float* z = Workspace::get(ws_.z, steps * g);
-      float* h = Workspace::get(buf.h, steps * hidden);
-      float* c = Workspace::get(buf.c, steps * hidden);
-      float* gates = record ? Workspace::get(buf.gates, steps * g) : nullptr;
+      float* z = grow_to(ws_.z, steps * g);
+      float* h = grow_to(buf.h, steps * hidden);
+      float* c = grow_to(buf.c, steps * hidden);
+      float* gates = record ? grow_to(buf.gates, steps * g) : nullptr;
       // Input projections of every step in one GEMM, then the recurrence step by step.
       k_.gemm_f32(steps, layer_in, in_dim, layer.w_ih_t, z, g, layer.bias.data(), false);
       for (int64_t s = 0; s < t_; ++s) {
@@ -209,7 +205,7 @@ class WindowBatch {
         for (int64_t j = 0; j < h_top; ++j) dpooled[r * h_top + j] *= m_.post_scale[static_cast<size_t>(j)];
 
     // Pooling: the gradient reaches the last step, every step (1/T), or the arg-max step.
-    float* dh_in = Workspace::get(ws_.dh_in, steps * h_top);
+    float* dh_in = grow_to(ws_.dh_in, steps * h_top);
     std::fill(dh_in, dh_in + steps * h_top, 0.0f);
     const float inv_t = 1.0f / static_cast<float>(t_);
     for (int64_t r = 0; r < rows_; ++r) {
@@ -238,12 +234,12 @@ class WindowBatch {
       const Workspace::Layer& buf = ws_.layers[l];
       const int64_t hidden = layer.hidden_size, g = 4 * hidden, ldh = t_ * hidden, ldg = t_ * g;
       const int64_t in_dim = layer.w_ih.n;
-      float* tc = Workspace::get(ws_.tanh_c, steps * hidden);
+      float* tc = grow_to(ws_.tanh_c, steps * hidden);
       std::copy(buf.c.data(), buf.c.data() + steps * hidden, tc);
       activation_rows(Activation::Tanh, steps, hidden, tc);
-      float* dz = Workspace::get(ws_.z, steps * g);
-      float* dh_rec = Workspace::get(ws_.dh_rec, rows_ * hidden);
-      float* dc_rec = Workspace::get(ws_.dc_rec, rows_ * hidden);
+      float* dz = grow_to(ws_.z, steps * g);
+      float* dh_rec = grow_to(ws_.dh_rec, rows_ * hidden);
+      float* dc_rec = grow_to(ws_.dc_rec, rows_ * hidden);
       std::fill(dh_rec, dh_rec + rows_ * hidden, 0.0f);
       std::fill(dc_rec, dc_rec + rows_ * hidden, 0.0f);
       for (int64_t s = t_ - 1; s >= 0; --s) {
@@ -260,7 +256,7 @@ class WindowBatch {
       int64_t grad_rows = steps;
       if (l == 0 && group_weights != nullptr) {
         grad_rows = rows_ / group * t_;
-        float* sum = Workspace::get(ws_.dz_sum, grad_rows * g);
+        float* sum = grow_to(ws_.dz_sum, grad_rows * g);
         for (int64_t w = 0; w < rows_ / group; ++w) {
           float* out = sum + w * ldg;
           std::fill(out, out + ldg, 0.0f);
@@ -272,7 +268,7 @@ class WindowBatch {
         }
         dz = sum;
       }
-      float* dx = Workspace::get(ws_.dx, grad_rows * in_dim);
+      float* dx = grow_to(ws_.dx, grad_rows * in_dim);
       k_.gemm_f32(grad_rows, dz, g, layer.w_ih, dx, in_dim, nullptr, false);
       std::swap(ws_.dx, ws_.dh_in);
       dh_in = ws_.dh_in.data();
@@ -320,7 +316,7 @@ class WindowBatch {
 
   const float* head_forward(const float* top) {
     const int64_t h_top = m_.hidden_top();
-    float* pooled = Workspace::get(ws_.pooled, rows_ * h_top);
+    float* pooled = grow_to(ws_.pooled, rows_ * h_top);
     if (m_.pooling == Pooling::Max && ws_.argmax.size() < static_cast<size_t>(rows_ * h_top))
       ws_.argmax.resize(static_cast<size_t>(rows_ * h_top));
     for (int64_t r = 0; r < rows_; ++r) {
@@ -361,9 +357,9 @@ class WindowBatch {
     for (size_t l = 0; l < m_.dense.size(); ++l) {
       const DenseLayer& d = m_.dense[l];
       const int64_t count = rows_ * d.out_features;
-      float* pre = Workspace::get(ws_.head_pre[l], count);
+      float* pre = grow_to(ws_.head_pre[l], count);
       k_.gemm_f32(rows_, in, d.in_features, d.w_t, pre, d.out_features, d.bias.data(), false);
-      float* post = Workspace::get(ws_.head_post[l], count);
+      float* post = grow_to(ws_.head_post[l], count);
       std::copy(pre, pre + count, post);
       if (d.activation != Activation::Identity) activation_rows(d.activation, rows_, d.out_features, post);
       in = post;
@@ -375,7 +371,7 @@ class WindowBatch {
   float* head_reverse(int64_t target) {
     const int64_t h_top = m_.hidden_top();
     const int64_t out = m_.output_size();
-    float* grad = Workspace::get(ws_.head_grad, rows_ * std::max(out, h_top));
+    float* grad = grow_to(ws_.head_grad, rows_ * std::max(out, h_top));
     std::fill(grad, grad + rows_ * out, 0.0f);
     for (int64_t r = 0; r < rows_; ++r) grad[r * out + target] = 1.0f;
     for (size_t l = m_.dense.size(); l-- > 0;) {
@@ -384,12 +380,12 @@ class WindowBatch {
       const float* post = ws_.head_post[l].data();
       const int64_t count = rows_ * d.out_features;
       for (int64_t i = 0; i < count; ++i) grad[i] *= activation_derivative(d.activation, pre[i], post[i]);
-      float* in_grad = Workspace::get(ws_.head_in_grad, rows_ * d.in_features);
+      float* in_grad = grow_to(ws_.head_in_grad, rows_ * d.in_features);
       k_.gemm_f32(rows_, grad, d.out_features, d.w, in_grad, d.in_features, nullptr, false);
       std::swap(ws_.head_grad, ws_.head_in_grad);
       grad = ws_.head_grad.data();
     }
-    float* dpooled = Workspace::get(ws_.dpooled, rows_ * h_top);
+    float* dpooled = grow_to(ws_.dpooled, rows_ * h_top);
     std::copy(grad, grad + rows_ * h_top, dpooled);
     return dpooled;
   }

@@ -286,14 +286,22 @@ const char* actif_model_output_name(const actif_model* model, int64_t j) {
 
 // ------------------------------------------------------------------------ forward
 
+namespace {
+// The values of n windows of t steps (n * t * I), after checking the sizes.
+int64_t window_values(const actif::Model& m, int64_t n, int64_t t) {
+  require(n >= 0, "n must be >= 0");
+  require(t >= 1, "t must be >= 1");
+  const int64_t count = product(n, t, m.input_size);
+  require(count >= 0, "n * t * input_size overflows");
+  return count;
+}
+}  // namespace
+
 int actif_forward(const actif_model* model, const actif_window_request* r) {
   return guarded("actif_forward", [&] {
     require(model != nullptr && r != nullptr, "model and request must not be NULL");
     const actif::Model& m = model_of(model);
-    require(r->n >= 0, "n must be >= 0");
-    require(r->t >= 1, "t must be >= 1");
-    const int64_t x_count = product(r->n, r->t, m.input_size);
-    require(x_count >= 0, "n * t * input_size overflows");
+    const int64_t x_count = window_values(m, r->n, r->t);
     require(r->num_threads >= 0, "num_threads must be >= 0");
     const actif::TraceKind trace = trace_kind(r->trace);
     require(trace != actif::TraceKind::None || r->trace_out == nullptr, "trace_out needs a trace");
@@ -502,10 +510,7 @@ int actif_attribute_windows(const actif_model* model, const actif_attribution_re
   return guarded("actif_attribute_windows", [&] {
     require(model != nullptr && r != nullptr, "model and request must not be NULL");
     const actif::Model& m = model_of(model);
-    require(r->n >= 0, "n must be >= 0");
-    require(r->t >= 1, "t must be >= 1");
-    const int64_t x_count = product(r->n, r->t, m.input_size);
-    require(x_count >= 0, "n * t * input_size overflows");
+    const int64_t x_count = window_values(m, r->n, r->t);
     actif::AttributionRequest req = attribution_request(m, r->options);
     if (r->n > 0) {
       require(r->x != nullptr && r->y != nullptr, "x and y must not be NULL");

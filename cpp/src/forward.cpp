@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 
+#include "actif/aligned.hpp"
 #include "actif/kernels.hpp"
 
 namespace actif {
@@ -15,10 +16,6 @@ namespace {
 // Grow-only scratch buffers, one set per thread, so steady-state calls do not allocate.
 struct Workspace {
   AlignedFloats xin, zx, h_ping, h_pong, c, gates, absbuf, pooled, head_ping, head_pong, trace;
-  static float* get(AlignedFloats& v, int64_t n) {
-    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
-    return v.data();
-  }
 };
 
 Workspace& workspace() {
@@ -30,7 +27,7 @@ Workspace& workspace() {
 const float* normalise(const Model& m, const float* x, int64_t rows, Workspace& ws) {
   if (m.input_scale.empty()) return x;
   const int64_t n_in = m.input_size;
-  float* out = Workspace::get(ws.xin, rows * n_in);
+  float* out = grow_to(ws.xin, rows * n_in);
   const float* sc = m.input_scale.data();
   const float* sh = m.input_shift.data();
   for (int64_t r = 0; r < rows; ++r)
@@ -60,7 +57,7 @@ void compute_trace(const Model& m, const KernelSet& k, TraceKind kind, int64_t r
       const int64_t width = weighted ? hidden : 4 * hidden;
       const float* src = weighted ? h0 : g0;
       const int64_t ld = weighted ? ldh : ldg;
-      float* a = Workspace::get(ws.absbuf, rows * width);
+      float* a = grow_to(ws.absbuf, rows * width);
       for (int64_t r = 0; r < rows; ++r) {  // row by row, so the compiler vectorises the copy
         const float* __restrict__ from = src + r * ld;
         float* __restrict__ to = a + r * width;
@@ -90,7 +87,7 @@ void run_head(const Model& m, const KernelSet& k, int64_t rows, float* pooled, f
   for (size_t l = 0; l < m.dense.size(); ++l) {
     const DenseLayer& d = m.dense[l];
     const bool last = l + 1 == m.dense.size();
-    float* out = last ? y : Workspace::get(l % 2 == 0 ? ws.head_ping : ws.head_pong, rows * d.out_features);
+    float* out = last ? y : grow_to(l % 2 == 0 ? ws.head_ping : ws.head_pong, rows * d.out_features);
     k.gemm_f32(rows, in, d.in_features, d.w_t, out, d.out_features, d.bias.data(), false);
     if (d.activation != Activation::Identity) k.activation_f32(d.activation, rows * d.out_features, out);
     in = out;
@@ -161,15 +158,15 @@ void run_windows(const Model& m, const KernelSet& k, const WindowRequest& req, T
     // window); for a batch, step by step into an (nb, 4H) block that stays in cache
     // while the recurrent GEMM and the cell consume it.
     const bool per_step = nb >= 6;
-    float* zx = Workspace::get(ws.zx, (per_step ? nb : rows) * g);
+    float* zx = grow_to(ws.zx, (per_step ? nb : rows) * g);
     if (!per_step) k.gemm_f32(rows, layer_in, in_dim, layer.w_ih_t, zx, g, layer.bias.data(), false);
     const int64_t ldz = per_step ? g : t * g;
 
-    float* hseq = out.h ? out.h + n0 * t * hidden : Workspace::get(l % 2 == 0 ? ws.h_ping : ws.h_pong, rows * hidden);
+    float* hseq = out.h ? out.h + n0 * t * hidden : grow_to(l % 2 == 0 ? ws.h_ping : ws.h_pong, rows * hidden);
     float* cseq = out.c ? out.c + n0 * t * hidden : nullptr;
-    float* cstate = cseq ? nullptr : Workspace::get(ws.c, nb * hidden);
+    float* cstate = cseq ? nullptr : grow_to(ws.c, nb * hidden);
     const bool gates_for_trace = l == 0 && trace == TraceKind::Gates;
-    float* gseq = out.gates ? out.gates + n0 * t * g : (gates_for_trace ? Workspace::get(ws.gates, rows * g) : nullptr);
+    float* gseq = out.gates ? out.gates + n0 * t * g : (gates_for_trace ? grow_to(ws.gates, rows * g) : nullptr);
 
     for (int64_t s = 0; s < t; ++s) {
       float* zs = per_step ? zx : zx + s * g;
@@ -188,7 +185,7 @@ void run_windows(const Model& m, const KernelSet& k, const WindowRequest& req, T
     in_dim = hidden;
   }
   const int64_t h_top = m.hidden_top();
-  float* pooled = Workspace::get(ws.pooled, nb * h_top);
+  float* pooled = grow_to(ws.pooled, nb * h_top);
   pool_sequence(m.pooling, nb, t, h_top, layer_in, pooled);
   run_head(m, k, nb, pooled, req.y + n0 * m.output_size(), ws);
 }
@@ -259,7 +256,7 @@ void window_forward(const Model& m, const WindowRequest& req) {
   const TraceKind trace = trace_wanted(req.trace, req.trace_out, req.stats);
   float* trace_all = req.trace_out;
   if (trace != TraceKind::None && trace_all == nullptr)  // the calling thread's reusable buffer
-    trace_all = Workspace::get(workspace().trace, n * rows_per_window * m.input_size);
+    trace_all = grow_to(workspace().trace, n * rows_per_window * m.input_size);
 
   // Split windows over threads only when each gets enough work to pay for a thread.
   const int64_t total = macs_per_window(m, req.t) * n;
@@ -293,10 +290,10 @@ void step_forward(const Model& m, StepState& s, const StepRequest& req) {
   for (size_t l = 0; l < m.lstm.size(); ++l) {
     const LstmLayer& layer = m.lstm[l];
     const int64_t hidden = layer.hidden_size, g = 4 * hidden;
-    float* z = Workspace::get(ws.zx, b * g);
+    float* z = grow_to(ws.zx, b * g);
     k.gemm_f32(b, layer_in, in_dim, layer.w_ih_t, z, g, layer.bias.data(), false);
     k.gemm_f32(b, s.h[l], hidden, layer.w_hh_t, z, g, nullptr, true);
-    float* gates = (l == 0 && trace == TraceKind::Gates) ? Workspace::get(ws.gates, b * g) : nullptr;
+    float* gates = (l == 0 && trace == TraceKind::Gates) ? grow_to(ws.gates, b * g) : nullptr;
     if (l == 0) g0 = gates;
     // h and c are updated in place: the old h was fully consumed by the GEMM above.
     k.lstm_cell_f32(b, hidden, z, g, s.c[l], hidden, s.c[l], hidden, s.h[l], hidden, gates, g);
@@ -305,12 +302,12 @@ void step_forward(const Model& m, StepState& s, const StepRequest& req) {
   }
   float* trace_rows = req.trace_out;
   if (trace != TraceKind::None) {
-    if (trace_rows == nullptr) trace_rows = Workspace::get(ws.trace, b * n_in);
+    if (trace_rows == nullptr) trace_rows = grow_to(ws.trace, b * n_in);
     compute_trace(m, k, trace, b, xin, s.h[0], m.lstm.front().hidden_size, g0,
                   4 * m.lstm.front().hidden_size, trace_rows, ws);
   }
   const int64_t h_top = m.hidden_top();
-  float* pooled = Workspace::get(ws.pooled, b * h_top);
+  float* pooled = grow_to(ws.pooled, b * h_top);
   if (!ring_pool) {
     std::copy(layer_in, layer_in + b * h_top, pooled);
   } else {
