@@ -21,9 +21,11 @@ scheduling give the same bytes. Against single-process
 :meth:`actif.Explainer.attribute` the statistics agree within float64 rounding of the
 different merge order (1e-12 relative in the tests).
 
-The model goes to the workers once: its bytes are one key of the graph, which each
-worker fetches once and keeps while the job runs, and each worker process parses it
-once (a cache keyed by the model's fingerprint).
+The model goes to the workers once: its bytes travel in a worker plugin, which the
+scheduler sends to each worker once (and to any worker that joins or restarts during
+the job), not in the graph, where Dask's memory manager may drop a worker's copy
+between two tasks and fetch it again. Each worker process parses it once and keeps it
+in a cache keyed by the model's fingerprint.
 
 With no ``client`` and no ``scheduler`` address, a ``LocalCluster`` of worker processes
 on this machine runs the job (the embedded default); with either, an existing cluster
@@ -237,34 +239,55 @@ def _file_parts(path: str, partition_size: int) -> list[Part]:
 # ------------------------------------------------------------------ on a worker
 
 _models: OrderedDict[tuple[Any, ...], Model] = OrderedDict()
+_pins: Counter = Counter()  # model key -> plugins (jobs) holding it in this process
 _models_lock = threading.Lock()
-_MODEL_CACHE_SIZE = 4
+_MODEL_CACHE_SIZE = 4  # unpinned models kept for the next job
 model_loads = Counter()  # fingerprint -> times this process parsed the model (tests read it)
 
 
-def worker_model(model_blob: bytes, options: Options) -> Model:
-    """The model for ``options.fingerprint`` in this process: parsed from its bytes the
-    first time, then from a small cache (one worker runs many partitions)."""
+def model_key(options: Options) -> tuple[Any, ...]:
+    """What makes two workers' models the same: the spec's fingerprint, backend and input rule."""
+    return (options.fingerprint, options.backend, options.max_abs)
+
+
+def pin_model(model_blob: bytes, key: tuple[Any, ...]) -> None:
+    """Parse the model for ``key`` in this process (unless cached) and keep it while pinned.
+    Called by the job's worker plugin when it reaches the worker."""
     from .model_spec import ModelSpec
 
-    key = (options.fingerprint, options.backend, options.max_abs)
+    fingerprint, backend, max_abs = key
     with _models_lock:
-        model = _models.get(key)
-        if model is not None:
-            _models.move_to_end(key)
-            return model
-        # one thread per worker process parses; the others wait for it
-        model = Model(ModelSpec.load(model_blob), options.backend, num_threads=1, max_abs=options.max_abs)
-        model_loads[options.fingerprint] += 1
-        _models[key] = model
-        while len(_models) > _MODEL_CACHE_SIZE:
-            _models.popitem(last=False)
-        return model
+        if key not in _models:
+            _models[key] = Model(ModelSpec.load(model_blob), backend, num_threads=1, max_abs=max_abs)
+            model_loads[fingerprint] += 1
+        _models.move_to_end(key)
+        _pins[key] += 1
 
 
-def attribute_part(model_blob: bytes, options: Options, part: Part) -> Partial:
+def unpin_model(key: tuple[Any, ...]) -> None:
+    """The job is over: the model stays cached (for the next job) but may be evicted."""
+    with _models_lock:
+        _pins[key] -= 1
+        if _pins[key] <= 0:
+            del _pins[key]
+        unpinned = [k for k in _models if k not in _pins]
+        for k in unpinned[: max(0, len(unpinned) - _MODEL_CACHE_SIZE)]:
+            del _models[k]
+
+
+def worker_model(options: Options) -> Model:
+    """The job's model in this process, which its plugin installed before any task ran."""
+    with _models_lock:
+        model = _models.get(model_key(options))
+    if model is None:  # cannot happen while the job's plugin is registered
+        raise RuntimeError(f"model {options.fingerprint[:12]} is not installed on this worker "
+                           "(its actif-model plugin did not run here)")
+    return model
+
+
+def attribute_part(options: Options, part: Part) -> Partial:
     """Attribute one partition of recordings: read it, feed it in batches, return bytes."""
-    model = worker_model(model_blob, options)
+    model = worker_model(options)
     try:
         batches = _read_part(part, model, options)
         return _attribute_batches(model, options, part.name, batches, part.start or 0)
@@ -281,9 +304,9 @@ def attribute_part(model_blob: bytes, options: Options, part: Part) -> Partial:
         return _refuse(options, DataFileError(part.name, problem))
 
 
-def attribute_block(model_blob: bytes, options: Options, index: int, block: np.ndarray) -> Partial:
+def attribute_block(options: Options, index: int, block: np.ndarray) -> Partial:
     """Attribute one block (partition) of a Dask array of windows."""
-    model = worker_model(model_blob, options)
+    model = worker_model(options)
     name = f"dask array block {index}"
     try:
         X = np.asarray(block)
@@ -460,6 +483,22 @@ def cluster_client(client: Any = None, scheduler: str | None = None, workers: in
         yield c
 
 
+@contextlib.contextmanager
+def model_on_workers(client: Any, model: Model, options: Options, token: str) -> Iterator[None]:
+    """The model on every worker of ``client``'s cluster for the job: a worker plugin
+    (named for the job, so concurrent jobs do not unregister each other's) that the
+    scheduler sends to each worker once, and to any that joins or restarts meanwhile."""
+    from ._dask_plugin import ModelPlugin
+
+    name = f"actif-model-{token}"
+    client.register_plugin(ModelPlugin(_model_bytes(model), model_key(options)), name=name)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a cluster already gone has nothing to unpin
+            client.unregister_worker_plugin(name)
+
+
 def _compute(client: Any, root: Any, progress: bool) -> Any:
     _, distributed = _require_dask()
     future = client.compute(root)
@@ -568,8 +607,6 @@ def attribute_with_report(model: Model, sources: Any, **kwargs: Any) -> FleetAtt
     )
     # options an Explainer refuses fail here, once, not as a "bad file" in every task
     Explainer(model, trace, aggregation, batch_size=options.batch_size, **dict(options.explainer_options))
-    # the model's bytes: one key of the graph, fetched once by each worker that needs it
-    model_node = dask.delayed(_model_bytes(model), name=f"actif-model-{fingerprint[:24]}")
     token = dask.base.tokenize(fingerprint, options, _source_token(sources), partition_size, split_every)
     if _is_dask_array(sources):
         X = sources
@@ -578,16 +615,16 @@ def attribute_with_report(model: Model, sources: Any, **kwargs: Any) -> FleetAtt
         X = X.rechunk({1: -1, 2: -1})  # partitions along N only
         blocks = X.to_delayed().ravel().tolist()
         leaves = [
-            dask.delayed(attribute_block, pure=True)(model_node, options, i, b, dask_key_name=f"actif-block-{token}-{i}")
+            dask.delayed(attribute_block, pure=True)(options, i, b, dask_key_name=f"actif-block-{token}-{i}")
             for i, b in enumerate(blocks)
         ]
     else:
         parts = plan_partitions(sources, partition_size)
         leaves = [
-            dask.delayed(attribute_part, pure=True)(model_node, options, p, dask_key_name=f"actif-part-{token}-{i}")
+            dask.delayed(attribute_part, pure=True)(options, p, dask_key_name=f"actif-part-{token}-{i}")
             for i, p in enumerate(parts)
         ]
-    with cluster_client(client, scheduler, workers) as c:
+    with cluster_client(client, scheduler, workers) as c, model_on_workers(c, model, options, token):
         total = _compute(c, tree_reduce(dask, leaves, split_every, token), progress)
     blob = total.stats.get(STATS_NAME)
     if blob is None:
