@@ -554,3 +554,42 @@ def test_invariants(rng):
         assert np.abs(ref.attribute(X, method, n_steps=8).values[..., 2]).max() == 0.0
     X[:, :, 1] = 0.0
     assert np.abs(ref.attribute(X, "gradient").values[..., 1]).max() == 0.0
+
+
+@pytest.mark.parametrize("baseline", [None, "row", "steps"])
+@pytest.mark.parametrize("method", METHODS)
+def test_stream_hot_path_equals_the_general_path(method, baseline, rng):
+    """Plain float32 windows take the native hot path (the input rule applied in the
+    core, one call); anything else the general path. Both give the same bytes, the same
+    predictions and the same refusal."""
+    pytest.importorskip("actif._core")
+    spec = spec_case("max", "elu", seed=12, window=4)
+    model = actif.Model(spec, "cpp")
+    X = rng.normal(size=(5, 4, 4)).astype(np.float32)
+    base = {None: None, "row": rng.normal(size=4), "steps": rng.normal(size=(4, 4))}[baseline]
+    hot = actif.StreamingExplainer(model, method, target=1, n_steps=6, baseline=base)
+    general = actif.StreamingExplainer(model, method, target=1, n_steps=6, baseline=base)
+    calls = []
+    original = model.backend.try_attribute_stats
+    model.backend.try_attribute_stats = lambda *a: calls.append(original(*a)) or calls[-1]
+    y_hot = [hot.update(X[0]), hot.update(X[1:])]
+    y_general = [general.update(X[0].tolist()), general.update(X[1:].astype(np.float64))]
+    # the hot path ran natively for an (I,) baseline, declined (None) for a (T, I) one,
+    # and for float64 windows (the general path converts them)
+    assert len(calls) == 3 and calls[2] is None
+    assert all((c is None) == (baseline == "steps") for c in calls[:2])
+    for a, b in zip(y_hot, y_general):
+        np.testing.assert_array_equal(a, b)
+    assert hot.stats.to_bytes() == general.stats.to_bytes()
+    assert hot.signed_stats.to_bytes() == general.signed_stats.to_bytes()
+    assert hot.n_updates == general.n_updates == 5
+    bad = X[:2].copy()
+    bad[1, 3, 2] = 1e30
+    before = hot.stats.to_bytes(), hot.signed_stats.to_bytes(), hot.n_updates
+    with pytest.raises(ValueError) as hot_error:
+        hot.update(bad)
+    with pytest.raises(ValueError) as general_error:
+        general.update(bad.tolist())
+    assert str(hot_error.value) == str(general_error.value)
+    assert (hot.stats.to_bytes(), hot.signed_stats.to_bytes(), hot.n_updates) == before
+    model.close()

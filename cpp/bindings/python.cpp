@@ -213,6 +213,31 @@ actif::AlignedFloats& attribution_input() {
   return buf;
 }
 
+// Runs `req` (x already private) and adds every step's A row to signed_stats and |A| row
+// to abs_stats (either may be null); y receives the predictions. Nothing is added unless
+// the whole pass succeeded.
+void attribute_into_stats(const actif::Model& m, actif::AttributionRequest& req, actif::RunningStats* abs_stats,
+                          actif::RunningStats* signed_stats, FArray& y) {
+  for (const actif::RunningStats* s : {abs_stats, signed_stats})
+    if (s != nullptr && s->n_features() != m.input_size) throw Error("statistics and model have different feature counts");
+  if (abs_stats != nullptr && abs_stats == signed_stats)
+    throw Error("abs_stats and signed_stats must be different statistics");
+  const int64_t rows = req.n * req.t, width = m.input_size;
+  thread_local actif::AlignedFloats values;  // reused: a fresh buffer per call costs page faults
+  float* v = actif::grow_to(values, rows * width);
+  req.y = y.mutable_data();
+  req.values = v;
+  {
+    py::gil_scoped_release unlocked;
+    actif::attribute_windows(m, req);
+  }
+  if (signed_stats) signed_stats->update(v, rows, width);
+  if (abs_stats) {
+    for (int64_t i = 0; i < rows * width; ++i) v[i] = std::fabs(v[i]);
+    abs_stats->update(v, rows, width);
+  }
+}
+
 void bind_attribution(ModelClass& cls) {
   cls.def(
          "attribute",
@@ -270,32 +295,41 @@ void bind_attribution(ModelClass& cls) {
             actif::AttributionRequest req =
                 attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
             req.x = private_copy(x.data(), x.size(), attribution_input());
-            for (const actif::RunningStats* s : {abs_stats, signed_stats})
-              if (s != nullptr && s->n_features() != m.input_size)
-                throw Error("statistics and model have different feature counts");
-            if (abs_stats != nullptr && abs_stats == signed_stats)
-              throw Error("abs_stats and signed_stats must be different statistics");
-            const int64_t n = req.n, rows = req.n * req.t;
-            thread_local actif::AlignedFloats values;  // reused: a fresh buffer per call costs page faults
-            if (values.size() < static_cast<size_t>(rows * m.input_size)) values.resize(static_cast<size_t>(rows * m.input_size));
-            FArray y({n, m.output_size()});
-            req.y = y.mutable_data();
-            req.values = values.data();
-            {
-              py::gil_scoped_release unlocked;
-              actif::attribute_windows(m, req);
-            }
-            if (signed_stats) signed_stats->update(values.data(), rows, m.input_size);
-            if (abs_stats) {
-              for (int64_t i = 0; i < rows * m.input_size; ++i) values[static_cast<size_t>(i)] = std::fabs(values[static_cast<size_t>(i)]);
-              abs_stats->update(values.data(), rows, m.input_size);
-            }
+            FArray y({req.n, m.output_size()});
+            attribute_into_stats(m, req, abs_stats, signed_stats, y);
             return y;
           },
           py::arg("x"), py::arg("method"), py::arg("target"), py::arg("baseline"), py::arg("n_steps"),
           py::arg("ig_method"), py::arg("abs_stats"), py::arg("signed_stats"), py::arg("num_threads") = 0,
           "Attribute windows and add every step's |A| row to abs_stats and A row to signed_stats (either may "
-          "be None); returns y.");
+          "be None); returns y.")
+      .def(
+          "try_attribute_stats",
+          [](const actif::Model& m, const py::handle& obj, const std::string& method, int64_t target,
+             const py::object& baseline, int64_t n_steps, const std::string& ig_method,
+             actif::RunningStats* abs_stats, actif::RunningStats* signed_stats, int threads) -> py::object {
+            // The streaming hot path of attribute_stats, as try_forward_stats is of forward_stats:
+            // one window (T, I) or a batch (N, T, I) taken only if it needs no conversion; the
+            // input rule applied here. Returns y; the flat index (int) of the first rejected
+            // value (nothing done); or None when x needs conversion (nothing done, not scanned).
+            if (!plain_float32(obj, 2, 3, m.input_size)) return py::none();
+            auto arr = py::reinterpret_borrow<py::array_t<float>>(obj);
+            const bool single = arr.ndim() == 2;
+            const FArray x = single ? FArray(arr.reshape({py::ssize_t{1}, arr.shape(0), arr.shape(1)})) : FArray(arr);
+            FArray base;
+            actif::AttributionRequest req =
+                attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
+            req.x = private_copy(x.data(), x.size(), attribution_input());
+            const int64_t bad = first_invalid_index(req.x, x.size(), m.input_limit_f32());
+            if (bad >= 0) return py::int_(bad);
+            FArray y = single ? FArray(std::vector<py::ssize_t>{m.output_size()}) : FArray({req.n, m.output_size()});
+            attribute_into_stats(m, req, abs_stats, signed_stats, y);
+            return std::move(y);
+          },
+          py::arg("x"), py::arg("method"), py::arg("target"), py::arg("baseline"), py::arg("n_steps"),
+          py::arg("ig_method"), py::arg("abs_stats"), py::arg("signed_stats"), py::arg("num_threads") = 0,
+          "The streaming hot path of attribute_stats: y; the flat index of the first rejected value; or None "
+          "when x needs conversion. Nothing changes unless y is returned.");
 }
 
 // A read-only NumPy view of a stream buffer, keeping the stream (owner) alive.

@@ -319,11 +319,16 @@ class StreamingExplainer:
                 # applies the input rule; None (nothing done) sends anything else through
                 # the general path, an int (nothing done) is the first rejected value.
                 y = None
-                if type(x) is np.ndarray and self.method is None:
+                if type(x) is np.ndarray:
                     backend = self.model.backend
-                    if self.stateful:
+                    window_fits = self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length)
+                    if self.method is not None:
+                        if not self.stateful and window_fits:
+                            with self._signed.accumulator() as signed_acc:
+                                y = backend.try_attribute_stats(x, self.method, acc, signed_acc, self.model.input_limit)
+                    elif self.stateful:
                         y = backend.try_step_stats(x, self._state, acc, self.trace, self.model.input_limit)
-                    elif self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length):
+                    elif window_fits:
                         y = backend.try_forward_stats(x, acc, self.trace, self.model.input_limit)
                 if y is None:
                     y = self._feed(x)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..attribution import attribute_with_engine
+from ..attribution import MethodOptions, attribute_with_engine
 from ..model_spec import ModelSpec
 
 
@@ -217,6 +217,14 @@ class Backend:
         return None
 
     def try_step_stats(self, x: np.ndarray, state: StreamState, stats, trace: str, limit: float | None) -> np.ndarray | int | None:
+        return None
+
+    def try_attribute_stats(self, x: np.ndarray, options: MethodOptions, abs_stats, signed_stats, limit: float | None) -> np.ndarray | int | None:
+        """The streaming hot path of :meth:`attribute_stats` (window mode), as
+        :meth:`try_forward_stats` is of :meth:`forward_stats`: y; the flat index of the
+        first value breaking the input rule (nothing done); or ``None`` (nothing done,
+        the general path runs). ``options``: the explainer's
+        :class:`~actif.attribution.MethodOptions`. Only a native backend takes it."""
         return None
 
     def attribute(

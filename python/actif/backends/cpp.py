@@ -37,6 +37,7 @@ class CppBackend(Backend):
         self._threads = int(num_threads or 0)
         self._limit = float(self._model.input_limit)
         self._default_base32: np.ndarray | None = None  # derived on first use, then reused
+        self._hot_options: tuple[Any, np.ndarray | None] = (None, None)  # try_attribute_stats: options, baseline
         self._checked_ig: set[tuple[int, str]] = set()  # (n_steps, ig_method) pairs already validated
 
     @property
@@ -162,6 +163,22 @@ class CppBackend(Backend):
         tgt = int(targets[0]) if len(targets) else 0
         return self._model.attribute_stats(
             np.ascontiguousarray(X, np.float32), method, tgt, base, int(n_steps), ig_method, abs_stats, signed_stats,
+            self._threads,
+        )
+
+    def try_attribute_stats(self, x, options, abs_stats, signed_stats, limit):
+        if type(x) is not np.ndarray or x.ndim not in (2, 3) or type(options.target) is not int:
+            return None
+        if not _same_limit(limit, self._limit) or not all(s is None or _native.is_native_stats(s) for s in (abs_stats, signed_stats)):
+            return None
+        held, base = self._hot_options
+        if held is not options:  # the baseline as the core takes it, derived once per options
+            base = self._native_baseline(options.baseline, (1, x.shape[-2], x.shape[-1]))
+            self._hot_options = (options, base)
+        if base is None:  # a baseline varying over steps: the general path
+            return None
+        return self._model.try_attribute_stats(
+            x, options.method, options.target, base, options.n_steps, options.ig_method, abs_stats, signed_stats,
             self._threads,
         )
 
