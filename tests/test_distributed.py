@@ -117,8 +117,10 @@ def test_model_goes_to_each_worker_once(client, model, recordings):
     fingerprint = model_fingerprint(model.spec)
 
     def model_state(dask_worker):
+        from actif import _dask_worker
+
         fetched = sum(1 for e in dask_worker.transfer_incoming_log for k in e.get("keys", {}) if "model" in str(k))
-        return fetched, ad.model_loads[fingerprint], sum(ad._pins.values()), sorted(dask_worker.plugins)
+        return fetched, _dask_worker.model_loads[fingerprint], sum(_dask_worker.pins.values()), sorted(dask_worker.plugins)
 
     _, paths, _ = recordings
     before = client.run(model_state)

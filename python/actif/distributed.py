@@ -42,10 +42,9 @@ import contextlib
 import logging
 import os
 import sys
-import threading
 import warnings
 import zipfile
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -238,51 +237,16 @@ def _file_parts(path: str, partition_size: int) -> list[Part]:
 
 # ------------------------------------------------------------------ on a worker
 
-_models: OrderedDict[tuple[Any, ...], Model] = OrderedDict()
-_pins: Counter = Counter()  # model key -> plugins (jobs) holding it in this process
-_models_lock = threading.Lock()
-_MODEL_CACHE_SIZE = 4  # unpinned models kept for the next job
-model_loads = Counter()  # fingerprint -> times this process parsed the model (tests read it)
+def worker_model(options: Options) -> Model:
+    """The job's model in this worker process (installed by the job's worker plugin)."""
+    from ._dask_worker import installed_model
+
+    return installed_model(model_key(options), options.fingerprint)
 
 
 def model_key(options: Options) -> tuple[Any, ...]:
     """What makes two workers' models the same: the spec's fingerprint, backend and input rule."""
     return (options.fingerprint, options.backend, options.max_abs)
-
-
-def pin_model(model_blob: bytes, key: tuple[Any, ...]) -> None:
-    """Parse the model for ``key`` in this process (unless cached) and keep it while pinned.
-    Called by the job's worker plugin when it reaches the worker."""
-    from .model_spec import ModelSpec
-
-    fingerprint, backend, max_abs = key
-    with _models_lock:
-        if key not in _models:
-            _models[key] = Model(ModelSpec.load(model_blob), backend, num_threads=1, max_abs=max_abs)
-            model_loads[fingerprint] += 1
-        _models.move_to_end(key)
-        _pins[key] += 1
-
-
-def unpin_model(key: tuple[Any, ...]) -> None:
-    """The job is over: the model stays cached (for the next job) but may be evicted."""
-    with _models_lock:
-        _pins[key] -= 1
-        if _pins[key] <= 0:
-            del _pins[key]
-        unpinned = [k for k in _models if k not in _pins]
-        for k in unpinned[: max(0, len(unpinned) - _MODEL_CACHE_SIZE)]:
-            del _models[k]
-
-
-def worker_model(options: Options) -> Model:
-    """The job's model in this process, which its plugin installed before any task ran."""
-    with _models_lock:
-        model = _models.get(model_key(options))
-    if model is None:  # cannot happen while the job's plugin is registered
-        raise RuntimeError(f"model {options.fingerprint[:12]} is not installed on this worker "
-                           "(its actif-model plugin did not run here)")
-    return model
 
 
 def attribute_part(options: Options, part: Part) -> Partial:
@@ -488,7 +452,7 @@ def model_on_workers(client: Any, model: Model, options: Options, token: str) ->
     """The model on every worker of ``client``'s cluster for the job: a worker plugin
     (named for the job, so concurrent jobs do not unregister each other's) that the
     scheduler sends to each worker once, and to any that joins or restarts meanwhile."""
-    from ._dask_plugin import ModelPlugin
+    from ._dask_worker import ModelPlugin
 
     name = f"actif-model-{token}"
     client.register_plugin(ModelPlugin(_model_bytes(model), model_key(options)), name=name)
