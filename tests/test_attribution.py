@@ -593,3 +593,27 @@ def test_stream_hot_path_equals_the_general_path(method, baseline, rng):
     assert str(hot_error.value) == str(general_error.value)
     assert (hot.stats.to_bytes(), hot.signed_stats.to_bytes(), hot.n_updates) == before
     model.close()
+
+
+def test_numba_compiled_layer_reverse_equals_the_numpy_reference(rng):
+    """The numba backend brings its own compiled reverse pass for one LSTM layer; it
+    computes the float64 reference's equations window by window, so it equals it to
+    rounding, and a window gives the same bytes alone as in a batch (so any split of the
+    batch over threads does too)."""
+    pytest.importorskip("numba")
+    from actif.attribution import LayerTape, lstm_backward
+
+    spec = random_spec(5, 7, 1, pooling="last", window=6, seed=13).astype(np.float64)
+    layer = spec.lstm[0]
+    n, t, h = 9, 6, 7
+    gates = rng.uniform(0.05, 0.95, size=(n, t, 4 * h))
+    gates[..., 2 * h : 3 * h] = rng.uniform(-0.9, 0.9, size=(n, t, h))  # the cell candidate is a tanh
+    tape = LayerTape(rng.normal(size=(n, t, h)), rng.normal(size=(n, t, h)), gates, rng.normal(size=(n, h)))
+    dh_out = rng.normal(size=(n, t, h))
+    want = lstm_backward(layer, tape, dh_out)
+    one = actif.Model(spec, "numba", num_threads=1).backend
+    got = one.lstm_backward(layer, tape, dh_out)
+    assert got.shape == want.shape == (n, t, 5)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14 * np.abs(want).max())
+    alone = np.concatenate([one.lstm_backward(layer, LayerTape(*(a[r : r + 1] for a in (tape.h, tape.c, tape.gates, tape.c0))), dh_out[r : r + 1]) for r in range(n)])
+    assert np.array_equal(got, alone)

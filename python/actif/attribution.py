@@ -30,7 +30,7 @@ activations, the reverse pass runs here in NumPy, and occlusion runs the engine 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -325,10 +325,11 @@ def _pool_backward(pooling: str, h_top: np.ndarray, g_pooled: np.ndarray) -> np.
     return dh
 
 
-def _lstm_backward(layer: LSTMLayer, tape: LayerTape, dh_out: np.ndarray) -> np.ndarray:
+def lstm_backward(layer: LSTMLayer, tape: LayerTape, dh_out: np.ndarray) -> np.ndarray:
     """Backpropagation through time of one layer: from the gradient on its hidden
     sequence (N, T, H) to the gradient on its input sequence (N, T, I_k). The gradient
-    is not carried into the initial state (it is truncated there)."""
+    is not carried into the initial state (it is truncated there). This is the float64
+    reference; an engine may bring a compiled one (``Backend.lstm_backward``)."""
     n, t, hidden = tape.h.shape
     w_hh = np.asarray(layer.w_hh, np.float64)
     # time-major copies: every step below reads and writes contiguous (N, .) blocks
@@ -356,19 +357,23 @@ def _lstm_backward(layer: LSTMLayer, tape: LayerTape, dh_out: np.ndarray) -> np.
     return (dz @ np.asarray(layer.w_ih, np.float64)).transpose(1, 0, 2)
 
 
-def reverse_pass(spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reverse_pass(
+    spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray, layer_backward: Callable[..., np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(y (N, O), dy[target]/dx_raw (N, T, I))`` in float64 from every layer's tape.
 
     ``spec64``: the model in float64. The head is re-run from the pooled top-layer h
     (it is small), then the gradient flows back through the pooling, each LSTM layer
-    (top to bottom) and the input affine."""
+    (top to bottom, with ``layer_backward``, default :func:`lstm_backward`) and the
+    input affine."""
+    layer_backward = layer_backward or lstm_backward
     h_top = tapes[-1].h
     y, head_tape = _head_forward(spec64, pool(spec64.pooling, h_top))
     seed = np.zeros_like(y)
     seed[np.arange(y.shape[0]), target] = 1.0
     g = _pool_backward(spec64.pooling, h_top, _head_backward(spec64, head_tape, seed))
     for layer, tape in zip(reversed(spec64.lstm), reversed(tapes)):
-        g = _lstm_backward(layer, tape, g)
+        g = layer_backward(layer, tape, g)
     if spec64.input_scale is not None:
         g = g * spec64.input_scale
     return y, g
@@ -551,7 +556,7 @@ class _Engine:
         ys, grads = [], []
         for s in self.slices(X.shape[0]):
             y_engine, tapes = self.tapes(X[s], self._state_rows(state, s))
-            _, grad = reverse_pass(self.spec64, tapes, targets[s])
+            _, grad = reverse_pass(self.spec64, tapes, targets[s], self.backend.lstm_backward)
             ys.append(y_engine)
             grads.append(grad)
         return np.concatenate(ys), np.concatenate(grads)
@@ -621,5 +626,6 @@ __all__ = [
     "default_baseline",
     "ig_nodes",
     "input_gradient",
+    "lstm_backward",
     "reverse_pass",
 ]

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..attribution import MethodOptions, attribute_with_engine
-from ..model_spec import ModelSpec
+from ..attribution import LayerTape, MethodOptions, attribute_with_engine, lstm_backward
+from ..model_spec import LSTMLayer, ModelSpec
 
 
 @dataclass
@@ -250,6 +250,12 @@ class Backend:
             self, X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method,
             initial_state=initial_state, internal_batch_size=internal_batch_size,
         )
+
+    def lstm_backward(self, layer: LSTMLayer, tape: LayerTape, dh_out: np.ndarray) -> np.ndarray:
+        """One LSTM layer's reverse pass in float64 (see
+        :func:`actif.attribution.lstm_backward`, the NumPy reference this default is),
+        used by the generic :meth:`attribute`; a JIT engine brings a compiled one."""
+        return lstm_backward(layer, tape, dh_out)
 
     def attribute_stats(
         self, X: np.ndarray, method: str, abs_stats, signed_stats, *, target=0, baseline=None, n_steps: int = 50,

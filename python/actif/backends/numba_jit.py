@@ -266,6 +266,49 @@ def pool_ring_rows(ring, slot, filled, new_rows, use_max, out):
                 o[j] = o[j] * inv
 
 
+@jit
+def lstm_backward_rows(gates, c, c0, dh_out, w_hh, w_ih, n0, n1, dx):
+    """The float64 reverse pass of one LSTM layer for windows n0..n1 (the equations of
+    :func:`actif.attribution.lstm_backward`, window by window): gates (N, T, 4H), c and
+    dh_out (N, T, H), c0 (N, H), w_hh (4H, H), w_ih (4H, I) -> dx (N, T, I). Each window
+    is computed alone in the same order, so results do not depend on the batch."""
+    t = gates.shape[1]
+    hidden = gates.shape[2] // 4
+    n_in = w_ih.shape[1]
+    dz = np.empty(4 * hidden)
+    dh_next = np.empty(hidden)
+    dc_next = np.empty(hidden)
+    for r in range(n0, n1):
+        dh_next[:] = 0.0
+        dc_next[:] = 0.0
+        for s in range(t - 1, -1, -1):
+            for j in range(hidden):
+                gi = gates[r, s, j]
+                gf = gates[r, s, hidden + j]
+                gg = gates[r, s, 2 * hidden + j]
+                go = gates[r, s, 3 * hidden + j]
+                tc = math.tanh(c[r, s, j])
+                dh = dh_out[r, s, j] + dh_next[j]
+                dc = dc_next[j] + dh * go * (1.0 - tc * tc)
+                cp = c[r, s - 1, j] if s > 0 else c0[r, j]
+                dz[j] = dc * gg * gi * (1.0 - gi)
+                dz[hidden + j] = dc * cp * gf * (1.0 - gf)
+                dz[2 * hidden + j] = dc * gi * (1.0 - gg * gg)
+                dz[3 * hidden + j] = dh * tc * go * (1.0 - go)
+                dc_next[j] = dc * gf
+            # dh for step s-1 and this step's input gradient: rows of W scaled by dz
+            dh_next[:] = 0.0
+            out = dx[r, s]
+            out[:] = 0.0
+            for k in range(4 * hidden):
+                d = dz[k]
+                w = w_hh[k]
+                for j in range(hidden):
+                    dh_next[j] += d * w[j]
+                v = w_ih[k]
+                for q in range(n_in):
+                    out[q] += d * v[q]
+
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -486,6 +529,21 @@ class NumbaBackend(Backend):
         tr = self._trace(trace, xin, new_h[0], new_g[0], chunks) if trace is not None else None
         state.commit(new_h, new_c)  # only now: nothing above wrote to the state
         return y, tr
+
+    def lstm_backward(self, layer, tape, dh_out):
+        """The compiled reverse pass of one layer (:func:`lstm_backward_rows`), windows
+        split over threads as the forward splits them."""
+        n, t, hidden = tape.h.shape
+        f64 = [np.ascontiguousarray(a, np.float64) for a in (tape.gates, tape.c, tape.c0, dh_out, layer.w_hh, layer.w_ih)]
+        dx = np.empty((n, t, layer.input_size))
+        chunks = self._chunks(n, t)
+
+        def task(part: int, chunks: int) -> None:
+            n0, n1 = split(n, part, chunks)
+            lstm_backward_rows(*f64, n0, n1, dx)
+
+        run_split(task, chunks)
+        return dx
 
     def _check_state(self, state: StreamState, batch: int) -> None:
         spec = self._spec
