@@ -502,6 +502,11 @@ def test_typing_files_ship_in_the_package():
         core = _native.load()
         public = {n for n in dir(core) if not n.startswith("_")}
         assert declared == public
+        # and every class's methods and properties, so a new binding cannot ship untyped
+        for cls in (n for n in stub.body if isinstance(n, ast.ClassDef)):
+            stubbed = {n.name for n in cls.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")}
+            bound = {n for n in vars(getattr(core, cls.name)) if not n.startswith("_")}
+            assert stubbed == bound, cls.name
 
 
 def test_import_actif_loads_neither_matplotlib_nor_rich():

@@ -65,6 +65,18 @@ class Model:
         signed_stats: RunningStats | None,
         num_threads: int = 0,
     ) -> _F32: ...
+    def try_attribute_stats(
+        self,
+        x: Any,
+        method: str,
+        target: int,
+        baseline: _Floats | None,
+        n_steps: int,
+        ig_method: str,
+        abs_stats: RunningStats | None,
+        signed_stats: RunningStats | None,
+        num_threads: int = 0,
+    ) -> Union[_F32, int, None]: ...
 
 class Stream:
     def __init__(self, model: Model, batch: int = 1) -> None: ...
