@@ -21,8 +21,11 @@ from actif.attribution import (
     ig_nodes,
     input_gradient,
 )
+from actif.constants import TOLERANCES
 from actif.model_spec import random_spec
 from conftest import backend_variants, variant_id
+
+PREDICTION_RTOL, PREDICTION_ATOL = TOLERANCES["prediction"]  # constants.json
 
 POOLINGS = ("last", "mean", "max")
 ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid")
@@ -298,7 +301,7 @@ def test_backends_match_reference(variant, method, rng):
     res = model.backend.attribute(X, method, target=np.array([0, 1, 2, 0, 1]), n_steps=16)
     want = np.concatenate([reference_attribution(spec, X[n : n + 1], method, t, base) for n, t in enumerate((0, 1, 2, 0, 1))])
     assert rel_err(res.values, want) <= (1e-10 if variant == "numpy" else RTOL32)
-    np.testing.assert_allclose(res.y, actif.Model(spec, "numpy").predict(X), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(res.y, actif.Model(spec, "numpy").predict(X), rtol=PREDICTION_RTOL, atol=PREDICTION_ATOL)
     assert (res.delta is not None) == (method == "integrated")
     model.close()
 
@@ -444,7 +447,7 @@ def test_stateful_attributes_the_last_window_from_the_carried_state(variant, met
     assert rel_err(stream.stats.mean, np.abs(A).mean(0)) <= tol
     assert rel_err(stream.result().signed_mean, A.mean(0)) <= 10 * tol
     # the stream's predictions are the model's, as without attribution
-    np.testing.assert_allclose(np.stack(ys), np.stack(y_ref), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(np.stack(ys), np.stack(y_ref), rtol=PREDICTION_RTOL, atol=PREDICTION_ATOL)
     model.close()
 
 

@@ -19,6 +19,9 @@ from actif.model_spec import random_spec
 pytest.importorskip("actif._core")
 from actif import _core  # noqa: E402
 from actif.backends.cpp import core_model, set_isa, supported_isas  # noqa: E402
+from actif.constants import TOLERANCES
+
+PREDICTION_RTOL, PREDICTION_ATOL = TOLERANCES["prediction"]  # constants.json
 
 RTOL32 = 1e-4  # max |error| / max |reference|, float32 against float64
 POOLINGS = ("last", "mean", "max")
@@ -77,7 +80,7 @@ def test_every_method_matches_reference_across_simd_widths(isa, hidden, rng):
         want, want_delta = reference(spec, X, method, 2, base.astype(np.float32))
         tol = RTOL32 if method != "occlusion" else RTOL32 + 1e-6 * np.abs(y_ref).max() / np.abs(want).max()
         assert rel_err(values, want) <= tol, method
-        np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=2e-5)
+        np.testing.assert_allclose(y, y_ref, rtol=PREDICTION_RTOL, atol=PREDICTION_ATOL)
         assert (delta is None) == (method != "integrated")
         if delta is not None:
             assert np.abs(delta - want_delta).max() <= 1e-5 * np.abs(want).sum(axis=(1, 2)).max() + 1e-6
@@ -113,7 +116,7 @@ def test_initial_state_matches_reference(isa, method, rng):
     y, values, _ = model.attribute(X, method, 1, base, 8, "gausslegendre", 1, state)
     want, _ = reference(spec, X, method, 1, base, state)
     assert rel_err(values, want) <= RTOL32 * 2
-    np.testing.assert_allclose(y, input_gradient(spec, X, 1, state)[0], rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(y, input_gradient(spec, X, 1, state)[0], rtol=PREDICTION_RTOL, atol=PREDICTION_ATOL)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 import actif
+from actif.constants import TOLERANCES
 from actif.errors import ModelFormatError
 from actif.model_spec import random_spec
+
+PREDICTION_RTOL, PREDICTION_ATOL = TOLERANCES["prediction"]  # constants.json
 
 ENGINES = [("onnxruntime", ".onnx"), ("tflite", ".tflite")]
 
@@ -40,7 +43,7 @@ def test_the_file_of_this_model_loads_and_runs(backend, ext, tmp_path):
     export(spec, backend, path)
     X = np.random.default_rng(0).normal(size=(2, 4, 3)).astype(np.float32)
     got = actif.Model(spec, backend, model_path=str(path)).predict(X)
-    np.testing.assert_allclose(got, actif.Model(spec, "numpy").predict(X), rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(got, actif.Model(spec, "numpy").predict(X), rtol=PREDICTION_RTOL, atol=PREDICTION_ATOL)
     # the float64 copy of the same model runs the same float32 engine file
     actif.Model(spec.astype(np.float64), backend, model_path=str(path))
 

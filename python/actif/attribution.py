@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import constants
 from .model_spec import LSTMLayer, ModelSpec
 from .reference import apply_activation, lstm_cell, normalise_input, pool
 from .traces import METHODS, lstm_gates
@@ -44,7 +45,7 @@ Backend = Any
 IG_METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 DEFAULT_N_STEPS = 50
 DEFAULT_IG_METHOD = "gausslegendre"
-MAX_N_STEPS = 1 << 16
+MAX_N_STEPS = constants.MAX_INTEGRAL_STEPS
 # Forward rows (windows, interpolation points or ablated copies) per engine call when the
 # caller gives no internal_batch_size: bounds the memory of the activations kept. A few
 # hundred rows stay in cache; larger calls were slower per row on every engine we tried.

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .constants import MAX_DIM
 from .errors import CheckpointMismatchError, ModelFormatError
 from .fileio import write_atomically
 from .model_spec import ModelSpec
@@ -310,7 +311,7 @@ def _method_options(raw: Any) -> dict[str, Any] | None:
     target = _field(raw, "target", int)
     n_steps = _field(raw, "n_steps", int)
     ig_method = _field(raw, "ig_method", str)
-    if not 0 <= target <= 1 << 16 or not 1 <= n_steps <= MAX_N_STEPS or ig_method not in IG_METHODS:
+    if not 0 <= target < MAX_DIM or not 1 <= n_steps <= MAX_N_STEPS or ig_method not in IG_METHODS:
         raise ModelFormatError("checkpoint option 'method' holds an invalid target, n_steps or ig_method")
     baseline = raw.get("baseline")
     if baseline is not None:

@@ -39,6 +39,8 @@ MAX_FEATURES: int = int(_LIMITS["max_features"])  # of a RunningStats
 MAX_FILE_BYTES: int = int(_LIMITS["max_file_bytes"])
 MAX_ZIP_MEMBERS: int = int(_LIMITS["max_zip_members"])
 MAX_NPY_HEADER_BYTES: int = int(_LIMITS["max_npy_header_bytes"])
+MAX_JSON_DEPTH: int = int(_LIMITS["max_json_depth"])  # of a model file's JSON header
+MAX_INTEGRAL_STEPS: int = int(_LIMITS["max_integral_steps"])  # integrated gradients' n_steps
 
 # The input rule: max_abs's default, and the largest magnitude any value computed from an
 # accepted input may reach (the overflow-safe bound is derived against it).

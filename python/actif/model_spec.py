@@ -27,6 +27,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from . import constants
 from .constants import MAX_ARRAYS_BYTES, MAX_DIM, MAX_HEADER_BYTES, MAX_LAYERS
 from .errors import ModelFormatError
 from .fileio import write_atomically
@@ -395,7 +396,7 @@ def _read_member(zf: StoredZip, name: str, shape: tuple[int, ...] | None, budget
     return np.frombuffer(data, dtype=np.dtype(dtype)).reshape(dshape).copy()
 
 
-MAX_JSON_DEPTH = 256  # the C reader's JsonValue::kMaxDepth: the top value is at depth 0
+MAX_JSON_DEPTH = constants.MAX_JSON_DEPTH  # the top value is at depth 0, as in the C reader
 
 
 def _check_json_depth(value: Any) -> None:

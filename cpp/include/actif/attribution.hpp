@@ -42,8 +42,8 @@ IntegralRule parse_integral_rule(const std::string& name);  // gausslegendre | r
 const char* to_string(AttributionMethod m);
 const char* to_string(IntegralRule r);
 
-// Bound on n_steps (each step is one more forward and reverse per window).
-constexpr int64_t kMaxIntegralSteps = 1 << 16;
+// Bound on n_steps (constants.json: limits.max_integral_steps).
+constexpr int64_t kMaxIntegralSteps = limits::kMaxIntegralSteps;
 
 // Nodes a_k in [0, 1] and weights w_k of `rule` with n points, as Captum computes them
 // (Gauss-Legendre: numpy's leggauss rescaled from [-1, 1]; Riemann: n >= 2).

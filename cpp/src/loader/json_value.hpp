@@ -10,13 +10,15 @@
 #include <utility>
 #include <vector>
 
+#include "actif/constants.hpp"
+
 namespace actif {
 namespace loader {
 
 class JsonValue {
  public:
   enum class Kind { Null, Bool, Int, Float, String, Array, Object };
-  static constexpr int kMaxDepth = 256;
+  static constexpr int kMaxDepth = static_cast<int>(limits::kMaxJsonDepth);  // constants.json
 
   // Parses a complete document; throws ModelFileError(Malformed) with the byte offset.
   static JsonValue parse(const char* text, size_t size);
