@@ -426,7 +426,8 @@ SHORT = {"ig": "Captum IG", "deeplift": "Captum DeepLift", "gradientshap": "Capt
          "ixg": "Captum InputXGradient", "ablation": "Captum FeatureAblation"}
 
 
-FAMILY_COLORS = {"actif, forward-only traces": "#d95f02", "actif, targeted (gradient / IG / occlusion)": "#1b9e77",
+TARGETED_FAMILY = "actif, targeted (gradient / DeepLIFT / IG / occlusion)"
+FAMILY_COLORS = {"actif, forward-only traces": "#d95f02", TARGETED_FAMILY: "#1b9e77",
                  "Captum / SHAP": "#7570b3", "reference-style DeepACTIF": "#666666"}
 
 
@@ -434,7 +435,7 @@ def family(method: str) -> str:
     """The legend group of a method on the cost-faithfulness plots."""
     if method.startswith("actif:"):
         trace = method.split(":", 1)[1].split("/")[0]
-        return "actif, targeted (gradient / IG / occlusion)" if trace in TARGETED_TRACES else "actif, forward-only traces"
+        return TARGETED_FAMILY if trace in TARGETED_TRACES else "actif, forward-only traces"
     if method in BASELINES:
         return "Captum / SHAP"
     if method.startswith("reference:"):

@@ -49,6 +49,9 @@ def reference(spec, X, method, target, base, state=None, n_steps=8, ig_method="g
     y = input_gradient(spec, X, target, state)[0][:, target]
     if method == "gradient":
         return X * input_gradient(spec, X, target, state)[1], None
+    if method == "deeplift":  # the float64 NumPy engine (held to Captum's DeepLift in test_attribution.py)
+        ref = actif.Model(spec, "numpy").backend.attribute(X, method, target=target, baseline=base, initial_state=state)
+        return ref.values, None
     if method == "integrated":
         alphas, weights = ig_nodes(n_steps, ig_method)
         grads = [input_gradient(spec, base + a * (X - base), target, state)[1] for a in alphas]

@@ -13,7 +13,8 @@ AttributionMethod parse_attribution_method(const std::string& name) {
   if (name == "gradient") return AttributionMethod::Gradient;
   if (name == "integrated") return AttributionMethod::Integrated;
   if (name == "occlusion") return AttributionMethod::Occlusion;
-  throw Error("unknown attribution method '" + name + "' (gradient, integrated, occlusion)");
+  if (name == "deeplift") return AttributionMethod::DeepLift;
+  throw Error("unknown attribution method '" + name + "' (gradient, deeplift, integrated, occlusion)");
 }
 
 IntegralRule parse_integral_rule(const std::string& name) {
@@ -31,6 +32,7 @@ const char* to_string(AttributionMethod m) {
     case AttributionMethod::Gradient: return "gradient";
     case AttributionMethod::Integrated: return "integrated";
     case AttributionMethod::Occlusion: return "occlusion";
+    case AttributionMethod::DeepLift: return "deeplift";
   }
   return "?";
 }
@@ -114,6 +116,7 @@ struct Workspace {
   std::vector<Layer> layers;
   AlignedFloats xraw, xnorm, z, tanh_c, dh_in, dx, dz_sum, dh_rec, dc_rec, pooled, dpooled, head_grad, head_in_grad, y;
   std::vector<AlignedFloats> head_pre, head_post;
+  std::vector<AlignedFloats> ref_pre;  // deeplift: the baseline windows' head_pre
   std::vector<int32_t> argmax;  // (rows, H_top) for max pooling
   std::vector<float> step_weights;  // integrated: the quadrature weights of one pass
 };
@@ -133,6 +136,7 @@ class WindowBatch {
     if (ws_.head_pre.size() < m.dense.size()) {
       ws_.head_pre.resize(m.dense.size());
       ws_.head_post.resize(m.dense.size());
+      ws_.ref_pre.resize(m.dense.size());
     }
   }
 
@@ -191,15 +195,28 @@ class WindowBatch {
     return head_forward(layer_in);
   }
 
+  // After forward(): keeps this batch's dense pre-activations as the reference a later
+  // batch's reverse(target, ..., true) rescales against (deeplift: this batch holds the
+  // baseline windows), each row repeated `repeat` times.
+  void keep_head_as_reference(int64_t repeat = 1) {
+    for (size_t l = 0; l < m_.dense.size(); ++l) {
+      const int64_t width = m_.dense[l].out_features;
+      const float* pre = ws_.head_pre[l].data();
+      float* ref = grow_to(ws_.ref_pre[l], rows_ * repeat * width);
+      for (int64_t r = 0; r < rows_ * repeat; ++r) std::copy(pre + (r / repeat) * width, pre + (r / repeat + 1) * width, ref + r * width);
+    }
+  }
+
   // Gradient of output `target` with respect to the raw input of every row, (rows, T, I),
   // from the activations the last forward(true) recorded. With `group_weights` (group
   // values), consecutive groups of rows are summed with those weights instead, giving
   // (rows / group, T, I): the input gradient is linear in the first layer's dz, so the
   // weighted sum is taken on dz and the last GEMM runs once per group (integrated
-  // gradients' quadrature).
-  const float* reverse(int64_t target, const float* group_weights = nullptr, int64_t group = 1) {
+  // gradients' quadrature). With `rescale`, the dense activations pass DeepLIFT's
+  // multipliers against the reference kept by keep_head_as_reference() (same rows).
+  const float* reverse(int64_t target, const float* group_weights = nullptr, int64_t group = 1, bool rescale = false) {
     const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
-    float* dpooled = head_reverse(target);
+    float* dpooled = head_reverse(target, rescale);
     if (!m_.post_scale.empty())
       for (int64_t r = 0; r < rows_; ++r)
         for (int64_t j = 0; j < h_top; ++j) dpooled[r * h_top + j] *= m_.post_scale[static_cast<size_t>(j)];
@@ -367,8 +384,9 @@ class WindowBatch {
     return in;
   }
 
-  // d y[:, target] / d pooled-and-affined features, (rows, H_top).
-  float* head_reverse(int64_t target) {
+  // d y[:, target] / d pooled-and-affined features, (rows, H_top); with `rescale`, DeepLIFT's
+  // multipliers in place of the activations' derivatives.
+  float* head_reverse(int64_t target, bool rescale) {
     const int64_t h_top = m_.hidden_top();
     const int64_t out = m_.output_size();
     float* grad = grow_to(ws_.head_grad, rows_ * std::max(out, h_top));
@@ -379,7 +397,12 @@ class WindowBatch {
       const float* pre = ws_.head_pre[l].data();
       const float* post = ws_.head_post[l].data();
       const int64_t count = rows_ * d.out_features;
-      for (int64_t i = 0; i < count; ++i) grad[i] *= activation_derivative(d.activation, pre[i], post[i]);
+      if (rescale && d.activation != Activation::Identity) {
+        const float* pre_ref = ws_.ref_pre[l].data();
+        for (int64_t i = 0; i < count; ++i) grad[i] *= rescale_multiplier(d.activation, pre[i], post[i], pre_ref[i]);
+      } else {
+        for (int64_t i = 0; i < count; ++i) grad[i] *= activation_derivative(d.activation, pre[i], post[i]);
+      }
       float* in_grad = grow_to(ws_.head_in_grad, rows_ * d.in_features);
       k_.gemm_f32(rows_, grad, d.out_features, d.w, in_grad, d.in_features, nullptr, false);
       std::swap(ws_.head_grad, ws_.head_in_grad);
@@ -388,6 +411,27 @@ class WindowBatch {
     float* dpooled = grow_to(ws_.dpooled, rows_ * h_top);
     std::copy(grad, grad + rows_ * h_top, dpooled);
     return dpooled;
+  }
+
+  // DeepLIFT's rescale rule as Captum's DeepLift defines it: (f(z) - f(z_b)) / (z - z_b),
+  // the derivative where |z - z_b| < 1e-10. The divided difference is taken in double
+  // from f recomputed in double: a quotient of two float32-rounded differences loses
+  // every digit when z and z_b are close, the divided difference itself does not.
+  static float rescale_multiplier(Activation a, float pre, float post, float pre_ref) {
+    const double z = pre, zb = pre_ref, d_in = z - zb;
+    if (std::fabs(d_in) < 1e-10) return activation_derivative(a, pre, post);
+    return static_cast<float>((activation_f64(a, z) - activation_f64(a, zb)) / d_in);
+  }
+
+  static double activation_f64(Activation a, double z) {
+    switch (a) {
+      case Activation::Identity: return z;
+      case Activation::Relu: return z > 0.0 ? z : 0.0;
+      case Activation::Elu: return z > 0.0 ? z : std::expm1(z);
+      case Activation::Tanh: return std::tanh(z);
+      case Activation::Sigmoid: return 1.0 / (1.0 + std::exp(-z));
+    }
+    return z;
   }
 
   // As autograd: relu' = [pre > 0], elu' = exp(pre) for pre <= 0, tanh' and sigmoid'
@@ -460,6 +504,25 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
       std::copy(yb, yb + nw * out, y);
       const float* grad = batch.reverse(req.target);
       for (int64_t i = 0; i < nw * win; ++i) values[i] = x[i] * grad[i];
+      return;
+    }
+    case AttributionMethod::DeepLift: {
+      // The baseline windows first (from the same state), for the head's reference values:
+      // from the zero state every window's baseline window is the same, run once.
+      const int64_t distinct = req.h0.empty() ? 1 : nw;
+      WindowBatch ref(m, k, ws, distinct, t);
+      float* in = ref.input();
+      for (int64_t r = 0; r < distinct * t; ++r) std::copy(b, b + n_in, in + r * n_in);
+      fill_state(m, req, ref, w0, distinct, 1);
+      ref.forward(false);
+      ref.keep_head_as_reference(nw / distinct);
+      WindowBatch batch(m, k, ws, nw, t);
+      std::copy(x, x + nw * win, batch.input());
+      fill_state(m, req, batch, w0, nw, 1);
+      const float* yb = batch.forward(true);
+      std::copy(yb, yb + nw * out, y);
+      const float* grad = batch.reverse(req.target, nullptr, 1, true);
+      for (int64_t i = 0; i < nw * win; ++i) values[i] = (x[i] - b[i % n_in]) * grad[i];
       return;
     }
     case AttributionMethod::Integrated: {

@@ -164,6 +164,7 @@ actif::AttributionRequest attribution_request(const actif::Model& m, const actif
     case ACTIF_ATTRIBUTION_GRADIENT: req.method = actif::AttributionMethod::Gradient; break;
     case ACTIF_ATTRIBUTION_INTEGRATED: req.method = actif::AttributionMethod::Integrated; break;
     case ACTIF_ATTRIBUTION_OCCLUSION: req.method = actif::AttributionMethod::Occlusion; break;
+    case ACTIF_ATTRIBUTION_DEEPLIFT: req.method = actif::AttributionMethod::DeepLift; break;
     default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown attribution method " + std::to_string(static_cast<int>(o.method)));
   }
   switch (o.integral) {

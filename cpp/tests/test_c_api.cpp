@@ -409,7 +409,8 @@ TEST_CASE(c_api, attributions_match_python_reference) {
     const char* name;
   } cases[] = {{ACTIF_ATTRIBUTION_GRADIENT, "attr_gradient"},
                {ACTIF_ATTRIBUTION_INTEGRATED, "attr_integrated"},
-               {ACTIF_ATTRIBUTION_OCCLUSION, "attr_occlusion"}};
+               {ACTIF_ATTRIBUTION_OCCLUSION, "attr_occlusion"},
+               {ACTIF_ATTRIBUTION_DEEPLIFT, "attr_deeplift"}};
   for (const auto& c : cases) {
     std::vector<float> y(6), values(3 * 8 * 6), delta(3, -7.0f);
     actif_stats *abs_stats = nullptr, *signed_stats = nullptr;

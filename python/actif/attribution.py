@@ -8,6 +8,16 @@ so they compare directly with Captum on the equivalent PyTorch module
 
 ``gradient``    gradient x input (Captum ``InputXGradient``):
                 ``A = x * dy/dx``, from one reverse pass.
+``deeplift``    DeepLIFT's rescale rule as Captum's ``DeepLift`` applies it to the
+                equivalent PyTorch module, from a ``baseline``:
+                ``A = (x - b) * m``, where ``m`` is the gradient of ``y`` at ``x`` with
+                the derivative of each dense-layer activation replaced by its secant
+                ``(f(z) - f(z_b)) / (z - z_b)`` between the pre-activations of ``x`` and
+                of the baseline window (the derivative where they differ by less than
+                1e-10). Captum hooks nonlinear *modules*; the LSTM cell's sigmoid and
+                tanh are inside ``nn.LSTM`` and the temporal pooling is a tensor
+                operation, so both are passed by their gradient at ``x``. One forward of
+                the baseline window and one reverse pass: about the cost of ``gradient``.
 ``integrated``  integrated gradients (Captum ``IntegratedGradients``) from a ``baseline``
                 with ``n_steps`` nodes of the quadrature ``ig_method`` (:func:`ig_nodes`):
                 ``A = (x - b) * sum_k w_k * dy/dx(b + a_k (x - b))``. Its completeness
@@ -300,11 +310,38 @@ def _head_forward(spec: ModelSpec, pooled: np.ndarray) -> tuple[np.ndarray, list
     return v, tape
 
 
-def _head_backward(spec: ModelSpec, tape: list[tuple[np.ndarray, np.ndarray]], seed: np.ndarray) -> np.ndarray:
-    """d y_seed / d pooled (N, H_top) from the seed (N, O) on the outputs."""
+# DeepLIFT's rescale rule falls back to the derivative where the pre-activations of the
+# input and of the baseline differ by less than this (Captum's DeepLift default eps).
+RESCALE_EPS = 1e-10
+
+
+def _rescale_multiplier(name: str, pre: np.ndarray, out: np.ndarray, pre_ref: np.ndarray, out_ref: np.ndarray) -> np.ndarray | float:
+    """DeepLIFT's rescale rule for one activation: ``(f(z) - f(z_b)) / (z - z_b)``, the
+    derivative at ``z`` where ``|z - z_b| < RESCALE_EPS`` (as Captum's ``nonlinear``),
+    in float64 (the head runs in float64 here whatever the engine)."""
+    if name == "identity":
+        return 1.0
+    d_in = pre - pre_ref
+    close = np.abs(d_in) < RESCALE_EPS
+    secant = (out - out_ref) / np.where(close, 1.0, d_in)
+    return np.where(close, _activation_grad(name, pre, out), secant)
+
+
+def _head_backward(
+    spec: ModelSpec, tape: list[tuple[np.ndarray, np.ndarray]], seed: np.ndarray,
+    reference: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> np.ndarray:
+    """d y_seed / d pooled (N, H_top) from the seed (N, O) on the outputs. With
+    ``reference`` (the baseline's head tape), DeepLIFT's rescale multipliers replace the
+    activations' derivatives."""
     g = seed
-    for layer, (pre, out) in zip(reversed(spec.dense), reversed(tape)):
-        g = (g * _activation_grad(layer.activation, pre, out)) @ layer.weight
+    for k in range(len(spec.dense) - 1, -1, -1):
+        layer, (pre, out) = spec.dense[k], tape[k]
+        if reference is None:
+            factor = _activation_grad(layer.activation, pre, out)
+        else:
+            factor = _rescale_multiplier(layer.activation, pre, out, *reference[k])
+        g = (g * factor) @ layer.weight
     if spec.post_scale is not None:
         g = g * spec.post_scale
     return g
@@ -358,21 +395,29 @@ def lstm_backward(layer: LSTMLayer, tape: LayerTape, dh_out: np.ndarray) -> np.n
     return (dz @ np.asarray(layer.w_ih, np.float64)).transpose(1, 0, 2)
 
 
+def head_tape(spec64: ModelSpec, tapes: list[LayerTape]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each dense layer's (pre-activation, output) (float64) for windows whose LSTM
+    tapes are ``tapes``: the reference DeepLIFT compares against, from the baseline's."""
+    return _head_forward(spec64, pool(spec64.pooling, tapes[-1].h))[1]
+
+
 def reverse_pass(
     spec64: ModelSpec, tapes: list[LayerTape], target: np.ndarray, layer_backward: Callable[..., np.ndarray] | None = None,
+    reference: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(y (N, O), dy[target]/dx_raw (N, T, I))`` in float64 from every layer's tape.
 
     ``spec64``: the model in float64. The head is re-run from the pooled top-layer h
     (it is small), then the gradient flows back through the pooling, each LSTM layer
     (top to bottom, with ``layer_backward``, default :func:`lstm_backward`) and the
-    input affine."""
+    input affine. With ``reference`` (:func:`head_tape` of the baseline windows), the
+    dense activations pass DeepLIFT's rescale multipliers instead of their derivatives."""
     layer_backward = layer_backward or lstm_backward
     h_top = tapes[-1].h
-    y, head_tape = _head_forward(spec64, pool(spec64.pooling, h_top))
+    y, tape = _head_forward(spec64, pool(spec64.pooling, h_top))
     seed = np.zeros_like(y)
     seed[np.arange(y.shape[0]), target] = 1.0
-    g = _pool_backward(spec64.pooling, h_top, _head_backward(spec64, head_tape, seed))
+    g = _pool_backward(spec64.pooling, h_top, _head_backward(spec64, tape, seed, reference))
     for layer, tape in zip(reversed(spec64.lstm), reversed(tapes)):
         g = layer_backward(layer, tape, g)
     if spec64.input_scale is not None:
@@ -473,6 +518,9 @@ def attribute_with_engine(
         y, grad = engine.gradient(X, targets, state)
         return StepAttribution(engine.out(y), engine.out(grad * X))
     base = np.broadcast_to(check_baseline(baseline, spec, X.shape), X.shape)
+    if method == "deeplift":
+        y, multipliers = engine.gradient(X, targets, state, reference=base)
+        return StepAttribution(engine.out(y), engine.out(multipliers * (X - base)))
     if method == "integrated":
         alphas, weights = ig_nodes(n_steps, ig_method)
         return _integrated(engine, X, base, targets, state, alphas, weights)
@@ -552,12 +600,16 @@ class _Engine:
                 cs[k][:, step] = stream.c[k]
         return np.asarray(y, np.float64), hs, cs
 
-    def gradient(self, X: np.ndarray, targets: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
-        """y (N, O) and d y[target] / d x_raw (N, T, I), in slices."""
+    def gradient(self, X: np.ndarray, targets: np.ndarray, state, reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """y (N, O) and d y[target] / d x_raw (N, T, I), in slices. With ``reference``
+        (baseline windows, X's shape, run from the same state), DeepLIFT's multipliers
+        instead of the gradient."""
         ys, grads = [], []
         for s in self.slices(X.shape[0]):
-            y_engine, tapes = self.tapes(X[s], self._state_rows(state, s))
-            _, grad = reverse_pass(self.spec64, tapes, targets[s], self.backend.lstm_backward)
+            rows = self._state_rows(state, s)
+            head_ref = None if reference is None else head_tape(self.spec64, self.tapes(reference[s], rows)[1])
+            y_engine, tapes = self.tapes(X[s], rows)
+            _, grad = reverse_pass(self.spec64, tapes, targets[s], self.backend.lstm_backward, head_ref)
             ys.append(y_engine)
             grads.append(grad)
         return np.concatenate(ys), np.concatenate(grads)

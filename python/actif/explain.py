@@ -6,7 +6,7 @@ Both feed every time step's trace (see :mod:`actif.traces`) into a
 :class:`~actif.stats.RunningStats` and score features from its mean and spread, so
 streaming the same windows gives the same statistics as one batch call.
 
-The attribution methods ``gradient``, ``integrated`` and ``occlusion``
+The attribution methods ``gradient``, ``deeplift``, ``integrated`` and ``occlusion``
 (:mod:`actif.attribution`) are ``trace=`` options too: they attribute one output
 (``target``) with a sign; ``|A|`` of every step feeds the same statistics, and a second
 statistics object of the signed ``A`` gives :attr:`Attribution.signed_mean`.
@@ -53,7 +53,7 @@ class Explainer:
     ``trace``: how hidden activity maps to features (:data:`actif.traces.TRACES`);
     ``aggregation``: the score (:data:`actif.stats.SCORE_METHODS`).
 
-    The attribution methods (``trace="gradient" | "integrated" | "occlusion"``) take
+    The attribution methods (``trace="gradient" | "deeplift" | "integrated" | "occlusion"``) take
     ``target`` (the output attributed: an index, or one per window), ``baseline`` (raw
     input space: a scalar, (I,), (T, I) or (N, T, I); default: the training means the
     model normalises with, :func:`actif.attribution.default_baseline`), and for
@@ -206,14 +206,15 @@ class StreamingExplainer:
     ``half_life`` (in trace rows, i.e. time steps) makes the statistics forget
     exponentially, to follow drift.
 
-    The attribution methods (``trace="gradient" | "integrated" | "occlusion"``, with
+    The attribution methods (``trace="gradient" | "deeplift" | "integrated" | "occlusion"``, with
     ``target``, ``baseline``, ``n_steps``, ``ig_method`` as for :class:`Explainer`; one
     int target) in window mode attribute each window and feed its |A| rows, exactly as
     :meth:`Explainer.attribute` does (streaming equals batch). In stateful mode each
     sample's prediction is attributed to the last ``model.window`` samples (fewer at
     the start of the stream), starting from the LSTM state the stream carried into the
-    oldest of them: the gradient is truncated there, and occlusion and integrated
-    gradients replace or interpolate only those samples, from that same state. The
+    oldest of them: the gradient is truncated there, and occlusion, integrated
+    gradients and deeplift's baseline window replace or interpolate only those samples,
+    from that same state. The
     |A| rows of that window (one per sample in it) feed the statistics, so a sample is
     counted once for each of the up to ``window`` predictions it helps make. The
     explainer keeps the last ``window`` raw samples and the states carried into them

@@ -11,6 +11,7 @@ TRACE_LABELS = {
     "gates": "gates trace",
     "paper": "paper trace (hidden unit j as feature j)",
     "gradient": "gradient x input",
+    "deeplift": "DeepLIFT (rescale rule)",
     "integrated": "integrated gradients",
     "occlusion": "occlusion (feature ablation)",
 }

@@ -30,7 +30,7 @@ from .model_spec import LSTMLayer, ModelSpec
 # (gradient, integrated, occlusion) attribute one chosen output and live in
 # :mod:`actif.attribution`. Both are ``trace=`` options of the explainers.
 FORWARD_TRACES = ("input", "weighted", "gates", "paper")
-METHODS = ("gradient", "integrated", "occlusion")  # actif.attribution implements them
+METHODS = ("gradient", "deeplift", "integrated", "occlusion")  # actif.attribution implements them
 TRACES = FORWARD_TRACES + METHODS
 DEFAULT_TRACE = "weighted"
 

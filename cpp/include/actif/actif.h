@@ -204,7 +204,8 @@ ACTIF_API int actif_stats_deserialize(const void* data, size_t size, actif_stats
 typedef enum actif_attribution_method {
   ACTIF_ATTRIBUTION_GRADIENT = 0,   /* gradient x input (Captum InputXGradient) */
   ACTIF_ATTRIBUTION_INTEGRATED = 1, /* integrated gradients from the baseline */
-  ACTIF_ATTRIBUTION_OCCLUSION = 2   /* feature j at its baseline over the whole window (FeatureAblation) */
+  ACTIF_ATTRIBUTION_OCCLUSION = 2,  /* feature j at its baseline over the whole window (FeatureAblation) */
+  ACTIF_ATTRIBUTION_DEEPLIFT = 3    /* (x - baseline) x DeepLIFT's rescale multipliers (Captum DeepLift) */
 } actif_attribution_method;
 
 /* Captum's integral approximations for integrated gradients. */

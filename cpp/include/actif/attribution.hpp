@@ -1,9 +1,14 @@
 // actif: signed per-step attributions of one model output to the raw input features.
 //
-// Three methods, each equal (up to float32 rounding) to its Captum counterpart on the
+// Four methods, each equal (up to float32 rounding) to its Captum counterpart on the
 // equivalent PyTorch module (python/actif/interchange/torch_module.py):
 //
 //   gradient    A = x * dy_target/dx                     (Captum InputXGradient)
+//   deeplift    A = (x - b) * m, m the gradient at x with each dense activation's
+//               derivative replaced by its secant between the pre-activations of x and
+//               of the baseline window (DeepLIFT's rescale rule where Captum's DeepLift
+//               applies it: on nonlinear modules; the LSTM cell and the pooling pass
+//               by their gradient at x)
 //   integrated  A = (x - b) * sum_k w_k dy/dx(b + a_k (x - b))   (IntegratedGradients;
 //               Gauss-Legendre or Riemann nodes a_k, weights w_k on [0, 1] as Captum's),
 //               with the completeness delta sum(A) - (y(x) - y(b)) per window
@@ -33,11 +38,11 @@
 
 namespace actif {
 
-enum class AttributionMethod { Gradient, Integrated, Occlusion };
+enum class AttributionMethod { Gradient, Integrated, Occlusion, DeepLift };
 // Captum's integral approximations (captum.attr._utils.approximation_methods).
 enum class IntegralRule { GaussLegendre, RiemannLeft, RiemannRight, RiemannMiddle, RiemannTrapezoid };
 
-AttributionMethod parse_attribution_method(const std::string& name);  // gradient | integrated | occlusion
+AttributionMethod parse_attribution_method(const std::string& name);  // gradient | deeplift | integrated | occlusion
 IntegralRule parse_integral_rule(const std::string& name);  // gausslegendre | riemann_{left,right,middle,trapezoid}
 const char* to_string(AttributionMethod m);
 const char* to_string(IntegralRule r);
