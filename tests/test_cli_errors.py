@@ -43,6 +43,12 @@ CASES = [
     (["demo", "--out", "m.npz"], "m.npz", "directory"),
     (["demo", "--model", "adir"], "adir", "directory"),
     (["train", "--out", "adir"], "adir", "directory"),
+    # merge: every path checked before the cluster job starts
+    (["merge", "adir", "--out", "adir"], "adir", "directory"),
+    (["merge", "adir", "--out", "nodir/s.stats"], "nodir/s.stats", "does not exist"),
+    (["merge", "adir", "--out", "s.stats", "--json", "nodir/s.json"], "nodir/s.json", "does not exist"),
+    (["merge", "adir", "--out", "s.stats", "--plot", "adir"], "adir", "directory"),
+    (["merge", "adir", "--out", "s.stats", "--model", "missing.npz"], "missing.npz", "no model file"),
 ]
 
 
@@ -78,3 +84,32 @@ def test_a_bad_output_path_is_refused_before_any_work(files, capsys, monkeypatch
     monkeypatch.chdir(files)
     assert main(["explain", "--model", "m.npz", "--data", "X.npy", "--out", "adir"]) == 2
     assert capsys.readouterr().out == ""  # no ranking was computed and printed first
+
+
+def test_merge_refuses_bad_paths_before_starting_a_cluster(files, capsys, monkeypatch):
+    from actif import distributed
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("the cluster job started before the paths were checked")
+
+    monkeypatch.setattr(distributed, "merge_with_report", no_cluster)
+    monkeypatch.chdir(files)
+    assert main(["merge", "adir", "--out", "nodir/s.stats"]) == 2
+    assert "nodir/s.stats" in capsys.readouterr().err
+
+
+def test_an_internal_fault_is_one_line_with_status_1_unless_asked(files, capsys, monkeypatch):
+    from actif.commands import explain
+
+    def broken(args):
+        raise RuntimeError("simulated fault")
+
+    monkeypatch.chdir(files)
+    monkeypatch.setattr(explain, "run", broken)
+    monkeypatch.delenv("ACTIF_TRACEBACK", raising=False)
+    assert main(["explain", "--model", "m.npz", "--data", "X.npy"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: RuntimeError: simulated fault" in err and "ACTIF_TRACEBACK" in err
+    monkeypatch.setenv("ACTIF_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="simulated fault"):
+        main(["explain", "--model", "m.npz", "--data", "X.npy"])

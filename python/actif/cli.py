@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Modules under actif.commands, in the order ``actif --help`` lists them.
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         # file when there is one, exit status 2, not a traceback.
         print(f"actif {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a fault of actif's own, or of a library it drives
+        if os.environ.get("ACTIF_TRACEBACK"):
+            raise
+        print(f"actif {args.command}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(set ACTIF_TRACEBACK=1 to see where; please report it)", file=sys.stderr)
+        return 1
 
 
 def _one_line(exc: BaseException) -> str:

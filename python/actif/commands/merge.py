@@ -36,14 +36,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import actif
     from actif import distributed
+    from actif.commands import input_file, output_file
     from actif.fileio import write_atomically
     from actif.result import Attribution
     from actif.stats import check_aggregation
 
     aggregation = check_aggregation(args.aggregation or actif.DEFAULT_AGGREGATION)
+    if args.top < 0 or args.blobs_per_partition < 1:
+        raise ValueError("--top must be >= 0 and --blobs-per-partition >= 1")
+    # every file argument checked before the cluster job, so a long merge does not end in a failed write
+    output_file(args.out, "merged statistics")
+    if args.json and args.json != "-":
+        output_file(args.json, "JSON report")
+    if args.plot:
+        output_file(args.plot, "plot")
     names = None
     if args.model:
-        names = actif.load(args.model, backend="numpy").feature_names
+        names = actif.load(input_file(args.model, "model"), backend="numpy").feature_names
     report = distributed.merge_with_report(
         args.blobs, on_invalid=args.on_invalid, scheduler=args.scheduler, workers=args.workers,
         partition_size=args.blobs_per_partition, split_every=args.split_every, progress=sys.stderr.isatty(),
