@@ -106,13 +106,28 @@ def test_readme_deletion_insertion_numbers_match_the_results():
     assert rows["actif:gradient/mean"]["gap"] < rows["actif:weighted/mean"]["gap"]
 
 
+def test_readme_deeplift_numbers_match_the_results():
+    rv_rows = rows_by_key("deletion_insertion", group="all")
+    bm_rows = rows_by_key("faithfulness_basic_motions")
+    rv, bm = quoted(r"it reproduces Captum's DeepLift \(([\d.]+) cm on RobustVision, ([\d.]+) logits on BasicMotions\)")
+    for text, rows in ((rv, rv_rows), (bm, bm_rows)):
+        assert_shows(text, rows["actif:deeplift/mean"]["gap"])
+        assert rows["actif:deeplift/mean"]["gap"] == pytest.approx(rows["deeplift"]["gap"], abs=1e-3)
+    (margin,) = quoted(r"ranks better than `weighted` on RobustVision \(by ([\d.]+) cm, paired")
+    assert_shows(margin, rv_rows["actif:deeplift/mean"]["gap"] - rv_rows["actif:weighted/mean"]["gap"])
+    synthetic = {r["key"]: r for r in results("faithfulness_synthetic")["rows"] if r["design"] == "feature_signal"}
+    ours, weighted = quoted(r"feature-signal task \(Spearman ([\d.]+) against ([\d.]+)\)")
+    assert_shows(ours, synthetic["actif:deeplift/mean"]["spearman"])
+    assert_shows(weighted, synthetic["actif:weighted/mean"]["spearman"])
+
+
 def test_readme_basic_motions_numbers_match_the_results():
     rows = rows_by_key("faithfulness_basic_motions")
     (occlusion,) = quoted(r"the best method on BasicMotions \(([\d.]+) logits\)")
     assert_shows(occlusion, rows["actif:occlusion/mean"]["gap"])
     assert rows["actif:occlusion/mean"]["tier"] in ("best", "within 1 SE of the best")
     assert rows["actif:occlusion/mean"]["gap"] == pytest.approx(rows["ablation"]["gap"], abs=1e-3)
-    (weighted,) = quoted(r"([\d.]+) logits on BasicMotions\)")
+    (weighted,) = quoted(r"as faithful as any \([\d.]+ cm on RobustVision, ([\d.]+) logits on BasicMotions\)")
     assert_shows(weighted, rows["actif:weighted/mean"]["gap"])
     assert rows["actif:gradient/mean"]["gap"] < rows["actif:weighted/mean"]["gap"]
 
