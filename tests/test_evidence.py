@@ -31,6 +31,27 @@ def needs(*modules: str) -> None:
 # ------------------------------------------------------------------- metrics by hand
 
 
+def test_cost_faithfulness_goal_by_hand():
+    goal = bench("cost_faithfulness_goal")
+    rows = [
+        {"key": "actif:cheap/mean", "method": "actif:cheap/mean", "gap": 9.0, "us_per_window": 1.0},
+        {"key": "actif:good/mean", "method": "actif:good/mean", "gap": 19.5, "us_per_window": 10.0},
+        {"key": "actif:best/mean", "method": "actif:best/mean", "gap": 30.0, "us_per_window": 500.0},
+        {"key": "fast", "method": "Fast baseline", "gap": 10.0, "gap_se": 0.5, "us_per_window": 5.0},
+        {"key": "slow", "method": "Slow baseline", "gap": 20.0, "gap_se": 1.0, "us_per_window": 1000.0},
+        {"key": "top", "method": "Top baseline", "gap": 40.0, "gap_se": 1.0, "us_per_window": 9000.0},
+        {"key": "random", "method": "random ranking", "gap": 0.0, "us_per_window": None},
+    ]
+    out = {r["baseline_key"]: r for r in goal.goal_rows(rows, "gap", "gap_se")}
+    assert set(out) == {"fast", "slow", "top"}  # random is no baseline
+    # fast: 9.0 < 10.0 - 0.5, so the cheapest as faithful is 'good' at 10 us: 0.5x, missed
+    assert out["fast"]["mode"] == "good/mean" and out["fast"]["cheaper"] == pytest.approx(0.5) and not out["fast"]["met"]
+    # slow: 19.5 >= 20 - 1 (within one SE), 1000 / 10 = 100x: met
+    assert out["slow"]["mode"] == "good/mean" and out["slow"]["cheaper"] == pytest.approx(100.0) and out["slow"]["met"]
+    # top: no actif mode reaches 39
+    assert out["top"]["mode"] is None and out["top"]["cheaper"] is None and not out["top"]["met"]
+
+
 def test_precision_at_k_by_hand():
     score = np.array([0.9, 0.1, 0.8, 0.7, 0.2])
     relevant = np.array([True, True, False, False, False])
@@ -174,7 +195,7 @@ def test_method_scores_cover_every_method():
     assert np.allclose(out[am.DEEPACTIF_SCORE], out["reference:weighted/inverse"], atol=1e-5)
 
 
-@pytest.mark.parametrize("mode,captum", [("gradient", "ixg"), ("integrated", "ig"), ("occlusion", "ablation")])
+@pytest.mark.parametrize("mode,captum", [("gradient", "ixg"), ("deeplift", "deeplift"), ("integrated", "ig"), ("occlusion", "ablation")])
 def test_harness_compares_actif_modes_with_their_captum_equivalents(mode, captum):
     """The suites compare like with like: actif's mode, as the harness configures it, gives
     the attributions of the Captum method the harness runs beside it (same output, same
