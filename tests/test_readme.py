@@ -142,14 +142,25 @@ def test_readme_cost_numbers_match_the_results():
     def ratio(name: str) -> float:
         return float(targets[name]["measured"].split("x")[0])
 
-    gradient, ig64, ig128, occ = quoted(
-        r"`gradient` is (\d+)x faster than Captum's InputXGradient, `integrated` ([\d.]+)x faster than "
-        r"Captum's IG \(([\d.]+)x at H=128\) and `occlusion` (\d+)x faster than Captum's FeatureAblation"
+    gradient, deeplift, ig64, ig128, occ = quoted(
+        r"`gradient` is (\d+)x faster than Captum's InputXGradient, `deeplift` (\d+)x faster than Captum's DeepLift, "
+        r"`integrated` ([\d.]+)x faster than Captum's IG \(([\d.]+)x at H=128\) and `occlusion` (\d+)x faster than "
+        r"Captum's FeatureAblation"
     )
     assert_shows(gradient, ratio("gradient vs Captum InputXGradient, batch 1, bundled foval_edge (H=64)"))
+    assert_shows(deeplift, ratio("deeplift vs Captum DeepLift, batch 1, bundled foval_edge (H=64)"))
     assert_shows(ig64, ratio("integrated vs Captum IntegratedGradients, batch 1, bundled foval_edge (H=64)"))
     assert_shows(ig128, ratio("integrated vs Captum IntegratedGradients, batch 1, FOVAL-shaped, H=128"))
     assert_shows(occ, ratio("occlusion vs Captum FeatureAblation, batch 1, bundled foval_edge (H=64)"))
     (gradient128,) = quoted(r"at H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1, not the 20x")
     assert_shows(gradient128, ratio("gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"))
     assert not targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]["met"]
+    (batch256,) = quoted(r"at batch 256 `gradient` costs ([\d.]+)x the forward alone")
+    row = next(r for r in doc["rows"] if r["engine"] == "actif cpp: gradient" and r["batch"] == 256 and r["hidden"] == 64)
+    assert_shows(batch256, row["x_forward"])
+
+
+def test_readme_goal_count_matches_the_results():
+    rows = results("cost_faithfulness_goal")["rows"]
+    met, total = quoted(r"is met for (\d+) of (\d+) task-baseline pairs")
+    assert int(met) == sum(r["met"] for r in rows) and int(total) == len(rows)
