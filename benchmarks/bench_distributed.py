@@ -248,7 +248,7 @@ def measure(args, ad, actif, model, path, scratch, pool_kind) -> dict:
         f"Merging {merge_row['blobs']:,} device blob files on 2 workers: {merge_row['dask_blobs_per_s']:,.0f} blobs/s "
         f"(sequential in one process: {merge_row['sequential_blobs_per_s']:,.0f} blobs/s); equal within 1e-12.")
     summary.append(
-        f"On paper: 100 workers over 1e9 windows ~{projection['attr_hours']:.1f} h of compute in "
+        f"On paper: 100 workers over 1e9 windows ~{60 * projection['attr_hours']:.1f} min of compute in "
         f"{projection['attr_tasks']:,} tasks, tree depth {projection['attr_depth']}; a merge of 1e7 device blobs on 100 "
         f"workers ~{projection['merge_minutes']:.1f} min ({projection['merge_tasks']:,} tasks, depth {projection['merge_depth']}).")
     return {
@@ -360,7 +360,7 @@ def project(per_worker_windows_per_s, per_task_s, merge_row, blob_bytes, model) 
          "how": f"one {blob_bytes}-byte statistics blob per task (52 + 16 per feature, {model.input_size} features) + the "
                 f"{model_bytes / 1e3:.0f} kB model once per worker; the windows are read where they are stored "
                 f"({windows * window_bytes / 1e12:.2f} TB of float32 windows at {window_bytes} bytes each)"},
-        {"quantity": "attribute: expected time", "value": f"{attr_s / 3600:.2f} h",
+        {"quantity": "attribute: expected time", "value": f"{attr_s / 60:.1f} min",
          "how": f"max(compute 1e9 / (100 x {per_worker_windows_per_s:,.0f} windows per CPU s of a worker) = {compute_s:,.0f} s, "
                 f"scheduler {tasks:,} tasks x {1e3 * per_task_s:.2f} ms CPU = {sched_s:,.0f} s); one core per worker; assumes storage delivers "
                 f"{workers * per_worker_windows_per_s * window_bytes / 1e9:.1f} GB/s"},
