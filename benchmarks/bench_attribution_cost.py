@@ -37,6 +37,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -114,7 +115,13 @@ def captum_call(method: str, module: Any, X: np.ndarray, baseline: np.ndarray) -
         return lambda: explainer.attribute(x.clone().requires_grad_(True), target=0)
     if method == "deeplift":
         explainer = DeepLift(module)
-        return lambda: explainer.attribute(x.clone().requires_grad_(True), baselines=base, target=0)
+
+        def deeplift():
+            with warnings.catch_warnings():  # Captum announces the hooks it sets on every call
+                warnings.filterwarnings("ignore", message="Setting forward, backward hooks", category=UserWarning)
+                return explainer.attribute(x.clone().requires_grad_(True), baselines=base, target=0)
+
+        return deeplift
     if method == "ig":
         explainer = IntegratedGradients(module)
         return lambda: explainer.attribute(x.clone().requires_grad_(True), baselines=base, target=0, n_steps=am.IG_STEPS,
