@@ -10,6 +10,7 @@
 #include <new>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "actif/attribution.hpp"
@@ -117,25 +118,35 @@ std::shared_ptr<const actif::Model> shared_model(const actif_model* m) {
   return std::shared_ptr<const actif::Model>(m->file, &m->file->model);
 }
 
+// A C caller may store any int in an enum-typed argument or field; in C++ reading an
+// enum object whose value lies outside the enumeration's range is undefined (UBSan's
+// -fsanitize=enum flags it), so the C API reads each enum by its integer bytes.
+template <class Enum>
+int c_enum_value(const Enum& e) {
+  std::underlying_type_t<Enum> raw;
+  std::memcpy(&raw, &e, sizeof raw);
+  return static_cast<int>(raw);
+}
+
 actif::TraceKind trace_kind(actif_trace t) {
-  switch (t) {
+  switch (c_enum_value(t)) {
     case ACTIF_TRACE_NONE: return actif::TraceKind::None;
     case ACTIF_TRACE_INPUT: return actif::TraceKind::Input;
     case ACTIF_TRACE_WEIGHTED: return actif::TraceKind::Weighted;
     case ACTIF_TRACE_GATES: return actif::TraceKind::Gates;
     case ACTIF_TRACE_PAPER: return actif::TraceKind::Paper;
   }
-  throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown trace " + std::to_string(static_cast<int>(t)));
+  throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown trace " + std::to_string(c_enum_value(t)));
 }
 
 actif::ScoreMethod score_method(actif_score s) {
-  switch (s) {
+  switch (c_enum_value(s)) {
     case ACTIF_SCORE_INVERSE: return actif::ScoreMethod::Inverse;
     case ACTIF_SCORE_MEAN: return actif::ScoreMethod::Mean;
     case ACTIF_SCORE_MEANSTD: return actif::ScoreMethod::MeanStd;
     case ACTIF_SCORE_PEN: return actif::ScoreMethod::Pen;
   }
-  throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown score method " + std::to_string(static_cast<int>(s)));
+  throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown score method " + std::to_string(c_enum_value(s)));
 }
 
 std::vector<double> scores_of(const actif_stats* s, actif_score method) {
@@ -160,20 +171,20 @@ const actif::Model& model_of(const actif_model* m) { return m->file->model; }
 // ---- attribution: the options of actif.h as an actif::AttributionRequest
 actif::AttributionRequest attribution_request(const actif::Model& m, const actif_attribution_options& o) {
   actif::AttributionRequest req;
-  switch (o.method) {
+  switch (c_enum_value(o.method)) {
     case ACTIF_ATTRIBUTION_GRADIENT: req.method = actif::AttributionMethod::Gradient; break;
     case ACTIF_ATTRIBUTION_INTEGRATED: req.method = actif::AttributionMethod::Integrated; break;
     case ACTIF_ATTRIBUTION_OCCLUSION: req.method = actif::AttributionMethod::Occlusion; break;
     case ACTIF_ATTRIBUTION_DEEPLIFT: req.method = actif::AttributionMethod::DeepLift; break;
-    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown attribution method " + std::to_string(static_cast<int>(o.method)));
+    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown attribution method " + std::to_string(c_enum_value(o.method)));
   }
-  switch (o.integral) {
+  switch (c_enum_value(o.integral)) {
     case ACTIF_INTEGRAL_GAUSS_LEGENDRE: req.rule = actif::IntegralRule::GaussLegendre; break;
     case ACTIF_INTEGRAL_RIEMANN_LEFT: req.rule = actif::IntegralRule::RiemannLeft; break;
     case ACTIF_INTEGRAL_RIEMANN_RIGHT: req.rule = actif::IntegralRule::RiemannRight; break;
     case ACTIF_INTEGRAL_RIEMANN_MIDDLE: req.rule = actif::IntegralRule::RiemannMiddle; break;
     case ACTIF_INTEGRAL_RIEMANN_TRAPEZOID: req.rule = actif::IntegralRule::RiemannTrapezoid; break;
-    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown integral approximation " + std::to_string(static_cast<int>(o.integral)));
+    default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown integral approximation " + std::to_string(c_enum_value(o.integral)));
   }
   require(o.n_steps >= 0, "n_steps must be >= 0 (0: the default 50)");
   require(o.num_threads >= 0, "num_threads must be >= 0");
