@@ -67,7 +67,7 @@ def goal_rows(rows: Sequence[dict[str, Any]], score: str, se: str,
         matching = [m for m in modes if m[score] >= floor]
         best = min(matching, key=lambda m: m["us_per_window"]) if matching else None
         ratio = b["us_per_window"] / best["us_per_window"] if best else None
-        out.append({"baseline_key": b["key"], "baseline": b["method_name"] if "method_name" in b else b["method"],
+        out.append({"baseline_key": b["key"], "baseline": b["method"],
                     "baseline_score": b[score], "baseline_se": b.get(se), "baseline_us": b["us_per_window"],
                     "mode": best["key"].removeprefix("actif:") if best else None,
                     "mode_score": best[score] if best else None, "mode_us": best["us_per_window"] if best else None,

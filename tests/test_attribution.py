@@ -634,3 +634,19 @@ def test_numba_compiled_layer_reverse_equals_the_numpy_reference(rng):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14 * np.abs(want).max())
     alone = np.concatenate([one.lstm_backward(layer, LayerTape(*(a[r : r + 1] for a in (tape.h, tape.c, tape.gates, tape.c0))), dh_out[r : r + 1]) for r in range(n)])
     assert np.array_equal(got, alone)
+
+
+@pytest.mark.parametrize("variant", ["numpy", "cpp"])
+def test_deeplift_reference_per_window_or_shared(variant, rng):
+    """A baseline of one window (or (I,)) runs its reference forward once for all windows;
+    a baseline per window runs one each: both give what attributing window by window gives."""
+    spec = spec_case("max", "tanh", layers=2, hidden=9, seed=5)
+    model = actif.Model(spec, variant)
+    X = rng.normal(size=(5, 6, 4))
+    per_window = rng.normal(size=(5, 6, 4))
+    for base in (per_window, per_window[0], default_baseline(spec)):
+        got = model.backend.attribute(X, "deeplift", target=1, baseline=base).values
+        rows = np.broadcast_to(base, X.shape)
+        want = np.concatenate([model.backend.attribute(X[n : n + 1], "deeplift", target=1, baseline=rows[n]).values for n in range(5)])
+        assert rel_err(got, want) <= (1e-12 if variant == "numpy" else RTOL32), np.shape(base)
+    model.close()

@@ -517,9 +517,14 @@ def attribute_with_engine(
     if method == "gradient":
         y, grad = engine.gradient(X, targets, state)
         return StepAttribution(engine.out(y), engine.out(grad * X))
-    base = np.broadcast_to(check_baseline(baseline, spec, X.shape), X.shape)
+    checked = check_baseline(baseline, spec, X.shape)
+    base = np.broadcast_to(checked, X.shape)
     if method == "deeplift":
-        y, multipliers = engine.gradient(X, targets, state, reference=base)
+        # one baseline window for all when it does not vary over windows (then, from the
+        # zero state, every window's reference is the same and its forward runs once)
+        per_window = checked.ndim == 3 and checked.shape[0] > 1
+        reference = base if per_window else np.broadcast_to(checked, (1, *X.shape[1:]))
+        y, multipliers = engine.gradient(X, targets, state, reference=reference)
         return StepAttribution(engine.out(y), engine.out(multipliers * (X - base)))
     if method == "integrated":
         alphas, weights = ig_nodes(n_steps, ig_method)
@@ -602,12 +607,19 @@ class _Engine:
 
     def gradient(self, X: np.ndarray, targets: np.ndarray, state, reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """y (N, O) and d y[target] / d x_raw (N, T, I), in slices. With ``reference``
-        (baseline windows, X's shape, run from the same state), DeepLIFT's multipliers
-        instead of the gradient."""
+        (baseline windows run from the same state: X's shape, or one window for all),
+        DeepLIFT's multipliers instead of the gradient."""
+        shared = None  # from the zero state one baseline window has one head: run it once
+        if reference is not None and state is None and reference.shape[0] == 1:
+            shared = head_tape(self.spec64, self.tapes(reference, None)[1])  # (1, .) rows broadcast over a slice
+        elif reference is not None:
+            reference = np.broadcast_to(reference, X.shape)
         ys, grads = [], []
         for s in self.slices(X.shape[0]):
             rows = self._state_rows(state, s)
-            head_ref = None if reference is None else head_tape(self.spec64, self.tapes(reference[s], rows)[1])
+            head_ref = shared
+            if reference is not None and shared is None:
+                head_ref = head_tape(self.spec64, self.tapes(reference[s], rows)[1])
             y_engine, tapes = self.tapes(X[s], rows)
             _, grad = reverse_pass(self.spec64, tapes, targets[s], self.backend.lstm_backward, head_ref)
             ys.append(y_engine)
