@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=2_000_000, help="windows streamed in window mode (default 2e6)")
     p.add_argument("--samples", type=int, default=200_000, help="samples streamed in stateful mode (default 2e5)")
     p.add_argument("--invalid-fraction", type=float, default=0.01)
+    p.add_argument("--malformed-every", type=int, default=50, help="one malformed call every N calls (default 50)")
     p.add_argument("--backend", default="auto")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--rss-slack-mb", type=float, default=8.0)
@@ -197,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                    "(benchmarks/results), for the README")
     args = p.parse_args(argv)
     print(f"soak: {args.windows:,} windows + {args.samples:,} samples, {args.invalid_fraction:.1%} invalid", flush=True)
-    figures = run(args.windows, args.samples, args.invalid_fraction, backend=args.backend, hidden=args.hidden,
-                  rss_slack_mb=args.rss_slack_mb, report_every=30.0)
+    figures = run(args.windows, args.samples, args.invalid_fraction, malformed_every=args.malformed_every,
+                  backend=args.backend, hidden=args.hidden, rss_slack_mb=args.rss_slack_mb, report_every=30.0)
     print(json.dumps(figures, indent=1))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
