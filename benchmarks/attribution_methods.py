@@ -426,7 +426,7 @@ SHORT = {"ig": "Captum IG", "deeplift": "Captum DeepLift", "gradientshap": "Capt
          "ixg": "Captum InputXGradient", "ablation": "Captum FeatureAblation"}
 
 
-TARGETED_FAMILY = "actif, targeted (gradient / DeepLIFT / IG / occlusion)"
+TARGETED_FAMILY = "actif, targeted (gradient / DeepLIFT / IG / occlusion / LRP)"
 FAMILY_COLORS = {"actif, forward-only traces": "#d95f02", TARGETED_FAMILY: "#1b9e77",
                  "Captum / SHAP": "#7570b3", "reference-style DeepACTIF": "#666666"}
 

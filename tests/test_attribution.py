@@ -22,9 +22,11 @@ from actif.attribution import (
     default_baseline,
     ig_nodes,
     input_gradient,
+    lrp_relevance,
 )
 from actif.constants import TOLERANCES
 from actif.model_spec import random_spec
+from actif.reference import apply_activation
 from conftest import backend_variants, variant_id
 
 PREDICTION_RTOL, PREDICTION_ATOL = TOLERANCES["prediction"]  # constants.json
@@ -34,6 +36,8 @@ ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid")
 VARIANTS = [("numpy", None), *backend_variants()]
 # max |error| / max |reference| of a float32 engine against the float64 reference
 RTOL32 = 1e-4
+# The methods Captum has for this module (its LRP has no rule for nn.LSTM)
+CAPTUM_METHODS = ("gradient", "deeplift", "integrated", "occlusion")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -235,7 +239,7 @@ def test_reference_equals_captum_in_float64(case, rng):
     ref = actif.Model(spec, "numpy").backend  # float64
     X = rng.normal(size=(3, 6, 4))
     base = default_baseline(spec)
-    for method in METHODS:
+    for method in CAPTUM_METHODS:
         for ig_method in ("gausslegendre", "riemann_trapezoid") if method == "integrated" else ("gausslegendre",):
             got = ref.attribute(X, method, target=2, n_steps=16, ig_method=ig_method).values
             want = captum_attribution(module, X, method, 2, base, 16, ig_method)
@@ -263,7 +267,7 @@ def test_backends_equal_captum_in_float32(variant, case, rng):
     model = actif.Model(spec, variant)
     X = rng.normal(size=(4, 6, 4)).astype(np.float32)
     base = default_baseline(spec).astype(np.float32)
-    for method in METHODS:
+    for method in CAPTUM_METHODS:
         got = model.backend.attribute(X, method, target=1, n_steps=16, ig_method="riemann_middle")
         # Captum's DeepLift in float32 divides two rounded differences, which loses every
         # digit where the input and the baseline pre-activations are close; actif takes
@@ -285,11 +289,14 @@ def test_backends_equal_captum_in_float32(variant, case, rng):
 
 def reference_attribution(spec, X, method, target, base, state=None, n_steps=16, ig_method="gausslegendre"):
     """The methods built from input_gradient and its forward alone (float64); deeplift
-    from the float64 NumPy backend (checked against Captum's DeepLift in float64 above)."""
+    from the float64 NumPy backend (checked against Captum's DeepLift in float64 above);
+    lrp from its float64 reference (checked below by conservation and a plain loop)."""
     X = np.asarray(X, np.float64)
     base = np.broadcast_to(base, X.shape)
     if method == "gradient":
         return X * input_gradient(spec, X, target, state)[1]
+    if method == "lrp":
+        return lrp_relevance(spec, X, target, state)[1]
     if method == "deeplift":
         numpy_backend = actif.Model(spec, "numpy").backend
         return numpy_backend.attribute(X, method, target=target, baseline=base, initial_state=state).values
@@ -428,9 +435,10 @@ def test_streaming_windows_equal_batch(variant, method, rng):
         stream.update(chunk)
     got = stream.result()
     assert got.stats.count == batch.stats.count == 50
-    # the same windows give the same attributions; TFLite's kernels round differently
-    # for different batch sizes, so there only float32 agreement holds
-    rtol = 1e-5 if variant == "tflite" else 1e-9
+    # the same windows give the same attributions; TFLite's kernels, and the float32 BLAS
+    # products of lrp's NumPy reverse on the float32 engines, round differently for
+    # different batch sizes, so there only float32 agreement holds
+    rtol = 1e-5 if variant == "tflite" or (method == "lrp" and variant not in ("numpy", "cpp")) else 1e-9
     np.testing.assert_allclose(got.stats.mean, batch.stats.mean, rtol=rtol)
     np.testing.assert_allclose(got.signed_mean, batch.signed_mean, rtol=10 * rtol, atol=1e-15)
     model.close()
@@ -650,3 +658,121 @@ def test_deeplift_reference_per_window_or_shared(variant, rng):
         want = np.concatenate([model.backend.attribute(X[n : n + 1], "deeplift", target=1, baseline=rows[n]).values for n in range(5)])
         assert rel_err(got, want) <= (1e-12 if variant == "numpy" else RTOL32), np.shape(base)
     model.close()
+
+
+# ------------------------------------------------------------------ LRP
+
+
+def zero_biases(spec):
+    """The model with every bias and shift zero: LRP's rules then conserve relevance."""
+    for layer in spec.lstm:
+        layer.b_ih[:] = 0.0
+        layer.b_hh[:] = 0.0
+    for layer in spec.dense:
+        layer.bias[:] = 0.0
+    for shift in (spec.input_shift, spec.post_shift):
+        if shift is not None:
+            shift[:] = 0.0
+    return spec
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("activation", ("identity", "relu", "elu", "tanh"))
+def test_lrp_conserves_the_output_without_biases(pooling, activation, rng):
+    """With no bias to absorb relevance and a vanishing epsilon, the relevance of every
+    input step and feature sums to the attributed output, window by window (the rules'
+    conservation property); the default epsilon absorbs some of it."""
+    spec = zero_biases(spec_case(pooling, activation, layers=2, hidden=6, seed=len(pooling) + len(activation)))
+    X = rng.normal(size=(4, 5, 4))
+    for target in (0, 2):
+        y, relevance = lrp_relevance(spec, X, target, eps=1e-12)
+        np.testing.assert_allclose(relevance.reshape(4, -1).sum(axis=1), y[:, target], rtol=1e-7, atol=1e-12)
+    y, stabilised = lrp_relevance(spec, X, 0)
+    total = stabilised.reshape(4, -1).sum(axis=1)
+    dead = y[:, 0] == 0  # a relu output at zero: nothing to hand back
+    assert np.all(total[dead] == 0)
+    assert dead.all() or np.abs(total - y[:, 0])[~dead].max() > 1e-6
+
+
+def plain_lrp(spec, X, target, eps):
+    """LRP written connection by connection (one window, scalar loops), as the rules are
+    stated: a weighted sum z_k = sum_j a_j w_kj + b_k gives input j the share
+    a_j w_kj / (z_k + eps sign z_k) of R_k; c = f c_prev + i g splits by its two terms."""
+    spec = spec.astype(np.float64)
+
+    def stab(z):
+        return z + (eps if z >= 0 else -eps)
+
+    def linear(a_in, w, z, r_out):
+        r_in = np.zeros(len(a_in))
+        for k in range(len(z)):
+            for j in range(len(a_in)):
+                r_in[j] += a_in[j] * w[k, j] / stab(z[k]) * r_out[k]
+        return r_in
+
+    x = X * spec.input_scale + spec.input_shift
+    tapes, layer_in = [], x
+    for layer in spec.lstm:
+        hidden = layer.hidden_size
+        h, c = np.zeros(hidden), np.zeros(hidden)
+        steps = []
+        for t in range(len(layer_in)):
+            z = layer.w_ih @ layer_in[t] + layer.w_hh @ h + layer.b_ih + layer.b_hh
+            i, f, g, o = 1 / (1 + np.exp(-z[:hidden])), 1 / (1 + np.exp(-z[hidden : 2 * hidden])), np.tanh(z[2 * hidden : 3 * hidden]), 1 / (1 + np.exp(-z[3 * hidden :]))
+            c_new = f * c + i * g
+            steps.append(dict(h_prev=h, c_prev=c, i=i, f=f, g=g, c=c_new, z_g=z[2 * hidden : 3 * hidden]))
+            c, h = c_new, o * np.tanh(c_new)
+            steps[-1]["h"] = h
+        tapes.append(steps)
+        layer_in = np.array([s["h"] for s in steps])
+    hs = layer_in
+    pooled = {"last": hs[-1], "mean": hs.mean(axis=0), "max": hs.max(axis=0)}[spec.pooling]
+    v = pooled * spec.post_scale + spec.post_shift
+    acts, pres = [v], []
+    for layer in spec.dense:
+        pres.append(layer.weight @ acts[-1] + layer.bias)
+        acts.append(apply_activation(layer.activation, pres[-1]))
+    r = np.zeros(len(acts[-1]))
+    r[target] = acts[-1][target]
+    for k in range(len(spec.dense) - 1, -1, -1):
+        r = linear(acts[k], spec.dense[k].weight, pres[k], r)
+    r_h = np.zeros_like(hs)
+    for u in range(hs.shape[1]):
+        if spec.pooling == "mean":
+            for t in range(len(hs)):
+                r_h[t, u] = hs[t, u] / len(hs) / stab(pooled[u]) * r[u]
+        else:
+            r_h[len(hs) - 1 if spec.pooling == "last" else int(np.argmax(hs[:, u])), u] = r[u]
+    inputs = [x] + [np.array([s["h"] for s in steps]) for steps in tapes[:-1]]
+    for layer, steps, layer_in in zip(reversed(spec.lstm), reversed(tapes), reversed(inputs)):
+        hidden = layer.hidden_size
+        w_ig, w_hg = layer.w_ih[2 * hidden : 3 * hidden], layer.w_hh[2 * hidden : 3 * hidden]
+        r_x = np.zeros_like(layer_in)
+        r_c_carry, r_h_carry = np.zeros(hidden), np.zeros(hidden)
+        for t in range(len(steps) - 1, -1, -1):
+            s = steps[t]
+            r_c = r_h[t] + r_h_carry + r_c_carry
+            r_c_carry = np.array([s["f"][u] * s["c_prev"][u] / stab(s["c"][u]) * r_c[u] for u in range(hidden)])
+            r_g = np.array([s["i"][u] * s["g"][u] / stab(s["c"][u]) * r_c[u] for u in range(hidden)])
+            both = linear(np.concatenate([layer_in[t], s["h_prev"]]), np.hstack([w_ig, w_hg]), s["z_g"], r_g)
+            r_x[t], r_h_carry = both[: layer_in.shape[1]], both[layer_in.shape[1] :]
+        r_h = r_x
+    return r_h
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_lrp_reference_equals_the_rules_written_connection_by_connection(pooling, rng):
+    spec = spec_case(pooling, "elu", layers=2, hidden=4, n_in=3, seed=21)
+    X = rng.normal(size=(2, 4, 3))
+    for eps in (1e-3, 0.1):
+        _, got = lrp_relevance(spec, X, 1, eps=eps)
+        want = np.stack([plain_lrp(spec, X[n], 1, eps) for n in range(2)])
+        assert rel_err(got, want) < 1e-12, eps
+
+
+def test_lrp_gives_a_feature_at_its_mean_no_relevance(rng):
+    spec = spec_case("mean", "tanh", seed=22)
+    X = rng.normal(size=(3, 5, 4))
+    X[:, 2, 1] = default_baseline(spec)[1]  # feature 1 at its training mean at step 2
+    relevance = actif.Model(spec, "numpy").backend.attribute(X, "lrp", target=1).values
+    assert np.all(relevance[:, 2, 1] == 0.0) and np.abs(relevance[:, [0, 1, 3, 4], 1]).min() > 0

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 import actif
-from actif.attribution import IG_METHODS, METHODS, default_baseline, ig_nodes, input_gradient
+from actif.attribution import (
+    IG_METHODS,
+    METHODS,
+    default_baseline,
+    ig_nodes,
+    input_gradient,
+    lrp_relevance,
+)
 from actif.model_spec import random_spec
 
 pytest.importorskip("actif._core")
@@ -49,6 +56,8 @@ def reference(spec, X, method, target, base, state=None, n_steps=8, ig_method="g
     y = input_gradient(spec, X, target, state)[0][:, target]
     if method == "gradient":
         return X * input_gradient(spec, X, target, state)[1], None
+    if method == "lrp":
+        return lrp_relevance(spec, X, target, state)[1], None
     if method == "deeplift":  # the float64 NumPy engine (held to Captum's DeepLift in test_attribution.py)
         ref = actif.Model(spec, "numpy").backend.attribute(X, method, target=target, baseline=base, initial_state=state)
         return ref.values, None

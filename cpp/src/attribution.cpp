@@ -14,7 +14,8 @@ AttributionMethod parse_attribution_method(const std::string& name) {
   if (name == "integrated") return AttributionMethod::Integrated;
   if (name == "occlusion") return AttributionMethod::Occlusion;
   if (name == "deeplift") return AttributionMethod::DeepLift;
-  throw Error("unknown attribution method '" + name + "' (gradient, deeplift, integrated, occlusion)");
+  if (name == "lrp") return AttributionMethod::Lrp;
+  throw Error("unknown attribution method '" + name + "' (gradient, deeplift, integrated, occlusion, lrp)");
 }
 
 IntegralRule parse_integral_rule(const std::string& name) {
@@ -33,6 +34,7 @@ const char* to_string(AttributionMethod m) {
     case AttributionMethod::Integrated: return "integrated";
     case AttributionMethod::Occlusion: return "occlusion";
     case AttributionMethod::DeepLift: return "deeplift";
+    case AttributionMethod::Lrp: return "lrp";
   }
   return "?";
 }
@@ -112,9 +114,11 @@ struct Workspace {
   struct Layer {
     AlignedFloats h, c, gates;  // (rows, T, H), (rows, T, H), (rows, T, 4H)
     AlignedFloats h0, c0;       // initial state rows (rows, H), when given
+    AlignedFloats zg;           // lrp: the cell input's pre-activations (rows, T, H)
   };
   std::vector<Layer> layers;
   AlignedFloats xraw, xnorm, z, tanh_c, dh_in, dx, dz_sum, dh_rec, dc_rec, pooled, dpooled, head_grad, head_in_grad, y;
+  AlignedFloats share, h_back;  // lrp: relevance per unit of z_g (rows, T, H); share x W_hg of one step
   std::vector<AlignedFloats> head_pre, head_post;
   std::vector<AlignedFloats> ref_pre;  // deeplift: the baseline windows' head_pre
   std::vector<int32_t> argmax;  // (rows, H_top) for max pooling
@@ -150,8 +154,9 @@ class WindowBatch {
   }
   float* initial_c(size_t l) { return grow_to(ws_.layers[l].c0, rows_ * m_.lstm[l].hidden_size); }
 
-  // Runs the forward on input(); returns y (rows, O). `record`: keep the gates for reverse().
-  const float* forward(bool record) {
+  // Runs the forward on input(); returns y (rows, O). `record`: keep the gates for
+  // reverse(); `cell_input`: keep the cell input's pre-activations too, for relevance().
+  const float* forward(bool record, bool cell_input = false) {
     const int64_t n_in = m_.input_size, steps = rows_ * t_;
     const float* xin = ws_.xraw.data();
     if (!m_.input_scale.empty()) {
@@ -188,6 +193,10 @@ class WindowBatch {
         }
         k_.lstm_cell_f32(rows_, hidden, zs, ldg, c_prev, ldc_prev, c + s * hidden, ldh, h + s * hidden, ldh,
                          gates ? gates + s * g : nullptr, ldg);
+      }
+      if (cell_input) {  // z (rows, T, 4H) holds every step's pre-activations now: keep g's
+        float* zg = grow_to(buf.zg, steps * hidden);
+        for (int64_t r = 0; r < steps; ++r) std::copy(z + r * g + 2 * hidden, z + r * g + 3 * hidden, zg + r * hidden);
       }
       layer_in = h;
       in_dim = hidden;
@@ -301,7 +310,124 @@ class WindowBatch {
     return dh_in;
   }
 
+  // LRP (the module comment) of output `target`: the relevance of every raw input
+  // feature, (rows, T, I), from what the last forward(true, true) kept. Relevance that
+  // would flow into the initial state is dropped, as the gradient is truncated there.
+  const float* relevance(int64_t target) {
+    const float eps = static_cast<float>(attribution_constants::kLrpEpsilon);
+    const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
+    const float* rel = head_relevance(target, eps);
+    // Pooling: the step each pooled unit reads gets all of its relevance; mean pooling
+    // is a weighted sum over steps (the epsilon rule).
+    float* rh = grow_to(ws_.dh_in, steps * h_top);
+    std::fill(rh, rh + steps * h_top, 0.0f);
+    const float* top = ws_.layers[m_.lstm.size() - 1].h.data();
+    const float inv_t = 1.0f / static_cast<float>(t_);
+    for (int64_t r = 0; r < rows_; ++r) {
+      const float* rp = rel + r * h_top;
+      const float* seq = top + r * t_ * h_top;
+      float* out = rh + r * t_ * h_top;
+      switch (m_.pooling) {
+        case Pooling::Last:
+          std::copy(rp, rp + h_top, out + (t_ - 1) * h_top);
+          break;
+        case Pooling::Mean:
+          for (int64_t j = 0; j < h_top; ++j) {
+            float mean = seq[j];  // as head_forward pooled it
+            for (int64_t s = 1; s < t_; ++s) mean += seq[s * h_top + j];
+            const float per = rp[j] / stabilised(mean * inv_t, eps);
+            for (int64_t s = 0; s < t_; ++s) out[s * h_top + j] = seq[s * h_top + j] * inv_t * per;
+          }
+          break;
+        case Pooling::Max: {
+          const int32_t* arg = ws_.argmax.data() + r * h_top;
+          for (int64_t j = 0; j < h_top; ++j) out[arg[j] * h_top + j] = rp[j];
+          break;
+        }
+      }
+    }
+    // Back through the LSTM layers, top first: a layer's input relevance is the next one's rh.
+    for (size_t l = m_.lstm.size(); l-- > 0;) {
+      const LstmLayer& layer = m_.lstm[l];
+      const Workspace::Layer& buf = ws_.layers[l];
+      const int64_t hidden = layer.hidden_size, g = 4 * hidden, ldh = t_ * hidden, ldg = t_ * g;
+      const int64_t in_dim = layer.w_ih.n;
+      const float* layer_in = l > 0 ? ws_.layers[l - 1].h.data() : (m_.input_scale.empty() ? ws_.xraw.data() : ws_.xnorm.data());
+      float* share = grow_to(ws_.share, steps * hidden);
+      float* carry_h = grow_to(ws_.dh_rec, rows_ * hidden);
+      float* carry_c = grow_to(ws_.dc_rec, rows_ * hidden);
+      float* back = grow_to(ws_.h_back, rows_ * hidden);
+      std::fill(carry_h, carry_h + rows_ * hidden, 0.0f);
+      std::fill(carry_c, carry_c + rows_ * hidden, 0.0f);
+      for (int64_t s = t_ - 1; s >= 0; --s) {
+        const float* c_prev = s > 0 ? buf.c.data() + (s - 1) * hidden : (has_state_ ? buf.c0.data() : nullptr);
+        const int64_t ldc_prev = s > 0 ? ldh : hidden;
+        for (int64_t r = 0; r < rows_; ++r)
+          cell_relevance(hidden, eps, buf.gates.data() + r * ldg + s * g, buf.c.data() + r * ldh + s * hidden,
+                         c_prev ? c_prev + r * ldc_prev : nullptr, buf.zg.data() + r * ldh + s * hidden,
+                         rh + r * ldh + s * hidden, carry_h + r * hidden, carry_c + r * hidden, share + r * ldh + s * hidden);
+        if (s == 0) break;  // the initial state is a constant
+        k_.gemm_f32(rows_, share + s * hidden, ldh, layer.w_hg, back, hidden, nullptr, false);
+        const float* h_prev = buf.h.data() + (s - 1) * hidden;
+        for (int64_t r = 0; r < rows_; ++r)
+          for (int64_t j = 0; j < hidden; ++j) carry_h[r * hidden + j] = h_prev[r * ldh + j] * back[r * hidden + j];
+      }
+      // The input's relevance of every step in one GEMM: (rows * T, H) x W_ig (H, in).
+      float* rx = grow_to(ws_.dx, steps * in_dim);
+      k_.gemm_f32(steps, share, hidden, layer.w_ig, rx, in_dim, nullptr, false);
+      for (int64_t i = 0; i < steps * in_dim; ++i) rx[i] *= layer_in[i];
+      std::swap(ws_.dx, ws_.dh_in);
+      rh = ws_.dh_in.data();
+    }
+    return rh;  // the input affine passes relevance as it is
+  }
+
  private:
+  static float stabilised(float z, float eps) { return z + std::copysign(eps, z); }
+
+  // One step of LRP through the LSTM cell for one row: c's relevance (this step's
+  // incoming relevance on h, all of which goes to c, plus what step s+1 passed back in
+  // carry_h and carry_c) is split between f * c_prev (into carry_c, for step s-1) and
+  // i * g; the latter's share per unit of z_g goes to `share`.
+  static void cell_relevance(int64_t hidden, float eps, const float* __restrict__ gates, const float* __restrict__ c,
+                             const float* __restrict__ c_prev, const float* __restrict__ zg,
+                             const float* __restrict__ rh, const float* __restrict__ carry_h,
+                             float* __restrict__ carry_c, float* __restrict__ share) {
+    const float* gi = gates;
+    const float* gf = gates + hidden;
+    const float* gg = gates + 2 * hidden;
+    for (int64_t j = 0; j < hidden; ++j) {
+      const float per_c = (rh[j] + carry_h[j] + carry_c[j]) / stabilised(c[j], eps);
+      carry_c[j] = gf[j] * (c_prev ? c_prev[j] : 0.0f) * per_c;
+      share[j] = gi[j] * gg[j] * per_c / stabilised(zg[j], eps);
+    }
+  }
+
+  // The relevance of output `target` on the pooled features, (rows, H_top): the epsilon
+  // rule through each dense layer (its activation passes relevance as it is), then the
+  // post affine, which passes it as it is.
+  float* head_relevance(int64_t target, float eps) {
+    const int64_t h_top = m_.hidden_top(), out = m_.output_size();
+    float* rel = grow_to(ws_.head_grad, rows_ * std::max(out, h_top));
+    const float* y = m_.dense.empty() ? ws_.pooled.data() : ws_.head_post[m_.dense.size() - 1].data();
+    std::fill(rel, rel + rows_ * out, 0.0f);
+    for (int64_t r = 0; r < rows_; ++r) rel[r * out + target] = y[r * out + target];
+    for (size_t l = m_.dense.size(); l-- > 0;) {
+      const DenseLayer& d = m_.dense[l];
+      const float* pre = ws_.head_pre[l].data();
+      for (int64_t i = 0; i < rows_ * d.out_features; ++i) rel[i] /= stabilised(pre[i], eps);
+      float* in_rel = grow_to(ws_.head_in_grad, rows_ * d.in_features);
+      k_.gemm_f32(rows_, rel, d.out_features, d.w, in_rel, d.in_features, nullptr, false);
+      const float* a_in = l > 0 ? ws_.head_post[l - 1].data() : ws_.pooled.data();
+      for (int64_t i = 0; i < rows_ * d.in_features; ++i) in_rel[i] *= a_in[i];
+      std::swap(ws_.head_grad, ws_.head_in_grad);
+      rel = ws_.head_grad.data();
+    }
+    float* out_rel = grow_to(ws_.dpooled, rows_ * h_top);
+    std::copy(rel, rel + rows_ * h_top, out_rel);
+    return out_rel;
+  }
+
   // One step of the LSTM reverse for one row: from dh (this step's incoming gradient
   // plus the recurrent one in dh_rec) and dc_rec, the pre-activation gradients dz
   // (4H, gate order i, f, g, o); dc_rec becomes the cell gradient for step s-1.
@@ -414,12 +540,12 @@ class WindowBatch {
   }
 
   // DeepLIFT's rescale rule as Captum's DeepLift defines it: (f(z) - f(z_b)) / (z - z_b),
-  // the derivative where |z - z_b| < 1e-10. The divided difference is taken in double
+  // the derivative where |z - z_b| < 1e-10 (constants.json: deeplift_rescale_eps). The divided difference is taken in double
   // from f recomputed in double: a quotient of two float32-rounded differences loses
   // every digit when z and z_b are close, the divided difference itself does not.
   static float rescale_multiplier(Activation a, float pre, float post, float pre_ref) {
     const double z = pre, zb = pre_ref, d_in = z - zb;
-    if (std::fabs(d_in) < 1e-10) return activation_derivative(a, pre, post);
+    if (std::fabs(d_in) < attribution_constants::kDeepliftRescaleEps) return activation_derivative(a, pre, post);
     return static_cast<float>((activation_f64(a, z) - activation_f64(a, zb)) / d_in);
   }
 
@@ -504,6 +630,16 @@ void attribute_block(const Model& m, const KernelSet& k, const AttributionReques
       std::copy(yb, yb + nw * out, y);
       const float* grad = batch.reverse(req.target);
       for (int64_t i = 0; i < nw * win; ++i) values[i] = x[i] * grad[i];
+      return;
+    }
+    case AttributionMethod::Lrp: {
+      WindowBatch batch(m, k, ws, nw, t);
+      std::copy(x, x + nw * win, batch.input());
+      fill_state(m, req, batch, w0, nw, 1);
+      const float* yb = batch.forward(true, true);
+      std::copy(yb, yb + nw * out, y);
+      const float* rel = batch.relevance(req.target);
+      std::copy(rel, rel + nw * win, values);
       return;
     }
     case AttributionMethod::DeepLift: {

@@ -176,6 +176,7 @@ actif::AttributionRequest attribution_request(const actif::Model& m, const actif
     case ACTIF_ATTRIBUTION_INTEGRATED: req.method = actif::AttributionMethod::Integrated; break;
     case ACTIF_ATTRIBUTION_OCCLUSION: req.method = actif::AttributionMethod::Occlusion; break;
     case ACTIF_ATTRIBUTION_DEEPLIFT: req.method = actif::AttributionMethod::DeepLift; break;
+    case ACTIF_ATTRIBUTION_LRP: req.method = actif::AttributionMethod::Lrp; break;
     default: throw Failure(ACTIF_E_INVALID_ARGUMENT, "unknown attribution method " + std::to_string(c_enum_value(o.method)));
   }
   switch (c_enum_value(o.integral)) {

@@ -189,6 +189,8 @@ ModelBuilder& ModelBuilder::lstm(int64_t input_size, int64_t hidden_size, const 
   layer.w_hh_t = packed_transpose(w_hh, g, hidden_size, "W_hh" + of);
   layer.w_ih = PackedMatrix::pack(g, input_size, w_ih, input_size);  // checked finite just above
   layer.w_hh = PackedMatrix::pack(g, hidden_size, w_hh, hidden_size);
+  layer.w_ig = PackedMatrix::pack(hidden_size, input_size, w_ih + 2 * hidden_size * input_size, input_size);
+  layer.w_hg = PackedMatrix::pack(hidden_size, hidden_size, w_hh + 2 * hidden_size * hidden_size, hidden_size);
   check_finite(b_ih, g, "b_ih" + of);
   check_finite(b_hh, g, "b_hh" + of);
   layer.bias.resize(static_cast<size_t>(g));

@@ -410,7 +410,8 @@ TEST_CASE(c_api, attributions_match_python_reference) {
   } cases[] = {{ACTIF_ATTRIBUTION_GRADIENT, "attr_gradient"},
                {ACTIF_ATTRIBUTION_INTEGRATED, "attr_integrated"},
                {ACTIF_ATTRIBUTION_OCCLUSION, "attr_occlusion"},
-               {ACTIF_ATTRIBUTION_DEEPLIFT, "attr_deeplift"}};
+               {ACTIF_ATTRIBUTION_DEEPLIFT, "attr_deeplift"},
+               {ACTIF_ATTRIBUTION_LRP, "attr_lrp"}};
   for (const auto& c : cases) {
     std::vector<float> y(6), values(3 * 8 * 6), delta(3, -7.0f);
     actif_stats *abs_stats = nullptr, *signed_stats = nullptr;
@@ -514,9 +515,9 @@ TEST_CASE(c_api, attribution_rejects_bad_requests) {
   refused("target out of range", [](actif_attribution_request& r) { r.options.target = 2; });
   refused("negative target", [](actif_attribution_request& r) { r.options.target = -1; });
   refused("unknown method", [](actif_attribution_request& r) {
-    // One past ACTIF_ATTRIBUTION_DEEPLIFT, as a C caller could store it: written as bytes,
+    // One past ACTIF_ATTRIBUTION_LRP, as a C caller could store it: written as bytes,
     // since C++ cannot hold an enum value outside the enumeration's range.
-    const int unknown = 4;
+    const int unknown = 5;
     static_assert(sizeof r.options.method == sizeof unknown, "a C enum is an int here");
     std::memcpy(&r.options.method, &unknown, sizeof unknown);
     r.delta = nullptr;  // so that nothing but the method can be refused

@@ -26,6 +26,21 @@ so they compare directly with Captum on the equivalent PyTorch module
                 feature across time): feature j replaced by its baseline over the whole
                 window, ``A[:, t, j] = y(x) - y(x with feature j at baseline)`` for every
                 step t (Captum gives a group's value to every element of the group).
+``lrp``         layer-wise relevance propagation for LSTMs (Arras et al. 2017, "Explaining
+                recurrent neural network predictions in sentiment analysis"): the output
+                ``y[target]`` is handed back as relevance, layer by layer, with the epsilon
+                rule ``R_in = a_in * W^T (R_out / (z + eps sign z))`` (:data:`LRP_EPSILON`)
+                on every weighted sum; the LSTM's multiplicative gates act as weights:
+                ``h = o * tanh(c)`` gives c all of h's relevance, ``c = f c_prev + i g``
+                splits it between ``f c_prev`` and ``i g`` in proportion, and ``i g``'s
+                share goes to the cell input g, whose weighted sum ``W_ig x + W_hg h_prev``
+                passes it on to the input and the previous hidden state. Dense
+                activations, the post affine and the input affine pass relevance as it
+                is; max and last pooling route it to the step they read, mean pooling by
+                the epsilon rule. Relevance is measured from the normalised zero (the
+                training means: a feature at its mean gets none); no baseline, no
+                Captum equivalent (Captum's LRP has no rule for ``nn.LSTM``). One
+                reverse pass through a quarter of the LSTM weights.
 
 The default baseline is :func:`default_baseline`: the raw input the model normalises to
 zero (its training means). A per-window attribution (N, I) is the sum over time of the
@@ -62,6 +77,8 @@ MAX_N_STEPS = constants.MAX_INTEGRAL_STEPS
 DEFAULT_ROWS_PER_CALL = 256
 
 InitialState = Sequence[tuple[np.ndarray, np.ndarray]]
+# The methods that take no baseline (a ``baseline`` given to them is not used)
+NO_BASELINE = ("gradient", "lrp")
 
 
 @dataclass
@@ -200,7 +217,7 @@ class MethodOptions:
     ) -> MethodOptions:
         check_method(method)
         ig_nodes(n_steps, ig_method)  # checks both
-        if baseline is None and method != "gradient" and limit is not None and np.abs(default_baseline(spec)).max(initial=0) > limit:
+        if baseline is None and method not in NO_BASELINE and limit is not None and np.abs(default_baseline(spec)).max(initial=0) > limit:
             raise ValueError(
                 f"the model's default baseline (-input_shift / input_scale) reaches |value| "
                 f"{np.abs(default_baseline(spec)).max():.3g}, beyond its input limit {limit:g}: pass baseline="
@@ -275,12 +292,23 @@ def check_baseline_values(baseline: Any, spec: ModelSpec, limit: float | None = 
 @dataclass
 class LayerTape:
     """What the reverse pass needs of one LSTM layer: h, c (N, T, H), the
-    post-nonlinearity gates (N, T, 4H) and the cell state carried in, c0 (N, H)."""
+    post-nonlinearity gates (N, T, 4H), the cell state carried in, c0 (N, H), and the
+    hidden state carried in, h0 (N, H; ``None``: zeros)."""
 
     h: np.ndarray
     c: np.ndarray
     gates: np.ndarray
     c0: np.ndarray
+    h0: np.ndarray | None = None
+
+    def h_prev(self) -> np.ndarray:
+        """The hidden state each step starts from (N, T, H): h0, then h shifted by one."""
+        h0 = np.zeros_like(self.h[:, 0]) if self.h0 is None else np.broadcast_to(self.h0, self.h[:, 0].shape)
+        return np.concatenate([h0[:, None, :], self.h[:, :-1]], axis=1)
+
+    def c_prev(self) -> np.ndarray:
+        """The cell state each step starts from (N, T, H): c0, then c shifted by one."""
+        return np.concatenate([np.broadcast_to(self.c0, self.c[:, 0].shape)[:, None, :], self.c[:, :-1]], axis=1)
 
 
 def _activation_grad(name: str, pre: np.ndarray, out: np.ndarray) -> np.ndarray | float:
@@ -312,7 +340,7 @@ def _head_forward(spec: ModelSpec, pooled: np.ndarray) -> tuple[np.ndarray, list
 
 # DeepLIFT's rescale rule falls back to the derivative where the pre-activations of the
 # input and of the baseline differ by less than this (Captum's DeepLift default eps).
-RESCALE_EPS = 1e-10
+RESCALE_EPS = constants.DEEPLIFT_RESCALE_EPS
 
 
 def _rescale_multiplier(name: str, pre: np.ndarray, out: np.ndarray, pre_ref: np.ndarray, out_ref: np.ndarray) -> np.ndarray | float:
@@ -425,6 +453,81 @@ def reverse_pass(
     return y, g
 
 
+# LRP's epsilon: the stabiliser added (with z's sign) to every denominator z. Tiny values
+# give the bare rule, which lets units whose weighted sum nearly cancels amplify noise
+# (constants.json says how 0.1 was chosen).
+LRP_EPSILON = constants.LRP_EPSILON
+
+
+def _stabilised(z: np.ndarray, eps: float) -> np.ndarray:
+    """``z + eps * sign(z)``: never closer to zero than eps."""
+    return z + np.copysign(eps, z)
+
+
+def _lrp_layer(layer: LSTMLayer, tape: LayerTape, layer_in: np.ndarray, relevance_h: np.ndarray, eps: float) -> np.ndarray:
+    """One LSTM layer's relevance, from its hidden sequence (N, T, H) to its input
+    sequence (N, T, I_k), by the gate-as-weight rules (module docstring). What would
+    flow into the initial state is dropped (truncated there, as the gradient is)."""
+    n, t, hidden = tape.h.shape
+    cell = slice(2 * hidden, 3 * hidden)  # the cell input g's rows of the packed i, f, g, o
+    w_ig, w_hg = layer.w_ih[cell], layer.w_hh[cell]
+    # time-major (T, N, .) copies: the loop below reads and writes contiguous blocks
+    h_prev = np.ascontiguousarray(tape.h_prev().transpose(1, 0, 2))
+    c_prev = tape.c_prev().transpose(1, 0, 2)
+    gates = tape.gates.transpose(1, 0, 2)
+    i, f, g = (gates[..., k * hidden : (k + 1) * hidden] for k in range(3))
+    z_g = layer_in.transpose(1, 0, 2) @ w_ig.T + h_prev @ w_hg.T + (layer.b_ih + layer.b_hh)[cell]
+    per_c = 1.0 / _stabilised(tape.c.transpose(1, 0, 2), eps)
+    to_c_prev = f * c_prev * per_c  # c's relevance passed on to c_prev, per unit of it
+    to_z_g = i * g * per_c / _stabilised(z_g, eps)  # ... and to z_g, divided by z_g: the share W takes
+    r_h = relevance_h.transpose(1, 0, 2)
+    share = np.empty((t, n, hidden), z_g.dtype)
+    carry_c = np.zeros((n, hidden), z_g.dtype)
+    carry_h = np.zeros((n, hidden), z_g.dtype)
+    for step in range(t - 1, -1, -1):
+        r_c = r_h[step] + carry_h + carry_c
+        carry_c = to_c_prev[step] * r_c
+        share[step] = to_z_g[step] * r_c
+        carry_h = h_prev[step] * (share[step] @ w_hg)
+    return layer_in * (share @ w_ig).transpose(1, 0, 2)
+
+
+def lrp_pass(spec: ModelSpec, tapes: list[LayerTape], target: np.ndarray, x_norm: np.ndarray, eps: float = LRP_EPSILON) -> tuple[np.ndarray, np.ndarray]:
+    """``(y (N, O), relevance (N, T, I))``: LRP of ``y[target]`` (module docstring) from
+    every layer's tape and the normalised input ``x_norm`` (N, T, I), computed in the
+    dtype of ``spec`` and the tapes (float64 for the reference)."""
+    h_top = tapes[-1].h
+    pooled = pool(spec.pooling, h_top)
+    y, tape = _head_forward(spec, pooled)
+    rows = np.arange(y.shape[0])
+    relevance = np.zeros_like(y)
+    relevance[rows, target] = y[rows, target]
+    for k in range(len(spec.dense) - 1, -1, -1):  # dense layers: epsilon rule, activations pass
+        a_in = tape[k - 1][1] if k else (pooled if spec.post_scale is None else pooled * spec.post_scale + spec.post_shift)
+        relevance = a_in * ((relevance / _stabilised(tape[k][0], eps)) @ spec.dense[k].weight)
+    if spec.pooling == "mean":  # a weighted sum over steps: the epsilon rule
+        r_h = (h_top / h_top.shape[1]) * (relevance / _stabilised(pooled, eps))[:, None, :]
+    else:  # the step each pooled unit reads gets all of its relevance
+        r_h = _pool_backward(spec.pooling, h_top, relevance)
+    inputs = [x_norm] + [tp.h for tp in tapes[:-1]]
+    for layer, tp, layer_in in zip(reversed(spec.lstm), reversed(tapes), reversed(inputs)):
+        r_h = _lrp_layer(layer, tp, layer_in, r_h, eps)
+    return y, r_h
+
+
+def lrp_relevance(
+    spec: ModelSpec, X_raw: np.ndarray, target: Any = 0, initial_state: InitialState | None = None, eps: float = LRP_EPSILON
+) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 reference of ``lrp``: ``(y (N, O), relevance (N, T, I))`` for windows
+    ``X_raw`` (N, T, I), from a zero state or ``initial_state``."""
+    spec64 = spec.astype(np.float64)
+    X = np.asarray(X_raw, np.float64)
+    if X.ndim != 3 or X.shape[-1] != spec.input_size or X.shape[1] < 1:
+        raise ValueError(f"X_raw must have shape (N, T, {spec.input_size}) with T >= 1, got {X.shape}")
+    targets = check_target(target, spec.output_size, X.shape[0])
+    return lrp_pass(spec64, forward_tapes(spec64, X, initial_state), targets, normalise_input(spec64, X), eps)
+
+
 def forward_tapes(spec64: ModelSpec, X: np.ndarray, initial_state: InitialState | None = None) -> list[LayerTape]:
     """The float64 forward of windows X (N, T, I) (raw), from ``initial_state`` (one
     (h0, c0) per layer) or zeros, keeping every layer's tape."""
@@ -443,7 +546,7 @@ def forward_tapes(spec64: ModelSpec, X: np.ndarray, initial_state: InitialState 
         for step in range(t):
             h, c, g = lstm_cell(zx[:, step] + h @ layer.w_hh.T, c)
             h_seq[:, step], c_seq[:, step], g_seq[:, step] = h, c, g
-        tapes.append(LayerTape(h_seq, c_seq, g_seq, np.array(c0)))
+        tapes.append(LayerTape(h_seq, c_seq, g_seq, np.array(c0), np.array(h0)))
         layer_in = h_seq
     return tapes
 
@@ -517,6 +620,9 @@ def attribute_with_engine(
     if method == "gradient":
         y, grad = engine.gradient(X, targets, state)
         return StepAttribution(engine.out(y), engine.out(grad * X))
+    if method == "lrp":
+        y, relevance = engine.relevance(X, targets, state)
+        return StepAttribution(engine.out(y), engine.out(relevance))
     checked = check_baseline(baseline, spec, X.shape)
     base = np.broadcast_to(checked, X.shape)
     if method == "deeplift":
@@ -575,7 +681,7 @@ class _Engine:
         layer_in = X if self.spec64.input_scale is None else X * self.spec64.input_scale + self.spec64.input_shift
         for layer, h, c, (h0, c0) in zip(self.spec64.lstm, hs, cs, state):
             h_prev = np.concatenate([h0[:, None, :], h[:, :-1]], axis=1)
-            tapes.append(LayerTape(h, c, lstm_gates(layer, layer_in, h_prev), np.asarray(c0)))
+            tapes.append(LayerTape(h, c, lstm_gates(layer, layer_in, h_prev), np.asarray(c0), np.asarray(h0)))
             layer_in = h
         return y, tapes
 
@@ -604,6 +710,26 @@ class _Engine:
                 hs[k][:, step] = stream.h[k]
                 cs[k][:, step] = stream.c[k]
         return np.asarray(y, np.float64), hs, cs
+
+    def relevance(self, X: np.ndarray, targets: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
+        """y (N, O) and the LRP relevance of y[target] (N, T, I), in slices. From the
+        zero state the relevance is computed in the engine's own dtype (float32 rounding
+        stays far below the epsilon rule's own approximation; the tests hold it to the
+        float64 reference); from a given state in float64."""
+        spec = self.spec64 if state is not None or self.dtype == np.float64 else self.backend.spec.astype(self.dtype)
+        ys, out = [], []
+        for s in self.slices(X.shape[0]):
+            if state is None:
+                res = self.backend.forward(self._input(X[s]), activations=True)
+                assert res.activations is not None
+                tapes = [LayerTape(la.h, la.c, la.gates, np.zeros(la.h[:, 0].shape, self.dtype)) for la in res.activations.layers]
+                y_engine = np.asarray(res.y, np.float64)
+            else:
+                y_engine, tapes = self.tapes(X[s], self._state_rows(state, s))
+            x_norm = normalise_input(spec, np.asarray(X[s], spec.lstm[0].w_ih.dtype))
+            out.append(lrp_pass(spec, tapes, targets[s], x_norm)[1])
+            ys.append(y_engine)
+        return np.concatenate(ys), np.concatenate(out)
 
     def gradient(self, X: np.ndarray, targets: np.ndarray, state, reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """y (N, O) and d y[target] / d x_raw (N, T, I), in slices. With ``reference``
@@ -680,6 +806,7 @@ __all__ = [
     "DEFAULT_IG_METHOD",
     "DEFAULT_N_STEPS",
     "IG_METHODS",
+    "LRP_EPSILON",
     "METHODS",
     "MethodOptions",
     "StepAttribution",
@@ -691,6 +818,8 @@ __all__ = [
     "default_baseline",
     "ig_nodes",
     "input_gradient",
+    "lrp_pass",
+    "lrp_relevance",
     "lstm_backward",
     "reverse_pass",
 ]

@@ -45,6 +45,8 @@ MAX_INTEGRAL_STEPS: int = int(_LIMITS["max_integral_steps"])  # integrated gradi
 # The input rule: max_abs's default, and the largest magnitude any value computed from an
 # accepted input may reach (the overflow-safe bound is derived against it).
 DEFAULT_MAX_ABS: float = float(_DATA["input_rule"]["default_max_abs"])
+DEEPLIFT_RESCALE_EPS: float = float(_DATA["attribution"]["deeplift_rescale_eps"])
+LRP_EPSILON: float = float(_DATA["attribution"]["lrp_epsilon"])
 FLOAT32_BUDGET: float = float(_DATA["input_rule"]["float32_budget"])
 
 # quantity -> (rtol, atol): |got - want| <= atol + rtol |want| for float32 engines
@@ -63,8 +65,10 @@ def tolerance(quantity: str) -> dict[str, float]:
 
 
 __all__ = [
+    "DEEPLIFT_RESCALE_EPS",
     "DEFAULT_MAX_ABS",
     "FLOAT32_BUDGET",
+    "LRP_EPSILON",
     "MAX_ARRAYS_BYTES",
     "MAX_DIM",
     "MAX_FEATURES",

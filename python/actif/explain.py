@@ -6,7 +6,7 @@ Both feed every time step's trace (see :mod:`actif.traces`) into a
 :class:`~actif.stats.RunningStats` and score features from its mean and spread, so
 streaming the same windows gives the same statistics as one batch call.
 
-The attribution methods ``gradient``, ``deeplift``, ``integrated`` and ``occlusion``
+The attribution methods ``gradient``, ``deeplift``, ``integrated``, ``occlusion`` and ``lrp``
 (:mod:`actif.attribution`) are ``trace=`` options too: they attribute one output
 (``target``) with a sign; ``|A|`` of every step feeds the same statistics, and a second
 statistics object of the signed ``A`` gives :attr:`Attribution.signed_mean`.
@@ -53,12 +53,12 @@ class Explainer:
     ``trace``: how hidden activity maps to features (:data:`actif.traces.TRACES`);
     ``aggregation``: the score (:data:`actif.stats.SCORE_METHODS`).
 
-    The attribution methods (``trace="gradient" | "deeplift" | "integrated" | "occlusion"``) take
+    The attribution methods (``trace="gradient" | "deeplift" | "integrated" | "occlusion" | "lrp"``) take
     ``target`` (the output attributed: an index, or one per window), ``baseline`` (raw
     input space: a scalar, (I,), (T, I) or (N, T, I); default: the training means the
-    model normalises with, :func:`actif.attribution.default_baseline`), and for
-    ``integrated`` ``n_steps`` and ``ig_method`` (as Captum's IntegratedGradients).
-    The forward-only traces depend on no output and take no target or baseline.
+    model normalises with, :func:`actif.attribution.default_baseline`; ``gradient``
+    and ``lrp`` use none), and for ``integrated`` ``n_steps`` and ``ig_method`` (as
+    Captum's IntegratedGradients). The forward-only traces depend on no output and take no target or baseline.
 
     Windows must have the model's length (``model.window``, its training length):
     others raise :class:`ValueError`. ``any_window_length=True`` accepts any length for
@@ -206,7 +206,7 @@ class StreamingExplainer:
     ``half_life`` (in trace rows, i.e. time steps) makes the statistics forget
     exponentially, to follow drift.
 
-    The attribution methods (``trace="gradient" | "deeplift" | "integrated" | "occlusion"``, with
+    The attribution methods (``trace="gradient" | "deeplift" | "integrated" | "occlusion" | "lrp"``, with
     ``target``, ``baseline``, ``n_steps``, ``ig_method`` as for :class:`Explainer`; one
     int target) in window mode attribute each window and feed its |A| rows, exactly as
     :meth:`Explainer.attribute` does (streaming equals batch). In stateful mode each

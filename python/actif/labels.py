@@ -14,6 +14,7 @@ TRACE_LABELS = {
     "deeplift": "DeepLIFT (rescale rule)",
     "integrated": "integrated gradients",
     "occlusion": "occlusion (feature ablation)",
+    "lrp": "LRP for LSTMs (epsilon rule)",
 }
 SCORE_LABELS = {
     "mean": "mean score",

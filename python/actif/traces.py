@@ -27,10 +27,10 @@ import numpy as np
 from .model_spec import LSTMLayer, ModelSpec
 
 # Forward-only traces are computed here, in the forward pass; the attribution methods
-# (gradient, integrated, occlusion) attribute one chosen output and live in
+# (gradient, deeplift, integrated, occlusion, lrp) attribute one chosen output and live in
 # :mod:`actif.attribution`. Both are ``trace=`` options of the explainers.
 FORWARD_TRACES = ("input", "weighted", "gates", "paper")
-METHODS = ("gradient", "deeplift", "integrated", "occlusion")  # actif.attribution implements them
+METHODS = ("gradient", "deeplift", "integrated", "occlusion", "lrp")  # actif.attribution implements them
 TRACES = FORWARD_TRACES + METHODS
 DEFAULT_TRACE = "weighted"
 

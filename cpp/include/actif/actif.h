@@ -198,14 +198,16 @@ ACTIF_API int actif_stats_deserialize(const void* data, size_t size, actif_stats
 
 /* ------------------------------------------------------------------ attribution */
 /* Signed attributions A of one output (`target`) to the raw input features, equal
- * (up to float32 rounding) to Captum's on the equivalent PyTorch module; see
- * include/actif/attribution.hpp. |A| rows feed statistics exactly as traces do, so
- * scores, rankings and the byte format are the same as Python's. */
+ * (up to float32 rounding) to Captum's on the equivalent PyTorch module (lrp has no
+ * Captum counterpart); see include/actif/attribution.hpp. |A| rows feed statistics
+ * exactly as traces do, so scores, rankings and the byte format are the same as
+ * Python's. */
 typedef enum actif_attribution_method {
   ACTIF_ATTRIBUTION_GRADIENT = 0,   /* gradient x input (Captum InputXGradient) */
   ACTIF_ATTRIBUTION_INTEGRATED = 1, /* integrated gradients from the baseline */
   ACTIF_ATTRIBUTION_OCCLUSION = 2,  /* feature j at its baseline over the whole window (FeatureAblation) */
-  ACTIF_ATTRIBUTION_DEEPLIFT = 3    /* (x - baseline) x DeepLIFT's rescale multipliers (Captum DeepLift) */
+  ACTIF_ATTRIBUTION_DEEPLIFT = 3,   /* (x - baseline) x DeepLIFT's rescale multipliers (Captum DeepLift) */
+  ACTIF_ATTRIBUTION_LRP = 4         /* LRP for LSTMs, epsilon rule, gates as weights (no baseline) */
 } actif_attribution_method;
 
 /* Captum's integral approximations for integrated gradients. */

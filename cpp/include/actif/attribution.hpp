@@ -1,7 +1,7 @@
 // actif: signed per-step attributions of one model output to the raw input features.
 //
-// Four methods, each equal (up to float32 rounding) to its Captum counterpart on the
-// equivalent PyTorch module (python/actif/interchange/torch_module.py):
+// Five methods; the first four equal (up to float32 rounding) their Captum counterparts
+// on the equivalent PyTorch module (python/actif/interchange/torch_module.py):
 //
 //   gradient    A = x * dy_target/dx                     (Captum InputXGradient)
 //   deeplift    A = (x - b) * m, m the gradient at x with each dense activation's
@@ -14,6 +14,11 @@
 //               with the completeness delta sum(A) - (y(x) - y(b)) per window
 //   occlusion   A[:, t, j] = y(x) - y(x with feature j at b_j over the whole window)
 //               (FeatureAblation, one group per input feature across time)
+//   lrp         layer-wise relevance propagation for LSTMs (Arras et al. 2017): y_target
+//               handed back with the epsilon rule on every weighted sum, the gates
+//               as weights (relevance flows through c and the cell input g only), dense
+//               activations and both affines passing it as it is; no baseline, no
+//               Captum counterpart (python/actif/attribution.py is its reference)
 //
 // x is the raw input (before the model's input affine), and so are the baseline b and
 // the gradients. The gradient comes from one reverse pass through the head, the
@@ -38,11 +43,11 @@
 
 namespace actif {
 
-enum class AttributionMethod { Gradient, Integrated, Occlusion, DeepLift };
+enum class AttributionMethod { Gradient, Integrated, Occlusion, DeepLift, Lrp };
 // Captum's integral approximations (captum.attr._utils.approximation_methods).
 enum class IntegralRule { GaussLegendre, RiemannLeft, RiemannRight, RiemannMiddle, RiemannTrapezoid };
 
-AttributionMethod parse_attribution_method(const std::string& name);  // gradient | deeplift | integrated | occlusion
+AttributionMethod parse_attribution_method(const std::string& name);  // gradient | deeplift | integrated | occlusion | lrp
 IntegralRule parse_integral_rule(const std::string& name);  // gausslegendre | riemann_{left,right,middle,trapezoid}
 const char* to_string(AttributionMethod m);
 const char* to_string(IntegralRule r);

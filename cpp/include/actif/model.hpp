@@ -64,6 +64,9 @@ struct LstmLayer {
   // The reverse pass (attribution.hpp) multiplies by the untransposed weights:
   PackedMatrix w_ih;    // (4H, I), PyTorch layout
   PackedMatrix w_hh;    // (4H, H)
+  // LRP's relevance reaches the input and h_prev through the cell input g only:
+  PackedMatrix w_ig;    // (H, I), the g rows of w_ih
+  PackedMatrix w_hg;    // (H, H), the g rows of w_hh
 };
 
 struct DenseLayer {

@@ -74,11 +74,12 @@ def expected_attribution(spec) -> dict[str, np.ndarray]:
     """The native attributions' expected values (tiny_model_attribution.txt), all of
     output 1 with the default baseline: gradient x input, integrated gradients
     (16 Gauss-Legendre steps) with its delta, occlusion, deeplift (the float64 NumPy
-    engine's, held to Captum's DeepLift in tests/test_attribution.py) of the windows ``x`` of
+    engine's, held to Captum's DeepLift in tests/test_attribution.py) and lrp (the float64
+    reference's, held to the rules and to conservation there) of the windows ``x`` of
     :func:`expected`; and in stateful mode, after the 12 samples ``stream_x``, the
     current prediction attributed (gradient x input) to the last 8 (the model's window)
     from the state the first 4 left."""
-    from actif.attribution import default_baseline, ig_nodes, input_gradient
+    from actif.attribution import default_baseline, ig_nodes, input_gradient, lrp_relevance
 
     base = expected(spec)
     x = base["x"].astype(np.float64)
@@ -105,6 +106,7 @@ def expected_attribution(spec) -> dict[str, np.ndarray]:
         "attr_delta": ig.reshape(3, -1).sum(axis=1) - (y[:, 1] - y_base),
         "attr_occlusion": occ,
         "attr_deeplift": ref.attribute(x, "deeplift", target=1).values,
+        "attr_lrp": lrp_relevance(spec, x, 1)[1],
         "stream_attr_y": stream_y,
         "stream_attr_gradient": last * stream_grad,
     }

@@ -242,7 +242,7 @@ class Backend:
         """Signed attributions of output ``target`` to every step and raw input feature
         of the windows X (N, T, I): a :class:`~actif.attribution.StepAttribution`.
 
-        ``method``: ``gradient``, ``deeplift``, ``integrated`` or ``occlusion`` (see
+        ``method``: ``gradient``, ``deeplift``, ``integrated``, ``occlusion`` or ``lrp`` (see
         :mod:`actif.attribution`). This default works for every engine: activations from
         :meth:`forward` (or from :meth:`step` when ``initial_state`` is given), the reverse
         pass in NumPy, occlusion through the engine; a native backend overrides it."""

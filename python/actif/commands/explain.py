@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: from the extension)")
     p.add_argument("--trace", default=None,
                    help="trace: input | weighted | gates | paper, or a method of one output: "
-                        "gradient | deeplift | integrated | occlusion (default: weighted)")
+                        "gradient | deeplift | integrated | occlusion | lrp (default: weighted)")
     p.add_argument("--target", type=int, default=None,
                    help="output index the methods attribute (default 0; a classifier's class)")
     p.add_argument("--n-steps", type=int, default=None, help="integrated gradients: number of nodes (default 50)")
