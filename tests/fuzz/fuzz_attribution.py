@@ -2,7 +2,7 @@
 
 The first bytes choose a small model (inputs, hidden sizes, layers, pooling, outputs,
 head activation, weights from a seed); the rest are read as float32 samples, NaN, Inf
-and ±3e38 included. Each method (gradient, integrated, occlusion) then explains those
+and ±3e38 included. Each attribution method (actif.METHODS) then explains those
 samples as windows and as a stateful stream with ``on_invalid="skip"``, on the NumPy
 reference and, when built, the native core. Properties: nothing but a refusal
 (ValueError) escapes; every statistic stays finite and its bytes round-trip; a refused
@@ -21,7 +21,7 @@ from actif.model_spec import random_spec
 from actif.stats import RunningStats
 
 BACKENDS = ["numpy"] + (["cpp"] if "cpp" in actif.available_backends() else [])
-METHODS = ("gradient", "integrated", "occlusion")
+METHODS = actif.METHODS  # every attribution method
 POOLINGS = ("last", "mean", "max")
 ACTIVATIONS = ("identity", "relu", "elu", "tanh", "sigmoid")
 WINDOW = 3

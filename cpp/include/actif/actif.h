@@ -224,7 +224,7 @@ typedef enum actif_integral {
 typedef struct actif_attribution_options {
   actif_attribution_method method;
   int64_t target;        /* output index in [0, O) */
-  const float* baseline; /* (I) raw values, or NULL: the input the model normalises to 0 */
+  const float* baseline; /* (I) raw values, or NULL: the input the model normalises to 0 (gradient and lrp use none) */
   int64_t n_steps;       /* integrated: steps (0: 50; Riemann rules need >= 2) */
   actif_integral integral;
   int32_t num_threads;   /* 0: all cores; 1: the calling thread only */
