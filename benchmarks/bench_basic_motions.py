@@ -13,7 +13,7 @@ is trained with PyTorch (seeded, CPU, one thread, full-batch Adam), imported int
 
 Every method then ranks the 6 channels *per class*: for class c, on the test recordings
 of class c, explaining output ``target=c`` (the class logit) where the method takes a
-target (actif's gradient/integrated/occlusion, every Captum/SHAP baseline; actif's
+target (actif's attribution methods, every Captum/SHAP baseline; actif's
 forward-only traces read the hidden state and have no target). Faithfulness of a
 class-c ranking, on each test recording of class c, on its class logit:
 

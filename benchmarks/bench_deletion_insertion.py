@@ -17,8 +17,8 @@ reported separately. actif's default and published variants are compared with ea
 baseline by a paired Wilcoxon signed-rank test over all subjects, and so is the actif
 variant with the largest mean gap. Each finished subject is appended to
 <results>/deletion_insertion_units.jsonl, so an interrupted run resumes. Methods: every
-actif trace x aggregation (forward-only traces and the targeted gradient / integrated /
-occlusion attributions of the model's output), Captum IntegratedGradients, DeepLift,
+actif trace x aggregation (forward-only traces and the targeted attribution methods,
+actif.METHODS, of the model's output), Captum IntegratedGradients, DeepLift,
 GradientShap, InputXGradient, FeatureAblation and SHAP GradientExplainer. Each method's
 cost (µs per window on one thread, --cost-windows training windows, median of
 interleaved repetitions) is measured in the same run for the cost-faithfulness plot.

@@ -19,7 +19,7 @@ actif.lab.training.train_depth_model; every method then attributes the other 20 
 --windows of them), and we score its ranking: precision@k (k = number of relevant
 features) and Spearman's rank correlation with the true relevance |w_k| (0 for irrelevant
 features). Methods: every actif trace x aggregation variant (the forward-only traces and
-the targeted gradient / integrated / occlusion attributions), Captum IntegratedGradients,
+the targeted attribution methods, actif.METHODS), Captum IntegratedGradients,
 DeepLift, GradientShap, InputXGradient, FeatureAblation, SHAP GradientExplainer and random
 rankings. The test R^2 of each model is reported: attributions of a model that did not
 learn the function say nothing. Each method's cost (µs per window on one thread, on up to
