@@ -121,6 +121,33 @@ def test_readme_deeplift_numbers_match_the_results():
     assert_shows(weighted, synthetic["actif:weighted/mean"]["spearman"])
 
 
+def test_readme_lrp_numbers_match_the_results():
+    rv = rows_by_key("deletion_insertion", group="all")
+    gap, gain, p_holm, lrp_us, weighted_us, vs_ablation, vs_shap = quoted(
+        r"`occlusion` and Captum's FeatureAblation \(([\d.]+) cm, within one standard error of the best; ([\d.]+) cm better "
+        r"than `weighted`, median over subjects, Holm-adjusted p = ([\d.]+)\) at ([\d.]+) µs per window against ([\d.]+) "
+        r"for `weighted` \(batch 256\), (\d+)x less than FeatureAblation and (\d+)x less than GradientShap"
+    )
+    lrp = rv["actif:lrp/mean"]
+    assert_shows(gap, lrp["gap"])
+    assert lrp["tier"] == "within 1 SE of the best"
+    versus_default = next(t for t in results("deletion_insertion")["tables"][1]["rows"] if t["variant"] == "actif:lrp/mean")
+    assert_shows(gain, versus_default["median_gain"])
+    assert_shows(p_holm, versus_default["p_holm"])
+    assert_shows(lrp_us, lrp["us_per_window"])
+    assert_shows(weighted_us, rv["actif:weighted/mean"]["us_per_window"])
+    assert abs(float(vs_ablation) - rv["ablation"]["us_per_window"] / lrp["us_per_window"]) < 1
+    assert abs(float(vs_shap) - rv["gradientshap"]["us_per_window"] / lrp["us_per_window"]) < 1
+    bm = rows_by_key("faithfulness_basic_motions")
+    mean, pen = quoted(r"level with `weighted` and Captum's IG \(([\d.]+) logits with the mean score, ([\d.]+) with pen\)")
+    assert_shows(mean, bm["actif:lrp/mean"]["gap"])
+    assert_shows(pen, bm["actif:lrp/pen"]["gap"])
+    synthetic = {r["key"]: r for r in results("faithfulness_synthetic")["rows"] if r["design"] == "feature_signal"}
+    (spearman,) = quoted(r"with IG \(Spearman ([\d.]+) with the meanstd score\)")
+    assert_shows(spearman, synthetic["actif:lrp/meanstd"]["spearman"])
+    assert synthetic["actif:lrp/meanstd"]["spearman"] >= synthetic["ig"]["spearman"] - synthetic["ig"]["spearman_se"]
+
+
 def test_readme_basic_motions_numbers_match_the_results():
     rows = rows_by_key("faithfulness_basic_motions")
     (occlusion,) = quoted(r"the best method on BasicMotions \(([\d.]+) logits\)")
@@ -155,12 +182,23 @@ def test_readme_cost_numbers_match_the_results():
     (gradient128,) = quoted(r"at H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1, not the 20x")
     assert_shows(gradient128, ratio("gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"))
     assert not targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]["met"]
-    (batch256,) = quoted(r"at batch 256 `gradient` costs ([\d.]+)x the forward alone")
-    row = next(r for r in doc["rows"] if r["engine"] == "actif cpp: gradient" and r["batch"] == 256 and r["hidden"] == 64)
-    assert_shows(batch256, row["x_forward"])
+    batch256, lrp256 = quoted(r"at batch 256 `gradient` costs ([\d.]+)x the forward alone and `lrp` ([\d.]+)x")
+
+    def row(engine: str, batch: int) -> dict:
+        return next(r for r in doc["rows"] if r["engine"] == engine and r["batch"] == batch and r["hidden"] == 64)
+
+    assert_shows(batch256, row("actif cpp: gradient", 256)["x_forward"])
+    assert_shows(lrp256, row("actif cpp: lrp", 256)["x_forward"])
+    lrp1, ixg1 = quoted(r"`lrp` takes (\d+) µs \(InputXGradient (\d+) µs\)")
+    assert_shows(lrp1, row("actif cpp: lrp", 1)["us_per_window"])
+    assert_shows(ixg1, row("Captum InputXGradient", 1)["us_per_window"])
 
 
 def test_readme_goal_count_matches_the_results():
     rows = results("cost_faithfulness_goal")["rows"]
     met, total = quoted(r"is met for (\d+) of (\d+) task-baseline pairs")
     assert int(met) == sum(r["met"] for r in rows) and int(total) == len(rows)
+    (least,) = quoted(r"one window at a time each of the four Captum methods timed that way is (\d+)x or more dearer")
+    batch1 = [r["cheaper_batch1"] for r in rows if r.get("cheaper_batch1") is not None]
+    assert len({r["baseline_key"] for r in rows if r.get("cheaper_batch1") is not None}) == 4
+    assert int(least) <= min(batch1) < int(least) + 1
