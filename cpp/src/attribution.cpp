@@ -225,33 +225,11 @@ class WindowBatch {
   // multipliers against the reference kept by keep_head_as_reference() (same rows).
   const float* reverse(int64_t target, const float* group_weights = nullptr, int64_t group = 1, bool rescale = false) {
     const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
-    float* dpooled = head_reverse(target, rescale);
+    float* dpooled = head_reverse(target, rescale ? HeadRule::Rescale : HeadRule::Gradient);
     if (!m_.post_scale.empty())
       for (int64_t r = 0; r < rows_; ++r)
         for (int64_t j = 0; j < h_top; ++j) dpooled[r * h_top + j] *= m_.post_scale[static_cast<size_t>(j)];
-
-    // Pooling: the gradient reaches the last step, every step (1/T), or the arg-max step.
-    float* dh_in = grow_to(ws_.dh_in, steps * h_top);
-    std::fill(dh_in, dh_in + steps * h_top, 0.0f);
-    const float inv_t = 1.0f / static_cast<float>(t_);
-    for (int64_t r = 0; r < rows_; ++r) {
-      const float* dp = dpooled + r * h_top;
-      float* seq = dh_in + r * t_ * h_top;
-      switch (m_.pooling) {
-        case Pooling::Last:
-          std::copy(dp, dp + h_top, seq + (t_ - 1) * h_top);
-          break;
-        case Pooling::Mean:
-          for (int64_t s = 0; s < t_; ++s)
-            for (int64_t j = 0; j < h_top; ++j) seq[s * h_top + j] = dp[j] * inv_t;
-          break;
-        case Pooling::Max: {
-          const int32_t* arg = ws_.argmax.data() + r * h_top;
-          for (int64_t j = 0; j < h_top; ++j) seq[arg[j] * h_top + j] = dp[j];
-          break;
-        }
-      }
-    }
+    float* dh_in = unpool(dpooled);
 
     // Back through the LSTM layers, top first: each layer's input gradient is the
     // next one's dh_in.
@@ -315,37 +293,9 @@ class WindowBatch {
   // would flow into the initial state is dropped, as the gradient is truncated there.
   const float* relevance(int64_t target) {
     const float eps = static_cast<float>(attribution_constants::kLrpEpsilon);
-    const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
-    const float* rel = head_relevance(target, eps);
-    // Pooling: the step each pooled unit reads gets all of its relevance; mean pooling
-    // is a weighted sum over steps (the epsilon rule).
-    float* rh = grow_to(ws_.dh_in, steps * h_top);
-    std::fill(rh, rh + steps * h_top, 0.0f);
-    const float* top = ws_.layers[m_.lstm.size() - 1].h.data();
-    const float inv_t = 1.0f / static_cast<float>(t_);
-    for (int64_t r = 0; r < rows_; ++r) {
-      const float* rp = rel + r * h_top;
-      const float* seq = top + r * t_ * h_top;
-      float* out = rh + r * t_ * h_top;
-      switch (m_.pooling) {
-        case Pooling::Last:
-          std::copy(rp, rp + h_top, out + (t_ - 1) * h_top);
-          break;
-        case Pooling::Mean:
-          for (int64_t j = 0; j < h_top; ++j) {
-            float mean = seq[j];  // as head_forward pooled it
-            for (int64_t s = 1; s < t_; ++s) mean += seq[s * h_top + j];
-            const float per = rp[j] / stabilised(mean * inv_t, eps);
-            for (int64_t s = 0; s < t_; ++s) out[s * h_top + j] = seq[s * h_top + j] * inv_t * per;
-          }
-          break;
-        case Pooling::Max: {
-          const int32_t* arg = ws_.argmax.data() + r * h_top;
-          for (int64_t j = 0; j < h_top; ++j) out[arg[j] * h_top + j] = rp[j];
-          break;
-        }
-      }
-    }
+    const int64_t steps = rows_ * t_;
+    // The post affine passes relevance as it is.
+    float* rh = unpool(head_reverse(target, HeadRule::Relevance, eps), eps);
     // Back through the LSTM layers, top first: a layer's input relevance is the next one's rh.
     for (size_t l = m_.lstm.size(); l-- > 0;) {
       const LstmLayer& layer = m_.lstm[l];
@@ -385,6 +335,46 @@ class WindowBatch {
  private:
   static float stabilised(float z, float eps) { return z + std::copysign(eps, z); }
 
+  // Spreads a value per pooled unit (rows, H_top) over the top layer's steps, (rows, T,
+  // H_top) in ws_.dh_in: last and max pooling give it to the step they read (max: the
+  // first arg-max step, as autograd); mean pooling spreads it over every step, by 1/T
+  // (the gradient) or, with `eps` > 0, by each step's share of the mean (LRP's epsilon rule).
+  float* unpool(const float* pooled, float eps = 0.0f) {
+    const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
+    float* out = grow_to(ws_.dh_in, steps * h_top);
+    std::fill(out, out + steps * h_top, 0.0f);
+    const float* top = ws_.layers[m_.lstm.size() - 1].h.data();
+    const float inv_t = 1.0f / static_cast<float>(t_);
+    for (int64_t r = 0; r < rows_; ++r) {
+      const float* p = pooled + r * h_top;
+      const float* seq = top + r * t_ * h_top;
+      float* o = out + r * t_ * h_top;
+      switch (m_.pooling) {
+        case Pooling::Last:
+          std::copy(p, p + h_top, o + (t_ - 1) * h_top);
+          break;
+        case Pooling::Mean:
+          for (int64_t j = 0; j < h_top; ++j) {
+            if (eps > 0.0f) {
+              float mean = seq[j];  // the mean head_forward took (ws_.pooled holds it affined)
+              for (int64_t s = 1; s < t_; ++s) mean += seq[s * h_top + j];
+              const float per = p[j] / stabilised(mean * inv_t, eps);
+              for (int64_t s = 0; s < t_; ++s) o[s * h_top + j] = seq[s * h_top + j] * inv_t * per;
+            } else {
+              for (int64_t s = 0; s < t_; ++s) o[s * h_top + j] = p[j] * inv_t;
+            }
+          }
+          break;
+        case Pooling::Max: {
+          const int32_t* arg = ws_.argmax.data() + r * h_top;
+          for (int64_t j = 0; j < h_top; ++j) o[arg[j] * h_top + j] = p[j];
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
   // One step of LRP through the LSTM cell for one row: c's relevance (this step's
   // incoming relevance on h, all of which goes to c, plus what step s+1 passed back in
   // carry_h and carry_c) is split between f * c_prev (into carry_c, for step s-1) and
@@ -401,31 +391,6 @@ class WindowBatch {
       carry_c[j] = gf[j] * (c_prev ? c_prev[j] : 0.0f) * per_c;
       share[j] = gi[j] * gg[j] * per_c / stabilised(zg[j], eps);
     }
-  }
-
-  // The relevance of output `target` on the pooled features, (rows, H_top): the epsilon
-  // rule through each dense layer (its activation passes relevance as it is), then the
-  // post affine, which passes it as it is.
-  float* head_relevance(int64_t target, float eps) {
-    const int64_t h_top = m_.hidden_top(), out = m_.output_size();
-    float* rel = grow_to(ws_.head_grad, rows_ * std::max(out, h_top));
-    const float* y = m_.dense.empty() ? ws_.pooled.data() : ws_.head_post[m_.dense.size() - 1].data();
-    std::fill(rel, rel + rows_ * out, 0.0f);
-    for (int64_t r = 0; r < rows_; ++r) rel[r * out + target] = y[r * out + target];
-    for (size_t l = m_.dense.size(); l-- > 0;) {
-      const DenseLayer& d = m_.dense[l];
-      const float* pre = ws_.head_pre[l].data();
-      for (int64_t i = 0; i < rows_ * d.out_features; ++i) rel[i] /= stabilised(pre[i], eps);
-      float* in_rel = grow_to(ws_.head_in_grad, rows_ * d.in_features);
-      k_.gemm_f32(rows_, rel, d.out_features, d.w, in_rel, d.in_features, nullptr, false);
-      const float* a_in = l > 0 ? ws_.head_post[l - 1].data() : ws_.pooled.data();
-      for (int64_t i = 0; i < rows_ * d.in_features; ++i) in_rel[i] *= a_in[i];
-      std::swap(ws_.head_grad, ws_.head_in_grad);
-      rel = ws_.head_grad.data();
-    }
-    float* out_rel = grow_to(ws_.dpooled, rows_ * h_top);
-    std::copy(rel, rel + rows_ * h_top, out_rel);
-    return out_rel;
   }
 
   // One step of the LSTM reverse for one row: from dh (this step's incoming gradient
@@ -510,20 +475,31 @@ class WindowBatch {
     return in;
   }
 
-  // d y[:, target] / d pooled-and-affined features, (rows, H_top); with `rescale`, DeepLIFT's
-  // multipliers in place of the activations' derivatives.
-  float* head_reverse(int64_t target, bool rescale) {
+  // How head_reverse() passes the output back through a dense layer's activation.
+  enum class HeadRule {
+    Gradient,  // its derivative
+    Rescale,   // DeepLIFT's multiplier against keep_head_as_reference()
+    Relevance  // LRP: the output's value as relevance, the epsilon rule through each
+               // weighted sum, the activation passing relevance as it is
+  };
+
+  // What reaches the pooled-and-affined features from output `target`, (rows, H_top):
+  // d y[:, target] / d features (Gradient, Rescale) or LRP's relevance (Relevance, `eps`).
+  float* head_reverse(int64_t target, HeadRule rule, float eps = 0.0f) {
     const int64_t h_top = m_.hidden_top();
     const int64_t out = m_.output_size();
     float* grad = grow_to(ws_.head_grad, rows_ * std::max(out, h_top));
+    const float* y = m_.dense.empty() ? ws_.pooled.data() : ws_.head_post[m_.dense.size() - 1].data();
     std::fill(grad, grad + rows_ * out, 0.0f);
-    for (int64_t r = 0; r < rows_; ++r) grad[r * out + target] = 1.0f;
+    for (int64_t r = 0; r < rows_; ++r) grad[r * out + target] = rule == HeadRule::Relevance ? y[r * out + target] : 1.0f;
     for (size_t l = m_.dense.size(); l-- > 0;) {
       const DenseLayer& d = m_.dense[l];
       const float* pre = ws_.head_pre[l].data();
       const float* post = ws_.head_post[l].data();
       const int64_t count = rows_ * d.out_features;
-      if (rescale && d.activation != Activation::Identity) {
+      if (rule == HeadRule::Relevance) {
+        for (int64_t i = 0; i < count; ++i) grad[i] /= stabilised(pre[i], eps);
+      } else if (rule == HeadRule::Rescale && d.activation != Activation::Identity) {
         const float* pre_ref = ws_.ref_pre[l].data();
         for (int64_t i = 0; i < count; ++i) grad[i] *= rescale_multiplier(d.activation, pre[i], post[i], pre_ref[i]);
       } else {
@@ -531,6 +507,10 @@ class WindowBatch {
       }
       float* in_grad = grow_to(ws_.head_in_grad, rows_ * d.in_features);
       k_.gemm_f32(rows_, grad, d.out_features, d.w, in_grad, d.in_features, nullptr, false);
+      if (rule == HeadRule::Relevance) {  // times the layer's input: its share of the weighted sum
+        const float* a_in = l > 0 ? ws_.head_post[l - 1].data() : ws_.pooled.data();
+        for (int64_t i = 0; i < rows_ * d.in_features; ++i) in_grad[i] *= a_in[i];
+      }
       std::swap(ws_.head_grad, ws_.head_in_grad);
       grad = ws_.head_grad.data();
     }

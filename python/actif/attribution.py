@@ -302,13 +302,19 @@ class LayerTape:
     h0: np.ndarray | None = None
 
     def h_prev(self) -> np.ndarray:
-        """The hidden state each step starts from (N, T, H): h0, then h shifted by one."""
-        h0 = np.zeros_like(self.h[:, 0]) if self.h0 is None else np.broadcast_to(self.h0, self.h[:, 0].shape)
-        return np.concatenate([h0[:, None, :], self.h[:, :-1]], axis=1)
+        """The hidden state each step starts from (N, T, H)."""
+        return starting_states(np.zeros_like(self.h[:, 0]) if self.h0 is None else self.h0, self.h)
 
     def c_prev(self) -> np.ndarray:
-        """The cell state each step starts from (N, T, H): c0, then c shifted by one."""
-        return np.concatenate([np.broadcast_to(self.c0, self.c[:, 0].shape)[:, None, :], self.c[:, :-1]], axis=1)
+        """The cell state each step starts from (N, T, H)."""
+        return starting_states(self.c0, self.c)
+
+
+def starting_states(initial: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """The state each step of ``seq`` (N, T, H) starts from: ``initial`` ((N, H) or
+    broadcastable), then ``seq`` shifted by one step."""
+    first = np.broadcast_to(initial, seq[:, 0].shape)
+    return np.concatenate([first[:, None, :], seq[:, :-1]], axis=1)
 
 
 def _activation_grad(name: str, pre: np.ndarray, out: np.ndarray) -> np.ndarray | float:
@@ -325,11 +331,14 @@ def _activation_grad(name: str, pre: np.ndarray, out: np.ndarray) -> np.ndarray 
     raise ValueError(f"unknown activation {name!r}")
 
 
+def _post_affine(spec: ModelSpec, pooled: np.ndarray) -> np.ndarray:
+    """The folded-BatchNorm affine on the pooled features (the head's input)."""
+    return pooled if spec.post_scale is None else pooled * spec.post_scale + spec.post_shift
+
+
 def _head_forward(spec: ModelSpec, pooled: np.ndarray) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Post affine and dense layers (float64), keeping each layer's (pre, out)."""
-    v = pooled
-    if spec.post_scale is not None:
-        v = v * spec.post_scale + spec.post_shift
+    v = _post_affine(spec, pooled)
     tape = []
     for layer in spec.dense:
         pre = v @ layer.weight.T + layer.bias
@@ -503,7 +512,7 @@ def lrp_pass(spec: ModelSpec, tapes: list[LayerTape], target: np.ndarray, x_norm
     relevance = np.zeros_like(y)
     relevance[rows, target] = y[rows, target]
     for k in range(len(spec.dense) - 1, -1, -1):  # dense layers: epsilon rule, activations pass
-        a_in = tape[k - 1][1] if k else (pooled if spec.post_scale is None else pooled * spec.post_scale + spec.post_shift)
+        a_in = tape[k - 1][1] if k else _post_affine(spec, pooled)
         relevance = a_in * ((relevance / _stabilised(tape[k][0], eps)) @ spec.dense[k].weight)
     if spec.pooling == "mean":  # a weighted sum over steps: the epsilon rule
         r_h = (h_top / h_top.shape[1]) * (relevance / _stabilised(pooled, eps))[:, None, :]
@@ -664,15 +673,16 @@ class _Engine:
     def _state_rows(self, state, rows: slice | np.ndarray):
         return None if state is None else [(h[rows], c[rows]) for h, c in state]
 
-    def tapes(self, X: np.ndarray, state) -> tuple[np.ndarray, list[LayerTape]]:
-        """Predictions and per-layer tapes of one engine run (no slicing)."""
+    def tapes(self, X: np.ndarray, state, dtype: Any = np.float64) -> tuple[np.ndarray, list[LayerTape]]:
+        """Predictions (float64) and per-layer tapes of one engine run (no slicing). The
+        tapes are in ``dtype`` from the zero state, in float64 from a given state."""
         n = X.shape[0]
         if state is None:
             res = self.backend.forward(self._input(X), activations=True)
             assert res.activations is not None
             tapes = [
-                LayerTape(np.asarray(la.h, np.float64), np.asarray(la.c, np.float64), np.asarray(la.gates, np.float64),
-                          np.zeros((n, la.h.shape[-1])))
+                LayerTape(np.asarray(la.h, dtype), np.asarray(la.c, dtype), np.asarray(la.gates, dtype),
+                          np.zeros((n, la.h.shape[-1]), dtype))
                 for la in res.activations.layers
             ]
             return np.asarray(res.y, np.float64), tapes
@@ -680,8 +690,7 @@ class _Engine:
         tapes = []
         layer_in = X if self.spec64.input_scale is None else X * self.spec64.input_scale + self.spec64.input_shift
         for layer, h, c, (h0, c0) in zip(self.spec64.lstm, hs, cs, state):
-            h_prev = np.concatenate([h0[:, None, :], h[:, :-1]], axis=1)
-            tapes.append(LayerTape(h, c, lstm_gates(layer, layer_in, h_prev), np.asarray(c0), np.asarray(h0)))
+            tapes.append(LayerTape(h, c, lstm_gates(layer, layer_in, starting_states(h0, h)), np.asarray(c0), np.asarray(h0)))
             layer_in = h
         return y, tapes
 
@@ -719,13 +728,7 @@ class _Engine:
         spec = self.spec64 if state is not None or self.dtype == np.float64 else self.backend.spec.astype(self.dtype)
         ys, out = [], []
         for s in self.slices(X.shape[0]):
-            if state is None:
-                res = self.backend.forward(self._input(X[s]), activations=True)
-                assert res.activations is not None
-                tapes = [LayerTape(la.h, la.c, la.gates, np.zeros(la.h[:, 0].shape, self.dtype)) for la in res.activations.layers]
-                y_engine = np.asarray(res.y, np.float64)
-            else:
-                y_engine, tapes = self.tapes(X[s], self._state_rows(state, s))
+            y_engine, tapes = self.tapes(X[s], self._state_rows(state, s), self.dtype)
             x_norm = normalise_input(spec, np.asarray(X[s], spec.lstm[0].w_ih.dtype))
             out.append(lrp_pass(spec, tapes, targets[s], x_norm)[1])
             ys.append(y_engine)
