@@ -7,7 +7,7 @@ batch 1 (latency) and batch 256 (throughput), ONE thread everywhere, in one proc
 - actif, on each backend (cpp, numba, numpy in float32): the forward alone
   (``Model.predict``), every forward-only trace (``input``, ``weighted``, ``gates``,
   ``paper``) and every targeted attribution the installed actif offers (``gradient``,
-  ``deeplift``, ``integrated`` with 50 steps, ``occlusion``), each streamed into running statistics the
+  ``deeplift``, ``integrated`` with 50 steps, ``occlusion``, ``lrp``), each streamed into running statistics the
   way a device would call it (``StreamingExplainer.update``; ``Explainer.attribute`` into
   one ``RunningStats`` where the streaming explainer does not take the mode);
 - Captum on the equivalent PyTorch module (``torch_module_from_spec``,
