@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "actif/aligned.hpp"
 #include "actif/forward.hpp"
@@ -119,6 +120,7 @@ struct Workspace {
   std::vector<Layer> layers;
   AlignedFloats xraw, xnorm, z, tanh_c, dh_in, dx, dz_sum, dh_rec, dc_rec, pooled, dpooled, head_grad, head_in_grad, y;
   AlignedFloats share, h_back;  // lrp: relevance per unit of z_g (rows, T, H); share x W_hg of one step
+  AlignedFloats zero_row;       // the zero state's c, one row read for every row (stride 0)
   std::vector<AlignedFloats> head_pre, head_post;
   std::vector<AlignedFloats> ref_pre;  // deeplift: the baseline windows' head_pre
   std::vector<int32_t> argmax;  // (rows, H_top) for max pooling
@@ -242,17 +244,13 @@ class WindowBatch {
       std::copy(buf.c.data(), buf.c.data() + steps * hidden, tc);
       activation_rows(Activation::Tanh, steps, hidden, tc);
       float* dz = grow_to(ws_.z, steps * g);
-      float* dh_rec = grow_to(ws_.dh_rec, rows_ * hidden);
-      float* dc_rec = grow_to(ws_.dc_rec, rows_ * hidden);
-      std::fill(dh_rec, dh_rec + rows_ * hidden, 0.0f);
-      std::fill(dc_rec, dc_rec + rows_ * hidden, 0.0f);
+      float* dh_rec = zeroed(ws_.dh_rec, rows_ * hidden);
+      float* dc_rec = zeroed(ws_.dc_rec, rows_ * hidden);
       for (int64_t s = t_ - 1; s >= 0; --s) {
-        const float* c_prev = s > 0 ? buf.c.data() + (s - 1) * hidden : (has_state_ ? buf.c0.data() : nullptr);
-        const int64_t ldc_prev = s > 0 ? ldh : hidden;
+        const auto [c_prev, ldc_prev] = cell_before(l, s);
         for (int64_t r = 0; r < rows_; ++r)
-          cell_reverse(hidden, buf.gates.data() + r * ldg + s * g, tc + r * ldh + s * hidden,
-                       c_prev ? c_prev + r * ldc_prev : nullptr, dh_in + r * ldh + s * hidden, dh_rec + r * hidden,
-                       dc_rec + r * hidden, dz + r * ldg + s * g);
+          cell_reverse(hidden, buf.gates.data() + r * ldg + s * g, tc + r * ldh + s * hidden, c_prev + r * ldc_prev,
+                       dh_in + r * ldh + s * hidden, dh_rec + r * hidden, dc_rec + r * hidden, dz + r * ldg + s * g);
         // The recurrent gradient for step s-1; the state before step 0 is a constant.
         if (s > 0) k_.gemm_f32(rows_, dz + s * g, ldg, layer.w_hh, dh_rec, hidden, nullptr, false);
       }
@@ -304,17 +302,14 @@ class WindowBatch {
       const int64_t in_dim = layer.w_ih.n;
       const float* layer_in = l > 0 ? ws_.layers[l - 1].h.data() : (m_.input_scale.empty() ? ws_.xraw.data() : ws_.xnorm.data());
       float* share = grow_to(ws_.share, steps * hidden);
-      float* carry_h = grow_to(ws_.dh_rec, rows_ * hidden);
-      float* carry_c = grow_to(ws_.dc_rec, rows_ * hidden);
+      float* carry_h = zeroed(ws_.dh_rec, rows_ * hidden);
+      float* carry_c = zeroed(ws_.dc_rec, rows_ * hidden);
       float* back = grow_to(ws_.h_back, rows_ * hidden);
-      std::fill(carry_h, carry_h + rows_ * hidden, 0.0f);
-      std::fill(carry_c, carry_c + rows_ * hidden, 0.0f);
       for (int64_t s = t_ - 1; s >= 0; --s) {
-        const float* c_prev = s > 0 ? buf.c.data() + (s - 1) * hidden : (has_state_ ? buf.c0.data() : nullptr);
-        const int64_t ldc_prev = s > 0 ? ldh : hidden;
+        const auto [c_prev, ldc_prev] = cell_before(l, s);
         for (int64_t r = 0; r < rows_; ++r)
           cell_relevance(hidden, eps, buf.gates.data() + r * ldg + s * g, buf.c.data() + r * ldh + s * hidden,
-                         c_prev ? c_prev + r * ldc_prev : nullptr, buf.zg.data() + r * ldh + s * hidden,
+                         c_prev + r * ldc_prev, buf.zg.data() + r * ldh + s * hidden,
                          rh + r * ldh + s * hidden, carry_h + r * hidden, carry_c + r * hidden, share + r * ldh + s * hidden);
         if (s == 0) break;  // the initial state is a constant
         k_.gemm_f32(rows_, share + s * hidden, ldh, layer.w_hg, back, hidden, nullptr, false);
@@ -335,14 +330,25 @@ class WindowBatch {
  private:
   static float stabilised(float z, float eps) { return z + std::copysign(eps, z); }
 
+  // Layer l's cell state before step s, as (row 0, row stride): step s-1's, the given
+  // initial state, or the zero state as one zero row read for every row (stride 0), so
+  // the reverse cell loops need no test per unit (which keeps the compiler from
+  // vectorising them).
+  std::pair<const float*, int64_t> cell_before(size_t l, int64_t s) {
+    const Workspace::Layer& buf = ws_.layers[l];
+    const int64_t hidden = m_.lstm[l].hidden_size;
+    if (s > 0) return {buf.c.data() + (s - 1) * hidden, t_ * hidden};
+    if (has_state_) return {buf.c0.data(), hidden};
+    return {zeroed(ws_.zero_row, hidden), 0};
+  }
+
   // Spreads a value per pooled unit (rows, H_top) over the top layer's steps, (rows, T,
   // H_top) in ws_.dh_in: last and max pooling give it to the step they read (max: the
   // first arg-max step, as autograd); mean pooling spreads it over every step, by 1/T
   // (the gradient) or, with `eps` > 0, by each step's share of the mean (LRP's epsilon rule).
   float* unpool(const float* pooled, float eps = 0.0f) {
     const int64_t h_top = m_.hidden_top(), steps = rows_ * t_;
-    float* out = grow_to(ws_.dh_in, steps * h_top);
-    std::fill(out, out + steps * h_top, 0.0f);
+    float* out = zeroed(ws_.dh_in, steps * h_top);
     const float* top = ws_.layers[m_.lstm.size() - 1].h.data();
     const float inv_t = 1.0f / static_cast<float>(t_);
     for (int64_t r = 0; r < rows_; ++r) {
@@ -388,7 +394,7 @@ class WindowBatch {
     const float* gg = gates + 2 * hidden;
     for (int64_t j = 0; j < hidden; ++j) {
       const float per_c = (rh[j] + carry_h[j] + carry_c[j]) / stabilised(c[j], eps);
-      carry_c[j] = gf[j] * (c_prev ? c_prev[j] : 0.0f) * per_c;
+      carry_c[j] = gf[j] * c_prev[j] * per_c;
       share[j] = gi[j] * gg[j] * per_c / stabilised(zg[j], eps);
     }
   }
@@ -396,20 +402,9 @@ class WindowBatch {
   // One step of the LSTM reverse for one row: from dh (this step's incoming gradient
   // plus the recurrent one in dh_rec) and dc_rec, the pre-activation gradients dz
   // (4H, gate order i, f, g, o); dc_rec becomes the cell gradient for step s-1.
-  static void cell_reverse(int64_t hidden, const float* gates, const float* tanh_c, const float* c_prev,
-                           const float* dh_in, const float* dh_rec, float* dc_rec, float* dz) {
-    // The zero state as its own loop: a test per unit keeps the compiler from vectorising.
-    if (c_prev)
-      cell_reverse_units<true>(hidden, gates, tanh_c, c_prev, dh_in, dh_rec, dc_rec, dz);
-    else
-      cell_reverse_units<false>(hidden, gates, tanh_c, c_prev, dh_in, dh_rec, dc_rec, dz);
-  }
-
-  template <bool kHasPrev>
-  static void cell_reverse_units(int64_t hidden, const float* __restrict__ gates, const float* __restrict__ tanh_c,
-                                 const float* __restrict__ c_prev, const float* __restrict__ dh_in,
-                                 const float* __restrict__ dh_rec, float* __restrict__ dc_rec,
-                                 float* __restrict__ dz) {
+  static void cell_reverse(int64_t hidden, const float* __restrict__ gates, const float* __restrict__ tanh_c,
+                           const float* __restrict__ c_prev, const float* __restrict__ dh_in,
+                           const float* __restrict__ dh_rec, float* __restrict__ dc_rec, float* __restrict__ dz) {
     const float* gi = gates;
     const float* gf = gates + hidden;
     const float* gg = gates + 2 * hidden;
@@ -418,9 +413,8 @@ class WindowBatch {
       const float dh = dh_in[j] + dh_rec[j];
       const float i = gi[j], f = gf[j], gv = gg[j], o = go[j], tc = tanh_c[j];
       const float dc = dc_rec[j] + dh * o * (1.0f - tc * tc);
-      const float cp = kHasPrev ? c_prev[j] : 0.0f;
       dz[j] = dc * gv * i * (1.0f - i);
-      dz[hidden + j] = dc * cp * f * (1.0f - f);
+      dz[hidden + j] = dc * c_prev[j] * f * (1.0f - f);
       dz[2 * hidden + j] = dc * i * (1.0f - gv * gv);
       dz[3 * hidden + j] = dh * tc * o * (1.0f - o);
       dc_rec[j] = dc * f;
@@ -583,7 +577,8 @@ class WindowBatch {
 // flight (about 15 * T * H floats per row) stay in cache; 16 to 32 measured best for
 // the bundled model (H = 64, T = 10) at batch 256. A multiple of the 6-row register
 // tile (AVX2, NEON): a block ending in a short tile pays nearly a full tile's time for
-// it (30 rows against 32: about 3% less per lrp window at batch 256).
+// it (30 rows against 32: about 3% less per lrp window at batch 256, measured once
+// through StreamingExplainer.update on the bundled model, builds alternating).
 constexpr int64_t kBatchRows = 30;
 // At most this many rows in one pass: a window's interpolation points (integrated) or
 // ablated copies (occlusion) beyond it run in several passes, so memory stays

@@ -2,6 +2,7 @@
 // cache lines (std::vector's default allocator only guarantees 16 bytes).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -38,6 +39,13 @@ using AlignedFloats = std::vector<float, AlignedAllocator<float>>;
 inline float* grow_to(AlignedFloats& v, int64_t n) {
   if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
   return v.data();
+}
+
+// grow_to() with the first n floats set to zero.
+inline float* zeroed(AlignedFloats& v, int64_t n) {
+  float* p = grow_to(v, n);
+  std::fill(p, p + n, 0.0f);
+  return p;
 }
 
 }  // namespace actif
