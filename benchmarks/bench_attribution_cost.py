@@ -9,7 +9,9 @@ batch 1 (latency) and batch 256 (throughput), ONE thread everywhere, in one proc
   ``paper``) and every targeted attribution the installed actif offers (``gradient``,
   ``deeplift``, ``integrated`` with 50 steps, ``occlusion``, ``lrp``), each streamed into running statistics the
   way a device would call it (``StreamingExplainer.update``; ``Explainer.attribute`` into
-  one ``RunningStats`` where the streaming explainer does not take the mode);
+  one ``RunningStats`` where the streaming explainer does not take the mode), and on cpp
+  each targeted attribution also the Captum-shaped way (``Explainer.attribute_steps``:
+  the signed (N, T, I) array returned, as Captum's ``attribute`` returns it);
 - Captum on the equivalent PyTorch module (``torch_module_from_spec``,
   ``torch.set_num_threads(1)``), at its fastest settings: InputXGradient; DeepLift from
   the same baseline; IntegratedGradients with 50 steps and every step of the batch in one internal batch
@@ -76,6 +78,12 @@ def models(quick: bool) -> dict[str, ModelSpec]:
 
 def engine_name(backend: str, mode: str) -> str:
     return f"actif {backend}: {mode}"
+
+
+def steps_engine(mode: str) -> str:
+    """The Captum-shaped call of a targeted mode: signed (N, T, I) attributions returned,
+    as Captum's ``attribute`` returns them, instead of streamed into statistics."""
+    return f"actif cpp: {mode} (attribute_steps)"
 
 
 # ------------------------------------------------------------------------- engines
@@ -152,6 +160,11 @@ def engines_for(spec: ModelSpec, X: np.ndarray, modes: list[str], backends: list
             if backend != "cpp" and mode in SLOW_FALLBACK_MODES and len(X) > 1:
                 continue  # minutes per call: measured at batch 1 only (see the notes)
             calls[engine_name(backend, mode)], api[engine_name(backend, mode)] = actif_call(model, mode, X)
+            if backend == "cpp" and mode in am.TARGETED_TRACES:
+                options = {"n_steps": am.IG_STEPS} if mode == "integrated" else {}
+                explainer = actif.Explainer(model, trace=mode, target=0, **options)
+                calls[steps_engine(mode)] = functools.partial(explainer.attribute_steps, X)
+                api[steps_engine(mode)] = "Explainer.attribute_steps"
     if torch_ok:
         import torch
 
@@ -250,11 +263,18 @@ def targets(rows: list[dict], model: str, memory: list[dict], max_windows: int, 
     add(f"gradient vs cpp forward alone, batch {big}, {model}", "<= 4x the forward", r, r is not None and r <= 4,
         f"{r:.2f}x ({grad:.1f} vs {fwd:.1f} µs/window)" if r is not None else "")
     # the issue's targets; deeplift (added after them) against the cost-faithfulness goal's 10x
+    # Judged through both calls a user makes: streamed into statistics (a device's loop)
+    # and Captum-shaped, the (N, T, I) array returned (where Captum users compare).
     for mode, goal in (("gradient", 20), ("deeplift", 10), ("integrated", 3), ("occlusion", 3)):
-        ours, theirs = find(rows, model, 1, engine_name("cpp", mode)), find(rows, model, 1, CAPTUM[EQUIVALENT[mode]])
+        theirs = find(rows, model, 1, CAPTUM[EQUIVALENT[mode]])
+        ours, steps = find(rows, model, 1, engine_name("cpp", mode)), find(rows, model, 1, steps_engine(mode))
         r = None if ours is None or theirs is None else theirs / ours
-        add(f"{mode} vs {CAPTUM[EQUIVALENT[mode]]}, batch 1, {model}", f">= {goal}x faster", r, r is not None and r >= goal,
-            f"{r:.1f}x ({ours:.1f} vs {theirs:.1f} µs)" if r is not None else "")
+        r_steps = None if steps is None or theirs is None else theirs / steps
+        text = f"{r:.1f}x streamed ({ours:.1f} vs {theirs:.1f} µs)" if r is not None else ""
+        if r_steps is not None:
+            text += f"; {r_steps:.1f}x through Explainer.attribute_steps ({steps:.1f} µs)"
+        add(f"{mode} vs {CAPTUM[EQUIVALENT[mode]]}, batch 1, {model}", f">= {goal}x faster", r,
+            r is not None and r >= goal and (r_steps is None or r_steps >= goal), text)
     if memory:
         worst = max(memory, key=lambda m: m["peak_growth_mb"] or 0.0)
         short = [m["mode"] for m in memory if m["windows"] < max_windows]
@@ -333,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "readme_columns": [["model", "Model"], ["batch", "Batch"], ["engine", "Engine"], ["us_per_window", "µs/window"],
                            ["x_forward", "x cpp forward"]],
-        "readme_rows": [r for r in rows if r["engine"] in readme_engines and r["model"] == bundled],
+        "readme_rows": [r for r in rows if r["model"] == bundled and (
+            r["engine"] in readme_engines or (r["api"] == "Explainer.attribute_steps" and r["batch"] == 1))],
         "tables": [{"title": "Peak RSS growth while streaming with each mode (cpp, bundled model, 256 windows per call)",
                     "columns": [["mode", "Mode"], ["windows", "Windows streamed"], ["seconds", "Seconds"],
                                 ["rss_after_warmup_mb", "RSS after warm-up (MB)"], ["peak_growth_mb", "Peak RSS growth (MB)"]],

@@ -52,6 +52,42 @@ def test_attribute_accumulates_into_given_stats(model, rng):
     np.testing.assert_allclose(res.scores, whole.scores, atol=1e-9)
 
 
+@pytest.mark.parametrize("trace", ["weighted", "gradient"])
+def test_fresh_and_given_stats_get_the_same_bytes(model, rng, trace):
+    # a call's own statistics are fed directly, a caller's are staged: the same rows either way
+    X = windows(rng, n=23)
+    ex = actif.Explainer(model, trace=trace, batch_size=7)
+    fresh = ex.attribute(X)
+    given, signed = actif.RunningStats(6), actif.RunningStats(6)
+    res = ex.attribute(X, stats=given, signed_stats=signed if trace == "gradient" else None)
+    assert fresh.stats.to_bytes() == given.to_bytes() and res.stats is given
+    np.testing.assert_array_equal(fresh.predictions, res.predictions)
+    if trace == "gradient":
+        assert fresh.signed_stats.to_bytes() == signed.to_bytes() and res.signed_stats is signed
+
+
+@pytest.mark.parametrize("trace", ["weighted", "gradient"])
+def test_failure_half_way_leaves_given_stats_unchanged(model, rng, monkeypatch, trace):
+    X = windows(rng, n=20)
+    ex = actif.Explainer(model, trace=trace, batch_size=8)
+    given, signed = actif.RunningStats(6).update(np.ones((2, 6))), actif.RunningStats(6).update(np.ones((2, 6)))
+    before = given.to_bytes(), signed.to_bytes()
+    backend = model.backend
+    name = "attribute_stats" if trace == "gradient" else "forward_stats"
+    real, calls = getattr(backend, name), []
+
+    def second_chunk_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("engine failed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(backend, name, second_chunk_fails)
+    with pytest.raises(RuntimeError, match="engine failed"):
+        ex.attribute(X, stats=given, signed_stats=signed)
+    assert len(calls) == 2 and (given.to_bytes(), signed.to_bytes()) == before
+
+
 def test_rejected_window_changes_nothing(model, rng):
     X = windows(rng)
     st = actif.StreamingExplainer(model)

@@ -54,6 +54,7 @@ activations, the reverse pass runs here in NumPy, and occlusion runs the engine 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -125,29 +126,43 @@ def default_baseline(spec: ModelSpec) -> np.ndarray:
 def ig_nodes(n_steps: int = DEFAULT_N_STEPS, method: str = DEFAULT_IG_METHOD) -> tuple[np.ndarray, np.ndarray]:
     """Nodes ``alphas`` in [0, 1] and weights of the integrated-gradients quadrature,
     as Captum's ``IntegratedGradients(method=...)`` defines them: Gauss-Legendre on
-    [0, 1], or a Riemann sum (left, right, middle, trapezoid; these need n_steps >= 2)."""
+    [0, 1], or a Riemann sum (left, right, middle, trapezoid; these need n_steps >= 2).
+    The arrays are read-only and shared between calls."""
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or not 1 <= n_steps <= MAX_N_STEPS:
         raise ValueError(f"n_steps must be an integer in [1, {MAX_N_STEPS}], got {n_steps!r}")
-    n = int(n_steps)
-    if method == "gausslegendre":
-        nodes, weights = np.polynomial.legendre.leggauss(n)
-        return 0.5 * (1.0 + nodes), 0.5 * weights
     if method not in IG_METHODS:
         raise ValueError(f"unknown ig_method {method!r}; choose one of {IG_METHODS}")
-    if n < 2:
-        raise ValueError(f"the {method} rule needs n_steps >= 2, got {n}")
-    weights = np.full(n, 1.0 / n)
-    if method == "riemann_trapezoid":
-        weights[0] /= 2
-        weights[-1] /= 2
-        return np.linspace(0.0, 1.0, n), weights
-    lo, hi = {"riemann_left": (0.0, 1.0 - 1.0 / n), "riemann_right": (1.0 / n, 1.0),
-              "riemann_middle": (0.5 / n, 1.0 - 0.5 / n)}[method]
-    return np.linspace(lo, hi, n), weights
+    if method != "gausslegendre" and n_steps < 2:
+        raise ValueError(f"the {method} rule needs n_steps >= 2, got {int(n_steps)}")
+    return _quadrature(int(n_steps), method)
+
+
+@functools.lru_cache(maxsize=32)
+def _quadrature(n: int, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ig_nodes` once per rule: Gauss-Legendre of 50 nodes takes NumPy about a
+    millisecond (an eigenvalue problem), more than a native attribution of a window."""
+    if method == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(n)
+        alphas, weights = 0.5 * (1.0 + nodes), 0.5 * weights
+    else:
+        weights = np.full(n, 1.0 / n)
+        if method == "riemann_trapezoid":
+            weights[0] /= 2
+            weights[-1] /= 2
+            alphas = np.linspace(0.0, 1.0, n)
+        else:
+            lo, hi = {"riemann_left": (0.0, 1.0 - 1.0 / n), "riemann_right": (1.0 / n, 1.0),
+                      "riemann_middle": (0.5 / n, 1.0 - 0.5 / n)}[method]
+            alphas = np.linspace(lo, hi, n)
+    alphas.flags.writeable = False
+    weights.flags.writeable = False
+    return alphas, weights
 
 
 def check_target(target: Any, n_outputs: int, n_rows: int) -> np.ndarray:
     """``target`` (an output index, or one per window) as an int array (n_rows,)."""
+    if type(target) is int and 0 <= target < n_outputs:  # the common case, per call of a device's loop
+        return np.full(n_rows, target, np.int64)
     arr = np.asarray(target)
     if arr.dtype.kind not in "iu" or arr.ndim > 1:
         raise ValueError(f"target must be an output index (int) or one index per window, got {target!r}")

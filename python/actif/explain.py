@@ -109,22 +109,19 @@ class Explainer:
         if rs.n_features != self.model.input_size:
             raise ValueError(f"stats has {rs.n_features} features, the model takes {self.model.input_size}")
         if self.method is not None:
-            return self._attribute_with_method(Xc, rs, signed_stats, progress)
+            return self._attribute_with_method(Xc, rs, stats is None, signed_stats, progress)
         n = Xc.shape[0]
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
-        # rs.staged() holds rs's lock, serialising threads attributing into one
-        # RunningStats (each call lands whole, none is lost), and feeds a private copy
-        # that replaces rs only at the end: a failure half-way leaves rs as it was.
-        with rs.staged() as staged:
+        with _landing(rs, stats is None) as acc:
             for start in range(0, n, self.batch_size):
                 chunk = Xc[start : start + self.batch_size]
-                preds[start : start + len(chunk)] = self.model.backend.forward_stats(chunk, staged, self.trace)
+                preds[start : start + len(chunk)] = self.model.backend.forward_stats(chunk, acc, self.trace)
                 report(min(start + self.batch_size, n))
         return Attribution(scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds)
 
     def _attribute_with_method(
-        self, Xc: np.ndarray, rs: RunningStats, signed_stats: RunningStats | None,
+        self, Xc: np.ndarray, rs: RunningStats, rs_fresh: bool, signed_stats: RunningStats | None,
         progress: bool | Callable[[int, int], None],
     ) -> Attribution:
         """:meth:`attribute` for the signed methods: |A| of every step into ``rs``, A
@@ -139,18 +136,20 @@ class Explainer:
         baseline = _per_window(method.baseline, n, "baseline", 3)
         preds = np.empty((n, self.model.output_size), np.float32)
         report = _progress_callback(progress, n, "attributing")
-        call_signed = RunningStats(n_in, signed.half_life)  # this call's A rows, merged at the end
-        # as in attribute(): rs.staged() makes each call land whole or not at all
-        with rs.staged() as staged, call_signed.accumulator() as signed_acc:
+        # A caller's signed statistics take this call's A rows at the end, merged inside
+        # rs's landing, so the two land together; fresh ones are fed directly.
+        call_signed = signed if signed_stats is None else RunningStats(n_in, signed.half_life)
+        with _landing(rs, rs_fresh) as acc, call_signed.accumulator() as signed_acc:
             for start in range(0, n, self.batch_size):
                 stop = min(start + self.batch_size, n)
                 rows = slice(start, stop)
                 preds[rows] = method.run_stats(
-                    self.model.backend, Xc[rows], staged, signed_acc,
+                    self.model.backend, Xc[rows], acc, signed_acc,
                     target=_rows_of(targets, 1, rows), baseline=_rows_of(baseline, 3, rows),
                 )
                 report(stop)
-            signed.merge(call_signed)
+            if call_signed is not signed:
+                signed.merge(call_signed)
         return Attribution(
             scores(rs, self.aggregation), self.model.feature_names, rs, self.trace, self.aggregation, preds,
             signed_stats=signed,
@@ -642,10 +641,21 @@ def _refuse_method_options(trace: str, target: Any, baseline: Any) -> None:
         )
 
 
+def _landing(stats: RunningStats, fresh: bool) -> Any:
+    """Where one :meth:`Explainer.attribute` call feeds its statistics. A caller's
+    ``stats`` are staged: the lock serialises threads attributing into one object (each
+    call lands whole, none is lost) and a private copy replaces it only at the end, so a
+    failure half-way leaves it as it was. Statistics the call made itself are fed
+    directly: on a failure nobody holds them."""
+    return stats.accumulator() if fresh else stats.staged()
+
+
 def _per_window(option: Any, n: int, what: str, rank: int) -> Any:
     """A per-window option (a target array, an (N, T, I) baseline) checked against the N
     windows; anything shared by all windows as is."""
-    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+    if option is None or type(option) is int:  # shared by all windows (the common case: no array checks)
+        return option
+    if np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
         return option
     if len(option) != n:
         raise ValueError(f"{what} holds {len(option)} rows for {n} windows")
@@ -654,7 +664,9 @@ def _per_window(option: Any, n: int, what: str, rank: int) -> Any:
 
 def _rows_of(option: Any, rank: int, rows: slice) -> Any:
     """The rows of a per-window option for a chunk of windows."""
-    if option is None or np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+    if option is None or type(option) is int:  # shared by all windows (the common case: no array checks)
+        return option
+    if np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
         return option
     return option[rows]
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _native
+from ..attribution import StepAttribution, check_baseline, check_request, ig_nodes
 from ..model_spec import ModelSpec
 from ..validation import DEFAULT_MAX_ABS
 from .base import Activations, Backend, ForwardResult, LayerActivations
@@ -38,7 +39,6 @@ class CppBackend(Backend):
         self._limit = float(self._model.input_limit)
         self._default_base32: np.ndarray | None = None  # derived on first use, then reused
         self._hot_options: tuple[Any, np.ndarray | None] = (None, None)  # try_attribute_stats: options, baseline
-        self._checked_ig: set[tuple[int, str]] = set()  # (n_steps, ig_method) pairs already validated
 
     @property
     def input_limit(self) -> float:
@@ -92,10 +92,8 @@ class CppBackend(Backend):
         batched ablations) in C++ on the model's kernels. Baselines of shape (T, I) or
         (N, T, I) take the generic path of :class:`Backend`. ``internal_batch_size`` is
         not needed here: the core bounds its memory by the windows in flight."""
-        from ..attribution import StepAttribution, check_request, ig_nodes
-
         targets, state = check_request(self.spec, X, method, target, initial_state, internal_batch_size)
-        base = self._native_baseline(baseline, X.shape)
+        base = self._default_base() if baseline is None else self._native_baseline(baseline, X.shape)
         if base is None:
             return super().attribute(
                 X, method, target=target, baseline=baseline, n_steps=n_steps, ig_method=ig_method,
@@ -113,7 +111,7 @@ class CppBackend(Backend):
                 X[rows], method, int(tgt), base, int(n_steps), ig_method, self._threads, rows_state
             )
 
-        groups = np.unique(targets)
+        groups = [target] if type(target) is int else np.unique(targets)  # check_request checked the int
         if len(groups) <= 1:  # one target for all windows (or none at all)
             y, values, delta = run(slice(None), groups[0] if len(groups) else 0)
             return StepAttribution(y, values, delta)
@@ -134,19 +132,14 @@ class CppBackend(Backend):
         """One native call (``_core.Model.attribute_stats``) when both statistics are the
         core's (or ``None``), the target is one index and the baseline one (I,) row;
         otherwise the generic path. The statistics get the same bytes either way."""
-        from ..attribution import check_request, ig_nodes
-
         native = all(s is None or _native.is_native_stats(s) for s in (abs_stats, signed_stats))
         # The per-update hot path of a device (one window per call): one output index and
         # the default baseline need no array checks, and the baseline is derived once.
         if native and baseline is None and type(target) is int and 0 <= target < self.spec.output_size:
-            if method == "integrated" and (int(n_steps), ig_method) not in self._checked_ig:
-                ig_nodes(n_steps, ig_method)
-                self._checked_ig.add((int(n_steps), ig_method))
-            if self._default_base32 is None:
-                self._default_base32 = self._native_baseline(None, X.shape)
+            if method == "integrated":
+                ig_nodes(n_steps, ig_method)  # the checks (the nodes are cached)
             return self._model.attribute_stats(
-                X, method, target, self._default_base32, int(n_steps), ig_method, abs_stats, signed_stats,
+                X, method, target, self._default_base(), int(n_steps), ig_method, abs_stats, signed_stats,
                 self._threads,
             )
         if native:
@@ -182,11 +175,15 @@ class CppBackend(Backend):
             self._threads,
         )
 
+    def _default_base(self) -> np.ndarray:
+        """The default baseline as the core takes it, derived on first use, then reused."""
+        if self._default_base32 is None:
+            self._default_base32 = self._native_baseline(None, (1, 1, self.spec.input_size))
+        return self._default_base32
+
     def _native_baseline(self, baseline, shape) -> np.ndarray | None:
         """The baseline as the core takes it, (I,) float32; ``None`` when it varies over
         steps or windows (then the generic path runs)."""
-        from ..attribution import check_baseline
-
         base = check_baseline(baseline, self.spec, shape)
         if base.ndim > 1:
             return None
