@@ -182,7 +182,7 @@ def test_readme_cost_numbers_match_the_results():
     (gradient128,) = quoted(r"at H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1, not the 20x")
     assert_shows(gradient128, ratio("gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"))
     assert not targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]["met"]
-    batch256, lrp256 = quoted(r"at batch 256 `gradient` costs ([\d.]+)x the forward alone and `lrp` ([\d.]+)x")
+    batch256, lrp256 = quoted(r"[Aa]t batch 256 `gradient` costs ([\d.]+)x the forward alone and `lrp` ([\d.]+)x")
 
     def row(engine: str, batch: int) -> dict:
         return next(r for r in doc["rows"] if r["engine"] == engine and r["batch"] == batch and r["hidden"] == 64)
@@ -192,6 +192,27 @@ def test_readme_cost_numbers_match_the_results():
     lrp1, ixg1 = quoted(r"`lrp` takes (\d+) µs \(InputXGradient (\d+) µs\)")
     assert_shows(lrp1, row("actif cpp: lrp", 1)["us_per_window"])
     assert_shows(ixg1, row("Captum InputXGradient", 1)["us_per_window"])
+    (steps,) = quoted(r"\(`attribute_steps`, the signed \(N, T, I\) array returned\) `gradient` is still (\d+)x faster")
+    assert_shows(steps, row("Captum InputXGradient", 1)["us_per_window"] / row("actif cpp: gradient (attribute_steps)", 1)["us_per_window"])
+
+
+def test_readme_roofline_numbers_match_the_results():
+    rows = results("roofline")["rows"]
+
+    def rate(product: str) -> dict:
+        return next(r for r in rows if r["hidden"] == 128 and r["product"].startswith(product))
+
+    one, block, products, allowed = quoted(
+        r"runs at the pace the weights arrive from cache \((\d+) multiply-adds per ns,\s+against (\d+) for the same "
+        r"weights used by 30 windows at once\), so those 18 products alone\s+take (\d+) µs of the (\d+) µs that 20x allows"
+    )
+    forward, reverse = rate("matrix-vector, forward"), rate("matrix-vector, reverse")
+    assert_shows(one, (forward["fma_per_ns"] + reverse["fma_per_ns"]) / 2)
+    assert_shows(block, rate("30 rows")["fma_per_ns"])
+    assert_shows(products, 9 * (forward["us_per_call"] + reverse["us_per_call"]))
+    ixg = next(r["us_per_window"] for r in results("attribution_cost")["rows"]
+               if r["engine"] == "Captum InputXGradient" and r["batch"] == 1 and r["hidden"] == 128)
+    assert_shows(allowed, ixg / 20)
 
 
 def test_readme_goal_count_matches_the_results():
