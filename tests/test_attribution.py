@@ -156,6 +156,17 @@ def test_initial_state_truncates_the_gradient(rng):
     assert grad.shape == (1, 3, 4)
 
 
+@pytest.mark.parametrize("backend", actif.available_backends())
+def test_a_backend_casts_its_spec_once(backend):
+    # the generic attribution path asks for the float64 weights on every call
+    spec = random_spec(5, 8, 1, seed=2)
+    engine = actif.Model(spec, backend).backend
+    cast = engine.spec_in(np.float64)
+    assert cast is engine.spec_in(np.float64) and cast.lstm[0].w_ih.dtype == np.float64
+    np.testing.assert_array_equal(cast.lstm[0].w_ih, spec.lstm[0].w_ih)
+    assert engine.spec_in(np.float32).lstm[0].w_hh.dtype == np.float32
+
+
 def test_default_baseline_is_the_normalised_zero():
     spec = spec_case()
     b = default_baseline(spec)

@@ -669,7 +669,7 @@ class _Engine:
     def __init__(self, backend: Backend, rows: int | None):
         self.backend = backend
         self.rows = rows
-        self.spec64 = backend.spec.astype(np.float64)
+        self.spec64 = backend.spec_in(np.float64)
         # the engine's input dtype: float64 for the NumPy reference, else float32
         self.dtype = np.dtype(getattr(backend, "dtype", np.float32))
 
@@ -740,7 +740,7 @@ class _Engine:
         zero state the relevance is computed in the engine's own dtype (float32 rounding
         stays far below the epsilon rule's own approximation; the tests hold it to the
         float64 reference); from a given state in float64."""
-        spec = self.spec64 if state is not None or self.dtype == np.float64 else self.backend.spec.astype(self.dtype)
+        spec = self.spec64 if state is not None or self.dtype == np.float64 else self.backend.spec_in(self.dtype)
         ys, out = [], []
         for s in self.slices(X.shape[0]):
             y_engine, tapes = self.tapes(X[s], self._state_rows(state, s), self.dtype)

@@ -27,6 +27,7 @@ by the model layer; backends never mutate a state unless the call succeeds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -172,6 +173,16 @@ class Backend:
     def __init__(self, spec: ModelSpec, num_threads: int | None = None):
         self.spec = spec
         self.num_threads = num_threads
+        self._spec_casts: dict[np.dtype, ModelSpec] = {}
+
+    def spec_in(self, dtype: Any) -> ModelSpec:
+        """The spec with every array in ``dtype``, cast on first use and kept: a backend
+        holds the weights it was built with, and the generic attribution path asks for
+        them on every call (a cast copies every array and the metadata)."""
+        key = np.dtype(dtype)
+        if key not in self._spec_casts:
+            self._spec_casts[key] = self.spec.astype(key)
+        return self._spec_casts[key]
 
     def forward(self, X: np.ndarray, *, activations: bool = False, trace: str | None = None) -> ForwardResult:
         raise NotImplementedError
