@@ -653,9 +653,7 @@ def _landing(stats: RunningStats, fresh: bool) -> Any:
 def _per_window(option: Any, n: int, what: str, rank: int) -> Any:
     """A per-window option (a target array, an (N, T, I) baseline) checked against the N
     windows; anything shared by all windows as is."""
-    if option is None or type(option) is int:  # shared by all windows (the common case: no array checks)
-        return option
-    if np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
+    if _shared(option, rank):
         return option
     if len(option) != n:
         raise ValueError(f"{what} holds {len(option)} rows for {n} windows")
@@ -664,11 +662,15 @@ def _per_window(option: Any, n: int, what: str, rank: int) -> Any:
 
 def _rows_of(option: Any, rank: int, rows: slice) -> Any:
     """The rows of a per-window option for a chunk of windows."""
-    if option is None or type(option) is int:  # shared by all windows (the common case: no array checks)
-        return option
-    if np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1):
-        return option
-    return option[rows]
+    return option if _shared(option, rank) else option[rows]
+
+
+def _shared(option: Any, rank: int) -> bool:
+    """Whether an option holds one value for all windows rather than one per window: a
+    per-window target is (N,) (rank 1), a per-window baseline (N, T, I) with N > 1 (rank 3)."""
+    if option is None or type(option) is int:  # the common case, decided without array checks
+        return True
+    return np.ndim(option) != rank or (rank == 3 and np.shape(option)[0] == 1)
 
 
 def _check_length_option(model: Model, any_window_length: bool) -> None:
