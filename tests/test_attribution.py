@@ -787,3 +787,90 @@ def test_lrp_gives_a_feature_at_its_mean_no_relevance(rng):
     X[:, 2, 1] = default_baseline(spec)[1]  # feature 1 at its training mean at step 2
     relevance = actif.Model(spec, "numpy").backend.attribute(X, "lrp", target=1).values
     assert np.all(relevance[:, 2, 1] == 0.0) and np.abs(relevance[:, [0, 1, 3, 4], 1]).min() > 0
+
+
+# ------------------------------------------------ choosing integrated gradients' node count
+
+
+def _completeness_errors_by_hand(spec, X, counts, target=0):
+    """The pooled completeness error of each node count, from the float64 reference:
+    predictions of the windows and of the baseline window, and the attributions' sums."""
+    model = actif.Model(spec, "numpy")
+    base = np.broadcast_to(default_baseline(spec), X.shape).astype(np.float32)
+    change = np.abs(model.predict(X)[:, target].astype(np.float64) - model.predict(base)[:, target])
+    out = {}
+    for n in counts:
+        A = actif.Explainer(model, "integrated", target=target, n_steps=n).attribute_steps(X)
+        total = A.astype(np.float64).sum(axis=(1, 2))
+        out[n] = np.abs(total - (model.predict(X)[:, target] - model.predict(base)[:, target])).sum() / change.sum()
+    return out
+
+
+def test_node_ladder_grows_by_about_half_and_ends_at_the_cap():
+    from actif.explain import node_ladder
+
+    assert node_ladder(256) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
+    assert node_ladder(50) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 50]
+    assert node_ladder(1) == [1]
+    assert node_ladder(5, "riemann_middle") == [2, 3, 4, 5]  # the Riemann rules need two nodes
+
+
+def test_choose_n_steps_follows_its_rule_on_errors_computed_by_hand():
+    """The count returned is the smaller of the first two consecutive ladder counts whose
+    completeness errors (computed here from predictions, independently) are within the
+    tolerance; the errors it reports are those errors."""
+    spec = random_spec(4, 12, 3, pooling="max", dense_sizes=(6,), activation="elu", normalization=True, window=6, seed=4)
+    X = np.random.default_rng(3).normal(scale=2.0, size=(24, 6, 4)).astype(np.float32)
+    for target in (0, 2):
+        choice = actif.choose_n_steps(actif.Model(spec, "numpy"), X, target=target, tolerance=0.02, max_steps=64)
+        ladder = list(choice.errors)
+        by_hand = _completeness_errors_by_hand(spec, X, ladder, target)
+        assert choice.errors == pytest.approx(by_hand, rel=1e-6, abs=1e-9)
+        within = [by_hand[n] <= 0.02 for n in ladder]
+        first = next(k for k in range(1, len(ladder)) if within[k - 1] and within[k])
+        assert choice.converged and choice.n_steps == ladder[first - 1] and ladder[-1] == ladder[first]
+        assert choice.error == pytest.approx(by_hand[choice.n_steps], rel=1e-6)
+    assert choice.n_steps > 1  # a model that bends: one node is not enough at 2 %
+
+
+def test_choose_n_steps_reports_when_nothing_adds_up():
+    spec = random_spec(4, 12, 1, pooling="max", dense_sizes=(6,), activation="elu", normalization=True, window=6, seed=4)
+    X = np.random.default_rng(3).normal(scale=2.0, size=(8, 6, 4)).astype(np.float32)
+    choice = actif.choose_n_steps(actif.Model(spec, "numpy"), X, tolerance=1e-9, max_steps=4)
+    assert not choice.converged and choice.n_steps == 4 and list(choice.errors) == [1, 2, 3, 4]
+    assert choice.error == choice.errors[4] > 1e-9
+
+
+def test_choose_n_steps_takes_one_node_for_a_model_that_does_not_bend():
+    """Tiny weights keep every gate near its linear region: the path integrand is nearly
+    constant, so one node already adds up."""
+    spec = random_spec(3, 5, 1, pooling="last", dense_sizes=(), activation="identity", window=4, seed=1)
+    for layer in spec.lstm:
+        for name in ("w_ih", "w_hh"):
+            setattr(layer, name, (getattr(layer, name) * 1e-3).astype(np.float32))
+    X = np.random.default_rng(0).normal(size=(10, 4, 3)).astype(np.float32)
+    choice = actif.choose_n_steps(actif.Model(spec, "numpy"), X)
+    assert choice.converged and choice.n_steps == 1 and choice.errors[1] <= 0.05 and choice.errors[2] <= 0.05
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"tolerance": 0}, "tolerance"), ({"tolerance": -0.1}, "tolerance"), ({"tolerance": float("nan")}, "tolerance"),
+    ({"tolerance": "5%"}, "tolerance"), ({"max_steps": 0}, "max_steps"), ({"max_steps": True}, "max_steps"),
+    ({"max_steps": 2.5}, "max_steps"), ({"max_steps": 10**9}, "max_steps"), ({"target": 3}, "target"),
+    ({"ig_method": "simpson"}, "ig_method"), ({"ig_method": "riemann_left", "max_steps": 1}, "n_steps >= 2"),
+])
+def test_choose_n_steps_refuses_bad_options(options, message):
+    m = actif.random_model(input_size=3, hidden_size=4, window=5, seed=0)
+    X = np.zeros((2, 5, 3), np.float32)
+    with pytest.raises(ValueError, match=message):
+        actif.choose_n_steps(m, X, **options)
+
+
+def test_choose_n_steps_refuses_bad_windows():
+    m = actif.random_model(input_size=3, hidden_size=4, window=5, seed=0)
+    with pytest.raises(ValueError, match="at least one window"):
+        actif.choose_n_steps(m, np.zeros((0, 5, 3), np.float32))
+    with pytest.raises(ValueError):
+        actif.choose_n_steps(m, np.zeros((2, 5, 4), np.float32))  # the model takes 3 features
+    with pytest.raises(ValueError):
+        actif.choose_n_steps(m, np.full((2, 5, 3), np.nan, np.float32))

@@ -23,7 +23,7 @@ from .errors import (
     InvalidInputError,
     ModelFormatError,
 )
-from .explain import Attribution, Explainer, StreamingExplainer
+from .explain import Attribution, Explainer, NodeCount, StreamingExplainer, choose_n_steps
 from .model import Model, load, random_model
 from .model_spec import DenseLayer, LSTMLayer, ModelSpec
 from .stats import DEFAULT_AGGREGATION, RunningStats, rank, scores, scores_from_moments
@@ -45,10 +45,12 @@ __all__ = [
     "Model",
     "ModelFormatError",
     "ModelSpec",
+    "NodeCount",
     "RunningStats",
     "StreamingExplainer",
     "__version__",
     "available_backends",
+    "choose_n_steps",
     "known_backends",
     "load",
     "random_model",

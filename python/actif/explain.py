@@ -19,6 +19,7 @@ import threading
 import warnings
 from collections import Counter, deque
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ from . import checkpoint as ck
 from .attribution import (
     DEFAULT_IG_METHOD,
     DEFAULT_N_STEPS,
+    MAX_N_STEPS,
     METHODS,
     MethodOptions,
     check_baseline_values,
@@ -192,6 +194,78 @@ class Explainer:
         Xc = self.model.check_windows(X)
         self.model.check_window_length(Xc.shape[1], self.any_window_length)
         return Xc
+
+
+# Integrated gradients should add up: Sundararajan et al. (2017) advise raising the step
+# count until the attributions sum to within 5 % of y(x) - y(baseline).
+COMPLETENESS_TOLERANCE = 0.05
+DEFAULT_MAX_STEPS = 256
+
+
+@dataclass(frozen=True)
+class NodeCount:
+    """What :func:`choose_n_steps` found: ``n_steps`` to use, its completeness ``error``
+    (``sum |delta| / sum |y(x) - y(baseline)|`` over the windows), whether that is
+    within the tolerance (``converged``), and the error of every count tried."""
+
+    n_steps: int
+    error: float
+    converged: bool
+    errors: dict[int, float]
+
+
+def node_ladder(max_steps: int, ig_method: str = DEFAULT_IG_METHOD) -> list[int]:
+    """The counts :func:`choose_n_steps` tries, about 1.5x apart: 1, 2, 3, 4, 6, 8, 12,
+    ... up to ``max_steps`` (which always ends it; the Riemann rules start at 2)."""
+    first = 1 if ig_method == "gausslegendre" else 2
+    counts = {c * 2**k for c in (1, 3) for k in range(max_steps.bit_length()) if first <= c * 2**k < max_steps}
+    return sorted(counts) + [max_steps]
+
+
+def choose_n_steps(
+    model: Model,
+    X: Any,
+    *,
+    target: Any = 0,
+    baseline: Any = None,
+    ig_method: str = DEFAULT_IG_METHOD,
+    tolerance: float = COMPLETENESS_TOLERANCE,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    any_window_length: bool = False,
+) -> NodeCount:
+    """The fewest integrated-gradients nodes whose attributions of windows ``X`` add up.
+
+    Integrated gradients approximate an integral; how many nodes it takes depends on
+    how sharply the model bends between the baseline and the input. Counts of
+    :func:`node_ladder` are tried in turn on ``X`` (a sample of the windows to be
+    explained, e.g. training windows, before deployment), each one's completeness error
+    ``sum |sum A - (y(x) - y(baseline))| / sum |y(x) - y(baseline)|`` measured; the
+    answer is the smaller of the first two consecutive counts both within ``tolerance``
+    (one count alone can land its nodes luckily), else ``max_steps`` with
+    ``converged=False``. ``target``, ``baseline`` and ``ig_method`` as for
+    :class:`Explainer`. Use the count as ``Explainer(..., n_steps=choice.n_steps)``."""
+    if not (isinstance(tolerance, (int, float)) and 0 < tolerance < np.inf):
+        raise ValueError(f"tolerance must be a positive number, got {tolerance!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or not 1 <= max_steps <= MAX_N_STEPS:
+        raise ValueError(f"max_steps must be an integer in [1, {MAX_N_STEPS}], got {max_steps!r}")
+    Xc = model.check_windows(X)
+    if Xc.shape[0] == 0:
+        raise ValueError("choose_n_steps needs at least one window")
+    errors: dict[int, float] = {}
+    ladder = node_ladder(int(max_steps), ig_method)
+    for k, n in enumerate(ladder):
+        explainer = Explainer(model, "integrated", target=target, baseline=baseline, n_steps=n, ig_method=ig_method,
+                              any_window_length=any_window_length)
+        values, delta = explainer.attribute_steps(Xc, return_convergence_delta=True)
+        total = np.asarray(values, np.float64).sum(axis=(1, 2))
+        change = np.abs(total - delta).sum()  # sum over windows of |y(x) - y(baseline)|
+        errors[n] = float(np.abs(delta).sum() / change) if change > 0 else 0.0
+        within = errors[n] <= tolerance
+        if within and k > 0 and errors[ladder[k - 1]] <= tolerance:
+            return NodeCount(ladder[k - 1], errors[ladder[k - 1]], True, errors)
+        if within and n == ladder[-1]:
+            return NodeCount(n, errors[n], True, errors)
+    return NodeCount(ladder[-1], errors[ladder[-1]], False, errors)
 
 
 class StreamingExplainer:
