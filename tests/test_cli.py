@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -85,6 +86,32 @@ def test_explain_with_a_method_and_target(tmp_path, capsys, rng):
     assert "apply to the methods" in capsys.readouterr().err
     assert main([*args, "--trace", "gradient", "--target", "2"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_explain_chooses_integrated_gradients_nodes_that_add_up(tmp_path, capsys, rng):
+    """--n-steps auto runs actif.choose_n_steps on the windows read (up to 256, evenly
+    spread), says the count and its completeness error, and explains with that count."""
+    m = actif.random_model(3, 8, 2, seed=1, feature_names=["gx", "gy", "gz"])
+    m.save(tmp_path / "m2.npz")
+    X = rng.normal(scale=2.0, size=(300, 10, 3)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    out = tmp_path / "rank.json"
+    args = ["explain", "--model", str(tmp_path / "m2.npz"), "--data", str(tmp_path / "X.npy"), "--out", str(out)]
+    assert main([*args, "--trace", "integrated", "--target", "1", "--n-steps", "auto"]) == 0
+    printed = capsys.readouterr().out
+    model = actif.load(tmp_path / "m2.npz")
+    sample = X[np.unique(np.linspace(0, 299, 256).astype(np.int64))]
+    choice = actif.choose_n_steps(model, sample, target=1)
+    assert f"integrated gradients: {choice.n_steps} nodes (completeness error {choice.error:.1%} on 256 windows)" in printed
+    expected = actif.Explainer(model, "integrated", target=1, n_steps=choice.n_steps).attribute(X)
+    assert json.loads(out.read_text())["ranking"] == expected.ranking
+    for bad, message in ((["--trace", "integrated", "--n-steps", "0"], "positive integer or 'auto'"),
+                         (["--trace", "integrated", "--n-steps", "many"], "positive integer or 'auto'"),
+                         (["--trace", "gradient", "--n-steps", "4"], "applies to --trace integrated"),
+                         (["--trace", "integrated", "--n-steps", "auto", "--workers", "1"], "not on a cluster")):
+        with pytest.raises(SystemExit) if "positive" in message else contextlib.nullcontext():
+            assert main([*args, *bad]) == 2
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["demo", "explain", "export"])

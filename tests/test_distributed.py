@@ -382,6 +382,24 @@ def test_cli_on_an_operator_started_cluster(operator_cluster, model, recordings,
     assert {f["name"] for f in doc["features"]} == set(model.feature_names)
 
 
+def test_cli_on_a_cluster_explains_the_target_asked_for(client, recordings, tmp_path):
+    """--target (and --n-steps) reach every worker's Explainer: the cluster's ranking of
+    output 1 of a two-output model is the local one of output 1, not of output 0."""
+    folder, _, X = recordings
+    two = actif.random_model(I, 8, 2, seed=3, window=T)
+    model_path = str(tmp_path / "two.npz")
+    two.save(model_path)
+    out = str(tmp_path / "ranking.json")
+    assert cli_main(["explain", "--model", model_path, "--data-dir", folder, "--scheduler", client.scheduler.address,
+                     "--trace", "integrated", "--target", "1", "--n-steps", "4", "--out", out]) == 0
+    doc = json.load(open(out, encoding="utf-8"))
+    ref = actif.Explainer(two, "integrated", target=1, n_steps=4).attribute(X)
+    other = actif.Explainer(two, "integrated", target=0, n_steps=4).attribute(X)
+    means = {f["name"]: f["mean"] for f in doc["features"]}
+    assert rel_err([means[n] for n in two.feature_names], ref.stats.mean) < RTOL
+    assert rel_err(other.stats.mean, ref.stats.mean) > 100 * RTOL  # the two targets differ: the check can fail
+
+
 def test_cli_merge_refuses_a_corrupt_blob_in_one_line(client, tmp_path, capsys):
     blob = tmp_path / "bad.stats"
     blob.write_bytes(b"ACTIFRS\x00 truncated")

@@ -43,7 +43,52 @@ examples:
   actif explain --model m.onnx --data X.npz --key windows --aggregation inverse   # DeepACTIF's score
   actif explain --model m.npz --data long_windows.npy --any-window-length        # pooling 'last'/'mean' only
   actif explain --model m.npz --data-dir recordings/ --workers 2 --on-invalid skip   # on a Dask cluster
+  actif explain --model m.npz --data X.npy --trace integrated --target 2 --n-steps auto   # IG of class 2, as few nodes as add up
 """
+
+# Windows integrated gradients choose their node count on (--n-steps auto), evenly spread
+CALIBRATION_WINDOWS = 256
+
+
+def n_steps_option(text: str) -> int | str:
+    """--n-steps: a positive integer, or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto', got {text!r}")
+    return value
+
+
+def method_options(args: argparse.Namespace, trace: str) -> dict:
+    """--target and --n-steps as Explainer options; refused for a forward-only trace."""
+    import actif
+
+    options = {name: value for name, value in (("target", args.target), ("n_steps", args.n_steps)) if value is not None}
+    if options and trace not in actif.METHODS:
+        raise ValueError(f"--target and --n-steps apply to the methods {actif.METHODS}, not the {trace!r} trace")
+    if "n_steps" in options and trace != "integrated":
+        raise ValueError(f"--n-steps applies to --trace integrated, not {trace!r}")
+    return options
+
+
+def choose_nodes(model, X: np.ndarray, options: dict, any_window_length: bool) -> int:
+    """--n-steps auto: actif.choose_n_steps on up to CALIBRATION_WINDOWS of the windows,
+    evenly spread; says what it chose, and warns when nothing up to the cap adds up."""
+    import actif
+
+    sample = X[np.unique(np.linspace(0, len(X) - 1, min(len(X), CALIBRATION_WINDOWS)).astype(np.int64))]
+    choice = actif.choose_n_steps(model, sample, target=options.get("target", 0), any_window_length=any_window_length)
+    if choice.converged:
+        print(f"integrated gradients: {choice.n_steps} nodes (completeness error {choice.error:.1%} on {len(sample)} windows)")
+    else:
+        print(f"warning: integrated gradients do not add up to within 5% even with {choice.n_steps} nodes "
+              f"(completeness error {choice.error:.0%} on {len(sample)} windows): the model bends too sharply between "
+              "the baseline and the inputs; using that count", file=sys.stderr)
+    return choice.n_steps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +106,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "gradient | deeplift | integrated | occlusion | lrp (default: weighted)")
     p.add_argument("--target", type=int, default=None,
                    help="output index the methods attribute (default 0; a classifier's class)")
-    p.add_argument("--n-steps", type=int, default=None, help="integrated gradients: number of nodes (default 50)")
+    p.add_argument("--n-steps", type=n_steps_option, default=None,
+                   help="integrated gradients: number of nodes (default 50, Captum's), or 'auto': the fewest whose "
+                        "attributions add up to within 5%% on (up to 256 of) the windows (actif.choose_n_steps)")
     p.add_argument("--aggregation", default=None,
                    help="mean | inverse (DeepACTIF's) | meanstd | pen (default: mean, chosen by the benchmarks)")
     p.add_argument("--backend", default="auto", help="cpp | numba | numpy | onnxruntime | tflite (default: auto)")
@@ -142,8 +189,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         model_path = args.model
         about = model_path
+    trace = args.trace or actif.DEFAULT_TRACE
+    options = method_options(args, trace)
     if wants_cluster(args):
-        return explain_on_cluster(args, model_path, about)
+        if options.get("n_steps") == "auto":
+            raise ValueError("--n-steps auto chooses on windows read on this machine, not on a cluster: run "
+                             "actif explain --data SAMPLE --n-steps auto on a sample, then give the count it prints")
+        return explain_on_cluster(args, model_path, about, options)
     if not args.data:
         raise ValueError("give the data with --data FILE (or a folder with --data-dir)")
     if getattr(args, "on_invalid", "raise") != "raise":
@@ -151,17 +203,11 @@ def run(args: argparse.Namespace) -> int:
     with about_file(input_file(model_path, "model"), "model"):
         model = actif.load(model_path, backend=args.backend)
     X = read_windows(args.data, model.window, model.feature_names, args.key, args.stride, args.delimiter)
-    trace = args.trace or actif.DEFAULT_TRACE
-    method_options = {}
-    if args.target is not None:
-        method_options["target"] = args.target
-    if args.n_steps is not None:
-        method_options["n_steps"] = args.n_steps
-    if method_options and trace not in actif.METHODS:
-        raise ValueError(f"--target and --n-steps apply to the methods {actif.METHODS}, not the {trace!r} trace")
+    if options.get("n_steps") == "auto":
+        options["n_steps"] = choose_nodes(model, X, options, args.any_window_length)
     ex = actif.Explainer(
         model, trace=trace, aggregation=args.aggregation or actif.DEFAULT_AGGREGATION,
-        any_window_length=args.any_window_length, **method_options,
+        any_window_length=args.any_window_length, **options,
     )
     res = ex.attribute(X, progress=sys.stderr.isatty())
     print(f"model: {about}, backend {model.backend_name}")
