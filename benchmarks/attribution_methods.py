@@ -4,9 +4,12 @@ Every method turns a model (a :class:`~actif.model_spec.ModelSpec`) and windows
 ``X`` (N, T, I) of raw features into one global importance per input feature (I,),
 higher = more important:
 
-``actif:<trace>/<aggregation>``
+``actif:<mode>/<aggregation>``
     actif's Explainer (the compiled backend unless told otherwise): running statistics
-    of the per-step trace, scored by the aggregation.
+    of the per-step trace, scored by the aggregation. A mode is a trace
+    (``weighted``, ``integrated``, ...) or a trace with a node count:
+    ``integrated@8`` (8 Gauss-Legendre nodes instead of Captum's 50), ``integrated@auto``
+    (as many as the model needs, :func:`actif.choose_n_steps` on training windows).
 ``reference:<trace>/<aggregation>``
     :class:`ReferenceDeepACTIF`: DeepACTIF implemented the way the published code
     works (PyTorch forward hooks keep every activation of every batch in memory, the
@@ -57,7 +60,35 @@ def actif_traces() -> tuple[str, ...]:
     return TRACES
 
 
-ACTIF_VARIANTS = [f"actif:{t}/{a}" for t in actif_traces() for a in SCORE_METHODS]
+# Integrated gradients on a device: as many Gauss-Legendre nodes as the model needs for
+# its attributions to add up (actif.choose_n_steps on the suite's training windows, within
+# 5 %), instead of Captum's fixed 50. Measured as a mode of its own.
+EDGE_IG_MODE = "integrated@auto"
+MODE_STEPS = "@"  # "integrated@auto", "integrated@8": a trace with its node count
+
+
+def actif_modes() -> tuple[str, ...]:
+    """Every mode the suites measure: each trace at its defaults (integrated gradients at
+    Captum's step count), then integrated gradients with the node count chosen per model."""
+    return (*actif_traces(), EDGE_IG_MODE)
+
+
+def mode_options(mode: str) -> tuple[str, dict[str, Any]]:
+    """A mode's trace and the options beyond the suites' defaults: ``"integrated@8"`` ->
+    ``("integrated", {"n_steps": 8})``, ``"integrated@auto"`` -> ``n_steps="auto"``; a bare
+    trace -> ``(trace, {})``."""
+    trace, _, steps = mode.partition(MODE_STEPS)
+    if not steps:
+        return trace, {}
+    return trace, {"n_steps": steps if steps == "auto" else int(steps)}
+
+
+def mode_of(method: str) -> str:
+    """The mode of an ``actif:<mode>/<aggregation>`` key."""
+    return method.split(":", 1)[1].split("/")[0]
+
+
+ACTIF_VARIANTS = [f"actif:{m}/{a}" for m in actif_modes() for a in SCORE_METHODS]
 # actif's defaults (chosen by these very suites), DeepACTIF's inverse-weighted score on
 # the same trace, and the published code's reading of hidden units as features.
 DEFAULT_ACTIF = f"actif:{actif.DEFAULT_TRACE}/{actif.stats.DEFAULT_AGGREGATION}"
@@ -126,29 +157,36 @@ def training_mean(spec: ModelSpec) -> np.ndarray:
 # --------------------------------------------------------------------------- actif
 
 
-def actif_explainer(model: Any, trace: str, *, target: int = 0) -> Any:
-    """actif's Explainer for one trace: the targeted attributions explain output
-    ``target`` (integrated gradients with Captum's step count), from actif's default
-    baseline (the training means, as :func:`training_mean`)."""
+def actif_explainer(model: Any, mode: str, *, target: int = 0, calibration: np.ndarray | None = None) -> Any:
+    """actif's Explainer for one mode (:func:`mode_options`): the targeted attributions
+    explain output ``target`` (integrated gradients with Captum's step count unless the
+    mode names one; ``auto``: :func:`actif.choose_n_steps` on the ``calibration``
+    windows), from actif's default baseline (the training means, as :func:`training_mean`)."""
+    trace, options = mode_options(mode)
     if trace not in TARGETED_TRACES:
-        return actif.Explainer(model, trace=trace)
-    options: dict[str, Any] = {"target": target}
+        return actif.Explainer(model, trace=trace, **options)
+    options = {"target": target, **options}
     if trace == "integrated":
-        options["n_steps"] = IG_STEPS
+        options.setdefault("n_steps", IG_STEPS)
+        if options["n_steps"] == "auto":
+            if calibration is None:
+                raise ValueError(f"mode {mode!r} chooses its node count on calibration windows: none given")
+            options["n_steps"] = actif.choose_n_steps(model, calibration, target=target).n_steps
     return actif.Explainer(model, trace=trace, **options)
 
 
-def actif_scores_all(spec: ModelSpec, X: np.ndarray, traces: Sequence[str] | None = None, backend: str = "cpp",
-                     *, target: int = 0) -> dict[str, np.ndarray]:
-    """Scores of every ``actif:<trace>/<aggregation>`` from one pass per trace."""
+def actif_scores_all(spec: ModelSpec, X: np.ndarray, modes: Sequence[str] | None = None, backend: str = "cpp",
+                     *, target: int = 0, calibration: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Scores of every ``actif:<mode>/<aggregation>`` from one pass per mode
+    (``calibration``: the windows a mode that chooses its node count chooses it on)."""
     model = actif.Model(spec, backend if backend in actif.available_backends() else "auto", max_abs=None)
     out = {}
-    for trace in actif_traces() if traces is None else traces:
-        if trace == "paper" and spec.hidden_size < spec.input_size:
+    for mode in actif_modes() if modes is None else modes:
+        if mode_options(mode)[0] == "paper" and spec.hidden_size < spec.input_size:
             continue
-        stats = actif_explainer(model, trace, target=target).attribute(X).stats
+        stats = actif_explainer(model, mode, target=target, calibration=calibration).attribute(X).stats
         for agg in SCORE_METHODS:
-            out[f"actif:{trace}/{agg}"] = scores(stats, agg)
+            out[f"actif:{mode}/{agg}"] = scores(stats, agg)
     return out
 
 
@@ -332,12 +370,14 @@ def method_scores(
     target: int = 0,
 ) -> dict[str, np.ndarray]:
     """Global scores (I,) of each method on windows ``X``, explaining output ``target``
-    (the forward-only traces have no target: they read the whole hidden state)."""
+    (the forward-only traces have no target: they read the whole hidden state).
+    ``background``: training windows (GradientShap's and SHAP's background, and what
+    ``integrated@auto`` chooses its node count on)."""
     out: dict[str, np.ndarray] = {}
     actif_wanted = [m for m in methods if m.startswith("actif:")]
     if actif_wanted:
-        traces = list(dict.fromkeys(m.split(":", 1)[1].split("/")[0] for m in actif_wanted))
-        allv = actif_scores_all(spec, X, traces, backend, target=target)
+        modes = list(dict.fromkeys(mode_of(m) for m in actif_wanted))
+        allv = actif_scores_all(spec, X, modes, backend, target=target, calibration=background)
         out.update({m: allv[m] for m in actif_wanted if m in allv})
     module = None
     for m in methods:
@@ -380,7 +420,8 @@ def time_methods(
     """Median µs per window of each method attributing all of ``X`` on one thread (actif
     on its compiled backend, torch with one thread), after one warm-up call each on two
     windows, repetitions interleaved across methods so machine noise hits all alike.
-    Random rankings cost nothing and are left out."""
+    Random rankings cost nothing and are left out. ``integrated@auto`` chooses its node
+    count on ``background`` first, once, outside the timing (a set-up before deployment)."""
     module = torch_module(spec, threads=1) if any(not m.startswith(("actif:", "random:")) for m in methods) else None
     model = actif.Model(spec, "cpp" if "cpp" in actif.available_backends() else "auto", max_abs=None, num_threads=1)
     calls: dict[str, Any] = {}  # key -> a function of the windows
@@ -389,7 +430,7 @@ def time_methods(
         if key in calls or m.startswith("random:"):
             continue
         if key.startswith("actif:"):
-            calls[key] = actif_explainer(model, key.split(":", 1)[1], target=target).attribute
+            calls[key] = actif_explainer(model, key.split(":", 1)[1], target=target, calibration=background).attribute
         elif key.startswith("reference:"):
             trace, agg = key.split(":", 1)[1].split("/")
             calls[key] = functools.partial(_reference_run, module, trace, agg)
@@ -434,8 +475,7 @@ FAMILY_COLORS = {"actif, forward-only traces": "#d95f02", TARGETED_FAMILY: "#1b9
 def family(method: str) -> str:
     """The legend group of a method on the cost-faithfulness plots."""
     if method.startswith("actif:"):
-        trace = method.split(":", 1)[1].split("/")[0]
-        return TARGETED_FAMILY if trace in TARGETED_TRACES else "actif, forward-only traces"
+        return TARGETED_FAMILY if mode_options(mode_of(method))[0] in TARGETED_TRACES else "actif, forward-only traces"
     if method in BASELINES:
         return "Captum / SHAP"
     if method.startswith("reference:"):

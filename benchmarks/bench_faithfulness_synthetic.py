@@ -23,7 +23,8 @@ the targeted attribution methods, actif.METHODS), Captum IntegratedGradients,
 DeepLift, GradientShap, InputXGradient, FeatureAblation, SHAP GradientExplainer and random
 rankings. The test R^2 of each model is reported: attributions of a model that did not
 learn the function say nothing. Each method's cost (µs per window on one thread, on up to
-128 of the test windows) is measured with every model, for the cost-faithfulness plots.
+128 of the test windows, median of --cost-repeats interleaved timings) is measured with
+every model, for the cost-faithfulness plots.
 
     python benchmarks/bench_faithfulness_synthetic.py              # 5 seeds (~5 min)
     python benchmarks/bench_faithfulness_synthetic.py --quick --results /tmp/r   # CI smoke run (~12 s)
@@ -56,6 +57,8 @@ def parse_args(argv):
     p.add_argument("--windows", type=int, default=500, help="test windows each method attributes (default 500)")
     p.add_argument("--subjects", type=int, default=6, help="simulated subjects in feature_signal (default 6, 60 s each)")
     p.add_argument("--cost-windows", type=int, default=128, help="windows each method is timed on (default 128)")
+    p.add_argument("--cost-repeats", type=int, default=3,
+                   help="interleaved timing repetitions per model, median taken (default 3)")
     p.add_argument("--methods", default=",".join(am.ACTIF_VARIANTS + list(am.BASELINES)),
                    help="methods (default: every actif variant and every gradient baseline)")
     p.add_argument("--random-seeds", type=int, default=5, help="random rankings (default 5)")
@@ -64,6 +67,7 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs, args.windows, args.subjects, args.random_seeds, args.cost_windows = 1, 1, 64, 2, 2, 16
+        args.cost_repeats = 1
     return args
 
 
@@ -96,7 +100,7 @@ def run_design(name: str, seed: int, args, methods: list[str]) -> list[dict]:
     proxies = ds.proxies if ds.proxies.any() else None
     rows = []
     background = am.background_windows(ds.windows[tr], seed=seed)
-    cost = am.time_methods(methods, spec, X[: args.cost_windows], background, repeats=1)
+    cost = am.time_methods(methods, spec, X[: args.cost_windows], background, repeats=args.cost_repeats)
     all_scores = am.method_scores(methods, spec, X, background, seed=seed)  # one pass per actif trace serves its aggregations
     for m in methods:
         score = all_scores[m]
@@ -151,7 +155,7 @@ def main(argv=None) -> int:
     os.makedirs(args.results, exist_ok=True)
     raw_path = os.path.join(args.results, suite + "_units.jsonl")
     settings = {"epochs": args.epochs, "windows": args.windows, "subjects": args.subjects, "methods": methods,
-                "cost_windows": args.cost_windows}
+                "cost_windows": args.cost_windows, "cost_repeats": args.cost_repeats}
     done = read_units(raw_path, settings)  # resume: keep finished (design, seed) units of the same settings
     units = [(d, s) for d in DESIGNS for s in range(args.seeds)]
     bar = ProgressBar(len(units), "synthetic designs x seeds", unit="models")
@@ -215,8 +219,8 @@ def main(argv=None) -> int:
                   "at 0, so a perfect ranking has a Spearman below 1 (0.65 for salient_box: 2 relevant features of 12).",
                   "Gradient methods and actif see the same test windows; IG/DeepLift baselines are the training mean, "
                   "GradientShap/SHAP use 100 training windows as background.",
-                  f"Cost: one timing per method and model on {args.cost_windows} test windows (median over seeds), "
-                  "taken on a shared machine: the attribution_cost suite measures costs with repetitions."],
+                  f"Cost: per model, the median of {args.cost_repeats} interleaved timings of each method on "
+                  f"{args.cost_windows} test windows; the median over seeds is shown."],
     }
     publish(args.results, SUITE, doc, quick=args.quick)
     return 0

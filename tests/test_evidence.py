@@ -214,6 +214,43 @@ def test_harness_compares_actif_modes_with_their_captum_equivalents(mode, captum
     assert np.abs(other - theirs).max() > 1e-3 * scale  # the target reached Captum
 
 
+def test_modes_name_integrated_gradients_node_counts():
+    """``integrated@8`` runs 8 nodes, ``integrated@auto`` the count actif.choose_n_steps
+    picks on the calibration windows (and refuses to guess without them); a bare trace
+    keeps the suites' defaults (Captum's 50 nodes)."""
+    am = bench("attribution_methods")
+    assert am.mode_options("weighted") == ("weighted", {})
+    assert am.mode_options("integrated@8") == ("integrated", {"n_steps": 8})
+    assert am.mode_options("integrated@auto") == ("integrated", {"n_steps": "auto"})
+    assert am.mode_of("actif:integrated@auto/mean") == "integrated@auto"
+    assert am.EDGE_IG_MODE in am.actif_modes() and f"actif:{am.EDGE_IG_MODE}/mean" in am.ACTIF_VARIANTS
+    assert am.family(f"actif:{am.EDGE_IG_MODE}/mean") == am.TARGETED_FAMILY
+    spec = actif.model_spec.random_spec(4, 12, 3, pooling="max", dense_sizes=(6,), activation="elu", normalization=True,
+                                        window=6, seed=4)
+    model = actif.Model(spec, "numpy")
+    X = np.random.default_rng(3).normal(scale=2.0, size=(16, 6, 4)).astype(np.float32)
+    assert am.actif_explainer(model, "integrated").method.n_steps == am.IG_STEPS
+    assert am.actif_explainer(model, "integrated@8", target=2).method.n_steps == 8
+    auto = am.actif_explainer(model, "integrated@auto", target=2, calibration=X)
+    assert auto.method.n_steps == actif.choose_n_steps(model, X, target=2).n_steps and auto.method.target == 2
+    with pytest.raises(ValueError, match="calibration"):
+        am.actif_explainer(model, "integrated@auto")
+    out = am.method_scores(["actif:integrated@auto/mean", "actif:integrated@8/mean"], spec, X, X[:8])
+    assert all(v.shape == (4,) and np.all(np.isfinite(v)) for v in out.values())
+
+
+def test_ig_steps_quick(tmp_path):
+    needs("torch")
+    assert bench("bench_ig_steps").main(["--quick", "--results", str(tmp_path)]) == 0
+    doc = read_suite(tmp_path, "ig_steps_quick")
+    for row in doc["rows"]:  # the chosen count is within 5 % where it says so, and is what choose_n_steps gives
+        assert row["converged"] == (row["calibration_error"] <= 0.05)
+        assert 1 <= row["n_steps"] <= 256
+    sweep = doc["tables"][0]["rows"]
+    at_50 = [r for r in sweep if r["n_steps"] == 50]
+    assert at_50 and all(r["rank_agreement"] == pytest.approx(1.0) and r["attr_error"] == 0 for r in at_50)
+
+
 def test_shap_wrapper_explains_the_target_of_a_multi_output_model():
     needs("torch", "shap")
     am = bench("attribution_methods")
