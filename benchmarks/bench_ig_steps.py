@@ -49,7 +49,7 @@ sys.path.insert(0, HERE)
 
 import attribution_methods as am  # noqa: E402
 from faithfulness_metrics import spearman  # noqa: E402
-from suite_io import publish, results_dir  # noqa: E402
+from suite_io import bundled_gap_factor, publish, results_dir  # noqa: E402
 
 SUITE = "ig_steps"
 COMPLETENESS_TOLERANCE = 0.05
@@ -83,7 +83,6 @@ def bundled_task(args) -> Iterator[tuple[str, str, Any, np.ndarray, int, np.ndar
     from actif.commands.demo import load_demo_record
     from actif.lab.data import dataset_from_records
     from actif.model import load_spec
-    from suite_io import bundled_gap_factor
 
     spec = load_spec(bundled_model_path())
     ds = dataset_from_records([load_demo_record()], gap_factor=bundled_gap_factor(spec))

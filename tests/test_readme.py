@@ -93,10 +93,9 @@ def test_readme_deletion_insertion_numbers_match_the_results():
     assert_shows(occlusion, rows["actif:occlusion/mean"]["gap"])
     assert_shows(best, rows["shap"]["gap"])
     assert rows["shap"]["tier"] == "best" and rows["actif:occlusion/mean"]["tier"] == "within 1 SE of the best"
-    (integrated,) = quoted(r"`integrated` ties Captum's IntegratedGradients the same way \(([\d.]+) cm, actif's best on RobustVision\)")
+    (integrated,) = quoted(r"`integrated` ties Captum's IntegratedGradients the same way \(([\d.]+) cm on RobustVision\)")
     assert_shows(integrated, rows["actif:integrated/mean"]["gap"])
     assert rows["actif:integrated/mean"]["gap"] == pytest.approx(rows["ig"]["gap"], abs=0.05)
-    assert rows["actif:integrated/mean"]["gap"] == max(r["gap"] for k, r in rows.items() if k.startswith("actif:"))
     (weighted,) = quoted(r"as faithful as any \(([\d.]+) cm on RobustVision")
     assert_shows(weighted, rows["actif:weighted/mean"]["gap"])
     cheap = [r for k, r in rows.items() if k.startswith("actif:") and k.split(":")[1].split("/")[0] in actif.FORWARD_TRACES]
@@ -139,9 +138,12 @@ def test_readme_lrp_numbers_match_the_results():
     assert abs(float(vs_ablation) - rv["ablation"]["us_per_window"] / lrp["us_per_window"]) < 1
     assert abs(float(vs_shap) - rv["gradientshap"]["us_per_window"] / lrp["us_per_window"]) < 1
     bm = rows_by_key("faithfulness_basic_motions")
-    mean, pen = quoted(r"level with `weighted` and Captum's IG \(([\d.]+) logits with the mean score, ([\d.]+) with pen\)")
+    mean, pen, weighted = quoted(r"On BasicMotions it trails `weighted` \(([\d.]+) logits with the mean score, ([\d.]+) with pen, "
+                                 r"against ([\d.]+)\)")
     assert_shows(mean, bm["actif:lrp/mean"]["gap"])
     assert_shows(pen, bm["actif:lrp/pen"]["gap"])
+    assert_shows(weighted, bm["actif:weighted/mean"]["gap"])
+    assert bm["actif:lrp/pen"]["gap"] < bm["actif:weighted/mean"]["gap"]
     synthetic = {r["key"]: r for r in results("faithfulness_synthetic")["rows"] if r["design"] == "feature_signal"}
     (spearman,) = quoted(r"with IG \(Spearman ([\d.]+) with the meanstd score\)")
     assert_shows(spearman, synthetic["actif:lrp/meanstd"]["spearman"])
@@ -150,13 +152,40 @@ def test_readme_lrp_numbers_match_the_results():
 
 def test_readme_basic_motions_numbers_match_the_results():
     rows = rows_by_key("faithfulness_basic_motions")
-    (occlusion,) = quoted(r"the best method on BasicMotions \(([\d.]+) logits\)")
+    best, occlusion = quoted(r"on BasicMotions the best method with the meanstd score \(([\d.]+) logits; ([\d.]+) with the mean "
+                             r"score, where it ties Captum's FeatureAblation")
+    assert_shows(best, rows["actif:occlusion/meanstd"]["gap"])
+    assert rows["actif:occlusion/meanstd"]["tier"] == "best"
     assert_shows(occlusion, rows["actif:occlusion/mean"]["gap"])
     assert rows["actif:occlusion/mean"]["tier"] in ("best", "within 1 SE of the best")
     assert rows["actif:occlusion/mean"]["gap"] == pytest.approx(rows["ablation"]["gap"], abs=1e-3)
-    (weighted,) = quoted(r"as faithful as any \([\d.]+ cm on RobustVision, ([\d.]+) logits on BasicMotions\)")
+    weighted, inputs = quoted(r"as faithful as any \([\d.]+ cm on RobustVision, ([\d.]+) logits on BasicMotions, where `input` "
+                              r"reaches ([\d.]+), within one standard error of it\)")
     assert_shows(weighted, rows["actif:weighted/mean"]["gap"])
+    assert_shows(inputs, rows["actif:input/mean"]["gap"])
+    assert rows["actif:input/mean"]["gap"] - rows["actif:weighted/mean"]["gap"] <= rows["actif:weighted/mean"]["gap_se"]
     assert rows["actif:gradient/mean"]["gap"] < rows["actif:weighted/mean"]["gap"]
+
+
+def test_readme_integrated_gradients_node_counts_match_the_results():
+    chosen = results("ig_steps")["rows"]
+    gaze, low, high = quoted(r"within 5 % \((\d+) for the gaze model, (\d+) or (\d+) for the synthetic ones;")
+    assert {r["n_steps"] for r in chosen if r["family"] == "RobustVision"} == {int(gaze)}
+    assert {r["n_steps"] for r in chosen if r["family"].startswith("synthetic")} == {int(low), int(high)}
+    assert all(r["converged"] for r in chosen if r["family"] != "BasicMotions")
+    (cap, times) = quoted(r"On BasicMotions no count up to (\d+) adds up .*? Captum's 50 nodes leave up to ([\d.]+) times the change")
+    motions = [r for r in chosen if r["family"] == "BasicMotions"]
+    assert motions and not any(r["converged"] for r in motions) and {r["n_steps"] for r in motions} == {int(cap)}
+    assert_shows(times, max(r["completeness_50"] for r in motions))
+    rv = rows_by_key("deletion_insertion", group="all")
+    gap, auto_us, full_us = quoted(r"integrated gradients rank as 50 nodes do \(([\d.]+) cm, actif's best on RobustVision\) at "
+                                   r"(\d+) instead of (\d+) µs per window")
+    auto = rv["actif:integrated@auto/mean"]
+    assert_shows(gap, auto["gap"])
+    assert auto["gap"] == max(r["gap"] for k, r in rv.items() if k.startswith("actif:"))
+    assert auto["gap"] >= rv["actif:integrated/mean"]["gap"] - rv["actif:integrated/mean"]["gap_se"]
+    assert_shows(auto_us, auto["us_per_window"])
+    assert_shows(full_us, rv["actif:integrated/mean"]["us_per_window"])
 
 
 def test_readme_cost_numbers_match_the_results():
@@ -219,6 +248,22 @@ def test_readme_goal_count_matches_the_results():
     rows = results("cost_faithfulness_goal")["rows"]
     met, total = quoted(r"is met for (\d+) of (\d+) task-baseline pairs")
     assert int(met) == sum(r["met"] for r in rows) and int(total) == len(rows)
+    (shap_ratio,) = quoted(r"now matches GradientShap on the synthetic task at (\d+)x less")
+    pair = next(r for r in rows if r["task"] == "synthetic ground truth (feature_signal)" and r["baseline_key"] == "gradientshap")
+    assert pair["met"] and pair["mode"].startswith("integrated@auto/") and abs(pair["cheaper"] - float(shap_ratio)) < 1
+    low, high, dl_rv, dl_syn, fa_bm = quoted(
+        r"`weighted`, is ([\d.]+)-([\d.]+)x cheaper: .*?DeepLift on RobustVision and the synthetic task \(by `lrp`, "
+        r"([\d.]+)x and ([\d.]+)x\) and FeatureAblation on BasicMotions \(([\d.]+)x, by `weighted`\)")
+    ixg = [r["cheaper"] for r in rows if r["baseline_key"] == "ixg"]
+    assert all(not r["met"] and r["mode"] == "weighted/mean" for r in rows if r["baseline_key"] == "ixg")
+    assert_shows(low, min(ixg))
+    assert_shows(high, max(ixg))
+    missed = {(r["task"], r["baseline_key"]): r for r in rows if not r["met"]}
+    assert len(missed) == 7
+    for text, task, key in ((dl_rv, "RobustVision deletion/insertion", "deeplift"),
+                            (dl_syn, "synthetic ground truth (feature_signal)", "deeplift"),
+                            (fa_bm, "BasicMotions deletion/insertion", "ablation")):
+        assert_shows(text, missed[task, key]["cheaper"])
     (least,) = quoted(r"one window at a time each of the four Captum methods timed that way is (\d+)x or more dearer")
     batch1 = [r["cheaper_batch1"] for r in rows if r.get("cheaper_batch1") is not None]
     assert len({r["baseline_key"] for r in rows if r.get("cheaper_batch1") is not None}) == 4
