@@ -93,7 +93,7 @@ def test_readme_deletion_insertion_numbers_match_the_results():
     assert_shows(occlusion, rows["actif:occlusion/mean"]["gap"])
     assert_shows(best, rows["shap"]["gap"])
     assert rows["shap"]["tier"] == "best" and rows["actif:occlusion/mean"]["tier"] == "within 1 SE of the best"
-    (integrated,) = quoted(r"`integrated` ties Captum's IntegratedGradients the same way \(([\d.]+) cm on RobustVision\)")
+    (integrated,) = quoted(r"`integrated` ties Captum's IntegratedGradients the same way \(([\d.]+) cm on RobustVision,")
     assert_shows(integrated, rows["actif:integrated/mean"]["gap"])
     assert rows["actif:integrated/mean"]["gap"] == pytest.approx(rows["ig"]["gap"], abs=0.05)
     (weighted,) = quoted(r"as faithful as any \(([\d.]+) cm on RobustVision")
@@ -152,10 +152,7 @@ def test_readme_lrp_numbers_match_the_results():
 
 def test_readme_basic_motions_numbers_match_the_results():
     rows = rows_by_key("faithfulness_basic_motions")
-    best, occlusion = quoted(r"on BasicMotions the best method with the meanstd score \(([\d.]+) logits; ([\d.]+) with the mean "
-                             r"score, where it ties Captum's FeatureAblation")
-    assert_shows(best, rows["actif:occlusion/meanstd"]["gap"])
-    assert rows["actif:occlusion/meanstd"]["tier"] == "best"
+    (occlusion,) = quoted(r"and on BasicMotions \(([\d.]+) logits, where it ties Captum's FeatureAblation")
     assert_shows(occlusion, rows["actif:occlusion/mean"]["gap"])
     assert rows["actif:occlusion/mean"]["tier"] in ("best", "within 1 SE of the best")
     assert rows["actif:occlusion/mean"]["gap"] == pytest.approx(rows["ablation"]["gap"], abs=1e-3)
@@ -164,6 +161,24 @@ def test_readme_basic_motions_numbers_match_the_results():
     assert_shows(weighted, rows["actif:weighted/mean"]["gap"])
     assert_shows(inputs, rows["actif:input/mean"]["gap"])
     assert rows["actif:input/mean"]["gap"] - rows["actif:weighted/mean"]["gap"] <= rows["actif:weighted/mean"]["gap_se"]
+    (integrated,) = quoted(r"`integrated` ties Captum's IntegratedGradients the same way \([\d.]+ cm on RobustVision, "
+                           r"([\d.]+) logits on BasicMotions, where integrated gradients rank best of all methods\)")
+    assert_shows(integrated, rows["actif:integrated/mean"]["gap"])
+    assert rows["actif:integrated/mean"]["gap"] == pytest.approx(rows["ig"]["gap"], abs=1e-3)
+    best = max(rows.values(), key=lambda r: r.get("gap", float("-inf")))
+    assert best["key"].startswith("actif:integrated") and best["tier"] == "best"
+    fallback, pen, times = quoted(r"there the (\d+) nodes it falls back to rank best of all \(([\d.]+) logits with pen\) at "
+                                  r"(\d+)x the cost of 50")
+    assert results("ig_steps")["rows"] and int(fallback) == 256
+    assert_shows(pen, rows["actif:integrated@auto/pen"]["gap"])
+    assert rows["actif:integrated@auto/pen"]["tier"] == "best"
+    assert_shows(times, rows["actif:integrated@auto/pen"]["us_per_window"] / rows["actif:integrated/pen"]["us_per_window"])
+    weighted5, occlusion5, ig5 = quoted(r"so it now averages five seeds \(`weighted` ([\d.]+), occlusion ([\d.]+), integrated "
+                                        r"gradients ([\d.]+)\)")
+    assert_shows(weighted5, rows["actif:weighted/mean"]["gap"])
+    assert_shows(occlusion5, rows["actif:occlusion/mean"]["gap"])
+    assert_shows(ig5, rows["actif:integrated/mean"]["gap"])
+    assert "5 seeds" in results("faithfulness_basic_motions")["summary"][0]
     assert rows["actif:gradient/mean"]["gap"] < rows["actif:weighted/mean"]["gap"]
 
 
