@@ -341,6 +341,39 @@ def assert_quick_run_resumes(main, argv, results, suite) -> None:
     assert measured(read_suite(results, suite)["rows"]) == measured(rows)
 
 
+def test_revision_says_when_the_code_has_uncommitted_changes(tmp_path):
+    """A result's revision is the commit, plus ``+uncommitted`` when code (not results,
+    docs or prose) differs from it, new files included."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    from actif.lab.report import git_revision
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    assert git_revision(str(tmp_path)) is None  # not a checkout
+    git("init", "-q")
+    for path, text in (("python/a.py", "x = 1\n"), ("benchmarks/bench_x.py", "y = 1\n"), ("benchmarks/results/r.json", "{}\n"),
+                       ("README.md", "readme\n")):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    head = git_revision(str(tmp_path))
+    assert head and "+" not in head
+    (tmp_path / "benchmarks/results/r.json").write_text('{"a": 1}\n')
+    (tmp_path / "README.md").write_text("changed\n")
+    assert git_revision(str(tmp_path)) == head  # results and prose do not count
+    (tmp_path / "benchmarks/bench_new.py").write_text("z = 1\n")
+    assert git_revision(str(tmp_path)) == head + "+uncommitted"  # a new benchmark does
+    (tmp_path / "benchmarks/bench_new.py").unlink()
+    (tmp_path / "python/a.py").write_text("x = 2\n")
+    assert git_revision(str(tmp_path)) == head + "+uncommitted"
+
+
 def test_units_file_skips_a_torn_line(tmp_path):
     sio = bench("suite_io")
     path = str(tmp_path / "units.jsonl")

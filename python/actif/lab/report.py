@@ -149,10 +149,24 @@ def _relative(arg: str) -> str:
     return arg
 
 
-def git_revision() -> str | None:
+# The code a result ran, as git pathspecs from the checkout's top: a run with changes
+# here not yet committed says so, so that it does not pass for the commit before them
+# (changes to results, docs and prose do not count).
+CODE_PATHSPECS = (":/python", ":/cpp", ":(top,glob)benchmarks/*.py", ":/CMakeLists.txt", ":/pyproject.toml")
+
+
+def git_revision(cwd: str | None = None) -> str | None:
+    """The short commit of the checkout (``cwd``, default: the current directory), with
+    ``+uncommitted`` when its code (:data:`CODE_PATHSPECS`) has changes not committed,
+    new files included; ``None`` outside a git checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=cwd)
+        revision = out.stdout.strip()
+        if not revision or out.returncode != 0:
+            return None
+        status = subprocess.run(["git", "status", "--porcelain", "--", *CODE_PATHSPECS], capture_output=True, text=True,
+                                timeout=10, cwd=cwd)
+        return revision + ("+uncommitted" if status.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
