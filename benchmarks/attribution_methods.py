@@ -38,6 +38,7 @@ cost-faithfulness plots every faithfulness suite draws.
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 import warnings
 from typing import Any, Sequence
@@ -171,8 +172,25 @@ def actif_explainer(model: Any, mode: str, *, target: int = 0, calibration: np.n
         if options["n_steps"] == "auto":
             if calibration is None:
                 raise ValueError(f"mode {mode!r} chooses its node count on calibration windows: none given")
-            options["n_steps"] = actif.choose_n_steps(model, calibration, target=target).n_steps
+            options["n_steps"] = chosen_n_steps(model, calibration, target)
     return actif.Explainer(model, trace=trace, **options)
+
+
+# (model fingerprint, target, calibration windows' digest) -> the count choose_n_steps picked:
+# a suite asks for the same model's count once per unit and again to time it
+_CHOSEN: dict[tuple[str, int, str], int] = {}
+
+
+def chosen_n_steps(model: Any, calibration: np.ndarray, target: int) -> int:
+    """:func:`actif.choose_n_steps` of ``model`` on ``calibration`` for ``target``, run
+    once per model, target and calibration windows (deterministic, so kept)."""
+    from actif.checkpoint import model_fingerprint
+
+    windows = np.ascontiguousarray(calibration, np.float32)
+    key = (model_fingerprint(model.spec), int(target), hashlib.sha256(repr(windows.shape).encode() + windows.tobytes()).hexdigest())
+    if key not in _CHOSEN:
+        _CHOSEN[key] = actif.choose_n_steps(model, windows, target=target).n_steps
+    return _CHOSEN[key]
 
 
 def actif_scores_all(spec: ModelSpec, X: np.ndarray, modes: Sequence[str] | None = None, backend: str = "cpp",

@@ -806,6 +806,16 @@ def _completeness_errors_by_hand(spec, X, counts, target=0):
     return out
 
 
+def test_completeness_error_by_hand():
+    from actif.attribution import completeness_error
+
+    values = np.zeros((2, 3, 2))
+    values[0, 0, 0], values[1, 2, 1] = 3.0, -1.0  # sums 3 and -1
+    delta = np.array([1.0, 0.5])  # so y(x) - y(b) = 2 and -1.5
+    assert completeness_error(values, delta) == pytest.approx(1.5 / 3.5)
+    assert completeness_error(np.zeros((2, 3, 2)), np.zeros(2)) == 0.0  # nothing moves: nothing to add up
+
+
 def test_node_ladder_grows_by_about_half_and_ends_at_the_cap():
     from actif.explain import node_ladder
 

@@ -239,6 +239,22 @@ def test_modes_name_integrated_gradients_node_counts():
     assert all(v.shape == (4,) and np.all(np.isfinite(v)) for v in out.values())
 
 
+def test_the_chosen_node_count_is_computed_once_per_model_target_and_windows(monkeypatch):
+    am = bench("attribution_methods")
+    calls = []
+    real = actif.choose_n_steps
+    monkeypatch.setattr(actif, "choose_n_steps", lambda *a, **k: calls.append(k["target"]) or real(*a, **k))
+    monkeypatch.setattr(am, "_CHOSEN", {})
+    model = actif.random_model(3, 6, 2, window=5, seed=7)
+    X = np.random.default_rng(0).normal(size=(12, 5, 3)).astype(np.float32)
+    first = am.chosen_n_steps(model, X, 1)
+    assert am.chosen_n_steps(model, X.copy(), 1) == first and calls == [1]  # same windows (by content): kept
+    am.chosen_n_steps(model, X, 0)
+    am.chosen_n_steps(model, X[:6], 1)
+    am.chosen_n_steps(actif.random_model(3, 6, 2, window=5, seed=8), X, 1)
+    assert calls == [1, 0, 1, 1]  # another target, other windows, another model: chosen again
+
+
 def test_ig_steps_quick(tmp_path):
     needs("torch")
     assert bench("bench_ig_steps").main(["--quick", "--results", str(tmp_path)]) == 0
@@ -247,8 +263,18 @@ def test_ig_steps_quick(tmp_path):
         assert row["converged"] == (row["calibration_error"] <= 0.05)
         assert 1 <= row["n_steps"] <= 256
     sweep = doc["tables"][0]["rows"]
-    at_50 = [r for r in sweep if r["n_steps"] == 50]
-    assert at_50 and all(r["rank_agreement"] == pytest.approx(1.0) and r["attr_error"] == 0 for r in at_50)
+    ig_steps = bench("bench_ig_steps")
+    for task in dict.fromkeys(r["task"] for r in sweep):  # every task measured at every node count of the sweep
+        assert sorted(r["n_steps"] for r in sweep if r["task"] == task) == sorted(ig_steps.NODE_COUNTS)
+    # the bundled task's completeness error at 4 nodes, recomputed from the model's predictions (not from delta)
+    _, task, spec, X, target, _ = next(ig_steps.bundled_task(ig_steps.parse_args(["--quick"])))
+    model = actif.Model(spec, "cpp" if "cpp" in actif.available_backends() else "auto", max_abs=None)
+    A = actif.Explainer(model, "integrated", target=target, n_steps=4).attribute_steps(X).astype(np.float64)
+    base = np.broadcast_to(actif.attribution.default_baseline(spec), X.shape).astype(np.float32)
+    change = model.predict(X)[:, target].astype(np.float64) - model.predict(base)[:, target]
+    by_hand = np.abs(A.sum(axis=(1, 2)) - change).sum() / np.abs(change).sum()
+    stored = next(r for r in sweep if r["task"] == task and r["n_steps"] == 4)
+    assert by_hand > 1e-3 and stored["completeness"] == pytest.approx(by_hand, rel=1e-3)
 
 
 def test_shap_wrapper_explains_the_target_of_a_multi_output_model():

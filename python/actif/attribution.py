@@ -159,6 +159,16 @@ def _quadrature(n: int, method: str) -> tuple[np.ndarray, np.ndarray]:
     return alphas, weights
 
 
+def completeness_error(values: np.ndarray, delta: np.ndarray) -> float:
+    """How far integrated gradients' attributions ``values`` (N, T, I) are from adding
+    up, over all windows: ``sum |delta| / sum |y(x) - y(baseline)|``, with ``delta`` (N,)
+    their completeness error ``sum(A) - (y(x) - y(baseline))`` per window; 0 when no
+    window's output moves from the baseline's."""
+    delta = np.asarray(delta, np.float64)
+    change = np.abs(np.asarray(values, np.float64).sum(axis=(1, 2)) - delta).sum()  # sum of |y(x) - y(baseline)|
+    return float(np.abs(delta).sum() / change) if change > 0 else 0.0
+
+
 def check_target(target: Any, n_outputs: int, n_rows: int) -> np.ndarray:
     """``target`` (an output index, or one per window) as an int array (n_rows,)."""
     if type(target) is int and 0 <= target < n_outputs:  # the common case, per call of a device's loop

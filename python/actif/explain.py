@@ -32,6 +32,7 @@ from .attribution import (
     METHODS,
     MethodOptions,
     check_baseline_values,
+    completeness_error,
 )
 from .errors import CheckpointMismatchError, InvalidInputError, ModelFormatError
 from .model import Model, any_window_length_refusal
@@ -205,7 +206,7 @@ DEFAULT_MAX_STEPS = 256
 @dataclass(frozen=True)
 class NodeCount:
     """What :func:`choose_n_steps` found: ``n_steps`` to use, its completeness ``error``
-    (``sum |delta| / sum |y(x) - y(baseline)|`` over the windows), whether that is
+    (:func:`actif.attribution.completeness_error` over the windows), whether that is
     within the tolerance (``converged``), and the error of every count tried."""
 
     n_steps: int
@@ -239,7 +240,7 @@ def choose_n_steps(
     how sharply the model bends between the baseline and the input. Counts of
     :func:`node_ladder` are tried in turn on ``X`` (a sample of the windows to be
     explained, e.g. training windows, before deployment), each one's completeness error
-    ``sum |sum A - (y(x) - y(baseline))| / sum |y(x) - y(baseline)|`` measured; the
+    (:func:`actif.attribution.completeness_error`) measured; the
     answer is the smaller of the first two consecutive counts both within ``tolerance``
     (one count alone can land its nodes luckily), else ``max_steps`` with
     ``converged=False``. ``target``, ``baseline`` and ``ig_method`` as for
@@ -256,10 +257,7 @@ def choose_n_steps(
     for k, n in enumerate(ladder):
         explainer = Explainer(model, "integrated", target=target, baseline=baseline, n_steps=n, ig_method=ig_method,
                               any_window_length=any_window_length)
-        values, delta = explainer.attribute_steps(Xc, return_convergence_delta=True)
-        total = np.asarray(values, np.float64).sum(axis=(1, 2))
-        change = np.abs(total - delta).sum()  # sum over windows of |y(x) - y(baseline)|
-        errors[n] = float(np.abs(delta).sum() / change) if change > 0 else 0.0
+        errors[n] = completeness_error(*explainer.attribute_steps(Xc, return_convergence_delta=True))
         within = errors[n] <= tolerance
         if within and k > 0 and errors[ladder[k - 1]] <= tolerance:
             return NodeCount(ladder[k - 1], errors[ladder[k - 1]], True, errors)

@@ -79,13 +79,14 @@ def choose_nodes(model, X: np.ndarray, options: dict, any_window_length: bool) -
     """--n-steps auto: actif.choose_n_steps on up to CALIBRATION_WINDOWS of the windows,
     evenly spread; says what it chose, and warns when nothing up to the cap adds up."""
     import actif
+    from actif.explain import COMPLETENESS_TOLERANCE
 
     sample = X[np.unique(np.linspace(0, len(X) - 1, min(len(X), CALIBRATION_WINDOWS)).astype(np.int64))]
     choice = actif.choose_n_steps(model, sample, target=options.get("target", 0), any_window_length=any_window_length)
     if choice.converged:
         print(f"integrated gradients: {choice.n_steps} nodes (completeness error {choice.error:.1%} on {len(sample)} windows)")
     else:
-        print(f"warning: integrated gradients do not add up to within 5% even with {choice.n_steps} nodes "
+        print(f"warning: integrated gradients do not add up to within {COMPLETENESS_TOLERANCE:.0%} even with {choice.n_steps} nodes "
               f"(completeness error {choice.error:.0%} on {len(sample)} windows): the model bends too sharply between "
               "the baseline and the inputs; using that count", file=sys.stderr)
     return choice.n_steps
@@ -106,9 +107,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "gradient | deeplift | integrated | occlusion | lrp (default: weighted)")
     p.add_argument("--target", type=int, default=None,
                    help="output index the methods attribute (default 0; a classifier's class)")
+    from actif.attribution import DEFAULT_N_STEPS
+    from actif.explain import COMPLETENESS_TOLERANCE
+
     p.add_argument("--n-steps", type=n_steps_option, default=None,
-                   help="integrated gradients: number of nodes (default 50, Captum's), or 'auto': the fewest whose "
-                        "attributions add up to within 5%% on (up to 256 of) the windows (actif.choose_n_steps)")
+                   help=f"integrated gradients: number of nodes (default {DEFAULT_N_STEPS}, Captum's), or 'auto': the fewest "
+                        f"whose attributions add up to within {COMPLETENESS_TOLERANCE * 100:g}%% on (up to {CALIBRATION_WINDOWS} "
+                        "of) the windows (actif.choose_n_steps)")
     p.add_argument("--aggregation", default=None,
                    help="mean | inverse (DeepACTIF's) | meanstd | pen (default: mean, chosen by the benchmarks)")
     p.add_argument("--backend", default="auto", help="cpp | numba | numpy | onnxruntime | tflite (default: auto)")

@@ -38,7 +38,7 @@ def print_refused(what: str, refused: list[tuple[str, str]]) -> None:
             print(f"  {name}: {problem}", file=sys.stderr)
 
 
-def explain_on_cluster(args: argparse.Namespace, model_path: str, about: str, method_options: dict | None = None) -> int:
+def explain_on_cluster(args: argparse.Namespace, model_path: str, about: str, method_options: dict) -> int:
     """``actif explain`` over --data and/or --data-dir on a Dask cluster; ``method_options``
     (--target, --n-steps) go to every worker's Explainer."""
     import actif
@@ -53,7 +53,7 @@ def explain_on_cluster(args: argparse.Namespace, model_path: str, about: str, me
         aggregation=args.aggregation or actif.DEFAULT_AGGREGATION, scheduler=args.scheduler, workers=args.workers,
         on_invalid=args.on_invalid, partition_size=args.partition_size, split_every=args.split_every,
         stride=args.stride, key=args.key, delimiter=getattr(args, "delimiter", None), progress=sys.stderr.isatty(),
-        any_window_length=getattr(args, "any_window_length", False), **(method_options or {}),
+        any_window_length=getattr(args, "any_window_length", False), **method_options,
     )
     res = report.attribution
     where = args.scheduler or f"a local cluster of {args.workers or distributed.default_workers()} worker processes"
