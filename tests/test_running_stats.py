@@ -117,6 +117,21 @@ def test_filling_a_then_b_equals_filling_a_plus_b(a, b):
         np.testing.assert_allclose(seq.m2, once.m2, rtol=1e-7, atol=1e-6)
 
 
+def test_native_and_numpy_decay_alike_one_row_at_a_time():
+    """One row per update (a stream): both implementations reach the same bytes with
+    forgetting too. For this half-life C's exp2(-1/h) and pow(2, -1/h) differ by an ulp
+    (found by the stats fuzzer): both must take the same one."""
+    if "cpp" not in IMPLS:
+        pytest.skip("no native core")
+    half_life = 4.062501221895507
+    rows = np.random.default_rng(3).normal(size=(20, 2))
+    a, b = RunningStats(2, half_life, impl="cpp"), RunningStats(2, half_life, impl="numpy")
+    for row in rows:
+        a.update(row[None])
+        b.update(row[None])
+        assert a.to_bytes() == b.to_bytes()
+
+
 def test_native_and_numpy_write_identical_bytes(rng):
     if "cpp" not in IMPLS:
         pytest.skip("no native core")

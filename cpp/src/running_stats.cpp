@@ -77,7 +77,9 @@ void RunningStats::update_impl(const T* data, int64_t rows, int64_t ld) {
   double decay_old = 1.0;
   if (half_life_ > 0.0) {
     // Row r (0 oldest) weighs lam^(rows-1-r); the prior state decays by lam^rows.
-    const double lam = std::exp2(-1.0 / half_life_);
+    // pow(2, x), not exp2(x): the two differ by an ulp for some x, and the NumPy
+    // implementation (2.0 ** x, C's pow) must reach the same bytes.
+    const double lam = std::pow(2.0, -1.0 / half_life_);
     double w = 1.0;
     for (int64_t r = rows - 1; r >= 0; --r, w *= lam) {
       const T* row = data + r * ld;

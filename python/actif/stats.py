@@ -67,6 +67,7 @@ class NumpyRunningStats:
 
     @property
     def decay(self) -> float:
+        # C's pow(2, x), as running_stats.cpp computes it (exp2 can differ by an ulp)
         return 2.0 ** (-1.0 / self.half_life) if self.half_life else 1.0
 
     def update(self, a: np.ndarray) -> None:
