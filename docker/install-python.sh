@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates a virtualenv and installs actif from this checkout into it, building the
-# native core (actif._core) with the machine's compiler: AVX2 kernels on x86-64, NEON
+# native core (actif._core) with the machine's compiler: AVX2 and AVX-512 kernels on x86-64, NEON
 # on aarch64, scalar everywhere. The images in docker/ use it, and CI can.
 #
 #   docker/install-python.sh VENV_DIR [EXTRAS]     e.g. docker/install-python.sh /opt/actif test

@@ -12,7 +12,7 @@
 // the first run far below the other two, the weights' trip from cache, not the
 // arithmetic, sets the pace (cpp/bench/record_roofline.py stores the figures).
 //
-//   actif_bench [--hidden 128] [--isa auto|scalar|avx2|neon] [--threads 1] [--quick] [--roofline]
+//   actif_bench [--hidden 128] [--isa auto|scalar|avx2|avx512|neon] [--threads 1] [--quick] [--roofline]
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
       roofline_only = true;
     } else {
       std::fprintf(stderr,
-                   "usage: actif_bench [--hidden H[,H...]] [--batch N] [--isa auto|scalar|avx2|neon] [--threads N] [--quick]\n"
+                   "usage: actif_bench [--hidden H[,H...]] [--batch N] [--isa auto|scalar|avx2|avx512|neon] [--threads N] [--quick]\n"
                    "                   [--roofline]\n"
                    "Times the native LSTM forward (I=38, T=10) at batch 1 and 256, with and\n"
                    "without attribution, and the stateful step. One JSON line per measurement.\n"

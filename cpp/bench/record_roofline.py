@@ -19,8 +19,11 @@ cache sets its pace, not the arithmetic. The summary turns that into the floor o
 batch-1 gradient window at H=128: the forward makes T-1 recurrent products (the first
 step starts from the zero state) and the reverse pass T-1 more, before any other work;
 it sets that beside the issue's target (20x faster than Captum's InputXGradient), read
-from the attribution_cost results when they are there. The results are the 'roofline'
-suite (JSON + Markdown through actif.lab.report, so ``actif report`` renders them).
+from the attribution_cost results when they are there. Every SIMD kernel set the build
+and CPU run is measured (rounds interleaved across sets), so the sets' rates stand side
+by side: on x86, AVX-512's 64-byte loads against AVX2's 32-byte ones. The results are
+the 'roofline' suite (JSON + Markdown through actif.lab.report, so ``actif report``
+renders them).
 """
 
 from __future__ import annotations
@@ -36,12 +39,20 @@ import time
 
 SUITE = "roofline"
 WINDOW = 10  # the bundled model's T, as in bench_attribution_cost.py
+SIMD_SETS = ("avx2", "avx512", "neon")  # actif_bench refuses (exit 2) the ones this build or CPU cannot run
 
 
 def run_bench(cmd: list[str]) -> tuple[list[dict], float]:
     t0 = time.perf_counter()
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")], time.perf_counter() - t0
+
+
+def runnable_sets(bench: str) -> list[str]:
+    """The SIMD kernel sets this build of actif_bench runs on this CPU (scalar if none)."""
+    sets = [isa for isa in SIMD_SETS
+            if subprocess.run([bench, "--roofline", "--hidden", "16", "--isa", isa], capture_output=True).returncode == 0]
+    return sets or ["scalar"]
 
 
 def cpu_name() -> str:
@@ -86,51 +97,60 @@ def main(argv: list[str] | None = None) -> int:
     bench = os.path.join(args.build, "cpp", "bench", "actif_bench")
     if not os.path.exists(bench):
         ap.error(f"{bench} not found: build it first (cpp/check.sh native, or cmake with -DACTIF_BUILD_BENCH=ON)")
-    cmd = [bench, "--roofline", "--hidden", ",".join(map(str, hiddens))]
-    # The machine is shared: the rounds run one after another and each row keeps the
-    # round with the median time.
-    rounds, seconds = [], 0.0
+    isas = runnable_sets(bench)
+    cmds = {isa: [bench, "--roofline", "--hidden", ",".join(map(str, hiddens)), "--isa", isa] for isa in isas}
+    # The machine is shared: the rounds run one after another, the sets interleaved
+    # within each, and each row keeps the round with the median time.
+    rounds: dict[str, list[list[dict]]] = {isa: [] for isa in isas}
+    seconds = 0.0
     for _ in range(args.rounds):
-        got, sec = run_bench(cmd)
-        rounds.append(got)
-        seconds += sec
-    rows = [sorted((r[i] for r in rounds), key=lambda row: row["us_per_call"])[len(rounds) // 2]
-            for i in range(len(rounds[0]))]
+        for isa in isas:
+            got, sec = run_bench(cmds[isa])
+            rounds[isa].append(got)
+            seconds += sec
+    rows = []
+    for isa in isas:
+        runs = rounds[isa]
+        rows += [sorted((r[i] for r in runs), key=lambda row: row["us_per_call"])[len(runs) // 2]
+                 for i in range(len(runs[0]))]
     for row in rows:
-        row["rounds"] = len(rounds)
-    print(f"{shlex.join(cmd)} x {args.rounds} ({seconds:.0f} s)", flush=True)
+        row["rounds"] = args.rounds
+    print(f"{' ; '.join(shlex.join(c) for c in cmds.values())} x {args.rounds} ({seconds:.0f} s)", flush=True)
 
-    def pick(product: str, hidden: int) -> dict | None:
-        return next((r for r in rows if r["product"].startswith(product) and r["hidden"] == hidden), None)
+    def pick(product: str, hidden: int, isa: str) -> dict | None:
+        return next((r for r in rows if r["product"].startswith(product) and r["hidden"] == hidden and r["isa"] == isa),
+                    None)
 
-    l1 = pick("matrix-vector, 16 KB", 0)
     summary = []
-    for h in hiddens:
-        fwd, rev, block = pick("matrix-vector, forward", h), pick("matrix-vector, reverse", h), pick("30 rows", h)
-        if not (fwd and rev and block and l1):
-            continue
-        summary.append(
-            f"H={h} ({fwd['weights_kb']:.0f} KB of recurrent weights): one window's product runs "
-            f"{fwd['fma_per_ns']:.1f} (forward) and {rev['fma_per_ns']:.1f} (reverse) multiply-adds per ns, "
-            f"{fwd['weights_gb_per_s']:.0f} and {rev['weights_gb_per_s']:.0f} GB/s of weights; the same weights for "
-            f"30 windows at once {block['fma_per_ns']:.1f} per ns; 16 KB of weights in L1, one window, "
-            f"{l1['fma_per_ns']:.1f} per ns.")
-        floor = (WINDOW - 1) * (fwd["us_per_call"] + rev["us_per_call"])
-        text = (f"H={h}, batch 1: the {2 * (WINDOW - 1)} recurrent products of a gradient window (T={WINDOW}) "
-                f"take {floor:.1f} µs at these rates, before any other work")
-        stored = captum_ixg_batch1(args.results, h)
-        if stored is not None:
-            theirs, ours = stored
-            text += (f"; 20x faster than Captum InputXGradient ({theirs:.0f} µs in attribution_cost) allows "
-                     f"{theirs / 20:.1f} µs for the whole window (actif's gradient took {ours:.1f})")
-        summary.append(text + ".")
+    stored = {h: captum_ixg_batch1(args.results, h) for h in hiddens}
+    for isa in isas:
+        l1 = pick("matrix-vector, 16 KB", 0, isa)
+        for h in hiddens:
+            fwd, rev, block = pick("matrix-vector, forward", h, isa), pick("matrix-vector, reverse", h, isa), pick("30 rows", h, isa)
+            if not (fwd and rev and block and l1):
+                continue
+            summary.append(
+                f"{isa}, H={h} ({fwd['weights_kb']:.0f} KB of recurrent weights): one window's product runs "
+                f"{fwd['fma_per_ns']:.1f} (forward) and {rev['fma_per_ns']:.1f} (reverse) multiply-adds per ns, "
+                f"{fwd['weights_gb_per_s']:.0f} and {rev['weights_gb_per_s']:.0f} GB/s of weights; the same weights for "
+                f"30 windows at once {block['fma_per_ns']:.1f} per ns; 16 KB of weights in L1, one window, "
+                f"{l1['fma_per_ns']:.1f} per ns.")
+            floor = (WINDOW - 1) * (fwd["us_per_call"] + rev["us_per_call"])
+            text = (f"{isa}, H={h}, batch 1: the {2 * (WINDOW - 1)} recurrent products of a gradient window (T={WINDOW}) "
+                    f"take {floor:.1f} µs at these rates, before any other work")
+            if stored[h] is not None:
+                theirs, ours = stored[h]
+                text += (f"; 20x faster than Captum InputXGradient ({theirs:.0f} µs in attribution_cost) allows "
+                         f"{theirs / 20:.1f} µs for the whole window (actif's gradient took {ours:.1f} with the "
+                         "kernels attribution_cost ran)")
+            summary.append(text + ".")
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
     from actif.lab.report import write_suite
 
     write_suite(args.results, SUITE, {
         "title": "What bounds one window's matrix products (actif_bench --roofline)",
-        "kernels": rows[0]["isa"] if rows else None,
-        "columns": [["product", "Product"], ["hidden", "H"], ["m", "Rows"], ["k", "k"], ["n", "n"],
+        "kernels": ", ".join(isas),
+        "columns": [["isa", "Kernels"], ["product", "Product"], ["hidden", "H"], ["m", "Rows"], ["k", "k"], ["n", "n"],
                     ["weights_kb", "Weights (KB)"], ["us_per_call", "µs/call"], ["fma_per_ns", "Multiply-adds/ns"],
                     ["weights_gb_per_s", "Weights GB/s"]],
         "rows": rows,
@@ -142,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             "A window's recurrent product reads every weight once per multiply-add, so its rate is how fast the "
             "weights arrive; with 30 rows each load feeds 30 multiply-adds. Halving the bytes per weight (float16) "
             "would speed the first up, and break equality with Captum in float32, which the attribution tests hold.",
-            f"Run: `actif_bench {shlex.join(cmd[1:])}`, {args.rounds} rounds, each row the median round ({seconds:.0f} s) on {cpu_name()}, kernels {rows[0]['isa'] if rows else '?'}.",
+            f"Run: `actif_bench {shlex.join(cmds[isas[0]][1:-2])} --isa ISA` for ISA in {', '.join(isas)}, {args.rounds} rounds "
+            f"(sets interleaved), each row the median round ({seconds:.0f} s) on {cpu_name()}.",
         ],
     })
     print(f"wrote {args.results}/{SUITE}.json and .md")

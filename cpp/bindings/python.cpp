@@ -647,7 +647,7 @@ PYBIND11_MODULE(_core, mod) {
       },
       py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"), py::arg("input_scale") = py::none(),
       py::arg("input_shift") = py::none());
-  mod.def("isa", &actif::active_isa, "Name of the kernel set in use (scalar, avx2, neon).");
+  mod.def("isa", &actif::active_isa, "Name of the kernel set in use (scalar, avx2, avx512, neon).");
   mod.def("set_isa", &actif::force_isa, py::arg("name"), "Pin the kernel set ('auto' picks the best).");
   mod.def("supported_isas", &actif::supported_isas, "Kernel sets this build and CPU can run, best last.");
   mod.def("default_num_threads", &actif::default_num_threads);

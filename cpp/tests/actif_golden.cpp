@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
     }
   }
   if (mode.empty() || argc % 2 == 0) {
-    std::fprintf(stderr, "usage: actif_golden --write FILE | --compare FILE [--isa auto|scalar|avx2|neon]\n");
+    std::fprintf(stderr, "usage: actif_golden --write FILE | --compare FILE [--isa auto|scalar|avx2|avx512|neon]\n");
     return 2;
   }
   try {

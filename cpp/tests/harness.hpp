@@ -54,7 +54,7 @@ bool expect_close(const char* file, int line, const std::string& what, const flo
 bool expect_close(const char* file, int line, const std::string& what, const double* got, const double* want,
                   int64_t n, const Tolerance& tol);
 
-// Sizes below, at, between and above the vector widths (4 NEON, 8 AVX2 floats;
+// Sizes below, at, between and above the vector widths (4 NEON, 8 AVX2, 16 AVX-512 floats;
 // 16-column panels), for kernel widths and hidden sizes alike.
 inline const std::vector<int64_t> kSizesAroundVectorWidths = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128, 257};
 

@@ -1,8 +1,9 @@
 // Every kernel of every ISA this CPU runs (scalar included) against a double-precision
-// reference, at sizes below, at, between and above the vector widths (4 NEON, 8 AVX2
-// floats; 16-column panels), with guard values around every buffer so that a read
+// reference, at sizes below, at, between and above the vector widths (4 NEON, 8 AVX2,
+// 16 AVX-512 floats; 16-column panels), with guard values around every buffer so that a read
 // past the end (guards are NaN where they would be read) or a write past the end
 // (guards must stay intact) fails.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -25,7 +26,7 @@ bool strided_padding_intact(const float* p, int64_t rows, int64_t cols, int64_t 
 }
 
 // GEMM widths: the vector and panel widths, plus both sides of the matrix-vector tiles
-// (32 columns for NEON, 64 for AVX2) and of a half panel.
+// (32 columns for NEON, 64 for AVX2 and AVX-512) and of a half panel.
 std::vector<int64_t> gemm_widths() {
   std::vector<int64_t> n = kSizesAroundVectorWidths;
   n.insert(n.end(), {24, 25, 31, 32, 33, 47, 48, 49});
@@ -39,6 +40,12 @@ TEST_CASE(kernels, isa_list) {
   CHECK(!isas.empty() && isas.front() == "scalar");
 #if defined(ACTIF_HAVE_NEON)
   CHECK(isas.back() == "neon");
+#endif
+#if defined(ACTIF_HAVE_AVX2) && defined(ACTIF_HAVE_AVX512)
+  // best last: where the CPU runs both x86 sets, AVX-512 is chosen over AVX2
+  const bool has_avx512 = std::find(isas.begin(), isas.end(), "avx512") != isas.end();
+  CHECK(!has_avx512 || isas.back() == "avx512");
+  CHECK(!has_avx512 || std::find(isas.begin(), isas.end(), "avx2") != isas.end());
 #endif
   bool threw = false;
   try {

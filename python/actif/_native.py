@@ -134,7 +134,7 @@ def is_native_stream(obj: Any) -> bool:
 
 
 def isa() -> str | None:
-    """The kernel set in use (``scalar``, ``avx2``, ``neon``), ``None`` without the core."""
+    """The kernel set in use (``scalar``, ``avx2``, ``avx512``, ``neon``), ``None`` without the core."""
     core = load()
     return None if core is None else str(core.isa())
 

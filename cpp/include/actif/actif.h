@@ -92,7 +92,7 @@ typedef struct actif_stats actif_stats;
 ACTIF_API const char* actif_last_error(void);
 ACTIF_API const char* actif_status_name(int status);
 ACTIF_API const char* actif_version(void);
-/* Kernel set in use: "scalar", "avx2" or "neon". */
+/* Kernel set in use: "scalar", "avx2", "avx512" or "neon". */
 ACTIF_API const char* actif_isa(void);
 /* Pin the kernel set ("auto" picks the best this CPU runs, "scalar" the reference). */
 ACTIF_API int actif_set_isa(const char* name);

@@ -2,12 +2,12 @@
 //
 // Every hot loop of the forward pass goes through one KernelSet. There is one set per
 // instruction set, each in its own source file compiled with its own flags
-// (src/kernels/scalar.cpp, x86_avx2.cpp, arm_neon.cpp); the SIMD sets are one template
+// (src/kernels/scalar.cpp, x86_avx2.cpp, x86_avx512.cpp, arm_neon.cpp); the SIMD sets are one template
 // implementation (src/kernels/simd_f32.hpp) instantiated per ISA, and their kernels are
 // named op_dtype_isa_tile (gemm_f32_avx2_6x16, lstm_cell_f32_neon_x4, ...). The
 // dispatcher picks the best set the running CPU supports, and force_isa() pins one, so
 // every fast path can be checked against the scalar reference on the same machine. The
-// environment variable ACTIF_ISA (scalar | avx2 | neon | auto) sets the initial choice.
+// environment variable ACTIF_ISA (scalar | avx2 | avx512 | neon | auto) sets the initial choice.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,9 @@ struct KernelSet {
 const KernelSet& scalar_kernels();
 #if defined(ACTIF_HAVE_AVX2)
 const KernelSet& avx2_kernels();
+#endif
+#if defined(ACTIF_HAVE_AVX512)
+const KernelSet& avx512_kernels();
 #endif
 #if defined(ACTIF_HAVE_NEON)
 const KernelSet& neon_kernels();

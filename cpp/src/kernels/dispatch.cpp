@@ -24,11 +24,23 @@ bool cpu_has_avx2() {
 }
 #endif
 
+#if defined(ACTIF_HAVE_AVX512)
+// libgcc's check includes the operating system's consent (XCR0 saves the ZMM state);
+// under valgrind, which does not emulate AVX-512, the CPU reports none.
+bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
+#endif
+
 // Best last.
 const Entry kEntries[] = {
     {"scalar", [] { return &scalar_kernels(); }, always},
 #if defined(ACTIF_HAVE_AVX2)
     {"avx2", [] { return &avx2_kernels(); }, cpu_has_avx2},
+#endif
+#if defined(ACTIF_HAVE_AVX512)
+    {"avx512", [] { return &avx512_kernels(); }, cpu_has_avx512},
 #endif
 #if defined(ACTIF_HAVE_NEON)
     {"neon", [] { return &neon_kernels(); }, always},  // Advanced SIMD is mandatory on AArch64

@@ -207,7 +207,7 @@ def _same_limit(limit: float | None, native: float) -> bool:
 
 
 def isa() -> str:
-    """The kernel set in use: ``scalar``, ``avx2`` or ``neon``."""
+    """The kernel set in use: ``scalar``, ``avx2``, ``avx512`` or ``neon``."""
     return str(_native.isa())
 
 
