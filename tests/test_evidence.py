@@ -342,6 +342,33 @@ def test_integrated_gradients_completeness(smooth):
     assert np.allclose(a.sum(axis=(1, 2)), change, rtol=0, atol=tolerance)
 
 
+def test_baselines_run_with_denormals_flushed_and_restore_the_default(monkeypatch):
+    """The suites time PyTorch at its fastest (denormals flushed to zero while a baseline
+    runs) and hand PyTorch's default back, so a model trained afterwards trains as before."""
+    needs("torch", "captum")
+    import torch
+
+    am = bench("attribution_methods")
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # a float32 denormal
+    assert (tiny * 1.0).item() != 0.0
+    with am.denormals_flushed():
+        assert (tiny * 1.0).item() == 0.0
+    assert (tiny * 1.0).item() != 0.0
+    seen = []
+    real = am._baseline_batch
+
+    def spy(*args, **kwargs):
+        seen.append((torch.tensor([1e-39]) * 1.0).item())
+        return real(*args, **kwargs)
+
+    spec = actif.model_spec.random_spec(3, 4, 1, window=3, seed=0)
+    X = np.random.default_rng(0).normal(size=(4, 3, 3)).astype(np.float32)
+    monkeypatch.setattr(am, "_baseline_batch", spy)
+    am.gradient_attributions("ixg", am.torch_module(spec), X, baseline=am.training_mean(spec), background=X, batch_size=2)
+    assert seen == [0.0, 0.0]  # both batches ran flushed
+    assert (tiny * 1.0).item() != 0.0
+
+
 # ------------------------------------------------------------ suites end to end
 
 
