@@ -103,7 +103,9 @@ def build(results: str) -> dict[str, Any]:
         if doc is None:
             print(f"skipped {task}: no {suite}.json in {results}")
             continue
-        sources.append(f"{suite} (`{doc['command']}`, {doc['date'][:10]})")
+        machine = doc.get("machine", {})
+        host = f", {machine.get('cpu', '?')}, kernels {machine.get('actif_isa', '?')}" if machine else ""
+        sources.append(f"{suite} (`{doc['command']}`, {doc['date'][:10]}, revision {doc.get('revision', '?')}{host})")
         source_rows = [r for r in doc["rows"] if r.get("group", "all") == "all"]
         designs = sorted({r["design"] for r in source_rows}) if "design" in source_rows[0] else [None]
         for design in designs:
@@ -141,7 +143,10 @@ def build(results: str) -> dict[str, Any]:
         "notes": ["Derived from stored results, nothing re-measured: " + "; ".join(sources) + ".",
                   "'At least as faithful' is the one-standard-error rule against the baseline: the mode's mean "
                   "faithfulness is at least the baseline's mean minus the baseline's standard error over units "
-                  "(subjects, seeds). Costs are the µs per window each suite measured in the same run, one thread."],
+                  "(subjects, seeds). Costs are the µs per window each suite measured in the same run, one thread.",
+                  "Each task's ratios come from its own suite's run, on the host named above: suites run on different "
+                  "hosts are not compared with each other, only each actif mode with the baselines of the same run. "
+                  "A ratio within a few percent of 10x is inside run-to-run timing noise either way."],
     }
 
 
