@@ -576,9 +576,10 @@ class WindowBatch {
 // Rows of one batch kept near this many: the recorded activations of the windows in
 // flight (about 15 * T * H floats per row) stay in cache; 16 to 32 measured best for
 // the bundled model (H = 64, T = 10) at batch 256. A multiple of the 6-row register
-// tile (AVX2, NEON): a block ending in a short tile pays nearly a full tile's time for
-// it (30 rows against 32: about 3% less per lrp window at batch 256, measured once
-// through StreamingExplainer.update on the bundled model, builds alternating).
+// tile (AVX2, NEON; AVX-512 runs 8 + 8 + 8 + 6): a block ending in a short tile pays
+// nearly a full tile's time for it (30 rows against 32: about 3% less per lrp window at
+// batch 256, measured once through StreamingExplainer.update on the bundled model,
+// builds alternating).
 constexpr int64_t kBatchRows = 30;
 // At most this many rows in one pass: a window's interpolation points (integrated) or
 // ablated copies (occlusion) beyond it run in several passes, so memory stays

@@ -14,6 +14,7 @@ struct Neon {
   using V = float32x4_t;
   static constexpr int kLanes = 4;
   static constexpr int kTileRows = 6;       // 6 x 4 accumulators + 4 panel vectors of 32 registers
+  static constexpr int kTilePanels = 1;      // one panel per register tile
   static constexpr int kMatvecVectors = 8;  // m == 1: two panels at once, 8 FMA chains
 
   static V load(const float* p) { return vld1q_f32(p); }

@@ -16,6 +16,7 @@
 //   using V;                        a vector of kLanes floats
 //   kLanes                          a divisor of PackedMatrix::kPanel (16)
 //   kTileRows                       rows of C per GEMM register tile (m > 1)
+//   kTilePanels                     16-column panels per GEMM register tile (m > 1)
 //   kMatvecVectors                  vectors of C per register tile when m == 1
 //   load(const float*), store(float*, V)        unaligned
 //   broadcast(const float*), set1(float), zero()
@@ -149,36 +150,46 @@ inline void gemm_tile(int64_t k, const float* a, int64_t lda, const float* b0, i
     for (int64_t j = 0; j < ncols; ++j) c[i * ldc + j] = ct[i][j];
 }
 
-// MR rows against panel p; a last panel with at most half its columns live runs at
-// half width.
-template <class Ops, int MR>
+// MR rows against NP panels from panel p (the last ones may be partly or wholly past
+// b.n: padded); a single last panel with at most half its columns live runs at half
+// width.
+template <class Ops, int MR, int NP = 1>
 inline void gemm_row_block(int64_t k, const float* a, int64_t lda, const PackedMatrix& b, int64_t p, float* c,
                            int64_t ldc, const float* bias, bool accumulate) {
   constexpr int kPanelVectors = static_cast<int>(PackedMatrix::kPanel) / Ops::kLanes;
-  const int64_t ncols = min64(PackedMatrix::kPanel, b.n - p * PackedMatrix::kPanel);
+  const int64_t ncols = min64(NP * PackedMatrix::kPanel, b.n - p * PackedMatrix::kPanel);
   const float* bp = b.panel(p);
   float* cp = c + p * PackedMatrix::kPanel;
   const float* biasp = bias ? bias + p * PackedMatrix::kPanel : nullptr;
-  if constexpr (kPanelVectors >= 2) {
+  if constexpr (NP == 1 && kPanelVectors >= 2) {
     if (2 * ncols <= PackedMatrix::kPanel) {
       gemm_tile<Ops, MR, kPanelVectors / 2>(k, a, lda, bp, k * PackedMatrix::kPanel, cp, ldc, biasp, accumulate, ncols);
       return;
     }
   }
-  gemm_tile<Ops, MR, kPanelVectors>(k, a, lda, bp, k * PackedMatrix::kPanel, cp, ldc, biasp, accumulate, ncols);
+  gemm_tile<Ops, MR, kPanelVectors * NP>(k, a, lda, bp, k * PackedMatrix::kPanel, cp, ldc, biasp, accumulate, ncols);
 }
 
-// The last `rows` (< MR) rows against panel p, as one row block of that height.
-template <class Ops, int MR>
+// The last `rows` (< MR) rows against NP panels from p, as one row block of that height.
+template <class Ops, int MR, int NP = 1>
 inline void gemm_row_remainder(int64_t rows, int64_t k, const float* a, int64_t lda, const PackedMatrix& b, int64_t p,
                                float* c, int64_t ldc, const float* bias, bool accumulate) {
   if constexpr (MR > 1) {
     if (rows == MR - 1) {
-      gemm_row_block<Ops, MR - 1>(k, a, lda, b, p, c, ldc, bias, accumulate);
+      gemm_row_block<Ops, MR - 1, NP>(k, a, lda, b, p, c, ldc, bias, accumulate);
       return;
     }
-    gemm_row_remainder<Ops, MR - 1>(rows, k, a, lda, b, p, c, ldc, bias, accumulate);
+    gemm_row_remainder<Ops, MR - 1, NP>(rows, k, a, lda, b, p, c, ldc, bias, accumulate);
   }
+}
+
+// All m rows against NP panels from p: row blocks of MR, then the remainder.
+template <class Ops, int MR, int NP>
+inline void gemm_panel_rows(int64_t m, int64_t k, const float* a, int64_t lda, const PackedMatrix& b, int64_t p, float* c,
+                            int64_t ldc, const float* bias, bool accumulate) {
+  int64_t i = 0;
+  for (; i + MR <= m; i += MR) gemm_row_block<Ops, MR, NP>(k, a + i * lda, lda, b, p, c + i * ldc, ldc, bias, accumulate);
+  if (i < m) gemm_row_remainder<Ops, MR, NP>(m - i, k, a + i * lda, lda, b, p, c + i * ldc, ldc, bias, accumulate);
 }
 
 template <class Ops>
@@ -198,13 +209,12 @@ void gemm_f32(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, flo
     for (; p < panels; ++p) gemm_row_block<Ops, 1>(k, a, lda, b, p, c, ldc, bias, accumulate);
     return;
   }
-  // Panel-outer: one panel (k x 16 floats) stays in L1 while all row blocks of A pass.
-  constexpr int MR = Ops::kTileRows;
-  for (int64_t p = 0; p < panels; ++p) {
-    int64_t i = 0;
-    for (; i + MR <= m; i += MR) gemm_row_block<Ops, MR>(k, a + i * lda, lda, b, p, c + i * ldc, ldc, bias, accumulate);
-    if (i < m) gemm_row_remainder<Ops, MR>(m - i, k, a + i * lda, lda, b, p, c + i * ldc, ldc, bias, accumulate);
-  }
+  // Panel-outer: kTilePanels panels (k x 16 floats each) stay in L1 while all row
+  // blocks of A pass; a last odd panel runs alone.
+  constexpr int MR = Ops::kTileRows, NP = Ops::kTilePanels;
+  int64_t p = 0;
+  for (; p + NP <= panels; p += NP) gemm_panel_rows<Ops, MR, NP>(m, k, a, lda, b, p, c, ldc, bias, accumulate);
+  for (; p < panels; ++p) gemm_panel_rows<Ops, MR, 1>(m, k, a, lda, b, p, c, ldc, bias, accumulate);
 }
 
 // ------------------------------------------------------------------ LSTM cell

@@ -14,6 +14,7 @@ struct Avx2 {
   using V = __m256;
   static constexpr int kLanes = 8;
   static constexpr int kTileRows = 6;        // 6 x 2 accumulators + 2 panel vectors of 16 registers
+  static constexpr int kTilePanels = 1;      // one panel per register tile
   static constexpr int kMatvecVectors = 8;   // m == 1: four panels at once, 8 FMA chains
 
   static V load(const float* p) { return _mm256_loadu_ps(p); }

@@ -1,13 +1,15 @@
 // x86-64 AVX-512 kernels: the templates of simd_f32.hpp over 16-float __m512 vectors,
-// one vector per packed panel. This file alone is compiled with -mavx512f -mfma
-// (CMakeLists.txt); dispatch.cpp runs it only on CPUs (and operating systems) that
-// report AVX-512F.
+// one vector per packed panel, two panels per register tile. This file alone is
+// compiled with -mavx512f -mfma (CMakeLists.txt); dispatch.cpp runs it only on CPUs
+// (and operating systems) that report AVX-512F.
 //
 // Why a second x86 set: at batch 1 a window's recurrent products read every weight
-// once, so they run at the rate the weights arrive from L2; 64-byte loads bring them
-// about 1.4x faster than AVX2's 32-byte ones (cpp/bench/record_roofline.py measures
-// both). The results agree with the other sets to the tolerance of the approximations
-// (the reciprocal's estimate differs), not bit for bit.
+// once, so they run at the rate the weights arrive from L2, and 64-byte loads bring them
+// about 1.2x faster than AVX2's 32-byte ones; for a block of 30 windows, twice the
+// vector width with twice the registers does about 1.5x the multiply-adds per ns
+// (cpp/bench/record_roofline.py measures both sets). The results agree with the other
+// sets to the tolerance of the approximations (the reciprocal's estimate differs), not
+// bit for bit.
 #include <immintrin.h>
 
 #include "actif/kernels.hpp"
@@ -20,7 +22,8 @@ namespace {
 struct Avx512 {
   using V = __m512;
   static constexpr int kLanes = 16;
-  static constexpr int kTileRows = 10;       // 10 accumulators + 1 panel vector of 32 registers (kBatchRows = 3 x 10)
+  static constexpr int kTileRows = 8;         // 8 x 2 accumulators + 2 panel vectors of 32 registers
+  static constexpr int kTilePanels = 2;       // (10 x 1 and 5 x 4 measured slower at batch 256)
   static constexpr int kMatvecVectors = 4;   // m == 1: four panels at once, 4 FMA chains (2 and 8 measured slower)
 
   static V load(const float* p) { return _mm512_loadu_ps(p); }
@@ -49,7 +52,7 @@ struct Avx512 {
   }
 };
 
-void gemm_f32_avx512_15x16(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* c, int64_t ldc,
+void gemm_f32_avx512_8x32(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* c, int64_t ldc,
                            const float* bias, bool accumulate) {
   simd::gemm_f32<Avx512>(m, a, lda, b, c, ldc, bias, accumulate);
 }
@@ -65,7 +68,7 @@ void activation_f32_avx512_x16(Activation act, int64_t n, float* x) { simd::acti
 }  // namespace
 
 const KernelSet& avx512_kernels() {
-  static const KernelSet set{"avx512", gemm_f32_avx512_15x16, lstm_cell_f32_avx512_x16, activation_f32_avx512_x16};
+  static const KernelSet set{"avx512", gemm_f32_avx512_8x32, lstm_cell_f32_avx512_x16, activation_f32_avx512_x16};
   return set;
 }
 
