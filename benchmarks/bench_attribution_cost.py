@@ -113,7 +113,7 @@ def actif_call(model: Any, mode: str, X: np.ndarray) -> tuple[Callable[[], objec
 
 def captum_call(method: str, module: Any, X: np.ndarray, baseline: np.ndarray) -> Callable[[], object]:
     """One Captum attribution of ``X``, denormals flushed while it runs (am.denormals_flushed)."""
-    call = _captum_call(method, module, X, baseline)
+    call = unflushed_captum_call(method, module, X, baseline)
 
     def flushed():
         with am.denormals_flushed():
@@ -122,7 +122,8 @@ def captum_call(method: str, module: Any, X: np.ndarray, baseline: np.ndarray) -
     return flushed
 
 
-def _captum_call(method: str, module: Any, X: np.ndarray, baseline: np.ndarray) -> Callable[[], object]:
+def unflushed_captum_call(method: str, module: Any, X: np.ndarray, baseline: np.ndarray) -> Callable[[], object]:
+    """One Captum attribution of ``X`` under PyTorch's default denormal handling."""
     import torch
     from captum.attr import DeepLift, FeatureAblation, InputXGradient, IntegratedGradients
 

@@ -218,7 +218,7 @@ def load_suites(results_dir: str) -> list[dict[str, Any]]:
 # Suites in the order the README shows them; unknown suites follow alphabetically.
 SUITE_ORDER = ("kernels", "memory", "numba_vs_cpp", "edge", "subject_attribution", "scale", "frame_budget",
                "faithfulness_synthetic", "faithfulness_retrain", "deletion_insertion", "faithfulness_basic_motions",
-               "ig_steps", "attribution_cost", "roofline", "cost_faithfulness_goal", "synthetic_vs_real")
+               "ig_steps", "attribution_cost", "timing_conditions", "roofline", "cost_faithfulness_goal", "synthetic_vs_real")
 
 
 # ------------------------------------------------------------------------ rendering
