@@ -306,9 +306,8 @@ def denormals_flushed():
     """PyTorch at its fastest: denormal floats flushed to zero on this thread while the
     block runs, then PyTorch's default (kept) restored, so no training that follows
     inherits the setting. On an Intel Xeon host, denormals in the bundled model's reverse
-    pass made Captum's InputXGradient 7.5x slower at batch 256 and IntegratedGradients 2.8x
-    at batch 1 (none on the AMD host the earlier results ran on); the values flushed are
-    below 1.2e-38, far under every tolerance the suites use."""
+    pass slow Captum down several-fold (benchmarks/bench_timing_conditions.py measures
+    it); the values flushed are below 1.2e-38, far under every tolerance the suites use."""
     import torch
 
     torch.set_flush_denormal(True)

@@ -377,9 +377,9 @@ def main(argv: list[str] | None = None) -> int:
                    "where": {"model": bundled, "batch": 1}, "logx": True, "xlabel": "µs per window (batch 1, log scale)", "ylabel": "",
                    "title": "Latency per window, bundled model, batch 1 (lower is better)"}],
         "notes": ["PyTorch and Captum run with denormals flushed to zero (torch.set_flush_denormal(True) while each "
-                  "call runs): on an Intel Xeon host, denormal arithmetic in the bundled model's reverse pass slowed "
-                  "Captum's InputXGradient 7.5x at batch 256 and IntegratedGradients 2.8x at batch 1, which would have "
-                  "flattered actif's ratios; actif's kernels run with the default (no flush).",
+                  "call runs): on an Intel Xeon host, denormal arithmetic in the bundled model's reverse pass slows "
+                  "Captum down (timing_conditions.md measures by how much), which would have flattered actif's ratios; "
+                  "actif's kernels run with the default (no flush).",
                   "One thread everywhere (actif num_threads=1, torch.set_num_threads(1)). The machine (2 cores) was shared with "
                   "other jobs: each figure is the median of interleaved repetitions, and the ratios, measured side by side in "
                   "one process, are what to read.",

@@ -277,6 +277,34 @@ def test_ig_steps_quick(tmp_path):
     assert by_hand > 1e-3 and stored["completeness"] == pytest.approx(by_hand, rel=1e-3)
 
 
+def test_timing_conditions_quick(tmp_path, monkeypatch):
+    needs("torch", "captum")
+    import torch
+
+    from actif.backends.cpp import isa, supported_isas
+
+    suite = bench("bench_timing_conditions")
+    assert suite.main(["--quick", "--results", str(tmp_path)]) == 0
+    assert isa() == supported_isas()[-1]  # the kernel set pinned per engine is handed back
+    doc = read_suite(tmp_path, "timing_conditions_quick")
+    times = {r["engine"]: r["us_per_window"] for r in doc["rows"]}
+    sets = [s for s in supported_isas() if s != "scalar"]
+    assert sorted(e for e in times if e.startswith("actif")) == sorted(f"actif cpp: gradient, {s} kernels" for s in sets)
+    ixg = times["Captum InputXGradient, denormals flushed"]
+    for s in sets:  # the summary's ratios are the rows'
+        assert f"{s} {ixg / times[f'actif cpp: gradient, {s} kernels']:.1f}x" in doc["summary"][0]
+    # the two Captum conditions differ only in the flush around the same call
+    cost = bench("bench_attribution_cost")
+    seen = []
+    monkeypatch.setattr(cost, "unflushed_captum_call",
+                        lambda *args: lambda: seen.append((torch.tensor([1e-39]) * 1.0).item()))
+    spec = actif.model_spec.random_spec(3, 4, 1, window=3, seed=0)
+    engines = suite.engines(spec, np.zeros((1, 3, 3), np.float32))
+    engines["Captum InputXGradient, denormals flushed"]()
+    engines["Captum InputXGradient, denormals kept"]()
+    assert seen[0] == 0.0 and seen[1] != 0.0
+
+
 def test_shap_wrapper_explains_the_target_of_a_multi_output_model():
     needs("torch", "shap")
     am = bench("attribution_methods")

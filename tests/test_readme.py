@@ -229,6 +229,15 @@ def test_readme_cost_numbers_match_the_results():
     assert_shows(gradient128, ratio("gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"))
     assert targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]["met"]
     assert doc["machine"]["actif_isa"] == "avx512"  # the claim is the AVX-512 kernels' (the README says so)
+    avx2_128, kept = quoted(r"With AVX2 on this host it is (\d+)x, .*? \(its InputXGradient ([\d.]+)x at batch 256 on the\s+"
+                            r"bundled model\)")
+    conditions = {(r["model"], r["batch"], r["engine"]): r["us_per_window"] for r in results("timing_conditions")["rows"]}
+    h128 = "FOVAL-shaped, H=128"
+    assert_shows(avx2_128, conditions[h128, 1, "Captum InputXGradient, denormals flushed"]
+                 / conditions[h128, 1, "actif cpp: gradient, avx2 kernels"])
+    bundled = "bundled foval_edge (H=64)"
+    assert_shows(kept, conditions[bundled, 256, "Captum InputXGradient, denormals kept"]
+                 / conditions[bundled, 256, "Captum InputXGradient, denormals flushed"])
     batch256, lrp256 = quoted(r"[Aa]t batch 256 `gradient` costs ([\d.]+)x the forward alone and `lrp` ([\d.]+)x")
 
     def row(engine: str, batch: int) -> dict:
