@@ -462,10 +462,15 @@ def time_methods(
     target: int = 0,
 ) -> dict[str, float]:
     """Median µs per window of each method attributing all of ``X`` on one thread (actif
-    on its compiled backend, torch with one thread), after one warm-up call each on two
-    windows, repetitions interleaved across methods so machine noise hits all alike.
-    Random rankings cost nothing and are left out. ``integrated@auto`` chooses its node
-    count on ``background`` first, once, outside the timing (a set-up before deployment)."""
+    on its compiled backend, torch with one thread), repetitions interleaved across
+    methods so machine noise hits all alike. Each timed call comes right after an untimed
+    call of the same method on the same windows: what is timed is the method's steady
+    cost on a stream, not the first call after other work. (On the virtual machines we
+    measure on, the first call after a pause runs about a millisecond slower whatever it
+    is, which would count a whole extra call's worth against a method whose batch takes a
+    millisecond and a few percent against one that takes tens.) Random rankings cost
+    nothing and are left out. ``integrated@auto`` chooses its node count on
+    ``background`` first, once, outside the timing (a set-up before deployment)."""
     module = torch_module(spec, threads=1) if any(not m.startswith(("actif:", "random:")) for m in methods) else None
     model = actif.Model(spec, "cpp" if "cpp" in actif.available_backends() else "auto", max_abs=None, num_threads=1)
     calls: dict[str, Any] = {}  # key -> a function of the windows
@@ -481,11 +486,10 @@ def time_methods(
         else:
             calls[key] = functools.partial(_baseline_run, key, module, baseline=training_mean(spec), background=background,
                                            target=target)
-    for call in calls.values():  # warm-up on two windows: first-call set-up is not the method's cost
-        call(X[:2])
     seconds: dict[str, list[float]] = {k: [] for k in calls}
     for _ in range(repeats):
         for key, call in calls.items():
+            call(X)  # untimed: the same call just before, so the timed one runs warm
             t0 = time.perf_counter()
             call(X)
             seconds[key].append(time.perf_counter() - t0)

@@ -328,6 +328,44 @@ def test_time_methods_gives_one_cost_per_pass():
     assert all(v > 0 for v in cost.values())
 
 
+def test_time_methods_times_each_call_warm(monkeypatch):
+    """Every timed call comes right after an untimed call of the same method on the same
+    windows, for actif modes and baselines alike (the first call after other work runs
+    slower on our machines, whatever it is)."""
+    am = bench("attribution_methods")
+    events = []  # ("clock",) or (method, number of windows)
+
+    class Recorder:
+        def __init__(self, key):
+            self.key = key
+
+        def attribute(self, X):
+            events.append((self.key, len(X)))
+
+    monkeypatch.setattr(am, "actif_explainer", lambda model, mode, **kw: Recorder("actif:" + mode))
+    monkeypatch.setattr(am, "_baseline_run", lambda key, module, X, **kw: events.append((key, len(X))))
+    monkeypatch.setattr(am, "torch_module", lambda spec, threads=1: None)
+    real_clock = am.time.perf_counter
+
+    class Clock:
+        @staticmethod
+        def perf_counter():
+            events.append(("clock",))
+            return real_clock()
+
+    monkeypatch.setattr(am, "time", Clock)
+    spec = actif.model_spec.random_spec(3, 4, 1, window=3, seed=0)
+    X = np.zeros((5, 3, 3), np.float32)
+    cost = am.time_methods(["actif:weighted/mean", "ixg", "actif:lrp/mean", "random:0"], spec, X, X, repeats=2)
+    assert set(cost) == {"actif:weighted/mean", "ixg", "actif:lrp/mean"}
+    clocks = [i for i, e in enumerate(events) if e == ("clock",)]
+    assert len(clocks) == 2 * 3 * 2  # a start and a stop per method per repetition
+    for start, stop in zip(clocks[::2], clocks[1::2]):
+        assert stop == start + 2  # exactly one call timed
+        timed, before = events[start + 1], events[start - 1]
+        assert timed[1] == len(X) and before == timed  # the same method on the same windows, just before
+
+
 def test_cost_faithfulness_plot_is_drawn_and_shown_in_the_readme(tmp_path):
     pytest.importorskip("matplotlib")
     from actif.lab.report import render_files, render_readme_section
