@@ -80,8 +80,17 @@ double overflow_safe_bound(int64_t input_size, int64_t hidden_size, const float*
 }
 
 int64_t first_invalid_input(const float* x, int64_t n, float limit) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!(std::fabs(x[i]) <= limit)) return i;  // false for NaN too
+  // Blocks without an early exit, so the compiler vectorises the common case (every
+  // value valid); a block that fails is scanned again for its first bad value.
+  constexpr int64_t kBlock = 256;
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t end = std::min(n, start + kBlock);
+    int bad = 0;
+    for (int64_t i = start; i < end; ++i) bad |= !(std::fabs(x[i]) <= limit);  // true for NaN too
+    if (bad)
+      for (int64_t i = start; i < end; ++i)
+        if (!(std::fabs(x[i]) <= limit)) return i;
+  }
   return -1;
 }
 

@@ -1,11 +1,14 @@
 // The full forward pass (window and stateful step), its traces, the running statistics
 // and the scores, for every ISA this CPU runs, against the double-precision reference,
 // at hidden sizes straddling the vector widths. Outputs live in guarded buffers.
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "actif/forward.hpp"
 #include "actif/kernels.hpp"
+#include "actif/model.hpp"
 #include "actif/running_stats.hpp"
 #include "harness.hpp"
 #include "isa_loop.hpp"
@@ -309,4 +312,24 @@ TEST_CASE(forward, rejects_bad_requests_before_writing) {
   for (float v : y) CHECK(v == -7.0f);
   for (float v : h) CHECK(v == 0.25f);
   for (float v : c) CHECK(v == 0.5f);
+}
+
+// The input rule's scan (blocks checked without an early exit, then re-scanned): the
+// first bad value is found wherever it lies, before, on and after block edges, and a
+// later bad value never hides an earlier one.
+TEST_CASE(forward, input_rule_finds_the_first_bad_value) {
+  const float limit = 10.0f;
+  const float bads[] = {std::nanf(""), INFINITY, -INFINITY, 10.5f, -1e30f};
+  for (int64_t n : {int64_t{1}, int64_t{255}, int64_t{256}, int64_t{257}, int64_t{700}}) {
+    std::vector<float> x(static_cast<size_t>(n), -10.0f);  // exactly at the limit: accepted
+    CHECK(actif::first_invalid_input(x.data(), n, limit) == -1);
+    for (int64_t at = 0; at < n; at += (n > 300 ? 37 : 1)) {
+      for (float bad : bads) {
+        x[static_cast<size_t>(at)] = bad;
+        x[static_cast<size_t>(n - 1)] = n - 1 > at ? INFINITY : x[static_cast<size_t>(n - 1)];
+        CHECK_MSG(actif::first_invalid_input(x.data(), n, limit) == at, "n " + std::to_string(n) + " at " + std::to_string(at));
+        std::fill(x.begin(), x.end(), -10.0f);
+      }
+    }
+  }
 }
