@@ -248,9 +248,8 @@ class WindowBatch {
       float* dc_rec = zeroed(ws_.dc_rec, rows_ * hidden);
       for (int64_t s = t_ - 1; s >= 0; --s) {
         const auto [c_prev, ldc_prev] = cell_before(l, s);
-        for (int64_t r = 0; r < rows_; ++r)
-          cell_reverse(hidden, buf.gates.data() + r * ldg + s * g, tc + r * ldh + s * hidden, c_prev + r * ldc_prev,
-                       dh_in + r * ldh + s * hidden, dh_rec + r * hidden, dc_rec + r * hidden, dz + r * ldg + s * g);
+        k_.lstm_cell_reverse_f32(rows_, hidden, buf.gates.data() + s * g, ldg, tc + s * hidden, ldh, c_prev, ldc_prev,
+                                 dh_in + s * hidden, ldh, dh_rec, dc_rec, dz + s * g, ldg);
         // The recurrent gradient for step s-1; the state before step 0 is a constant.
         if (s > 0) k_.gemm_f32(rows_, dz + s * g, ldg, layer.w_hh, dh_rec, hidden, nullptr, false);
       }
@@ -307,10 +306,9 @@ class WindowBatch {
       float* back = grow_to(ws_.h_back, rows_ * hidden);
       for (int64_t s = t_ - 1; s >= 0; --s) {
         const auto [c_prev, ldc_prev] = cell_before(l, s);
-        for (int64_t r = 0; r < rows_; ++r)
-          cell_relevance(hidden, eps, buf.gates.data() + r * ldg + s * g, buf.c.data() + r * ldh + s * hidden,
-                         c_prev + r * ldc_prev, buf.zg.data() + r * ldh + s * hidden,
-                         rh + r * ldh + s * hidden, carry_h + r * hidden, carry_c + r * hidden, share + r * ldh + s * hidden);
+        k_.lstm_cell_relevance_f32(rows_, hidden, eps, buf.gates.data() + s * g, ldg, buf.c.data() + s * hidden, ldh,
+                                   c_prev, ldc_prev, buf.zg.data() + s * hidden, ldh, rh + s * hidden, ldh, carry_h,
+                                   carry_c, share + s * hidden, ldh);
         if (s == 0) break;  // the initial state is a constant
         k_.gemm_f32(rows_, share + s * hidden, ldh, layer.w_hg, back, hidden, nullptr, false);
         const float* h_prev = buf.h.data() + (s - 1) * hidden;
@@ -379,46 +377,6 @@ class WindowBatch {
       }
     }
     return out;
-  }
-
-  // One step of LRP through the LSTM cell for one row: c's relevance (this step's
-  // incoming relevance on h, all of which goes to c, plus what step s+1 passed back in
-  // carry_h and carry_c) is split between f * c_prev (into carry_c, for step s-1) and
-  // i * g; the latter's share per unit of z_g goes to `share`.
-  static void cell_relevance(int64_t hidden, float eps, const float* __restrict__ gates, const float* __restrict__ c,
-                             const float* __restrict__ c_prev, const float* __restrict__ zg,
-                             const float* __restrict__ rh, const float* __restrict__ carry_h,
-                             float* __restrict__ carry_c, float* __restrict__ share) {
-    const float* gi = gates;
-    const float* gf = gates + hidden;
-    const float* gg = gates + 2 * hidden;
-    for (int64_t j = 0; j < hidden; ++j) {
-      const float per_c = (rh[j] + carry_h[j] + carry_c[j]) / stabilised(c[j], eps);
-      carry_c[j] = gf[j] * c_prev[j] * per_c;
-      share[j] = gi[j] * gg[j] * per_c / stabilised(zg[j], eps);
-    }
-  }
-
-  // One step of the LSTM reverse for one row: from dh (this step's incoming gradient
-  // plus the recurrent one in dh_rec) and dc_rec, the pre-activation gradients dz
-  // (4H, gate order i, f, g, o); dc_rec becomes the cell gradient for step s-1.
-  static void cell_reverse(int64_t hidden, const float* __restrict__ gates, const float* __restrict__ tanh_c,
-                           const float* __restrict__ c_prev, const float* __restrict__ dh_in,
-                           const float* __restrict__ dh_rec, float* __restrict__ dc_rec, float* __restrict__ dz) {
-    const float* gi = gates;
-    const float* gf = gates + hidden;
-    const float* gg = gates + 2 * hidden;
-    const float* go = gates + 3 * hidden;
-    for (int64_t j = 0; j < hidden; ++j) {
-      const float dh = dh_in[j] + dh_rec[j];
-      const float i = gi[j], f = gf[j], gv = gg[j], o = go[j], tc = tanh_c[j];
-      const float dc = dc_rec[j] + dh * o * (1.0f - tc * tc);
-      dz[j] = dc * gv * i * (1.0f - i);
-      dz[hidden + j] = dc * c_prev[j] * f * (1.0f - f);
-      dz[2 * hidden + j] = dc * i * (1.0f - gv * gv);
-      dz[3 * hidden + j] = dh * tc * o * (1.0f - o);
-      dc_rec[j] = dc * f;
-    }
   }
 
   // The activation kernel row by row: its vector tail then falls on the same elements

@@ -172,6 +172,120 @@ TEST_CASE(kernels, lstm_cell) {
   });
 }
 
+// The reverse cell kernels against double-precision formulas, with strided rows, a
+// shared zero c_prev row (stride 0) and, for LRP, denominators at exactly +0 and -0 (the
+// stabiliser takes z's sign: +eps for +0, -eps for -0).
+TEST_CASE(kernels, lstm_cell_reverse) {
+  Rng rng(31);
+  const Tolerance tol{"lstm_cell_reverse", 1e-6, 1e-5};
+  for_each_isa([&](const std::string& isa) {
+    const actif::KernelSet& ks = actif::active_kernels();
+    for (const int64_t hidden : kSizesAroundVectorWidths) {
+      for (const int64_t rows : {1, 3}) {
+        for (const bool shared_zero : {false, true}) {
+          const int64_t g = 4 * hidden, ldg = g + 5, ldt = hidden + 3, ldd = hidden + 1, ldz = g + 2;
+          const int64_t ldc_prev = shared_zero ? 0 : hidden + 2;
+          std::vector<float> gates(static_cast<size_t>(rows * ldg)), tanh_c(static_cast<size_t>(rows * ldt)),
+              dh_in(static_cast<size_t>(rows * ldd)), dh_rec(static_cast<size_t>(rows * hidden)),
+              dc_rec(static_cast<size_t>(rows * hidden)), c_prev(static_cast<size_t>(rows * (hidden + 2)), 0.0f);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < hidden; ++j) {
+              for (int q = 0; q < 4; ++q) gates[r * ldg + q * hidden + j] = q == 2 ? rng.uniform(-1.0f, 1.0f) : rng.uniform(0.0f, 1.0f);
+              tanh_c[r * ldt + j] = rng.uniform(-1.0f, 1.0f);
+              dh_in[r * ldd + j] = rng.uniform(-2.0f, 2.0f);
+              dh_rec[r * hidden + j] = rng.uniform(-2.0f, 2.0f);
+              dc_rec[r * hidden + j] = rng.uniform(-2.0f, 2.0f);
+              if (!shared_zero) c_prev[r * ldc_prev + j] = rng.uniform(-3.0f, 3.0f);
+            }
+          std::vector<double> want_dz(static_cast<size_t>(rows * g)), want_dc(static_cast<size_t>(rows * hidden));
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < hidden; ++j) {
+              const float* gr = gates.data() + r * ldg;
+              const double i = gr[j], f = gr[hidden + j], gv = gr[2 * hidden + j], o = gr[3 * hidden + j];
+              const double tc = tanh_c[r * ldt + j], cp = c_prev[r * ldc_prev + j];
+              const double dh = static_cast<double>(dh_in[r * ldd + j]) + dh_rec[r * hidden + j];
+              const double dc = dc_rec[r * hidden + j] + dh * o * (1.0 - tc * tc);
+              double* dz = want_dz.data() + r * g;
+              dz[j] = dc * gv * i * (1.0 - i);
+              dz[hidden + j] = dc * cp * f * (1.0 - f);
+              dz[2 * hidden + j] = dc * i * (1.0 - gv * gv);
+              dz[3 * hidden + j] = dh * tc * o * (1.0 - o);
+              want_dc[static_cast<size_t>(r * hidden + j)] = dc * f;
+            }
+          Guarded dz(rows * ldz), dc(rows * hidden);
+          std::copy(dc_rec.begin(), dc_rec.end(), dc.data());
+          ks.lstm_cell_reverse_f32(rows, hidden, gates.data(), ldg, tanh_c.data(), ldt, c_prev.data(), ldc_prev,
+                                   dh_in.data(), ldd, dh_rec.data(), dc.data(), dz.data(), ldz);
+          std::vector<float> got_dz;
+          for (int64_t r = 0; r < rows; ++r) got_dz.insert(got_dz.end(), dz.data() + r * ldz, dz.data() + r * ldz + g);
+          const std::string where = isa + " H=" + std::to_string(hidden) + " rows=" + std::to_string(rows) +
+                                    (shared_zero ? " zero c_prev" : "");
+          CHECK_CLOSE(where + " dz", got_dz.data(), want_dz.data(), rows * g, tol);
+          CHECK_CLOSE(where + " dc", dc.data(), want_dc.data(), rows * hidden, tol);
+          CHECK_MSG(dz.guards_intact() && strided_padding_intact(dz.data(), rows, g, ldz), where + ": dz");
+          CHECK_MSG(dc.guards_intact(), where + ": dc");
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE(kernels, lstm_cell_relevance) {
+  Rng rng(32);
+  const float eps = 0.1f;
+  const Tolerance tol{"lstm_cell_relevance", 1e-6, 1e-5};
+  for_each_isa([&](const std::string& isa) {
+    const actif::KernelSet& ks = actif::active_kernels();
+    for (const int64_t hidden : kSizesAroundVectorWidths) {
+      for (const int64_t rows : {1, 3}) {
+        for (const bool shared_zero : {false, true}) {
+          const int64_t g = 4 * hidden, ldg = g + 5, ldc = hidden + 3, ldz = hidden + 1, ldr = hidden + 4, lds = hidden + 2;
+          const int64_t ldc_prev = shared_zero ? 0 : hidden + 2;
+          std::vector<float> gates(static_cast<size_t>(rows * ldg)), c(static_cast<size_t>(rows * ldc)),
+              zg(static_cast<size_t>(rows * ldz)), rh(static_cast<size_t>(rows * ldr)),
+              carry_h(static_cast<size_t>(rows * hidden)), carry_c(static_cast<size_t>(rows * hidden)),
+              c_prev(static_cast<size_t>(rows * (hidden + 2)), 0.0f);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < hidden; ++j) {
+              for (int q = 0; q < 4; ++q) gates[r * ldg + q * hidden + j] = q == 2 ? rng.uniform(-1.0f, 1.0f) : rng.uniform(0.0f, 1.0f);
+              // Denominators of both signs, some exactly +0 or -0.
+              const float cv = rng.uniform(-3.0f, 3.0f), zv = rng.uniform(-4.0f, 4.0f);
+              c[r * ldc + j] = j % 7 == 2 ? 0.0f : (j % 7 == 5 ? -0.0f : cv);
+              zg[r * ldz + j] = j % 5 == 1 ? -0.0f : (j % 5 == 3 ? 0.0f : zv);
+              rh[r * ldr + j] = rng.uniform(-1.0f, 1.0f);
+              carry_h[r * hidden + j] = rng.uniform(-1.0f, 1.0f);
+              carry_c[r * hidden + j] = rng.uniform(-1.0f, 1.0f);
+              if (!shared_zero) c_prev[r * ldc_prev + j] = rng.uniform(-3.0f, 3.0f);
+            }
+          auto stab = [&](float z) { return static_cast<double>(z) + (std::signbit(z) ? -eps : eps); };
+          std::vector<double> want_cc(static_cast<size_t>(rows * hidden)), want_share(want_cc.size());
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < hidden; ++j) {
+              const float* gr = gates.data() + r * ldg;
+              const size_t k = static_cast<size_t>(r * hidden + j);
+              const double per_c = (static_cast<double>(rh[r * ldr + j]) + carry_h[k] + carry_c[k]) / stab(c[r * ldc + j]);
+              want_cc[k] = static_cast<double>(gr[hidden + j]) * c_prev[r * ldc_prev + j] * per_c;
+              want_share[k] = static_cast<double>(gr[j]) * gr[2 * hidden + j] * per_c / stab(zg[r * ldz + j]);
+            }
+          Guarded cc(rows * hidden), share(rows * lds);
+          std::copy(carry_c.begin(), carry_c.end(), cc.data());
+          ks.lstm_cell_relevance_f32(rows, hidden, eps, gates.data(), ldg, c.data(), ldc, c_prev.data(), ldc_prev,
+                                     zg.data(), ldz, rh.data(), ldr, carry_h.data(), cc.data(), share.data(), lds);
+          std::vector<float> got_share;
+          for (int64_t r = 0; r < rows; ++r)
+            got_share.insert(got_share.end(), share.data() + r * lds, share.data() + r * lds + hidden);
+          const std::string where = isa + " H=" + std::to_string(hidden) + " rows=" + std::to_string(rows) +
+                                    (shared_zero ? " zero c_prev" : "");
+          CHECK_CLOSE(where + " carry_c", cc.data(), want_cc.data(), rows * hidden, tol);
+          CHECK_CLOSE(where + " share", got_share.data(), want_share.data(), rows * hidden, tol);
+          CHECK_MSG(cc.guards_intact(), where + ": carry_c");
+          CHECK_MSG(share.guards_intact() && strided_padding_intact(share.data(), rows, hidden, lds), where + ": share");
+        }
+      }
+    }
+  });
+}
+
 TEST_CASE(kernels, activation) {
   Rng rng(13);
   const Tolerance act_tol{"activation", 1e-6, 1e-6};

@@ -34,6 +34,26 @@ struct KernelSet {
 
   // x[i] = act(x[i]) in place.
   void (*activation_f32)(Activation act, int64_t n, float* x);
+
+  // The reverse of one LSTM step for `rows` rows (attribution.cpp's gradient pass). Per
+  // row: gates i, f, g, o (4H; stride ldg), tanh(c) (stride ldt), c_prev (stride
+  // ldc_prev; stride 0 reads one row for all), this step's incoming dh_in (stride ldd);
+  // dh_rec and dc_rec (rows, H) contiguous: the gradients step s+1 passed back. Writes
+  // the pre-activation gradients dz (4H, gate order; stride ldz) and leaves in dc_rec the
+  // cell gradient for the step before.
+  void (*lstm_cell_reverse_f32)(int64_t rows, int64_t hidden, const float* gates, int64_t ldg, const float* tanh_c,
+                                int64_t ldt, const float* c_prev, int64_t ldc_prev, const float* dh_in, int64_t ldd,
+                                const float* dh_rec, float* dc_rec, float* dz, int64_t ldz);
+
+  // One step of LRP through the LSTM cell (the epsilon rule; attribution.cpp's
+  // relevance pass) for `rows` rows: c's relevance (rh, stride ldr, plus carry_h and
+  // carry_c, (rows, H) contiguous) splits between f * c_prev (written to carry_c, for the
+  // step before) and i * g, whose share per unit of the cell input's pre-activation zg
+  // (stride ldzg) is written to share (stride lds). Gates as above, c (stride ldc).
+  void (*lstm_cell_relevance_f32)(int64_t rows, int64_t hidden, float eps, const float* gates, int64_t ldg,
+                                  const float* c, int64_t ldc, const float* c_prev, int64_t ldc_prev, const float* zg,
+                                  int64_t ldzg, const float* rh, int64_t ldr, const float* carry_h, float* carry_c,
+                                  float* share, int64_t lds);
 };
 
 const KernelSet& scalar_kernels();

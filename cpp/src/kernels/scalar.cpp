@@ -42,10 +42,32 @@ void lstm_cell_f32_scalar_x1(int64_t rows, int64_t hidden, const float* z, int64
 
 void activation_f32_scalar_x1(Activation act, int64_t n, float* x) { scalar::activation_range(act, 0, n, x); }
 
+void lstm_cell_reverse_f32_scalar_x1(int64_t rows, int64_t hidden, const float* gates, int64_t ldg, const float* tanh_c,
+                                     int64_t ldt, const float* c_prev, int64_t ldc_prev, const float* dh_in, int64_t ldd,
+                                     const float* dh_rec, float* dc_rec, float* dz, int64_t ldz) {
+  for (int64_t r = 0; r < rows; ++r)
+    scalar::lstm_cell_reverse_units(0, hidden, gates + r * ldg, tanh_c + r * ldt, c_prev + r * ldc_prev, dh_in + r * ldd,
+                                    dh_rec + r * hidden, dc_rec + r * hidden, dz + r * ldz);
+}
+
+void lstm_cell_relevance_f32_scalar_x1(int64_t rows, int64_t hidden, float eps, const float* gates, int64_t ldg,
+                                       const float* c, int64_t ldc, const float* c_prev, int64_t ldc_prev,
+                                       const float* zg, int64_t ldzg, const float* rh, int64_t ldr, const float* carry_h,
+                                       float* carry_c, float* share, int64_t lds) {
+  for (int64_t r = 0; r < rows; ++r)
+    scalar::lstm_cell_relevance_units(0, hidden, eps, gates + r * ldg, c + r * ldc, c_prev + r * ldc_prev, zg + r * ldzg,
+                                      rh + r * ldr, carry_h + r * hidden, carry_c + r * hidden, share + r * lds);
+}
+
 }  // namespace
 
 const KernelSet& scalar_kernels() {
-  static const KernelSet set{"scalar", gemm_f32_scalar_1x16, lstm_cell_f32_scalar_x1, activation_f32_scalar_x1};
+  static const KernelSet set{"scalar",
+                             gemm_f32_scalar_1x16,
+                             lstm_cell_f32_scalar_x1,
+                             activation_f32_scalar_x1,
+                             lstm_cell_reverse_f32_scalar_x1,
+                             lstm_cell_relevance_f32_scalar_x1};
   return set;
 }
 

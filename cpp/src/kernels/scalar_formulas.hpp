@@ -60,5 +60,42 @@ static inline void lstm_cell_units(int64_t begin, int64_t hidden, const float* z
   }
 }
 
+// One row of KernelSet::lstm_cell_reverse_f32, units [begin, hidden).
+static inline void lstm_cell_reverse_units(int64_t begin, int64_t hidden, const float* gates, const float* tanh_c,
+                                           const float* c_prev, const float* dh_in, const float* dh_rec, float* dc_rec,
+                                           float* dz) {
+  const float* gi = gates;
+  const float* gf = gates + hidden;
+  const float* gg = gates + 2 * hidden;
+  const float* go = gates + 3 * hidden;
+  for (int64_t j = begin; j < hidden; ++j) {
+    const float dh = dh_in[j] + dh_rec[j];
+    const float i = gi[j], f = gf[j], gv = gg[j], o = go[j], tc = tanh_c[j];
+    const float dc = dc_rec[j] + dh * o * (1.0f - tc * tc);
+    dz[j] = dc * gv * i * (1.0f - i);
+    dz[hidden + j] = dc * c_prev[j] * f * (1.0f - f);
+    dz[2 * hidden + j] = dc * i * (1.0f - gv * gv);
+    dz[3 * hidden + j] = dh * tc * o * (1.0f - o);
+    dc_rec[j] = dc * f;
+  }
+}
+
+// z + eps with z's sign (+eps for +0): LRP's stabilised denominator.
+static inline float lrp_stabilised(float z, float eps) { return z + copysignf(eps, z); }
+
+// One row of KernelSet::lstm_cell_relevance_f32, units [begin, hidden).
+static inline void lstm_cell_relevance_units(int64_t begin, int64_t hidden, float eps, const float* gates,
+                                             const float* c, const float* c_prev, const float* zg, const float* rh,
+                                             const float* carry_h, float* carry_c, float* share) {
+  const float* gi = gates;
+  const float* gf = gates + hidden;
+  const float* gg = gates + 2 * hidden;
+  for (int64_t j = begin; j < hidden; ++j) {
+    const float per_c = (rh[j] + carry_h[j] + carry_c[j]) / lrp_stabilised(c[j], eps);
+    carry_c[j] = gf[j] * c_prev[j] * per_c;
+    share[j] = gi[j] * gg[j] * per_c / lrp_stabilised(zg[j], eps);
+  }
+}
+
 }  // namespace scalar
 }  // namespace actif

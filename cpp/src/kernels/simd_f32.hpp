@@ -1,6 +1,7 @@
-// The SIMD kernels, written once: the GEMM driver, the LSTM cell, the activations and
-// the float32 approximations of exp, tanh and sigmoid, as templates over `Ops`, a thin
-// wrapper of one instruction set's float32 vector. Each ISA's file defines its Ops and
+// The SIMD kernels, written once: the GEMM driver, the LSTM cell and its two reverse
+// steps (gradient, LRP), the activations and the float32 approximations of exp, tanh
+// and sigmoid, as templates over `Ops`, a thin wrapper of one instruction set's float32
+// vector. Each ISA's file defines its Ops and
 // instantiates these templates under its own compile flags (x86_avx2.cpp: AVX2 + FMA,
 // 8 lanes; arm_neon.cpp: Advanced SIMD, 4 lanes). The scalar kernels (scalar.cpp) stay
 // the readable reference that every instantiation is tested against.
@@ -28,6 +29,7 @@
 //   pow2(V n)                       2^n for integral n with 2^n a normal float
 //   reciprocal(V q)                 1 / q to about float precision (estimate + Newton)
 //   select_positive(V x, V a, V b)  a where x > 0, else b
+//   copysign(V mag, V sign)         |mag| with the sign bit of sign (as copysignf)
 // Per element, every kernel does the same operations in the same order whatever the
 // tile, the row count or the column position, so results do not depend on how a
 // product is split (a window alone or in a batch gives identical bits).
@@ -248,6 +250,72 @@ void lstm_cell_f32(int64_t rows, int64_t hidden, const float* z, int64_t ldz, co
       }
     }
     scalar::lstm_cell_units(j, hidden, zr, cp, co, ho, gr);
+  }
+}
+
+// ------------------------------------------------------------------ LSTM cell, reverse
+// The contracts of KernelSet::lstm_cell_reverse_f32 and lstm_cell_relevance_f32
+// (kernels.hpp). Each unit past the last full vector takes the scalar formulas.
+template <class Ops>
+void lstm_cell_reverse_f32(int64_t rows, int64_t hidden, const float* gates, int64_t ldg, const float* tanh_c, int64_t ldt,
+                           const float* c_prev, int64_t ldc_prev, const float* dh_in, int64_t ldd, const float* dh_rec,
+                           float* dc_rec, float* dz, int64_t ldz) {
+  using V = typename Ops::V;
+  constexpr int L = Ops::kLanes;
+  const V one = Ops::set1(1.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gr = gates + r * ldg;
+    const float* tr = tanh_c + r * ldt;
+    const float* cp = c_prev + r * ldc_prev;
+    const float* dhi = dh_in + r * ldd;
+    const float* dhr = dh_rec + r * hidden;
+    float* dcr = dc_rec + r * hidden;
+    float* dzr = dz + r * ldz;
+    int64_t j = 0;
+    for (; j + L <= hidden; j += L) {
+      const V dh = Ops::add(Ops::load(dhi + j), Ops::load(dhr + j));
+      const V i = Ops::load(gr + j), f = Ops::load(gr + hidden + j);
+      const V g = Ops::load(gr + 2 * hidden + j), o = Ops::load(gr + 3 * hidden + j);
+      const V tc = Ops::load(tr + j);
+      const V dc = Ops::add(Ops::load(dcr + j), Ops::mul(Ops::mul(dh, o), Ops::sub(one, Ops::mul(tc, tc))));
+      Ops::store(dzr + j, Ops::mul(Ops::mul(Ops::mul(dc, g), i), Ops::sub(one, i)));
+      Ops::store(dzr + hidden + j, Ops::mul(Ops::mul(Ops::mul(dc, Ops::load(cp + j)), f), Ops::sub(one, f)));
+      Ops::store(dzr + 2 * hidden + j, Ops::mul(Ops::mul(dc, i), Ops::sub(one, Ops::mul(g, g))));
+      Ops::store(dzr + 3 * hidden + j, Ops::mul(Ops::mul(Ops::mul(dh, tc), o), Ops::sub(one, o)));
+      Ops::store(dcr + j, Ops::mul(dc, f));
+    }
+    scalar::lstm_cell_reverse_units(j, hidden, gr, tr, cp, dhi, dhr, dcr, dzr);
+  }
+}
+
+// Divisions by the stabilised denominators as reciprocals (Ops::reciprocal), as tanh's.
+template <class Ops>
+void lstm_cell_relevance_f32(int64_t rows, int64_t hidden, float eps, const float* gates, int64_t ldg, const float* c,
+                             int64_t ldc, const float* c_prev, int64_t ldc_prev, const float* zg, int64_t ldzg,
+                             const float* rh, int64_t ldr, const float* carry_h, float* carry_c, float* share,
+                             int64_t lds) {
+  using V = typename Ops::V;
+  constexpr int L = Ops::kLanes;
+  const V e = Ops::set1(eps);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* gr = gates + r * ldg;
+    const float* cr = c + r * ldc;
+    const float* cp = c_prev + r * ldc_prev;
+    const float* zr = zg + r * ldzg;
+    const float* rr = rh + r * ldr;
+    const float* ch = carry_h + r * hidden;
+    float* cc = carry_c + r * hidden;
+    float* sh = share + r * lds;
+    int64_t j = 0;
+    for (; j + L <= hidden; j += L) {
+      const V cv = Ops::load(cr + j), zv = Ops::load(zr + j);
+      const V incoming = Ops::add(Ops::add(Ops::load(rr + j), Ops::load(ch + j)), Ops::load(cc + j));
+      const V per_c = Ops::mul(incoming, Ops::reciprocal(Ops::add(cv, Ops::copysign(e, cv))));
+      Ops::store(cc + j, Ops::mul(Ops::mul(Ops::load(gr + hidden + j), Ops::load(cp + j)), per_c));
+      const V ig = Ops::mul(Ops::load(gr + j), Ops::load(gr + 2 * hidden + j));
+      Ops::store(sh + j, Ops::mul(Ops::mul(ig, per_c), Ops::reciprocal(Ops::add(zv, Ops::copysign(e, zv)))));
+    }
+    scalar::lstm_cell_relevance_units(j, hidden, eps, gr, cr, cp, zr, rr, ch, cc, sh);
   }
 }
 

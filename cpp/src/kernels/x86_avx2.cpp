@@ -39,6 +39,10 @@ struct Avx2 {
     return _mm256_mul_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(2.0f)));
   }
   static V select_positive(V x, V a, V b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ)); }
+  static V copysign(V mag, V sign) {
+    const V bit = _mm256_set1_ps(-0.0f);
+    return _mm256_or_ps(_mm256_andnot_ps(bit, mag), _mm256_and_ps(bit, sign));
+  }
 };
 
 void gemm_f32_avx2_6x16(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* c, int64_t ldc,
@@ -54,10 +58,30 @@ void lstm_cell_f32_avx2_x8(int64_t rows, int64_t hidden, const float* z, int64_t
 
 void activation_f32_avx2_x8(Activation act, int64_t n, float* x) { simd::activation_f32<Avx2>(act, n, x); }
 
+void lstm_cell_reverse_f32_avx2_x8(int64_t rows, int64_t hidden, const float* gates, int64_t ldg, const float* tanh_c,
+                                  int64_t ldt, const float* c_prev, int64_t ldc_prev, const float* dh_in, int64_t ldd,
+                                  const float* dh_rec, float* dc_rec, float* dz, int64_t ldz) {
+  simd::lstm_cell_reverse_f32<Avx2>(rows, hidden, gates, ldg, tanh_c, ldt, c_prev, ldc_prev, dh_in, ldd, dh_rec, dc_rec, dz,
+                                   ldz);
+}
+
+void lstm_cell_relevance_f32_avx2_x8(int64_t rows, int64_t hidden, float eps, const float* gates, int64_t ldg,
+                                    const float* c, int64_t ldc, const float* c_prev, int64_t ldc_prev, const float* zg,
+                                    int64_t ldzg, const float* rh, int64_t ldr, const float* carry_h, float* carry_c,
+                                    float* share, int64_t lds) {
+  simd::lstm_cell_relevance_f32<Avx2>(rows, hidden, eps, gates, ldg, c, ldc, c_prev, ldc_prev, zg, ldzg, rh, ldr, carry_h,
+                                     carry_c, share, lds);
+}
+
 }  // namespace
 
 const KernelSet& avx2_kernels() {
-  static const KernelSet set{"avx2", gemm_f32_avx2_6x16, lstm_cell_f32_avx2_x8, activation_f32_avx2_x8};
+  static const KernelSet set{"avx2",
+                             gemm_f32_avx2_6x16,
+                             lstm_cell_f32_avx2_x8,
+                             activation_f32_avx2_x8,
+                             lstm_cell_reverse_f32_avx2_x8,
+                             lstm_cell_relevance_f32_avx2_x8};
   return set;
 }
 

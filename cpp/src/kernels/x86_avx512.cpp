@@ -50,6 +50,11 @@ struct Avx512 {
   static V select_positive(V x, V a, V b) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), b, a);
   }
+  static V copysign(V mag, V sign) {  // AVX-512F has no float and/or: on the integer lanes
+    const __m512i bit = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_andnot_si512(bit, _mm512_castps_si512(mag)),
+                                               _mm512_and_si512(bit, _mm512_castps_si512(sign))));
+  }
 };
 
 void gemm_f32_avx512_8x32(int64_t m, const float* a, int64_t lda, const PackedMatrix& b, float* c, int64_t ldc,
@@ -65,10 +70,30 @@ void lstm_cell_f32_avx512_x16(int64_t rows, int64_t hidden, const float* z, int6
 
 void activation_f32_avx512_x16(Activation act, int64_t n, float* x) { simd::activation_f32<Avx512>(act, n, x); }
 
+void lstm_cell_reverse_f32_avx512_x16(int64_t rows, int64_t hidden, const float* gates, int64_t ldg, const float* tanh_c,
+                                  int64_t ldt, const float* c_prev, int64_t ldc_prev, const float* dh_in, int64_t ldd,
+                                  const float* dh_rec, float* dc_rec, float* dz, int64_t ldz) {
+  simd::lstm_cell_reverse_f32<Avx512>(rows, hidden, gates, ldg, tanh_c, ldt, c_prev, ldc_prev, dh_in, ldd, dh_rec, dc_rec, dz,
+                                   ldz);
+}
+
+void lstm_cell_relevance_f32_avx512_x16(int64_t rows, int64_t hidden, float eps, const float* gates, int64_t ldg,
+                                    const float* c, int64_t ldc, const float* c_prev, int64_t ldc_prev, const float* zg,
+                                    int64_t ldzg, const float* rh, int64_t ldr, const float* carry_h, float* carry_c,
+                                    float* share, int64_t lds) {
+  simd::lstm_cell_relevance_f32<Avx512>(rows, hidden, eps, gates, ldg, c, ldc, c_prev, ldc_prev, zg, ldzg, rh, ldr, carry_h,
+                                     carry_c, share, lds);
+}
+
 }  // namespace
 
 const KernelSet& avx512_kernels() {
-  static const KernelSet set{"avx512", gemm_f32_avx512_8x32, lstm_cell_f32_avx512_x16, activation_f32_avx512_x16};
+  static const KernelSet set{"avx512",
+                             gemm_f32_avx512_8x32,
+                             lstm_cell_f32_avx512_x16,
+                             activation_f32_avx512_x16,
+                             lstm_cell_reverse_f32_avx512_x16,
+                             lstm_cell_relevance_f32_avx512_x16};
   return set;
 }
 
