@@ -114,6 +114,9 @@ def test_readme_deeplift_numbers_match_the_results():
         assert rows["actif:deeplift/mean"]["gap"] == pytest.approx(rows["deeplift"]["gap"], abs=1e-3)
     (margin,) = quoted(r"ranks better than `weighted` on RobustVision \(by ([\d.]+) cm, paired")
     assert_shows(margin, rv_rows["actif:deeplift/mean"]["gap"] - rv_rows["actif:weighted/mean"]["gap"])
+    quoted(r"paired over subjects\), on BasicMotions \(within one standard error of the best there\)")
+    assert bm_rows["actif:deeplift/mean"]["tier"] in ("best", "within 1 SE of the best")
+    assert bm_rows["actif:deeplift/mean"]["gap"] > bm_rows["actif:weighted/mean"]["gap"]
     synthetic = {r["key"]: r for r in results("faithfulness_synthetic")["rows"] if r["design"] == "feature_signal"}
     ours, weighted = quoted(r"feature-signal task \(Spearman ([\d.]+) against ([\d.]+)\)")
     assert_shows(ours, synthetic["actif:deeplift/mean"]["spearman"])
@@ -138,12 +141,13 @@ def test_readme_lrp_numbers_match_the_results():
     assert abs(float(vs_ablation) - rv["ablation"]["us_per_window"] / lrp["us_per_window"]) < 1
     assert abs(float(vs_shap) - rv["gradientshap"]["us_per_window"] / lrp["us_per_window"]) < 1
     bm = rows_by_key("faithfulness_basic_motions")
-    mean, pen, weighted = quoted(r"On BasicMotions it trails `weighted` \(([\d.]+) logits with the mean score, ([\d.]+) with pen, "
-                                 r"against ([\d.]+)\)")
+    mean, pen, weighted = quoted(r"On BasicMotions it ranks a little above `weighted` \(([\d.]+) logits with the mean score, "
+                                 r"([\d.]+) with pen, against ([\d.]+); within one standard error\), behind the best there")
     assert_shows(mean, bm["actif:lrp/mean"]["gap"])
     assert_shows(pen, bm["actif:lrp/pen"]["gap"])
     assert_shows(weighted, bm["actif:weighted/mean"]["gap"])
-    assert bm["actif:lrp/pen"]["gap"] < bm["actif:weighted/mean"]["gap"]
+    assert 0 < bm["actif:lrp/mean"]["gap"] - bm["actif:weighted/mean"]["gap"] <= bm["actif:lrp/mean"]["gap_se"]
+    assert bm["actif:lrp/mean"]["tier"] == "behind the best"
     synthetic = {r["key"]: r for r in results("faithfulness_synthetic")["rows"] if r["design"] == "feature_signal"}
     (spearman,) = quoted(r"with IG \(Spearman ([\d.]+) with the meanstd score\)")
     assert_shows(spearman, synthetic["actif:lrp/meanstd"]["spearman"])
@@ -167,15 +171,15 @@ def test_readme_basic_motions_numbers_match_the_results():
     assert rows["actif:integrated/mean"]["gap"] == pytest.approx(rows["ig"]["gap"], abs=1e-3)
     best = max(rows.values(), key=lambda r: r.get("gap", float("-inf")))
     assert best["key"].startswith("actif:integrated") and best["tier"] == "best"
-    fallback, pen, times = quoted(r"there the (\d+) nodes it falls back to rank best of all \(([\d.]+) logits with pen\) at "
-                                  r"(\d+)x the cost of 50")
+    fallback, best_gap, times = quoted(r"there the (\d+) nodes it falls back to rank best of all \(([\d.]+) logits with the "
+                                       r"meanstd score\) at (\d+)x the cost of 50")
     motions = [r for r in results("ig_steps")["rows"] if r["family"] == "BasicMotions"]
     assert motions and {r["n_steps"] for r in motions} == {int(fallback)} and not any(r["converged"] for r in motions)
-    assert_shows(pen, rows["actif:integrated@auto/pen"]["gap"])
-    assert rows["actif:integrated@auto/pen"]["tier"] == "best"
-    assert_shows(times, rows["actif:integrated@auto/pen"]["us_per_window"] / rows["actif:integrated/pen"]["us_per_window"])
-    weighted5, occlusion5, ig5 = quoted(r"so it now averages five seeds \(`weighted` ([\d.]+), occlusion ([\d.]+), integrated "
-                                        r"gradients ([\d.]+)\)")
+    assert_shows(best_gap, rows["actif:integrated@auto/meanstd"]["gap"])
+    assert rows["actif:integrated@auto/meanstd"]["tier"] == "best"
+    assert_shows(times, rows["actif:integrated@auto/meanstd"]["us_per_window"] / rows["actif:integrated/meanstd"]["us_per_window"])
+    weighted5, occlusion5, ig5 = quoted(r"so it averages five seeds; on this Intel host they give `weighted` ([\d.]+), occlusion "
+                                        r"([\d.]+) and integrated gradients ([\d.]+) logits")
     assert_shows(weighted5, rows["actif:weighted/mean"]["gap"])
     assert_shows(occlusion5, rows["actif:occlusion/mean"]["gap"])
     assert_shows(ig5, rows["actif:integrated/mean"]["gap"])
@@ -224,10 +228,13 @@ def test_readme_cost_numbers_match_the_results():
     assert_shows(ig64, ratio("integrated vs Captum IntegratedGradients, batch 1, bundled foval_edge (H=64)"))
     assert_shows(ig128, ratio("integrated vs Captum IntegratedGradients, batch 1, FOVAL-shaped, H=128"))
     assert_shows(occ, ratio("occlusion vs Captum FeatureAblation, batch 1, bundled foval_edge (H=64)"))
-    (gradient128,) = quoted(r"At H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1, the 20x asked for, with\s+"
-                            r"the AVX-512 kernels")
-    assert_shows(gradient128, ratio("gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"))
-    assert targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]["met"]
+    streamed128, steps128 = quoted(r"At H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1 streamed and "
+                                   r"([\d.]+)x through `attribute_steps`: at the 20x asked for with the AVX-512 kernels, and "
+                                   r"in this run just under it the Captum way \(so the suite marks the target missed;")
+    h128 = targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]
+    assert_shows(streamed128, ratio(h128["name"]))
+    assert_shows(steps128, float(re.search(r"([\d.]+)x through Explainer.attribute_steps", h128["measured"]).group(1)))
+    assert ratio(h128["name"]) >= 20 > float(steps128) and h128["met"] is False
     assert doc["machine"]["actif_isa"] == "avx512"  # the claim is the AVX-512 kernels' (the README says so)
     avx2_128, kept = quoted(r"With AVX2 on this host it is (\d+)x, .*? \(its InputXGradient ([\d.]+)x at batch 256 on the\s+"
                             r"bundled model\)")
@@ -284,19 +291,21 @@ def test_readme_goal_count_matches_the_results():
     pair = next(r for r in rows if r["task"] == "synthetic ground truth (feature_signal)" and r["baseline_key"] == "gradientshap")
     assert pair["met"] and pair["mode"].startswith("integrated@auto/") and abs(pair["cheaper"] - float(shap_ratio)) < 1
     low, high, dl_rv, dl_syn, fa_bm = quoted(
-        r"`weighted`, is ([\d.]+)-([\d.]+)x cheaper: .*?DeepLift on RobustVision and the synthetic task \(by `lrp`, "
-        r"([\d.]+)x and ([\d.]+)x\) and FeatureAblation on BasicMotions \(([\d.]+)x, by `weighted`")
+        r"`input` or `weighted`, is ([\d.]+)-([\d.]+)x cheaper: .*?DeepLift on RobustVision and the synthetic task \(by `lrp`, "
+        r"([\d.]+)x and ([\d.]+)x\) and FeatureAblation on BasicMotions \(([\d.]+)x, by `input`\) are met")
     ixg = [r["cheaper"] for r in rows if r["baseline_key"] == "ixg"]
-    assert all(not r["met"] and r["mode"] == "weighted/mean" for r in rows if r["baseline_key"] == "ixg")
+    assert all(not r["met"] and r["mode"] in ("input/mean", "weighted/mean") for r in rows if r["baseline_key"] == "ixg")
     assert_shows(low, min(ixg))
     assert_shows(high, max(ixg))
-    missed = {(r["task"], r["baseline_key"]): r for r in rows if not r["met"]}
-    assert len(missed) == 7
-    for text, task, key in ((dl_rv, "RobustVision deletion/insertion", "deeplift"),
-                            (dl_syn, "synthetic ground truth (feature_signal)", "deeplift"),
-                            (fa_bm, "BasicMotions deletion/insertion", "ablation")):
-        assert_shows(text, missed[task, key]["cheaper"])
-    (least,) = quoted(r"one window at a time each of the four Captum methods timed that way is (\d+)x or more dearer")
+    missed = {(r["task"], r["baseline_key"]) for r in rows if not r["met"]}
+    assert len(missed) == 4 and {key for _, key in missed} == {"ixg"}  # "the misses are InputXGradient on all four tasks"
+    pairs = {(r["task"], r["baseline_key"]): r for r in rows}
+    for text, task, key, mode in ((dl_rv, "RobustVision deletion/insertion", "deeplift", "lrp/"),
+                                  (dl_syn, "synthetic ground truth (feature_signal)", "deeplift", "lrp/"),
+                                  (fa_bm, "BasicMotions deletion/insertion", "ablation", "input/")):
+        assert pairs[task, key]["met"] and pairs[task, key]["mode"].startswith(mode)
+        assert_shows(text, pairs[task, key]["cheaper"])
+    (least,) = quoted(r"[Oo]ne window at a time each of the four Captum methods timed that way is (\d+)x or more dearer")
     batch1 = [r["cheaper_batch1"] for r in rows if r.get("cheaper_batch1") is not None]
     assert len({r["baseline_key"] for r in rows if r.get("cheaper_batch1") is not None}) == 4
     assert int(least) <= min(batch1) < int(least) + 1
