@@ -293,6 +293,10 @@ def test_timing_conditions_quick(tmp_path, monkeypatch):
     ixg = times["Captum InputXGradient, denormals flushed"]
     for s in sets:  # the summary's ratios are the rows'
         assert f"{s} {ixg / times[f'actif cpp: gradient, {s} kernels']:.1f}x" in doc["summary"][0]
+    pauses = doc["tables"][0]["rows"]  # the first call after a pause, and again at once, for actif and Captum
+    assert [p["engine"] for p in pauses] == [f"actif cpp: gradient, {sets[-1]} kernels", "Captum InputXGradient, denormals flushed"]
+    assert all(p["first_ms"] > 0 and p["again_ms"] > 0 and p["extra_ms"] == pytest.approx(p["first_ms"] - p["again_ms"])
+               for p in pauses)
     # the two Captum conditions differ only in the flush around the same call
     cost = bench("bench_attribution_cost")
     seen = []

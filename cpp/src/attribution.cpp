@@ -326,6 +326,7 @@ class WindowBatch {
   }
 
  private:
+  // LRP's stabilised denominator; the kernels apply the same rule (scalar_formulas.hpp lrp_stabilised).
   static float stabilised(float z, float eps) { return z + std::copysign(eps, z); }
 
   // Layer l's cell state before step s, as (row 0, row stride): step s-1's, the given

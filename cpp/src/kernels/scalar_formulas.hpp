@@ -80,7 +80,9 @@ static inline void lstm_cell_reverse_units(int64_t begin, int64_t hidden, const 
   }
 }
 
-// z + eps with z's sign (+eps for +0): LRP's stabilised denominator.
+// z + eps with z's sign (+eps for +0): LRP's stabilised denominator, the rule
+// WindowBatch::stabilised applies in attribution.cpp to the head and the pooling (a
+// copy, not a shared inline function: kernel files keep their helpers static).
 static inline float lrp_stabilised(float z, float eps) { return z + copysignf(eps, z); }
 
 // One row of KernelSet::lstm_cell_relevance_f32, units [begin, hidden).

@@ -1,9 +1,9 @@
 // The SIMD kernels, written once: the GEMM driver, the LSTM cell and its two reverse
 // steps (gradient, LRP), the activations and the float32 approximations of exp, tanh
 // and sigmoid, as templates over `Ops`, a thin wrapper of one instruction set's float32
-// vector. Each ISA's file defines its Ops and
-// instantiates these templates under its own compile flags (x86_avx2.cpp: AVX2 + FMA,
-// 8 lanes; arm_neon.cpp: Advanced SIMD, 4 lanes). The scalar kernels (scalar.cpp) stay
+// vector. Each ISA's file defines its Ops and instantiates these templates under its
+// own compile flags (x86_avx2.cpp: AVX2 + FMA, 8 lanes; x86_avx512.cpp: AVX-512F + FMA,
+// 16 lanes; arm_neon.cpp: Advanced SIMD, 4 lanes). The scalar kernels (scalar.cpp) stay
 // the readable reference that every instantiation is tested against.
 //
 // Ops is declared in an unnamed namespace in its file, so every instantiation has

@@ -59,18 +59,18 @@ void lstm_cell_f32_avx2_x8(int64_t rows, int64_t hidden, const float* z, int64_t
 void activation_f32_avx2_x8(Activation act, int64_t n, float* x) { simd::activation_f32<Avx2>(act, n, x); }
 
 void lstm_cell_reverse_f32_avx2_x8(int64_t rows, int64_t hidden, const float* gates, int64_t ldg, const float* tanh_c,
-                                  int64_t ldt, const float* c_prev, int64_t ldc_prev, const float* dh_in, int64_t ldd,
-                                  const float* dh_rec, float* dc_rec, float* dz, int64_t ldz) {
+                                   int64_t ldt, const float* c_prev, int64_t ldc_prev, const float* dh_in, int64_t ldd,
+                                   const float* dh_rec, float* dc_rec, float* dz, int64_t ldz) {
   simd::lstm_cell_reverse_f32<Avx2>(rows, hidden, gates, ldg, tanh_c, ldt, c_prev, ldc_prev, dh_in, ldd, dh_rec, dc_rec, dz,
-                                   ldz);
+                                    ldz);
 }
 
 void lstm_cell_relevance_f32_avx2_x8(int64_t rows, int64_t hidden, float eps, const float* gates, int64_t ldg,
-                                    const float* c, int64_t ldc, const float* c_prev, int64_t ldc_prev, const float* zg,
-                                    int64_t ldzg, const float* rh, int64_t ldr, const float* carry_h, float* carry_c,
-                                    float* share, int64_t lds) {
+                                     const float* c, int64_t ldc, const float* c_prev, int64_t ldc_prev, const float* zg,
+                                     int64_t ldzg, const float* rh, int64_t ldr, const float* carry_h, float* carry_c,
+                                     float* share, int64_t lds) {
   simd::lstm_cell_relevance_f32<Avx2>(rows, hidden, eps, gates, ldg, c, ldc, c_prev, ldc_prev, zg, ldzg, rh, ldr, carry_h,
-                                     carry_c, share, lds);
+                                      carry_c, share, lds);
 }
 
 }  // namespace
