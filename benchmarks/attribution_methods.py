@@ -465,10 +465,9 @@ def time_methods(
     on its compiled backend, torch with one thread), repetitions interleaved across
     methods so machine noise hits all alike. Each timed call comes right after an untimed
     call of the same method on the same windows: what is timed is the method's steady
-    cost on a stream, not the first call after other work. (On the virtual machines we
-    measure on, the first call after a pause runs about a millisecond slower whatever it
-    is, which would count a whole extra call's worth against a method whose batch takes a
-    millisecond and a few percent against one that takes tens.) Random rankings cost
+    cost on a stream, not the first call after other work, which on the virtual machines
+    we measure on is slower for every engine (bench_timing_conditions.py measures by how
+    much). Random rankings cost
     nothing and are left out. ``integrated@auto`` chooses its node count on
     ``background`` first, once, outside the timing (a set-up before deployment)."""
     module = torch_module(spec, threads=1) if any(not m.startswith(("actif:", "random:")) for m in methods) else None
