@@ -631,6 +631,51 @@ def test_stream_hot_path_equals_the_general_path(method, baseline, rng):
     model.close()
 
 
+@pytest.mark.parametrize("baseline", [None, "row", "steps"])
+@pytest.mark.parametrize("method", METHODS)
+def test_attribute_steps_hot_path_equals_the_general_path(method, baseline, rng):
+    """attribute_steps on plain float32 windows with one output index in range takes the
+    native hot path (one call, the input rule applied in the core); anything else (lists,
+    float64, a numpy integer target, a per-window target) the general path. Both give the
+    same bytes and the same refusal."""
+    pytest.importorskip("actif._core")
+    spec = spec_case("max", "elu", seed=12, window=4)
+    model = actif.Model(spec, "cpp")
+    X = rng.normal(size=(5, 4, 4)).astype(np.float32)
+    base = {None: None, "row": rng.normal(size=4), "steps": rng.normal(size=(4, 4))}[baseline]
+    ex = actif.Explainer(model, method, target=1, n_steps=6, baseline=base)
+    calls = []
+    original = model.backend.try_attribute
+    model.backend.try_attribute = lambda *a: calls.append(original(*a)) or calls[-1]
+    hot = [ex.attribute_steps(X, return_convergence_delta=True), ex.attribute_steps(X, target=0, return_convergence_delta=True)]
+    # an (I,) baseline runs natively; a (T, I) one declines (None)
+    assert len(calls) == 2 and all((c is None) == (baseline == "steps") for c in calls)
+    general = [ex.attribute_steps(X.tolist(), return_convergence_delta=True),
+               ex.attribute_steps(X.astype(np.float64), target=np.int64(0), return_convergence_delta=True)]
+    assert len(calls) == 2  # neither reached the hot path
+    per_window = ex.attribute_steps(X, target=np.array([1, 1, 1, 1, 1]))
+    assert len(calls) == 2
+    for (a, da), (b, db) in zip(hot, general):
+        assert a.dtype == b.dtype == np.float32 and a.shape == X.shape
+        np.testing.assert_array_equal(a, b)
+        assert (da is None) == (db is None) == (method != "integrated")
+        if da is not None:
+            np.testing.assert_array_equal(da, db)
+    np.testing.assert_array_equal(per_window, hot[0][0])
+    bad = X[:2].copy()
+    bad[1, 3, 2] = np.nan
+    with pytest.raises(ValueError) as hot_error:
+        ex.attribute_steps(bad)
+    with pytest.raises(ValueError) as general_error:
+        ex.attribute_steps(bad.tolist())
+    assert str(hot_error.value) == str(general_error.value)
+    assert str(hot_error.value).startswith("X has NaN at window 1, step 3, feature 'f2' (index 2)")
+    for wrong in (model.output_size, -1):  # out of range: the general path's message, not the core's
+        with pytest.raises(ValueError, match="out of range"):
+            ex.attribute_steps(X, target=wrong)
+    model.close()
+
+
 def test_numba_compiled_layer_reverse_equals_the_numpy_reference(rng):
     """The numba backend brings its own compiled reverse pass for one LSTM layer; it
     computes the float64 reference's equations window by window, so it equals it to

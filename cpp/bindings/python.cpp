@@ -238,6 +238,26 @@ void attribute_into_stats(const actif::Model& m, actif::AttributionRequest& req,
   }
 }
 
+// Runs `req` (x already private) into fresh arrays: (y (N, O), values (N, T, I), delta
+// (N,) for integrated gradients, else None).
+py::tuple attribution_arrays(const actif::Model& m, actif::AttributionRequest& req) {
+  const int64_t n = req.n;
+  FArray y({n, m.output_size()}), values({n, req.t, m.input_size});
+  req.y = y.mutable_data();
+  req.values = values.mutable_data();
+  py::object delta = py::none();
+  if (req.method == actif::AttributionMethod::Integrated) {
+    FArray d(std::vector<py::ssize_t>{n});
+    req.delta = d.mutable_data();
+    delta = d;
+  }
+  {
+    py::gil_scoped_release unlocked;
+    actif::attribute_windows(m, req);
+  }
+  return py::make_tuple(y, values, delta);
+}
+
 void bind_attribution(ModelClass& cls) {
   cls.def(
          "attribute",
@@ -266,26 +286,36 @@ void bind_attribution(ModelClass& cls) {
                state.push_back(std::move(c0));
              }
            }
-           FArray y({n, m.output_size()}), values({n, t, m.input_size});
-           req.y = y.mutable_data();
-           req.values = values.mutable_data();
-           py::object delta = py::none();
-           if (req.method == actif::AttributionMethod::Integrated) {
-             FArray d(std::vector<py::ssize_t>{n});
-             req.delta = d.mutable_data();
-             delta = d;
-           }
-           {
-             py::gil_scoped_release unlocked;
-             actif::attribute_windows(m, req);
-           }
-           return py::make_tuple(y, values, delta);
+           return attribution_arrays(m, req);
          },
          py::arg("x"), py::arg("method"), py::arg("target") = 0, py::arg("baseline") = py::none(),
          py::arg("n_steps") = 50, py::arg("ig_method") = "gausslegendre", py::arg("num_threads") = 0,
          py::arg("initial_state") = py::none(),
          "Signed attributions of output `target` to the raw inputs: (y (N, O), values (N, T, I), delta (N,) "
          "for 'integrated', else None). initial_state: [(h0, c0)] per layer, (N, H) each.")
+      .def(
+          "try_attribute",
+          [](const actif::Model& m, const py::handle& obj, const std::string& method, int64_t target,
+             const py::object& baseline, int64_t n_steps, const std::string& ig_method, int threads) -> py::object {
+            // The per-call hot path of attribute (Explainer.attribute_steps), as
+            // try_attribute_stats is of attribute_stats: windows (N, T, I) taken only if they
+            // need no conversion, the input rule applied here. Returns (y, values, delta);
+            // the flat index (int) of the first rejected value (nothing done); or None when
+            // x needs conversion (nothing done, not scanned).
+            if (!plain_float32(obj, 3, 3, m.input_size)) return py::none();
+            const FArray x = py::reinterpret_borrow<py::array_t<float>>(obj);
+            FArray base;
+            actif::AttributionRequest req =
+                attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
+            req.x = private_copy(x.data(), x.size(), attribution_input());
+            const int64_t bad = first_invalid_index(req.x, x.size(), m.input_limit_f32());
+            if (bad >= 0) return py::int_(bad);
+            return attribution_arrays(m, req);
+          },
+          py::arg("x"), py::arg("method"), py::arg("target"), py::arg("baseline"), py::arg("n_steps"),
+          py::arg("ig_method"), py::arg("num_threads") = 0,
+          "The per-call hot path of attribute: (y, values, delta); the flat index of the first rejected value; "
+          "or None when x needs conversion. Nothing changes unless the arrays are returned.")
       .def(
           "attribute_stats",
           [](const actif::Model& m, const FArray& x, const std::string& method, int64_t target,

@@ -1,6 +1,6 @@
 # Type stubs for actif._core, the compiled core (cpp/bindings/python.cpp).
 # Import it only through actif._native.
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +65,16 @@ class Model:
         signed_stats: RunningStats | None,
         num_threads: int = 0,
     ) -> _F32: ...
+    def try_attribute(
+        self,
+        x: Any,
+        method: str,
+        target: int,
+        baseline: _Floats | None,
+        n_steps: int,
+        ig_method: str,
+        num_threads: int = 0,
+    ) -> Union[tuple[_F32, _F32, Optional[_F32]], int, None]: ...
     def try_attribute_stats(
         self,
         x: Any,

@@ -31,6 +31,7 @@ from .attribution import (
     MAX_N_STEPS,
     METHODS,
     MethodOptions,
+    StepAttribution,
     check_baseline_values,
     completeness_error,
 )
@@ -175,16 +176,37 @@ class Explainer:
         the equivalent PyTorch module. For the forward-only traces: the trace itself
         (non-negative; no target or baseline). With ``return_convergence_delta`` also
         the integrated-gradients completeness error (N,) (``None`` for the others)."""
-        Xc = self._windows(X)
-        if self.method is None:
+        res = self._try_attribute_steps(X, target) if self.method is not None and baseline is None else None
+        if res is not None:
+            values, delta = res.values, res.delta
+        elif self.method is None:
+            Xc = self._windows(X)
             _refuse_method_options(self.trace, target, baseline)
             values, delta = self.model.backend.forward(Xc, trace=self.trace).trace, None
         else:
+            Xc = self._windows(X)
             if baseline is not None:
                 baseline = check_baseline_values(baseline, self.model.spec, self.model.input_limit)
             res = self.method.run(self.model.backend, Xc, target=target, baseline=baseline)
             values, delta = res.values, res.delta
         return (values, delta) if return_convergence_delta else values
+
+    def _try_attribute_steps(self, X: Any, target: Any) -> StepAttribution | None:
+        """The per-call hot path of :meth:`attribute_steps` (a device explaining each
+        window as it comes): plain float32 windows of the model's length and one output
+        index in range go to the backend's single native call, which applies the input
+        rule itself; ``None`` (nothing done) sends anything else through the general path."""
+        model, method = self.model, self.method
+        assert method is not None
+        index = method.target if target is None else target
+        if type(X) is not np.ndarray or X.ndim != 3 or X.shape[1] != model.window:
+            return None
+        if type(index) is not int or not 0 <= index < model.output_size:
+            return None
+        got = model.backend.try_attribute(X, method, index, model.input_limit)
+        if isinstance(got, int):  # named from the native scan's index, as the general path names it
+            raise rejected_value_error(got, X, "X", model.feature_names, model.input_limit)
+        return got
 
     def attribute_windows(self, X: Any, target: Any = None, baseline: Any = None) -> np.ndarray:
         """Per-window attributions (N, I): :meth:`attribute_steps` summed over time (what

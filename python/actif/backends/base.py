@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..attribution import LayerTape, MethodOptions, attribute_with_engine, lstm_backward
+from ..attribution import LayerTape, MethodOptions, StepAttribution, attribute_with_engine, lstm_backward
 from ..model_spec import LSTMLayer, ModelSpec
 
 
@@ -228,6 +228,14 @@ class Backend:
         return None
 
     def try_step_stats(self, x: np.ndarray, state: StreamState, stats, trace: str, limit: float | None) -> np.ndarray | int | None:
+        return None
+
+    def try_attribute(self, x: np.ndarray, options: MethodOptions, target: int, limit: float | None) -> StepAttribution | int | None:
+        """The per-call hot path of :meth:`attribute` (``Explainer.attribute_steps``) for
+        ``options`` with output ``target`` (an index in range) and the options' baseline:
+        the attributions; the flat index of the first value breaking the input rule
+        (nothing done); or ``None`` (nothing done, the general path runs). Only a native
+        backend takes it."""
         return None
 
     def try_attribute_stats(self, x: np.ndarray, options: MethodOptions, abs_stats, signed_stats, limit: float | None) -> np.ndarray | int | None:

@@ -38,7 +38,7 @@ class CppBackend(Backend):
         self._threads = int(num_threads or 0)
         self._limit = float(self._model.input_limit)
         self._default_base32: np.ndarray | None = None  # derived on first use, then reused
-        self._hot_options: tuple[Any, np.ndarray | None] = (None, None)  # try_attribute_stats: options, baseline
+        self._hot_options: tuple[Any, np.ndarray | None] = (None, None)  # _hot_baseline: options, baseline
 
     @property
     def input_limit(self) -> float:
@@ -159,21 +159,36 @@ class CppBackend(Backend):
             self._threads,
         )
 
+    def try_attribute(self, x, options, target, limit):
+        if type(x) is not np.ndarray or x.ndim != 3 or not _same_limit(limit, self._limit):
+            return None
+        base = self._hot_baseline(options, x)
+        if base is None:
+            return None
+        got = self._model.try_attribute(x, options.method, target, base, options.n_steps, options.ig_method, self._threads)
+        return got if got is None or isinstance(got, int) else StepAttribution(*got)
+
     def try_attribute_stats(self, x, options, abs_stats, signed_stats, limit):
         if type(x) is not np.ndarray or x.ndim not in (2, 3) or type(options.target) is not int:
             return None
         if not _same_limit(limit, self._limit) or not all(s is None or _native.is_native_stats(s) for s in (abs_stats, signed_stats)):
             return None
-        held, base = self._hot_options
-        if held is not options:  # the baseline as the core takes it, derived once per options
-            base = self._native_baseline(options.baseline, (1, x.shape[-2], x.shape[-1]))
-            self._hot_options = (options, base)
-        if base is None:  # a baseline varying over steps: the general path
+        base = self._hot_baseline(options, x)
+        if base is None:
             return None
         return self._model.try_attribute_stats(
             x, options.method, options.target, base, options.n_steps, options.ig_method, abs_stats, signed_stats,
             self._threads,
         )
+
+    def _hot_baseline(self, options, x) -> np.ndarray | None:
+        """The hot paths' baseline as the core takes it, derived once per options (an
+        explainer's); ``None`` when it varies over steps (then the general path runs)."""
+        held, base = self._hot_options
+        if held is not options:
+            base = self._native_baseline(options.baseline, (1, x.shape[-2], x.shape[-1]))
+            self._hot_options = (options, base)
+        return base
 
     def _default_base(self) -> np.ndarray:
         """The default baseline as the core takes it, derived on first use, then reused."""
