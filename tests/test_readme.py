@@ -228,13 +228,16 @@ def test_readme_cost_numbers_match_the_results():
     assert_shows(ig64, ratio("integrated vs Captum IntegratedGradients, batch 1, bundled foval_edge (H=64)"))
     assert_shows(ig128, ratio("integrated vs Captum IntegratedGradients, batch 1, FOVAL-shaped, H=128"))
     assert_shows(occ, ratio("occlusion vs Captum FeatureAblation, batch 1, bundled foval_edge (H=64)"))
-    streamed128, steps128 = quoted(r"At H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1 streamed and "
-                                   r"([\d.]+)x through `attribute_steps`: at the 20x asked for with the AVX-512 kernels, and "
-                                   r"in this run just under it the Captum way \(so the suite marks the target missed;")
+    streamed128, steps128, steps_us, captum_us = quoted(
+        r"At H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1 streamed and (\d+)x\s+through "
+        r"`attribute_steps`, above the 20x asked for with the AVX-512 kernels\. .*?\((\d+) µs; 50 µs in the run before.*?"
+        r"\(990 µs then, ([\d,]+) µs now\)")
     h128 = targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]
     assert_shows(streamed128, ratio(h128["name"]))
     assert_shows(steps128, float(re.search(r"([\d.]+)x through Explainer.attribute_steps", h128["measured"]).group(1)))
-    assert ratio(h128["name"]) >= 20 > float(steps128) and h128["met"] is False
+    assert_shows(steps_us, float(re.search(r"attribute_steps \(([\d.]+) µs\)", h128["measured"]).group(1)))
+    assert_shows(captum_us.replace(",", ""), float(re.search(r" vs ([\d.]+) µs\)", h128["measured"]).group(1)))
+    assert ratio(h128["name"]) >= 20 and float(steps128) >= 20 and h128["met"] is True
     assert doc["machine"]["actif_isa"] == "avx512"  # the claim is the AVX-512 kernels' (the README says so)
     avx2_128, kept = quoted(r"With AVX2 on this host it is (\d+)x, .*? \(its InputXGradient ([\d.]+)x at batch 256 on the\s+"
                             r"bundled model\)")
@@ -255,7 +258,7 @@ def test_readme_cost_numbers_match_the_results():
     lrp1, ixg1 = quoted(r"`lrp` takes (\d+) µs \(InputXGradient (\d+) µs\)")
     assert_shows(lrp1, row("actif cpp: lrp", 1)["us_per_window"])
     assert_shows(ixg1, row("Captum InputXGradient", 1)["us_per_window"])
-    (steps,) = quoted(r"\(`attribute_steps`, the signed \(N, T, I\) array returned\) `gradient` is still (\d+)x faster")
+    (steps,) = quoted(r"\(`attribute_steps`, the signed \(N, T, I\) array returned\) `gradient` is (\d+)x faster")
     assert_shows(steps, row("Captum InputXGradient", 1)["us_per_window"] / row("actif cpp: gradient (attribute_steps)", 1)["us_per_window"])
 
 
