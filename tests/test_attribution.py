@@ -676,6 +676,32 @@ def test_attribute_steps_hot_path_equals_the_general_path(method, baseline, rng)
     model.close()
 
 
+def test_hot_paths_keep_each_explainers_baseline(rng):
+    """Explainers taking turns on one model (a stream and a Captum-shaped call, with
+    different baselines) each get their own baseline on the hot path, derived once."""
+    pytest.importorskip("actif._core")
+    spec = spec_case("max", "elu", seed=12, window=4)
+    model = actif.Model(spec, "cpp")
+    X = rng.normal(size=(3, 4, 4)).astype(np.float32)
+    row = rng.normal(size=4)
+    stream = actif.StreamingExplainer(model, "deeplift", target=1)
+    steps = actif.Explainer(model, "deeplift", target=1, baseline=row)
+    derived = []
+    original = model.backend._native_baseline
+    model.backend._native_baseline = lambda *a: derived.append(a) or original(*a)
+    for _ in range(3):
+        stream.update(X)
+        got = steps.attribute_steps(X)
+    assert len(derived) == 2
+    want = actif.Model(spec, "numpy").backend.attribute(X.astype(np.float64), "deeplift", target=1, baseline=row).values
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+    alone = actif.StreamingExplainer(model, "deeplift", target=1)
+    for _ in range(3):
+        alone.update(X)
+    assert alone.stats.to_bytes() == stream.stats.to_bytes()
+    model.close()
+
+
 def test_numba_compiled_layer_reverse_equals_the_numpy_reference(rng):
     """The numba backend brings its own compiled reverse pass for one LSTM layer; it
     computes the float64 reference's equations window by window, so it equals it to

@@ -38,7 +38,7 @@ class CppBackend(Backend):
         self._threads = int(num_threads or 0)
         self._limit = float(self._model.input_limit)
         self._default_base32: np.ndarray | None = None  # derived on first use, then reused
-        self._hot_options: tuple[Any, np.ndarray | None] = (None, None)  # _hot_baseline: options, baseline
+        self._hot_options: list[tuple[Any, np.ndarray | None]] = []  # _hot_baseline: (options, baseline), newest first
 
     @property
     def input_limit(self) -> float:
@@ -183,11 +183,14 @@ class CppBackend(Backend):
 
     def _hot_baseline(self, options, x) -> np.ndarray | None:
         """The hot paths' baseline as the core takes it, derived once per options (an
-        explainer's); ``None`` when it varies over steps (then the general path runs)."""
-        held, base = self._hot_options
-        if held is not options:
-            base = self._native_baseline(options.baseline, (1, x.shape[-2], x.shape[-1]))
-            self._hot_options = (options, base)
+        explainer's; the last few are kept, so explainers taking turns on one model do not
+        derive theirs again on every call); ``None`` when it varies over steps (then the
+        general path runs)."""
+        for held, base in self._hot_options:
+            if held is options:
+                return base
+        base = self._native_baseline(options.baseline, (1, x.shape[-2], x.shape[-1]))
+        self._hot_options = [(options, base)] + self._hot_options[: _HOT_OPTIONS_KEPT - 1]
         return base
 
     def _default_base(self) -> np.ndarray:
@@ -203,6 +206,9 @@ class CppBackend(Backend):
         if base.ndim > 1:
             return None
         return np.ascontiguousarray(np.broadcast_to(base, (self.spec.input_size,)), np.float32)
+
+
+_HOT_OPTIONS_KEPT = 4  # explainers whose hot-path baseline a backend keeps
 
 
 def _f32(a: np.ndarray) -> np.ndarray:

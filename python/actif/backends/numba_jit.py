@@ -267,47 +267,45 @@ def pool_ring_rows(ring, slot, filled, new_rows, use_max, out):
 
 
 @jit
-def lstm_backward_rows(gates, c, c0, dh_out, w_hh, w_ih, n0, n1, dx):
+def lstm_backward_rows(gates, tanh_c, c, c0, dh_out, w_hh, w_ih, n0, n1, dx):
     """The float64 reverse pass of one LSTM layer for windows n0..n1 (the equations of
-    :func:`actif.attribution.lstm_backward`, window by window): gates (N, T, 4H), c and
-    dh_out (N, T, H), c0 (N, H), w_hh (4H, H), w_ih (4H, I) -> dx (N, T, I). Each window
-    is computed alone in the same order, so results do not depend on the batch."""
+    :func:`actif.attribution.lstm_backward`): gates (N, T, 4H), tanh_c, c and dh_out
+    (N, T, H), c0 (N, H), w_hh (4H, H), w_ih (4H, I) -> dx (N, T, I). Windows go in
+    blocks of GEMM_ROW_BLOCK, whose products with W are one :func:`gemm_rows` each
+    (every element summed over the gate rows in order), so results do not depend on the
+    batch, the block or the split."""
     t = gates.shape[1]
     hidden = gates.shape[2] // 4
-    n_in = w_ih.shape[1]
-    dz = np.empty(4 * hidden)
-    dh_next = np.empty(hidden)
-    dc_next = np.empty(hidden)
-    for r in range(n0, n1):
+    dz = np.empty((GEMM_ROW_BLOCK, 4 * hidden))
+    dh_next = np.empty((GEMM_ROW_BLOCK, hidden))
+    dc_next = np.empty((GEMM_ROW_BLOCK, hidden))
+    zero_h, zero_in = np.zeros(hidden), np.zeros(w_ih.shape[1])  # gemm_rows init: sums from 0
+    for b0 in range(n0, n1, GEMM_ROW_BLOCK):
+        rows = min(GEMM_ROW_BLOCK, n1 - b0)
         dh_next[:] = 0.0
         dc_next[:] = 0.0
         for s in range(t - 1, -1, -1):
-            for j in range(hidden):
-                gi = gates[r, s, j]
-                gf = gates[r, s, hidden + j]
-                gg = gates[r, s, 2 * hidden + j]
-                go = gates[r, s, 3 * hidden + j]
-                tc = math.tanh(c[r, s, j])
-                dh = dh_out[r, s, j] + dh_next[j]
-                dc = dc_next[j] + dh * go * (1.0 - tc * tc)
-                cp = c[r, s - 1, j] if s > 0 else c0[r, j]
-                dz[j] = dc * gg * gi * (1.0 - gi)
-                dz[hidden + j] = dc * cp * gf * (1.0 - gf)
-                dz[2 * hidden + j] = dc * gi * (1.0 - gg * gg)
-                dz[3 * hidden + j] = dh * tc * go * (1.0 - go)
-                dc_next[j] = dc * gf
-            # dh for step s-1 and this step's input gradient: rows of W scaled by dz
-            dh_next[:] = 0.0
-            out = dx[r, s]
-            out[:] = 0.0
-            for k in range(4 * hidden):
-                d = dz[k]
-                w = w_hh[k]
+            for b in range(rows):
+                r = b0 + b
+                # one zero-based loop over row views, which LLVM vectorises
+                g_rs, tc_rs, dho_rs = gates[r, s], tanh_c[r, s], dh_out[r, s]
+                cp_rs = c[r, s - 1] if s > 0 else c0[r]
+                gi, gf, gg, go = g_rs[:hidden], g_rs[hidden : 2 * hidden], g_rs[2 * hidden : 3 * hidden], g_rs[3 * hidden :]
+                dz_b, dh_b, dc_b = dz[b], dh_next[b], dc_next[b]
+                dz_i, dz_f, dz_g, dz_o = dz_b[:hidden], dz_b[hidden : 2 * hidden], dz_b[2 * hidden : 3 * hidden], dz_b[3 * hidden :]
                 for j in range(hidden):
-                    dh_next[j] += d * w[j]
-                v = w_ih[k]
-                for q in range(n_in):
-                    out[q] += d * v[q]
+                    tc = tc_rs[j]
+                    dh = dho_rs[j] + dh_b[j]
+                    dc = dc_b[j] + dh * go[j] * (1.0 - tc * tc)
+                    dz_i[j] = dc * gg[j] * gi[j] * (1.0 - gi[j])
+                    dz_f[j] = dc * cp_rs[j] * gf[j] * (1.0 - gf[j])
+                    dz_g[j] = dc * gi[j] * (1.0 - gg[j] * gg[j])
+                    dz_o[j] = dh * tc * go[j] * (1.0 - go[j])
+                    dc_b[j] = dc * gf[j]
+            # dh for step s-1 and this step's input gradient: dz times W's rows
+            gemm_rows(dz[:rows], w_hh, zero_h, dh_next[:rows], False)
+            gemm_rows(dz[:rows], w_ih, zero_in, dx[b0 : b0 + rows, s], False)
+
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -534,7 +532,8 @@ class NumbaBackend(Backend):
         """The compiled reverse pass of one layer (:func:`lstm_backward_rows`), windows
         split over threads as the forward splits them."""
         n, t, hidden = tape.h.shape
-        f64 = [np.ascontiguousarray(a, np.float64) for a in (tape.gates, tape.c, tape.c0, dh_out, layer.w_hh, layer.w_ih)]
+        gates, c, c0, dh, w_hh, w_ih = (np.ascontiguousarray(a, np.float64) for a in (tape.gates, tape.c, tape.c0, dh_out, layer.w_hh, layer.w_ih))
+        f64 = (gates, np.tanh(c), c, c0, dh, w_hh, w_ih)  # tanh as the reference takes it (NumPy's, vectorised)
         dx = np.empty((n, t, layer.input_size))
         chunks = self._chunks(n, t)
 
