@@ -230,8 +230,8 @@ def test_readme_cost_numbers_match_the_results():
     assert_shows(occ, ratio("occlusion vs Captum FeatureAblation, batch 1, bundled foval_edge (H=64)"))
     streamed128, steps128, steps_us, captum_us = quoted(
         r"At H=128 `gradient` is (\d+)x faster than InputXGradient at batch 1 streamed and (\d+)x\s+through "
-        r"`attribute_steps`, above the 20x asked for with the AVX-512 kernels\. .*?\((\d+) µs; 50 µs in the run before.*?"
-        r"\(990 µs then, ([\d,]+) µs now\)")
+        r"`attribute_steps`, above the 20x asked for with the AVX-512 kernels, .*?\((\d+) µs; 50 µs in the run\s+measured at "
+        r"0d401c3, .*?with Captum at 990 µs then and ([\d,]+) µs now\)")
     h128 = targets["gradient vs Captum InputXGradient, batch 1, FOVAL-shaped, H=128"]
     assert_shows(streamed128, ratio(h128["name"]))
     assert_shows(steps128, float(re.search(r"([\d.]+)x through Explainer.attribute_steps", h128["measured"]).group(1)))
