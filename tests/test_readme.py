@@ -286,6 +286,24 @@ def test_readme_roofline_numbers_match_the_results():
     assert_shows(allowed, ixg / 20)
 
 
+def test_readme_retraining_claims_match_the_results():
+    tests = results("faithfulness_retrain")["tables"][0]["rows"]
+    significant = {(r["actif"], r["baseline"], r["fraction"]) for r in tests if r["p_holm"] is not None and r["p_holm"] < 0.05}
+    assert not any(baseline == "random ranking" for _, baseline, _ in significant)  # "did not separate any method from random"
+    low, high = quoted(r"keeping the top 10 %, actif's `integrated` features gave a lower error than Captum DeepLift's, and "
+                       r"actif's `deeplift` features \(DeepLift's attributions\) a higher one than IntegratedGradients', "
+                       r"GradientShap's and SHAP's \(Holm-adjusted p = ([\d.]+) to ([\d.]+),")
+    claimed = {("actif:integrated/mean", "Captum DeepLift", 0.1)} | {
+        ("actif:deeplift/mean", b, 0.1) for b in ("Captum IntegratedGradients", "Captum GradientShap", "SHAP GradientExplainer")}
+    assert significant == claimed
+    by_pair = {(r["actif"], r["baseline"], r["fraction"]): r for r in tests}
+    assert by_pair["actif:integrated/mean", "Captum DeepLift", 0.1]["median_gain_cm"] > 0  # lower error: a gain
+    assert all(by_pair[k]["median_gain_cm"] < 0 for k in claimed if k[0] == "actif:deeplift/mean")
+    holm = [by_pair[k]["p_holm"] for k in claimed]
+    assert_shows(low, min(holm))
+    assert_shows(high, max(holm))
+
+
 def test_readme_goal_count_matches_the_results():
     rows = results("cost_faithfulness_goal")["rows"]
     met, total = quoted(r"is met for (\d+) of (\d+) task-baseline pairs")
