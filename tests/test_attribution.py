@@ -592,22 +592,29 @@ def test_invariants(rng):
     assert np.abs(ref.attribute(X, "gradient").values[..., 1]).max() == 0.0
 
 
+def hot_path_case(rng, baseline: str | None, hook: str):
+    """A cpp model, five float32 windows, a baseline of the kind named (None, one (I,)
+    row, or (T, I) steps) and the list of what the backend's hot-path method ``hook``
+    returns on each call (recorded as it runs)."""
+    pytest.importorskip("actif._core")
+    model = actif.Model(spec_case("max", "elu", seed=12, window=4), "cpp")
+    X = rng.normal(size=(5, 4, 4)).astype(np.float32)
+    base = {None: None, "row": rng.normal(size=4), "steps": rng.normal(size=(4, 4))}[baseline]
+    calls: list = []
+    original = getattr(model.backend, hook)
+    setattr(model.backend, hook, lambda *a: calls.append(original(*a)) or calls[-1])
+    return model, X, base, calls
+
+
 @pytest.mark.parametrize("baseline", [None, "row", "steps"])
 @pytest.mark.parametrize("method", METHODS)
 def test_stream_hot_path_equals_the_general_path(method, baseline, rng):
     """Plain float32 windows take the native hot path (the input rule applied in the
     core, one call); anything else the general path. Both give the same bytes, the same
     predictions and the same refusal."""
-    pytest.importorskip("actif._core")
-    spec = spec_case("max", "elu", seed=12, window=4)
-    model = actif.Model(spec, "cpp")
-    X = rng.normal(size=(5, 4, 4)).astype(np.float32)
-    base = {None: None, "row": rng.normal(size=4), "steps": rng.normal(size=(4, 4))}[baseline]
+    model, X, base, calls = hot_path_case(rng, baseline, "try_attribute_stats")
     hot = actif.StreamingExplainer(model, method, target=1, n_steps=6, baseline=base)
     general = actif.StreamingExplainer(model, method, target=1, n_steps=6, baseline=base)
-    calls = []
-    original = model.backend.try_attribute_stats
-    model.backend.try_attribute_stats = lambda *a: calls.append(original(*a)) or calls[-1]
     y_hot = [hot.update(X[0]), hot.update(X[1:])]
     y_general = [general.update(X[0].tolist()), general.update(X[1:].astype(np.float64))]
     # the hot path ran natively for an (I,) baseline, declined (None) for a (T, I) one,
@@ -638,15 +645,8 @@ def test_attribute_steps_hot_path_equals_the_general_path(method, baseline, rng)
     native hot path (one call, the input rule applied in the core); anything else (lists,
     float64, a numpy integer target, a per-window target) the general path. Both give the
     same bytes and the same refusal."""
-    pytest.importorskip("actif._core")
-    spec = spec_case("max", "elu", seed=12, window=4)
-    model = actif.Model(spec, "cpp")
-    X = rng.normal(size=(5, 4, 4)).astype(np.float32)
-    base = {None: None, "row": rng.normal(size=4), "steps": rng.normal(size=(4, 4))}[baseline]
+    model, X, base, calls = hot_path_case(rng, baseline, "try_attribute")
     ex = actif.Explainer(model, method, target=1, n_steps=6, baseline=base)
-    calls = []
-    original = model.backend.try_attribute
-    model.backend.try_attribute = lambda *a: calls.append(original(*a)) or calls[-1]
     hot = [ex.attribute_steps(X, return_convergence_delta=True), ex.attribute_steps(X, target=0, return_convergence_delta=True)]
     # an (I,) baseline runs natively; a (T, I) one declines (None)
     assert len(calls) == 2 and all((c is None) == (baseline == "steps") for c in calls)

@@ -184,13 +184,20 @@ py::array_t<double> vec_to_array(const std::vector<double>& v) {
 
 using ModelClass = py::class_<actif::Model, std::shared_ptr<actif::Model>>;
 
-// The request's common fields; `baseline` and `initial_state` stay alive in the caller.
+// Per-thread private copy of the windows an attribution reads (see private_copy).
+actif::AlignedFloats& attribution_input() {
+  thread_local actif::AlignedFloats buf;
+  return buf;
+}
+
+// The request's common fields, its windows the calling thread's private copy of x (what
+// is checked is what is used); `baseline` and `initial_state` stay alive in the caller.
 actif::AttributionRequest attribution_request(const actif::Model& m, const FArray& x, const std::string& method,
                                               int64_t target, const py::object& baseline, FArray& baseline_arr,
                                               int64_t n_steps, const std::string& ig_method, int threads) {
   check_windows(m, x);
   actif::AttributionRequest req;
-  req.x = x.data();
+  req.x = private_copy(x.data(), x.size(), attribution_input());
   req.n = x.shape(0);
   req.t = x.shape(1);
   req.method = actif::parse_attribution_method(method);
@@ -207,15 +214,9 @@ actif::AttributionRequest attribution_request(const actif::Model& m, const FArra
   return req;
 }
 
-// Per-thread private copy of the windows an attribution reads (see private_copy).
-actif::AlignedFloats& attribution_input() {
-  thread_local actif::AlignedFloats buf;
-  return buf;
-}
-
-// Runs `req` (x already private) and adds every step's A row to signed_stats and |A| row
-// to abs_stats (either may be null); y receives the predictions. Nothing is added unless
-// the whole pass succeeded.
+// Runs `req` and adds every step's A row to signed_stats and |A| row to abs_stats (either
+// may be null); y receives the predictions. Nothing is added unless the whole pass
+// succeeded.
 void attribute_into_stats(const actif::Model& m, actif::AttributionRequest& req, actif::RunningStats* abs_stats,
                           actif::RunningStats* signed_stats, FArray& y) {
   for (const actif::RunningStats* s : {abs_stats, signed_stats})
@@ -238,8 +239,8 @@ void attribute_into_stats(const actif::Model& m, actif::AttributionRequest& req,
   }
 }
 
-// Runs `req` (x already private) into fresh arrays: (y (N, O), values (N, T, I), delta
-// (N,) for integrated gradients, else None).
+// Runs `req` into fresh arrays: (y (N, O), values (N, T, I), delta (N,) for integrated
+// gradients, else None).
 py::tuple attribution_arrays(const actif::Model& m, actif::AttributionRequest& req) {
   const int64_t n = req.n;
   FArray y({n, m.output_size()}), values({n, req.t, m.input_size});
@@ -267,7 +268,6 @@ void bind_attribution(ModelClass& cls) {
            FArray base;
            actif::AttributionRequest req =
                attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
-           req.x = private_copy(x.data(), x.size(), attribution_input());  // checked and used: the same copy
            const int64_t n = req.n, t = req.t;
            std::vector<FArray> state;  // keeps converted arrays alive during the pass
            if (!initial_state.is_none()) {
@@ -307,7 +307,6 @@ void bind_attribution(ModelClass& cls) {
             FArray base;
             actif::AttributionRequest req =
                 attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
-            req.x = private_copy(x.data(), x.size(), attribution_input());
             const int64_t bad = first_invalid_index(req.x, x.size(), m.input_limit_f32());
             if (bad >= 0) return py::int_(bad);
             return attribution_arrays(m, req);
@@ -324,7 +323,6 @@ void bind_attribution(ModelClass& cls) {
             FArray base;
             actif::AttributionRequest req =
                 attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
-            req.x = private_copy(x.data(), x.size(), attribution_input());
             FArray y({req.n, m.output_size()});
             attribute_into_stats(m, req, abs_stats, signed_stats, y);
             return y;
@@ -349,7 +347,6 @@ void bind_attribution(ModelClass& cls) {
             FArray base;
             actif::AttributionRequest req =
                 attribution_request(m, x, method, target, baseline, base, n_steps, ig_method, threads);
-            req.x = private_copy(x.data(), x.size(), attribution_input());
             const int64_t bad = first_invalid_index(req.x, x.size(), m.input_limit_f32());
             if (bad >= 0) return py::int_(bad);
             FArray y = single ? FArray(std::vector<py::ssize_t>{m.output_size()}) : FArray({req.n, m.output_size()});

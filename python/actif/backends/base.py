@@ -232,8 +232,9 @@ class Backend:
 
     def try_attribute(self, x: np.ndarray, options: MethodOptions, target: int, limit: float | None) -> StepAttribution | int | None:
         """The per-call hot path of :meth:`attribute` (``Explainer.attribute_steps``) for
-        ``options`` with output ``target`` (an index in range) and the options' baseline:
-        the attributions; the flat index of the first value breaking the input rule
+        windows ``x`` (an ndarray (N, T, I), in any dtype or layout: the engine takes only
+        what needs no conversion), ``options`` with output ``target`` (an index in range)
+        and the options' baseline: the attributions; the flat index of the first value breaking the input rule
         (nothing done); or ``None`` (nothing done, the general path runs). Only a native
         backend takes it."""
         return None

@@ -160,7 +160,7 @@ class CppBackend(Backend):
         )
 
     def try_attribute(self, x, options, target, limit):
-        if type(x) is not np.ndarray or x.ndim != 3 or not _same_limit(limit, self._limit):
+        if not _same_limit(limit, self._limit):
             return None
         base = self._hot_baseline(options, x)
         if base is None:
