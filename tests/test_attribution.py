@@ -10,6 +10,7 @@ rejected input changes nothing.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -498,14 +499,17 @@ def test_rejected_input_changes_nothing(variant, method, rng):
     with pytest.raises(ValueError, match="NaN"):
         ex.attribute(bad, stats=stats, signed_stats=signed)
     assert (stats.to_bytes(), signed.to_bytes()) == before
+    def held(stream):  # the stateful samples a stream keeps for its attributions
+        return 0 if stream._history is None else stream._history.length
+
     for stateful, data, bad_data, usable in ((False, good, bad, bad[:1]), (True, good[0], bad[1], bad[1, :2])):
         stream = actif.StreamingExplainer(model, method, stateful=stateful, n_steps=4)
         stream.update(data)
-        snap = (stream.stats.to_bytes(), stream.signed_stats.to_bytes(), len(stream._recent), stream.n_updates)
+        snap = (stream.stats.to_bytes(), stream.signed_stats.to_bytes(), held(stream), stream.n_updates)
         state = None if stream.state is None else [a.copy() for a in (*stream.state.h, *stream.state.c)]
         with pytest.raises(ValueError):
             stream.update(bad_data)
-        assert (stream.stats.to_bytes(), stream.signed_stats.to_bytes(), len(stream._recent), stream.n_updates) == snap
+        assert (stream.stats.to_bytes(), stream.signed_stats.to_bytes(), held(stream), stream.n_updates) == snap
         if state is not None:
             assert all(np.array_equal(a, b) for a, b in zip(state, (*stream.state.h, *stream.state.c)))
         # skipping: the bad window (sample) is dropped, the others are fed as alone
@@ -519,23 +523,27 @@ def test_rejected_input_changes_nothing(variant, method, rng):
     model.close()
 
 
+@pytest.mark.parametrize("split", [2, 5], ids=["fewer-than-window", "full-window"])
 @pytest.mark.parametrize("stateful", [False, True])
 @pytest.mark.parametrize("method", ["gradient", "integrated"])
-def test_checkpoint_resumes_a_method_stream(method, stateful, tmp_path, rng):
+def test_checkpoint_resumes_a_method_stream(variant, method, stateful, split, tmp_path, rng):
+    """Interrupted at ``split`` samples (windows) and resumed from the checkpoint, a stream
+    gives the bytes of one never interrupted: in stateful mode the samples it keeps for
+    its attributions, and the states they started from, come back too."""
     spec = spec_case("mean", "tanh", seed=11, window=3)
-    model = actif.Model(spec, "numpy")
+    model = actif.Model(spec, variant)
     data = rng.normal(size=(7, 4) if stateful else (7, 3, 4)).astype(np.float32)
     options = dict(stateful=stateful, target=1, baseline=np.linspace(-1, 1, 4), n_steps=6, ig_method="riemann_trapezoid")
     whole = actif.StreamingExplainer(model, method, **options)
     for row in data:
         whole.update(row)
     first = actif.StreamingExplainer(model, method, **options)
-    for row in data[:4]:
+    for row in data[:split]:
         first.update(row)
     path = first.checkpoint(tmp_path / "ck.bin")
     resumed = actif.StreamingExplainer.restore(path, model)
     assert resumed.method == first.method
-    for row in data[4:]:
+    for row in data[split:]:
         resumed.update(row)
     assert resumed.stats.to_bytes() == whole.stats.to_bytes()
     assert resumed.signed_stats.to_bytes() == whole.signed_stats.to_bytes()
@@ -543,6 +551,50 @@ def test_checkpoint_resumes_a_method_stream(method, stateful, tmp_path, rng):
     plain = actif.StreamingExplainer(model, stateful=stateful)
     plain.update(data[0])
     assert actif.StreamingExplainer.restore(plain.checkpoint(tmp_path / "plain.bin"), model).method is None
+    model.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_native_stateful_methods_equal_the_generic_path(method, monkeypatch, rng):
+    """The cpp backend steps a sample and attributes it in one core call, keeping the
+    samples and states in the core (as the C API's streams do); the generic path keeps
+    them in Python and calls the core's attribution per sample. Same bytes: predictions,
+    both statistics, and what a checkpoint keeps; also after a restore whose first
+    sample started from a state that is not zero."""
+    if "cpp" not in actif.available_backends():
+        pytest.skip("needs the compiled core")
+    from actif.backends.base import Backend, SampleHistory
+
+    spec = spec_case("max", "elu", layers=2, hidden=9, seed=13, window=4)
+    native_model, generic_model = actif.Model(spec, "cpp"), actif.Model(spec, "cpp")
+    generic = generic_model.backend
+    monkeypatch.setattr(generic, "new_history", lambda: SampleHistory(spec))
+    monkeypatch.setattr(generic, "try_step_attribute_stats", lambda *args: None)
+    monkeypatch.setattr(generic, "step_attribute_stats", functools.partial(Backend.step_attribute_stats, generic))
+    samples = rng.normal(size=(11, 4)).astype(np.float32)
+    options = dict(stateful=True, target=2, baseline=np.linspace(-1, 1, 4), n_steps=5)
+    streams = [actif.StreamingExplainer(m, method, **options) for m in (native_model, generic_model)]
+    ys = [[st.update(samples[0]), st.update(samples[1:3].tolist()), st.update(samples[3:7])] for st in streams]
+    for a, b in zip(*ys):
+        np.testing.assert_array_equal(a, b)
+
+    def kept(st):
+        x, h, c = st._history.held()
+        return [st.stats.to_bytes(), st.signed_stats.to_bytes(), x.tobytes()] + [a.astype(np.float32).tobytes() for a in h + c]
+
+    assert kept(streams[0]) == kept(streams[1])
+    assert streams[0]._history.length == 4
+    # a restore whose oldest sample did not start from zero: samples 2..4 and their states
+    x, h, c = streams[1]._history.held()
+    for st in streams:
+        st._history.assign(x[1:], [a[1:] for a in h], [a[1:] for a in c], st.state)
+        assert st._history.length == 3
+    assert kept(streams[0]) == kept(streams[1])
+    for a, b in zip(*[[st.update(samples[7:])] for st in streams]):
+        np.testing.assert_array_equal(a, b)
+    assert kept(streams[0]) == kept(streams[1])
+    native_model.close()
+    generic_model.close()
 
 
 def test_shapes_at_the_edges(variant, rng):

@@ -190,16 +190,11 @@ actif::AlignedFloats& attribution_input() {
   return buf;
 }
 
-// The request's common fields, its windows the calling thread's private copy of x (what
-// is checked is what is used); `baseline` and `initial_state` stay alive in the caller.
-actif::AttributionRequest attribution_request(const actif::Model& m, const FArray& x, const std::string& method,
-                                              int64_t target, const py::object& baseline, FArray& baseline_arr,
-                                              int64_t n_steps, const std::string& ig_method, int threads) {
-  check_windows(m, x);
+// A request's options (no windows yet); `baseline_arr` keeps the baseline alive.
+actif::AttributionRequest attribution_options(const actif::Model& m, const std::string& method, int64_t target,
+                                              const py::object& baseline, FArray& baseline_arr, int64_t n_steps,
+                                              const std::string& ig_method, int threads) {
   actif::AttributionRequest req;
-  req.x = private_copy(x.data(), x.size(), attribution_input());
-  req.n = x.shape(0);
-  req.t = x.shape(1);
   req.method = actif::parse_attribution_method(method);
   req.target = target;
   if (!baseline.is_none()) {
@@ -211,6 +206,20 @@ actif::AttributionRequest attribution_request(const actif::Model& m, const FArra
   req.rule = actif::parse_integral_rule(ig_method);
   if (threads < 0) throw Error("num_threads must be >= 0");
   req.num_threads = threads;
+  return req;
+}
+
+// The request's common fields, its windows the calling thread's private copy of x (what
+// is checked is what is used); `baseline` and `initial_state` stay alive in the caller.
+actif::AttributionRequest attribution_request(const actif::Model& m, const FArray& x, const std::string& method,
+                                              int64_t target, const py::object& baseline, FArray& baseline_arr,
+                                              int64_t n_steps, const std::string& ig_method, int threads) {
+  check_windows(m, x);
+  actif::AttributionRequest req =
+      attribution_options(m, method, target, baseline, baseline_arr, n_steps, ig_method, threads);
+  req.x = private_copy(x.data(), x.size(), attribution_input());
+  req.n = x.shape(0);
+  req.t = x.shape(1);
   return req;
 }
 
@@ -359,6 +368,149 @@ void bind_attribution(ModelClass& cls) {
           "when x needs conversion. Nothing changes unless y is returned.");
 }
 
+std::vector<float> flat_floats(const FArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }
+
+// The stateful hot paths' input: one sample (I,) or M consecutive samples (M, I) of one
+// stream, taken only if it needs no conversion (else `x` is null: nothing scanned),
+// copied privately and scanned by the input rule (`bad`: the flat index of the first
+// rejected value, or -1).
+struct StreamSamples {
+  const float* x = nullptr;
+  int64_t steps = 0;
+  bool single = false;
+  int64_t bad = -1;
+};
+
+StreamSamples stream_samples(const actif::Model& m, const py::handle& obj) {
+  StreamSamples out;
+  if (!plain_float32(obj, 1, 2, m.input_size)) return out;
+  const auto x = py::reinterpret_borrow<py::array_t<float>>(obj);
+  out.single = x.ndim() == 1;
+  out.steps = out.single ? 1 : x.shape(0);
+  out.x = private_copy(x.data(), x.size(), input_scratch());
+  out.bad = first_invalid_index(out.x, x.size(), m.input_limit_f32());
+  return out;
+}
+
+// Their predictions: (O,) for one sample, (M, O) for several.
+FArray stream_outputs(const actif::Model& m, const StreamSamples& in) {
+  return in.single ? FArray(std::vector<py::ssize_t>{m.output_size()}) : FArray({in.steps, m.output_size()});
+}
+
+// ---------------------------------------------------------------- stream history
+// Stateful mode's attribution methods: the cpp backend's streams keep their last
+// `window` samples and the states those started from in the core's StreamHistory, as
+// the C API's streams do, so that one call steps a sample and attributes the current
+// prediction to the samples that made it.
+struct History {
+  std::shared_ptr<const actif::Model> model;
+  actif::StreamHistory held;
+};
+
+std::vector<const float*> layer_pointers(const actif::Stream& s, bool hidden) {
+  std::vector<const float*> out;
+  for (int64_t l = 0; l < s.num_layers(); ++l) out.push_back(hidden ? s.h(l).data() : s.c(l).data());
+  return out;
+}
+
+// Stream s takes samples x (M, I) one at a time; after each, the prediction it now makes
+// is attributed to the history's samples and |A| rows go to abs_stats, A rows to
+// signed_stats. The options are checked before the first step (a step cannot be taken
+// back), x by the caller. y (M, O) receives the steps' predictions.
+void step_attribute_into(History& hist, actif::Stream& s, const float* x, int64_t m_steps, const std::string& method,
+                         int64_t target, const py::object& baseline, int64_t n_steps, const std::string& ig_method,
+                         actif::RunningStats* abs_stats, actif::RunningStats* signed_stats, int threads, float* y) {
+  const actif::Model& m = s.model();
+  if (&m != hist.model.get()) throw Error("the history belongs to a stream of another model");
+  if (s.batch() != 1) throw Error("a history attributes one stream (batch 1)");
+  FArray base;
+  actif::AttributionRequest req = attribution_options(m, method, target, baseline, base, n_steps, ig_method, threads);
+  req.abs_stats = abs_stats;
+  req.signed_stats = signed_stats;
+  req.n = 0;  // an empty request runs every check of the options and writes nothing
+  req.t = 1;
+  actif::attribute_windows(m, req);
+  req.abs_stats = req.signed_stats = nullptr;  // attribute_into_stats feeds them
+  FArray y_attr({int64_t{1}, m.output_size()});
+  for (int64_t i = 0; i < m_steps; ++i) {
+    const float* xi = x + i * m.input_size;
+    s.run(xi, 1, y + i * m.output_size());
+    hist.held.commit(xi, layer_pointers(s, true), layer_pointers(s, false));
+    hist.held.fill_request(req);
+    attribute_into_stats(m, req, abs_stats, signed_stats, y_attr);
+  }
+}
+
+void bind_history(py::module_& mod) {
+  py::class_<History>(mod, "StreamHistory")
+      .def(py::init([](std::shared_ptr<actif::Model> m, int64_t batch) {
+             if (batch < 1 || batch > actif::Stream::kMaxBatch) throw Error("batch must be in 1.." + std::to_string(actif::Stream::kMaxBatch));
+             actif::StreamHistory held(*m, batch);
+             return History{std::shared_ptr<const actif::Model>(std::move(m)), std::move(held)};
+           }),
+           py::arg("model"), py::arg("batch") = 1, "An empty history of the last `window` samples of `batch` streams.")
+      .def_property_readonly("length", [](const History& h) { return h.held.length(); }, "Samples held per stream.")
+      .def("reset", [](History& h) { h.held.reset(); }, "Forget every sample (the next starts from the zero state).")
+      .def(
+          "held",
+          [](const History& h) {
+            std::vector<float> x;
+            std::vector<std::vector<float>> hs, cs;
+            h.held.held(x, hs, cs);
+            const int64_t len = h.held.length(), n_in = h.model->input_size;
+            const int64_t batch = h.held.batch();
+            auto array = [](const std::vector<float>& v, std::vector<py::ssize_t> shape) {
+              FArray a(shape);
+              std::copy(v.begin(), v.end(), a.mutable_data());
+              return a;
+            };
+            py::list h_out, c_out;
+            for (size_t l = 0; l < hs.size(); ++l) {
+              const int64_t hidden = h.model->lstm[l].hidden_size;
+              h_out.append(array(hs[l], {len, batch, hidden}));
+              c_out.append(array(cs[l], {len, batch, hidden}));
+            }
+            return py::make_tuple(array(x, {len, batch, n_in}), h_out, c_out);
+          },
+          "What a checkpoint keeps, oldest first: (x (K, B, I), [h (K, B, H_l)], [c (K, B, H_l)]), the state "
+          "carried into each held sample.")
+      .def(
+          "assign",
+          [](History& h, const FArray& x, const py::list& hs, const py::list& cs, const actif::Stream& s) {
+            if (&s.model() != h.model.get()) throw Error("the history belongs to a stream of another model");
+            if (x.ndim() != 3) throw Error("history samples must be (K, B, I), got " + shape_str(x));
+            std::vector<std::vector<float>> hv, cv;
+            for (const py::handle& a : hs) hv.push_back(flat_floats(a.cast<FArray>()));
+            for (const py::handle& a : cs) cv.push_back(flat_floats(a.cast<FArray>()));
+            h.held.assign(x.shape(0), flat_floats(x), hv, cv, layer_pointers(s, true), layer_pointers(s, false));
+          },
+          py::arg("x"), py::arg("h"), py::arg("c"), py::arg("stream"),
+          "Replace what is held (a checkpoint restore) by samples x (K, B, I) and the states carried into them; "
+          "the last sample left `stream`'s state. Checked before anything changes.")
+      .def(
+          "step_attribute_stats",
+          [](History& h, actif::Stream& s, const py::handle& obj, const std::string& method, int64_t target,
+             const py::object& baseline, int64_t n_steps, const std::string& ig_method,
+             actif::RunningStats* abs_stats, actif::RunningStats* signed_stats, int threads) -> py::object {
+            // The stateful methods' path: one sample (I,) or M consecutive samples (M, I),
+            // taken only if they need no conversion; the input rule applied here. Returns y
+            // (O,) / (M, O); the flat index (int) of the first rejected value (nothing
+            // done); or None when x needs conversion (nothing done, not scanned).
+            const StreamSamples in = stream_samples(s.model(), obj);
+            if (in.x == nullptr) return py::none();
+            if (in.bad >= 0) return py::int_(in.bad);
+            FArray y = stream_outputs(s.model(), in);
+            step_attribute_into(h, s, in.x, in.steps, method, target, baseline, n_steps, ig_method, abs_stats,
+                                signed_stats, threads, y.mutable_data());
+            return std::move(y);
+          },
+          py::arg("stream"), py::arg("x"), py::arg("method"), py::arg("target"), py::arg("baseline"),
+          py::arg("n_steps"), py::arg("ig_method"), py::arg("abs_stats"), py::arg("signed_stats"),
+          py::arg("num_threads") = 0,
+          "Step `stream` by each sample and attribute its prediction to the samples held: y; the flat index of "
+          "the first rejected value; or None when x needs conversion. Nothing changes unless y is returned.");
+}
+
 // A read-only NumPy view of a stream buffer, keeping the stream (owner) alive.
 py::array read_only_view(const py::object& owner, const float* data, std::vector<int64_t> shape) {
   py::array_t<float> a(std::vector<py::ssize_t>(shape.begin(), shape.end()), data, owner);
@@ -375,8 +527,6 @@ py::list state_views(const py::object& self, bool hidden) {
   }
   return out;
 }
-
-std::vector<float> flat_floats(const FArray& a) { return std::vector<float>(a.data(), a.data() + a.size()); }
 
 // Stream.step (rank 2: x (B, I)) and Stream.run (rank 3: x (M, B, I)).
 py::tuple run_stream(actif::Stream& s, const FArray& x, int rank, const std::string& trace,
@@ -540,19 +690,15 @@ PYBIND11_MODULE(_core, mod) {
             // x needs no conversion: y (O,) / (M, O); the flat index of the first rejected value
             // (int, nothing done); or None when x needs conversion (nothing done, not scanned).
             const actif::Model& m = s.model();
-            if (s.batch() != 1 || !plain_float32(obj, 1, 2, m.input_size) || stats.n_features() != m.input_size)
-              return py::none();
-            const auto x = py::reinterpret_borrow<py::array_t<float>>(obj);
-            const bool single = x.ndim() == 1;
-            const int64_t steps = single ? 1 : x.shape(0);
-            const float* xs = private_copy(x.data(), x.size(), input_scratch());
-            const int64_t bad = first_invalid_index(xs, x.size(), m.input_limit_f32());
-            if (bad >= 0) return py::int_(bad);
+            if (s.batch() != 1 || stats.n_features() != m.input_size) return py::none();
+            const StreamSamples in = stream_samples(m, obj);
+            if (in.x == nullptr) return py::none();
+            if (in.bad >= 0) return py::int_(in.bad);
             const actif::TraceKind kind = actif::parse_trace(trace);
             if (kind == actif::TraceKind::None) throw Error("try_run_stats needs a trace");
-            FArray y = single ? FArray(std::vector<py::ssize_t>{m.output_size()}) : FArray({steps, m.output_size()});
+            FArray y = stream_outputs(m, in);
             // Single steps are microseconds: keeping the GIL makes shared states safe.
-            s.run(xs, steps, y.mutable_data(), kind, nullptr, &stats);
+            s.run(in.x, in.steps, y.mutable_data(), kind, nullptr, &stats);
             return std::move(y);
           },
           py::arg("x"), py::arg("trace"), py::arg("stats"),
@@ -576,6 +722,7 @@ PYBIND11_MODULE(_core, mod) {
     auto model_cls = py::reinterpret_borrow<ModelClass>(mod.attr("Model"));
     bind_attribution(model_cls);
   }
+  bind_history(mod);
 
   py::class_<actif::RunningStats>(mod, "RunningStats")
       .def(py::init<int64_t, double>(), py::arg("n_features"), py::arg("half_life") = 0.0)

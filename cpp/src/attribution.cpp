@@ -816,6 +816,8 @@ StreamHistory::StreamHistory(const Model& m, int64_t batch)
     hidden_.push_back(l.hidden_size);
     h_.emplace_back(static_cast<size_t>(window_ + 1) * rows, 0.0f);
     c_.emplace_back(static_cast<size_t>(window_ + 1) * rows, 0.0f);
+    start_h_.emplace_back(rows, 0.0f);
+    start_c_.emplace_back(rows, 0.0f);
     h0_.emplace_back(rows, 0.0f);
     c0_.emplace_back(rows, 0.0f);
   }
@@ -830,6 +832,19 @@ void StreamHistory::commit(const float* x, const std::vector<const float*>& h, c
     std::copy(c[l], c[l] + rows, c_[l].begin() + slot * rows);
   }
   ++steps_;
+}
+
+void StreamHistory::reset() {
+  steps_ = 0;
+  for (auto* states : {&start_h_, &start_c_})
+    for (std::vector<float>& v : *states) std::fill(v.begin(), v.end(), 0.0f);
+}
+
+const float* StreamHistory::state_into(const std::vector<std::vector<float>>& ring,
+                                       const std::vector<std::vector<float>>& start, size_t layer, int64_t s) const {
+  if (s == 0) return start[layer].data();  // the stream's first sample (since a reset or a restore)
+  const int64_t rows = batch_ * hidden_[layer];
+  return ring[layer].data() + ((s - 1) % (window_ + 1)) * rows;  // the state the sample before left
 }
 
 void StreamHistory::fill_request(AttributionRequest& req) {
@@ -849,16 +864,68 @@ void StreamHistory::fill_request(AttributionRequest& req) {
   req.c0.clear();
   for (size_t l = 0; l < hidden_.size(); ++l) {
     const int64_t rows = batch_ * hidden_[l];
-    if (oldest == 0) {  // the window starts at the stream's zero state
-      std::fill(h0_[l].begin(), h0_[l].end(), 0.0f);
-      std::fill(c0_[l].begin(), c0_[l].end(), 0.0f);
-    } else {  // the state the sample before the oldest left
-      const int64_t slot = (oldest - 1) % (window_ + 1);
-      std::copy(h_[l].begin() + slot * rows, h_[l].begin() + (slot + 1) * rows, h0_[l].begin());
-      std::copy(c_[l].begin() + slot * rows, c_[l].begin() + (slot + 1) * rows, c0_[l].begin());
-    }
+    const float* h = state_into(h_, start_h_, l, oldest);
+    const float* c = state_into(c_, start_c_, l, oldest);
+    std::copy(h, h + rows, h0_[l].begin());
+    std::copy(c, c + rows, c0_[l].begin());
     req.h0.push_back(h0_[l].data());
     req.c0.push_back(c0_[l].data());
+  }
+}
+
+void StreamHistory::held(std::vector<float>& x, std::vector<std::vector<float>>& h_into,
+                         std::vector<std::vector<float>>& c_into) const {
+  const int64_t len = length(), oldest = steps_ - len, width = batch_ * n_in_;
+  x.resize(static_cast<size_t>(len * width));
+  for (int64_t i = 0; i < len; ++i) {
+    const float* src = samples_.data() + ((oldest + i) % window_) * width;
+    std::copy(src, src + width, x.begin() + i * width);
+  }
+  h_into.assign(hidden_.size(), {});
+  c_into.assign(hidden_.size(), {});
+  for (size_t l = 0; l < hidden_.size(); ++l) {
+    const int64_t rows = batch_ * hidden_[l];
+    for (int64_t i = 0; i < len; ++i) {
+      const float* h = state_into(h_, start_h_, l, oldest + i);
+      const float* c = state_into(c_, start_c_, l, oldest + i);
+      h_into[l].insert(h_into[l].end(), h, h + rows);
+      c_into[l].insert(c_into[l].end(), c, c + rows);
+    }
+  }
+}
+
+void StreamHistory::assign(int64_t count, const std::vector<float>& x, const std::vector<std::vector<float>>& h_into,
+                           const std::vector<std::vector<float>>& c_into, const std::vector<const float*>& h_now,
+                           const std::vector<const float*>& c_now) {
+  if (count < 0 || count > window_) throw Error("a history holds 0 to " + std::to_string(window_) + " samples");
+  if (x.size() != static_cast<size_t>(count * batch_ * n_in_)) throw Error("history samples have the wrong size");
+  if (h_into.size() != hidden_.size() || c_into.size() != hidden_.size() || h_now.size() != hidden_.size() ||
+      c_now.size() != hidden_.size())
+    throw Error("a history needs one state per LSTM layer");
+  auto finite = [](const float* p, size_t n) { return std::all_of(p, p + n, [](float v) { return std::isfinite(v); }); };
+  if (!finite(x.data(), x.size())) throw Error("history samples hold NaN or Inf");
+  for (size_t l = 0; l < hidden_.size(); ++l) {
+    const size_t rows = static_cast<size_t>(batch_ * hidden_[l]);
+    if (h_into[l].size() != static_cast<size_t>(count) * rows || c_into[l].size() != static_cast<size_t>(count) * rows)
+      throw Error("history states of layer " + std::to_string(l) + " have the wrong size");
+    if (!finite(h_into[l].data(), h_into[l].size()) || !finite(c_into[l].data(), c_into[l].size()))
+      throw Error("history states hold NaN or Inf");
+  }
+  reset();
+  if (count == 0) return;
+  for (size_t l = 0; l < hidden_.size(); ++l) {
+    std::copy(h_into[l].begin(), h_into[l].begin() + batch_ * hidden_[l], start_h_[l].begin());
+    std::copy(c_into[l].begin(), c_into[l].begin() + batch_ * hidden_[l], start_c_[l].begin());
+  }
+  // Sample i left the state carried into sample i + 1; the last one, the stream's.
+  std::vector<const float*> h(hidden_.size()), c(hidden_.size());
+  for (int64_t i = 0; i < count; ++i) {
+    for (size_t l = 0; l < hidden_.size(); ++l) {
+      const int64_t rows = batch_ * hidden_[l];
+      h[l] = i + 1 < count ? h_into[l].data() + (i + 1) * rows : h_now[l];
+      c[l] = i + 1 < count ? c_into[l].data() + (i + 1) * rows : c_now[l];
+    }
+    commit(x.data() + i * batch_ * n_in_, h, c);
   }
 }
 

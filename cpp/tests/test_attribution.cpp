@@ -336,6 +336,84 @@ TEST_CASE(attribution, initial_state_continues_the_stream) {
   check_attribution("gradient from the carried state", v.data(), want, 1e-4);
 }
 
+TEST_CASE(attribution, stream_history_keeps_and_restores_its_windows) {
+  // A history that took 6 samples (window 4) gives the window of the last 4 and the
+  // state the oldest started from; held() and assign() carry it into another history,
+  // also when the restored oldest sample did not start from zero.
+  const RefModel ref = random_ref_model(attribution_shape(5, 1), 810);  // two layers
+  const actif::Model model = build_model(ref);
+  const int64_t I = ref.input_size, window = model.window;
+  Rng rng(811);
+  actif::StreamHistory history(model, 1);
+  std::vector<std::vector<float>> states;  // state after sample s: layer 0 h, c, layer 1 h, c
+  for (int64_t s = 0; s < 6; ++s) {
+    const std::vector<float> x = rng.uniform_vec(static_cast<size_t>(I), -1.0f, 1.0f);
+    std::vector<std::vector<float>> hc;
+    for (const auto& l : ref.lstm) {
+      hc.push_back(rng.uniform_vec(static_cast<size_t>(l.hidden), -1.0f, 1.0f));
+      hc.push_back(rng.uniform_vec(static_cast<size_t>(l.hidden), -1.0f, 1.0f));
+    }
+    history.commit(x.data(), {hc[0].data(), hc[2].data()}, {hc[1].data(), hc[3].data()});
+    for (auto& v : hc) states.push_back(std::move(v));
+  }
+  auto window_of_history = [&](actif::StreamHistory& h) {
+    actif::AttributionRequest req;
+    h.fill_request(req);
+    std::vector<float> out(req.x, req.x + req.n * req.t * I);
+    for (size_t l = 0; l < req.h0.size(); ++l) {
+      const int64_t H = ref.lstm[l].hidden;
+      out.insert(out.end(), req.h0[l], req.h0[l] + H);
+      out.insert(out.end(), req.c0[l], req.c0[l] + H);
+    }
+    return std::make_pair(req.t, out);
+  };
+  const auto [t, held_window] = window_of_history(history);
+  CHECK(t == window);
+  // the oldest held sample is sample 2: it started from the state sample 1 left
+  CHECK(std::equal(states[4].begin(), states[4].end(), held_window.end() - 2 * 5 - 2 * ref.lstm[0].hidden));
+  std::vector<float> x;
+  std::vector<std::vector<float>> h_into, c_into;
+  history.held(x, h_into, c_into);
+  CHECK(static_cast<int64_t>(x.size()) == window * I && h_into.size() == 2);
+  const std::vector<const float*> h_now = {states[20].data(), states[22].data()};
+  const std::vector<const float*> c_now = {states[21].data(), states[23].data()};
+  actif::StreamHistory whole(model, 1), part(model, 1);
+  whole.assign(window, x, h_into, c_into, h_now, c_now);
+  CHECK(window_of_history(whole).second == held_window);
+  // the last 3 only: their oldest (sample 3) started from the state sample 2 left
+  std::vector<float> x3(x.begin() + I, x.end());
+  std::vector<std::vector<float>> h3, c3;
+  for (size_t l = 0; l < 2; ++l) {
+    const int64_t H = ref.lstm[l].hidden;
+    h3.emplace_back(h_into[l].begin() + H, h_into[l].end());
+    c3.emplace_back(c_into[l].begin() + H, c_into[l].end());
+  }
+  part.assign(3, x3, h3, c3, h_now, c_now);
+  CHECK(part.length() == 3);
+  const auto [t3, part_window] = window_of_history(part);
+  CHECK(t3 == 3 && std::equal(states[8].begin(), states[8].end(), part_window.begin() + 3 * I));
+  std::vector<float> x_back;
+  std::vector<std::vector<float>> h_back, c_back;
+  part.held(x_back, h_back, c_back);
+  CHECK(x_back == x3 && h_back == h3 && c_back == c3);
+  // refused before anything changes: too many samples, NaN
+  bool threw = false;
+  try {
+    part.assign(window + 1, std::vector<float>(static_cast<size_t>((window + 1) * I)), h_into, c_into, h_now, c_now);
+  } catch (const actif::Error&) {
+    threw = true;
+  }
+  CHECK(threw && part.length() == 3);
+  threw = false;
+  h3[1][0] = std::nanf("");
+  try {
+    part.assign(3, x3, h3, c3, h_now, c_now);
+  } catch (const actif::Error&) {
+    threw = true;
+  }
+  CHECK(threw && window_of_history(part).second == part_window);
+}
+
 TEST_CASE(attribution, rejects_bad_requests_before_writing) {
   const RefModel ref = random_ref_model(attribution_shape(8, 2), 900);
   const actif::Model model = build_model(ref);

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections import Counter, deque
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -388,7 +388,7 @@ class StreamingExplainer:
         # the signed methods: statistics of A itself (for the direction), and in stateful
         # mode the last window's raw samples with the states carried into them
         self._signed = RunningStats(model.input_size, half_life) if self.method is not None else None
-        self._recent: deque[tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]] = deque(maxlen=model.window)
+        self._history = model.backend.new_history() if self.method is not None and self.stateful else None
         self.skipped: Counter[str] = Counter()
         self.n_updates = 0  # accepted windows (window mode) or samples (stateful mode)
         # Taken without blocking for the whole of update/reset: a second writer is refused.
@@ -417,9 +417,15 @@ class StreamingExplainer:
                     backend = self.model.backend
                     window_fits = self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length)
                     if self.method is not None:
-                        if not self.stateful and window_fits:
+                        if self.stateful or window_fits:
                             with self._signed.accumulator() as signed_acc:
-                                y = backend.try_attribute_stats(x, self.method, acc, signed_acc, self.model.input_limit)
+                                y = (
+                                    backend.try_step_attribute_stats(
+                                        x, self._state, self._history, self.method, acc, signed_acc, self.model.input_limit
+                                    )
+                                    if self.stateful
+                                    else backend.try_attribute_stats(x, self.method, acc, signed_acc, self.model.input_limit)
+                                )
                     elif self.stateful:
                         y = backend.try_step_stats(x, self._state, acc, self.trace, self.model.input_limit)
                     elif window_fits:
@@ -517,23 +523,10 @@ class StreamingExplainer:
         samples (M, I) each stepped and attributed over the last window of the stream."""
         method, backend = self.method, self.model.backend
         assert method is not None and self._signed is not None
-        if not self.stateful:
-            with self._signed.accumulator() as signed_acc:
+        with self._signed.accumulator() as signed_acc:
+            if not self.stateful:
                 return method.run_stats(backend, rows, impl, signed_acc)
-        y = np.empty((rows.shape[0], self.model.output_size), np.float32)
-        for r in range(rows.shape[0]):
-            x = rows[r : r + 1]
-            state = self._state
-            carried = (x[0].copy(), [h.copy() for h in state.h], [c.copy() for c in state.c])
-            recent = [*self._recent, carried][-self.model.window :]
-            oldest = recent[0]
-            window = np.stack([sample for sample, _, _ in recent])[None]
-            res = method.run(backend, window, initial_state=list(zip(oldest[1], oldest[2])))
-            y[r] = backend.step(x, state)[0][0]  # advances the stream: commit nothing before
-            self._recent.append(carried)
-            impl.update(np.abs(res.values[0]))
-            self._signed.update(res.values[0])
-        return y
+            return backend.step_attribute_stats(rows, self._state, self._history, method, impl, signed_acc)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -574,7 +567,8 @@ class StreamingExplainer:
             self._stats.reset()
             if self._signed is not None:
                 self._signed.reset()
-            self._recent.clear()
+            if self._history is not None:
+                self._history.reset()
             if self.stateful:
                 self._state = self.model.new_state(1)
             self.skipped.clear()
@@ -638,11 +632,10 @@ class StreamingExplainer:
     def _recent_arrays(self) -> dict[str, np.ndarray]:
         """The stateful methods' last samples and the states carried into them, oldest
         first: ``recent.x`` (K, I), ``recent.h.k`` and ``recent.c.k`` (K, H_k)."""
-        arrays = {"recent.x": np.array([x for x, _, _ in self._recent], np.float32).reshape(-1, self.model.input_size)}
-        for k, hidden in enumerate(self.model.spec.hidden_sizes):
-            for kind, slot in (("h", 1), ("c", 2)):
-                rows = [entry[slot][k][0] for entry in self._recent]
-                arrays[f"recent.{kind}.{k}"] = np.array(rows).reshape(-1, hidden)
+        x, h, c = self._history.held()
+        arrays = {"recent.x": x}
+        for k in range(self.model.num_layers):
+            arrays[f"recent.h.{k}"], arrays[f"recent.c.{k}"] = h[k], c[k]
         return arrays
 
     def _restore_recent(self, arrays: dict[str, np.ndarray]) -> None:
@@ -657,14 +650,11 @@ class StreamingExplainer:
                 raise CheckpointMismatchError(f"checkpoint recent array {name} has shape {got.shape}")
             if not np.all(np.isfinite(got)):
                 raise ModelFormatError(f"checkpoint recent array {name} holds NaN or Inf")
-        state_dtype = self._state.h[0].dtype
         layers = range(self.model.num_layers)
-        for r in range(count):
-            self._recent.append((
-                arrays["recent.x"][r].astype(np.float32),
-                [arrays[f"recent.h.{k}"][r : r + 1].astype(state_dtype) for k in layers],
-                [arrays[f"recent.c.{k}"][r : r + 1].astype(state_dtype) for k in layers],
-            ))
+        self._history.assign(
+            arrays["recent.x"], [arrays[f"recent.h.{k}"] for k in layers], [arrays[f"recent.c.{k}"] for k in layers],
+            self._state,
+        )
 
     @classmethod
     def restore(

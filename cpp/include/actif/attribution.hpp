@@ -102,18 +102,36 @@ class StreamHistory {
 
   // After a step succeeded: its samples x (B, I) and the state it left (h, c per layer, (B, H_l)).
   void commit(const float* x, const std::vector<const float*>& h, const std::vector<const float*>& c);
-  void reset() { steps_ = 0; }
+  // Forget every sample: the next window starts from the zero state again.
+  void reset();
+  int64_t batch() const { return batch_; }
   // Samples held per stream: min(steps, window).
   int64_t length() const { return steps_ < window_ ? steps_ : window_; }
   // Points req.x, n, t, h0 and c0 at the held windows (oldest sample first); valid
   // until the next commit. Throws actif::Error before the first sample.
   void fill_request(AttributionRequest& req);
 
+  // What a checkpoint keeps, oldest sample first: x (length, B, I) and, per layer, the
+  // state carried into each held sample, h and c (length, B, H_l).
+  void held(std::vector<float>& x, std::vector<std::vector<float>>& h_into, std::vector<std::vector<float>>& c_into) const;
+  // Replaces what is held (a checkpoint restore) by `count` <= window samples in the
+  // layout of held(), followed by the state the last of them left (the stream's, per
+  // layer (B, H_l)). Sizes and finiteness are checked before anything changes.
+  void assign(int64_t count, const std::vector<float>& x, const std::vector<std::vector<float>>& h_into,
+              const std::vector<std::vector<float>>& c_into, const std::vector<const float*>& h_now,
+              const std::vector<const float*>& c_now);
+
  private:
+  // The state carried into held sample `s` (0 <= s < steps_, counted from the start).
+  const float* state_into(const std::vector<std::vector<float>>& ring, const std::vector<std::vector<float>>& start,
+                          size_t layer, int64_t s) const;
+
   int64_t batch_ = 0, window_ = 0, n_in_ = 0, steps_ = 0;
   std::vector<int64_t> hidden_;
   std::vector<float> samples_;             // ring (window, B, I)
   std::vector<std::vector<float>> h_, c_;  // per layer, ring (window + 1, B, H): state after each sample
+  // Per layer (B, H): the state carried into the first sample held (zero unless restored).
+  std::vector<std::vector<float>> start_h_, start_c_;
   std::vector<float> x_;                   // gathered windows (B, length, I)
   std::vector<std::vector<float>> h0_, c0_;  // gathered start states (B, H)
 };

@@ -26,6 +26,7 @@ by the model layer; backends never mutate a state unless the call succeeds.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +166,60 @@ class StreamState:
         self.steps += 1
 
 
+class SampleHistory:
+    """Stateful mode's attribution methods: a stream's last ``window`` samples and the
+    state carried into each, oldest first, so that the current prediction can be
+    attributed to the samples that made it, re-run from the state the oldest started
+    from (held constant). O(T·H) per stream. The cpp backend keeps the same in the core
+    (``_core.StreamHistory``, as the C API's streams do) behind this interface:
+    ``length``, ``reset()``, ``held()`` and ``assign(x, h, c, state)``."""
+
+    def __init__(self, spec: ModelSpec):
+        self._spec = spec
+        self._held: deque[tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]] = deque(maxlen=spec.window)
+
+    @property
+    def length(self) -> int:
+        return len(self._held)
+
+    def reset(self) -> None:
+        self._held.clear()
+
+    def held(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """What a checkpoint keeps: the samples x (K, I) and, per layer, the states
+        carried into them, h and c (K, H_l)."""
+        x = np.array([x for x, _, _ in self._held], np.float32).reshape(-1, self._spec.input_size)
+        layers = [
+            tuple(np.array([entry[slot][k][0] for entry in self._held]).reshape(-1, hidden) for slot in (1, 2))
+            for k, hidden in enumerate(self._spec.hidden_sizes)
+        ]
+        return x, [h for h, _ in layers], [c for _, c in layers]
+
+    def assign(self, x: np.ndarray, h: list[np.ndarray], c: list[np.ndarray], state: Any) -> None:
+        """Hold the samples x (K, I) with the states carried into them (checked by the
+        caller), in ``state``'s dtype; ``state`` is the stream's after the last of them."""
+        dtype = state.h[0].dtype
+        self._held.clear()
+        for r in range(x.shape[0]):
+            self._held.append((
+                x[r].astype(np.float32),
+                [layer[r : r + 1].astype(dtype) for layer in h],
+                [layer[r : r + 1].astype(dtype) for layer in c],
+            ))
+
+    def window_with(self, x: np.ndarray, state: Any) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], tuple]:
+        """The window (1, L, I) sample x (I,) ends if ``state`` takes it next, the state
+        that window starts from (per layer (h0, c0)), and the entry :meth:`commit`
+        holds once the step succeeded."""
+        entry = (x.copy(), [h.copy() for h in state.h], [c.copy() for c in state.c])
+        recent = [*self._held, entry][-self._spec.window :]
+        _, h0, c0 = recent[0]
+        return np.stack([sample for sample, _, _ in recent])[None], list(zip(h0, c0)), entry
+
+    def commit(self, entry: tuple) -> None:
+        self._held.append(entry)
+
+
 class Backend:
     """Base class; see the module docstring for the contract."""
 
@@ -245,6 +300,34 @@ class Backend:
         first value breaking the input rule (nothing done); or ``None`` (nothing done,
         the general path runs). ``options``: the explainer's
         :class:`~actif.attribution.MethodOptions`. Only a native backend takes it."""
+        return None
+
+    def new_history(self) -> SampleHistory:
+        """An empty :class:`SampleHistory` for one stream of this backend."""
+        return SampleHistory(self.spec)
+
+    def step_attribute_stats(self, x: np.ndarray, state: Any, history: Any, options: MethodOptions, abs_stats, signed_stats) -> np.ndarray:
+        """Stateful mode's methods: M consecutive samples x (M, I) of one stream, each
+        stepped and the prediction it gives attributed to the last ``window`` samples,
+        re-run from the state the oldest of them started from (``history`` holds them).
+        |A| rows feed ``abs_stats``, A rows ``signed_stats``; returns y (M, O). Nothing
+        of a sample is kept unless its attribution succeeded."""
+        y = np.empty((x.shape[0], self.spec.output_size), np.float32)
+        for r in range(x.shape[0]):
+            sample = x[r : r + 1]
+            window, start, entry = history.window_with(sample[0], state)
+            res = options.run(self, window, initial_state=start)
+            y[r] = self.step(sample, state)[0][0]  # advances the stream: commit nothing before
+            history.commit(entry)
+            abs_stats.update(np.abs(res.values[0]))
+            signed_stats.update(res.values[0])
+        return y
+
+    def try_step_attribute_stats(
+        self, x: np.ndarray, state: Any, history: Any, options: MethodOptions, abs_stats, signed_stats, limit: float | None
+    ) -> np.ndarray | int | None:
+        """The stateful hot path of :meth:`step_attribute_stats`, as
+        :meth:`try_step_stats` is of :meth:`step_stats`. Only a native backend takes it."""
         return None
 
     def attribute(

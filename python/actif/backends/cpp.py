@@ -181,6 +181,29 @@ class CppBackend(Backend):
             self._threads,
         )
 
+    def new_history(self) -> NativeHistory:
+        return NativeHistory(_core.StreamHistory(self._model, 1), self.spec)
+
+    def step_attribute_stats(self, x, state, history, options, abs_stats, signed_stats):
+        got = self._step_attribute(x, state, history, options, abs_stats, signed_stats)
+        if got is None or isinstance(got, int):  # rows the explainer validated: a caller with another dtype or limit
+            raise ValueError("the cpp backend's stateful methods take float32 samples within the model's input rule")
+        return got
+
+    def try_step_attribute_stats(self, x, state, history, options, abs_stats, signed_stats, limit):
+        if type(x) is not np.ndarray or not _same_limit(limit, self._limit):
+            return None
+        return self._step_attribute(x, state, history, options, abs_stats, signed_stats)
+
+    def _step_attribute(self, x, state, history, options, abs_stats, signed_stats):
+        base = self._hot_baseline(options, x[None] if x.ndim == 1 else x[:1])
+        if base is None:  # a baseline varying over steps: stateful mode takes none (the explainer refuses it)
+            raise ValueError("a stream's baseline is a scalar or one value per feature (I,)")
+        return _native_history(history).step_attribute_stats(
+            _stream(state), x, options.method, options.target, base, options.n_steps, options.ig_method, abs_stats,
+            signed_stats, self._threads,
+        )
+
     def _hot_baseline(self, options, x) -> np.ndarray | None:
         """The hot paths' baseline as the core takes it, derived once per options (an
         explainer's; the last few are kept, so explainers taking turns on one model do not
@@ -209,6 +232,35 @@ class CppBackend(Backend):
 
 
 _HOT_OPTIONS_KEPT = 4  # explainers whose hot-path baseline a backend keeps
+
+
+class NativeHistory:
+    """A stream's :class:`~actif.backends.base.SampleHistory` held by the core
+    (``_core.StreamHistory``): the same interface, arrays (K, I) and (K, H_l)."""
+
+    def __init__(self, native: Any, spec: ModelSpec):
+        self.native = native
+        self._spec = spec
+
+    @property
+    def length(self) -> int:
+        return int(self.native.length)
+
+    def reset(self) -> None:
+        self.native.reset()
+
+    def held(self):
+        x, h, c = self.native.held()
+        return x[:, 0], [a[:, 0] for a in h], [a[:, 0] for a in c]
+
+    def assign(self, x, h, c, state) -> None:
+        self.native.assign(_f32(x)[:, None], [_f32(a)[:, None] for a in h], [_f32(a)[:, None] for a in c], _stream(state))
+
+
+def _native_history(history: Any) -> Any:
+    if not isinstance(history, NativeHistory):
+        raise TypeError(f"the cpp backend attributes streams with its own histories (new_history), got {type(history).__name__}")
+    return history.native
 
 
 def _f32(a: np.ndarray) -> np.ndarray:
