@@ -8,16 +8,22 @@ call (perf_counter_ns) over many frames of a simulated gaze session, after a war
   every engine this machine has (cpp, numba, onnxruntime, tflite);
 - actif window mode (the last 10 samples re-run from a zero state each frame, exactly as
   the model was trained) + ``scores()``, cpp;
+- actif's attribution methods in stateful mode on cpp (``StreamingExplainer(trace=m,
+  stateful=True)``: each frame's prediction attributed to the last 10 samples from the
+  state carried into the oldest, |A| into the statistics) + ``scores()``: ``gradient``,
+  ``deeplift``, ``lrp``, ``occlusion``, and ``integrated`` with Captum's 50 nodes and
+  with the count ``actif.choose_n_steps`` picks on the session's first 256 windows;
 - for comparison, in the same process: the PyTorch forward of the current window alone (no
   attribution); reference-style DeepACTIF per frame (forward with hooks, scores recomputed
-  from everything kept) after one minute of stream at 90 Hz (5,400 frames kept); Captum
-  IntegratedGradients (n_steps=50) of the current window.
+  from everything kept) after one minute of stream at 90 Hz (5,400 frames kept); Captum's
+  InputXGradient, DeepLift, FeatureAblation and IntegratedGradients (n_steps=50) of the
+  current window, with the settings of the faithfulness suites (attribution_methods.py).
 
 Engines are measured in interleaved blocks (A, B, C, A, B, C, ...) so machine noise hits
 all alike. Budgets: 1/90 s = 11.1 ms, 1/120 s = 8.33 ms; the table gives the median and
 the 99th percentile as a fraction of each.
 
-    python benchmarks/bench_frame_budget.py                      # ~15 s, no data needed
+    python benchmarks/bench_frame_budget.py                      # ~1 min, no data needed
     python benchmarks/bench_frame_budget.py --quick --results /tmp/r   # ~5 s
 """
 
@@ -91,6 +97,7 @@ def engines(spec, samples: np.ndarray, with_torch: bool) -> dict[str, Callable[[
             return y, wst.scores()
 
         out["actif cpp: window mode (last 10 samples) + scores"] = window_frame
+        out.update(method_frames(spec, samples))
     if not with_torch:
         return out
     import torch
@@ -116,17 +123,70 @@ def engines(spec, samples: np.ndarray, with_torch: bool) -> dict[str, Callable[[
         return s
 
     out["reference-style DeepACTIF: window + scores over 1 min kept"] = reference_frame
-    from captum.attr import IntegratedGradients
+    base = am.training_mean(spec)
+    background = windows[:8]
+    for key, label in CAPTUM_FRAMES.items():
+        def captum_frame(i, key=key):
+            return am.gradient_attributions(key, module, samples[None, i : i + T], baseline=base, background=background)
 
-    ig = IntegratedGradients(module)
-    base = torch.from_numpy(np.broadcast_to(am.training_mean(spec), (1, T, spec.input_size)).copy())
-
-    def ig_frame(i):
-        x = torch.from_numpy(samples[None, i : i + T].copy()).requires_grad_(True)
-        return ig.attribute(x, baselines=base, target=0, n_steps=am.IG_STEPS, internal_batch_size=am.IG_STEPS)
-
-    out["Captum IntegratedGradients of the window (n_steps=50)"] = ig_frame
+        out[label] = captum_frame
     return out
+
+
+# Captum's methods per frame: key in attribution_methods.gradient_attributions -> row
+CAPTUM_FRAMES = {
+    "ixg": "Captum InputXGradient of the window",
+    "deeplift": "Captum DeepLift of the window",
+    "ablation": "Captum FeatureAblation of the window",
+    "ig": f"Captum IntegratedGradients of the window (n_steps={am.IG_STEPS})",
+}
+# actif's stateful method rows and the Captum row each is set beside in the summary
+METHOD_PEERS = {"gradient": "ixg", "deeplift": "deeplift", "lrp": None, "occlusion": "ablation", "integrated": "ig"}
+
+
+def method_frames(spec, samples: np.ndarray) -> dict[str, Callable[[int], object]]:
+    """actif's attribution methods in stateful mode on the cpp backend, one sample a frame."""
+    import actif
+
+    model = actif.Model(spec, "cpp", num_threads=1, max_abs=None)
+    T = int(spec.window)
+    windows = np.lib.stride_tricks.sliding_window_view(samples, (T, samples.shape[1]))[:256, 0]
+    chosen = actif.choose_n_steps(model, np.ascontiguousarray(windows), target=0).n_steps
+    rows = [(m, {}, m) for m in METHOD_PEERS if m != "integrated"] + [
+        ("integrated", {"n_steps": am.IG_STEPS}, f"integrated (n_steps={am.IG_STEPS}, Captum's)"),
+        ("integrated", {"n_steps": chosen}, f"integrated (n_steps={chosen}, choose_n_steps)"),
+    ]
+    out: dict[str, Callable[[int], object]] = {}
+    for method, opts, label in rows:
+        st = actif.StreamingExplainer(model, method, stateful=True, target=0, **opts)
+
+        def frame(i, st=st):
+            y = st.update(samples[i])
+            return y, st.scores()
+
+        out[f"actif cpp: stateful sample + {label} + scores"] = frame
+    return out
+
+
+def method_summary(rows: list[dict]) -> list[str]:
+    """One line on actif's stateful methods per frame, and one setting each beside the
+    Captum method of the same definition on the same window (medians, same run)."""
+    by_name = {r["engine"]: r for r in rows}
+    prefix = "actif cpp: stateful sample + "
+    ours = [r for r in rows if r["engine"].startswith(prefix) and r["engine"] != prefix + "scores"]
+    if not ours:
+        return []
+    label = lambda r: r["engine"][len(prefix):].removesuffix(" + scores")  # noqa: E731
+    lines = ["actif's attribution methods in stateful mode (cpp), median (p99) per frame: " + "; ".join(
+        f"{label(r)} {r['median_us']:.0f} µs ({r['p99_us']:.0f}), {r['median_of_90']:.1%} of a 90 Hz frame" for r in ours) + "."]
+    ratios = []
+    for r in ours:
+        peer = CAPTUM_FRAMES.get(METHOD_PEERS.get(label(r).split(" ")[0]) or "")
+        if peer in by_name:
+            ratios.append(f"{label(r)} {by_name[peer]['median_us'] / r['median_us']:.1f}x faster than {peer}")
+    if ratios:
+        lines.append("Per frame, beside Captum on the current window (medians): " + "; ".join(ratios) + ".")
+    return lines
 
 
 def measure(fns: dict[str, Callable[[int], object]], frames: int, blocks: int) -> dict[str, np.ndarray]:
@@ -186,8 +246,9 @@ def main(argv=None) -> int:
         print(f"{name}: median {med:.1f} µs, p99 {p99:.1f} µs ({row['median_of_90']:.2%} of a 90 Hz frame)", flush=True)
     main_row = rows[0]
     summary = [f"{main_row['engine']}: median {main_row['median_us']:.0f} µs, p99 {main_row['p99_us']:.0f} µs per frame = "
-               f"{main_row['median_of_90']:.1%} (p99 {main_row['p99_of_90']:.1%}) of a 90 Hz frame, "
-               f"{main_row['median_of_120']:.1%} (p99 {main_row['p99_of_120']:.1%}) of a 120 Hz frame."]
+               f"{main_row['median_of_90']:.2%} (p99 {main_row['p99_of_90']:.2%}) of a 90 Hz frame, "
+               f"{main_row['median_of_120']:.2%} (p99 {main_row['p99_of_120']:.2%}) of a 120 Hz frame."]
+    summary += method_summary(rows)
     over = [r["engine"] for r in rows if r["p99_of_120"] > 1.0]
     if over:
         summary.append("Over a 120 Hz frame at the 99th percentile: " + "; ".join(over) + ".")

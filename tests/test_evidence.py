@@ -536,6 +536,11 @@ def test_frame_budget_quick(tmp_path):
     doc = read_suite(tmp_path, "frame_budget_quick")
     row = doc["rows"][0]
     assert row["median_of_120"] == pytest.approx(row["median_us"] / (1e6 / 120))
+    if "cpp" in actif.available_backends():  # the attribution methods per frame, stateful
+        engines = {r["engine"] for r in doc["rows"]}
+        for method in ("gradient", "deeplift", "lrp", "occlusion", "integrated (n_steps=50"):
+            assert any(e.startswith(f"actif cpp: stateful sample + {method}") for e in engines), method
+        assert any(line.startswith("actif's attribution methods in stateful mode") for line in doc["summary"])
 
 
 @pytest.mark.parametrize("script,suite", [("bench_memory", "memory"), ("bench_threads", "threads"), ("bench_kernels", "kernels")])
