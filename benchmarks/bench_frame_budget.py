@@ -262,7 +262,7 @@ def main(argv=None) -> int:
         "summary": summary,
         "plots": [{"kind": "bars", "file": suite_name(SUITE, args.quick) + ".png", "x": "engine", "y": "p99_of_90",
                    "logx": True, "xlabel": "fraction of an 11.1 ms frame (log scale)", "ylabel": "",
-                   "hlines": [], "title": "99th-percentile frame time / 90 Hz budget (1 = the whole frame)"}],
+                   "hlines": [], "title": "99th-percentile frame time, share of a 90 Hz frame"}],
         "notes": ["Slow comparisons (over 5 ms a frame) are timed on fewer frames. The reference-style row keeps one "
                   "minute of windows and recomputes its statistics from them each frame, as an implementation that keeps "
                   "everything must; its cost grows with the history kept.", *args.note],

@@ -330,3 +330,23 @@ def test_readme_goal_count_matches_the_results():
     batch1 = [r["cheaper_batch1"] for r in rows if r.get("cheaper_batch1") is not None]
     assert len({r["baseline_key"] for r in rows if r.get("cheaper_batch1") is not None}) == 4
     assert int(least) <= min(batch1) < int(least) + 1
+
+
+def test_readme_frame_budget_numbers_match_the_results():
+    rows = {r["engine"]: r for r in results("frame_budget")["rows"]}
+    median, share = quoted(r"a stateful streaming update with fresh scores takes a median (\d+) µs, ([\d.]+)% of a 90 Hz frame")
+    plain = rows["actif cpp: stateful sample + scores"]
+    assert_shows(median, plain["median_us"])
+    assert_shows(share, 100 * plain["median_of_90"])
+    lrp, grad, vs_ixg, occ, ig, chosen, vs_ig, most = quoted(
+        r"a frame with fresh scores takes a median (\d+) µs with `lrp`, (\d+) µs with `gradient` \((\d+)x less than "
+        r"Captum's InputXGradient of the same window\), (\d+) µs with `occlusion` and (\d+) µs with integrated gradients "
+        r"at the node count `actif.choose_n_steps` picks \((\d+) here; (\d+)x less than Captum's 50-node "
+        r"IntegratedGradients\): at most ([\d.]+)% of a 90 Hz frame")
+    ours = {m: rows[f"actif cpp: stateful sample + {m} + scores"] for m in ("lrp", "gradient", "occlusion")}
+    ours["integrated"] = rows[f"actif cpp: stateful sample + integrated (n_steps={chosen}, choose_n_steps) + scores"]
+    for text, method in ((lrp, "lrp"), (grad, "gradient"), (occ, "occlusion"), (ig, "integrated")):
+        assert abs(float(text) - ours[method]["median_us"]) <= 0.5 + 0.005 * ours[method]["median_us"], method
+    assert_shows(vs_ixg, rows["Captum InputXGradient of the window"]["median_us"] / ours["gradient"]["median_us"])
+    assert_shows(vs_ig, rows["Captum IntegratedGradients of the window (n_steps=50)"]["median_us"] / ours["integrated"]["median_us"])
+    assert_shows(most, 100 * max(r["median_of_90"] for r in ours.values()))
