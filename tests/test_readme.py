@@ -193,10 +193,10 @@ def test_readme_integrated_gradients_node_counts_match_the_results():
     assert {r["n_steps"] for r in chosen if r["family"] == "RobustVision"} == {int(gaze)}
     assert {r["n_steps"] for r in chosen if r["family"].startswith("synthetic")} == {int(low), int(high)}
     assert all(r["converged"] for r in chosen if r["family"] != "BasicMotions")
-    (cap, times) = quoted(r"On BasicMotions no count up to (\d+) adds up .*? Captum's 50 nodes leave up to ([\d.]+) times the change")
+    (cap, percent) = quoted(r"On BasicMotions no count up to (\d+) adds up .*? Captum's 50 nodes leave up to (\d+) % of the change")
     motions = [r for r in chosen if r["family"] == "BasicMotions"]
     assert motions and not any(r["converged"] for r in motions) and {r["n_steps"] for r in motions} == {int(cap)}
-    assert_shows(times, max(r["completeness_50"] for r in motions))
+    assert_shows(percent, 100 * max(r["completeness_50"] for r in motions))
     rv = rows_by_key("deletion_insertion", group="all")
     gap, auto_us, full_us = quoted(r"integrated gradients rank as 50 nodes do \(([\d.]+) cm, actif's best on RobustVision\) at "
                                    r"(\d+) instead of (\d+) µs per window")
