@@ -80,6 +80,34 @@ def test_demo_titles_name_the_method(tmp_path, capsys):
     assert "(weighted trace, inverse score (DeepACTIF)):" in text and "DeepACTIF's inverse score" in text
 
 
+def test_demo_streams_an_attribution_method(tmp_path, capsys):
+    """--trace takes the methods (the README recommends lrp for the gaze model): the
+    ranking is that of the same method over the same windows, and the words say a
+    method of the prediction was computed, not a forward trace."""
+    from actif.lab.data import compute_features, make_windows
+
+    model_path = bundled_or_skip()
+    assert main(["demo", "--seconds", "4", "--trace", "lrp", "--no-live", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "(LRP for LSTMs (epsilon rule), mean score):" in text
+    assert "moved the model's prediction" in text and "one reverse pass" in text and "no backward pass" not in text
+    record = load_demo_record(seconds=4)
+    model = actif.load(model_path)
+    windows, _ = make_windows(compute_features(record)[0], record.timestamp_ms, model.window,
+                              segment_start=record.segment_start, gap_factor=model.spec.metadata["windowing"]["gap_factor"])
+    want = actif.Explainer(model, trace="lrp").attribute(windows)
+    ranking = json.loads((tmp_path / "ranking.json").read_text())
+    assert ranking["ranking"] == want.ranking
+    for png in OUTPUTS:
+        assert (tmp_path / png).exists()
+    # integrated gradients with as few nodes as add up, said before the stream starts
+    assert main(["demo", "--seconds", "3", "--trace", "integrated", "--n-steps", "auto", "--no-live", "--out", str(tmp_path)]) == 0
+    assert "integrated gradients: " in capsys.readouterr().out
+    # the method options are refused for a forward trace, before anything runs
+    assert main(["demo", "--seconds", "3", "--target", "1", "--no-live", "--out", str(tmp_path / "no")]) == 2
+    assert "--target and --n-steps apply to the methods" in capsys.readouterr().err
+
+
 def test_demo_excerpt_is_small_and_credited():
     import os
 

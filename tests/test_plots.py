@@ -58,6 +58,11 @@ def test_window_heatmap(setup, tmp_path):
     assert "time step" in texts(fig) and "|weighted trace| at that step" in fig.axes[1].get_ylabel()
     plots.window_heatmap(tr, m.feature_names, tmp_path / "h.png", step_ms=16.0)
     assert png(tmp_path / "h.png")
+    # a method's values are the size of a signed attribution, and the labels say so
+    lrp = actif.Explainer(m, trace="lrp")
+    fig = plots.window_heatmap(lrp.trace_of(X[:1])[0], m.feature_names, k=3, trace="lrp")
+    assert "|lrp attribution| at that step" in fig.axes[1].get_ylabel()
+    assert "per-step |lrp attribution|: mean ± std" in texts(lrp.attribute(X).plot(k=3))
     with pytest.raises(ValueError):
         plots.window_heatmap(tr[:, :3], m.feature_names)
 

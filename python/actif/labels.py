@@ -39,3 +39,11 @@ def method_label(trace: str, aggregation: str) -> str:
 def trace_label(trace: str) -> str:
     """A trace or method in words: ``"weighted trace"``."""
     return TRACE_LABELS.get(trace, f"{trace} trace")
+
+
+def step_value_label(trace: str) -> str:
+    """What one per-step value is, for axis labels: ``"|weighted trace|"``, or for an
+    attribution method ``"|gradient attribution|"`` (the signed attribution's size)."""
+    from .traces import METHODS
+
+    return f"|{trace} attribution|" if trace in METHODS else f"|{trace} trace|"

@@ -83,6 +83,12 @@ def _trace_words(trace: str) -> str:
     return trace_label(trace)
 
 
+def _value_words(trace: str) -> str:
+    from .labels import step_value_label
+
+    return step_value_label(trace)
+
+
 # --------------------------------------------------------------------------- ranking
 
 
@@ -118,7 +124,7 @@ def ranking_bar(
     ax_score.grid(axis="x", alpha=0.3)
     ax_spread.errorbar(mean, y, xerr=[np.minimum(std, mean), std], fmt="o", color=_SPREAD, ms=3.5,
                        elinewidth=1.0, capsize=2)
-    ax_spread.set_xlabel(f"per-step |{result.trace} trace|: mean ± std", fontsize=8)
+    ax_spread.set_xlabel(f"per-step {_value_words(result.trace)}: mean ± std", fontsize=8)
     ax_spread.set_xlim(left=0)
     ax_spread.grid(axis="x", alpha=0.3)
     ax_spread.tick_params(labelleft=False)
@@ -190,7 +196,7 @@ def window_heatmap(
         ax.set_xticks(np.arange(T), [str(t) for t in range(T)], fontsize=7)
         ax.set_xlabel("time step in the window (0 = oldest)", fontsize=8)
     bar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.02)
-    bar.set_label(f"|{trace} trace| at that step", fontsize=8)
+    bar.set_label(f"{_value_words(trace)} at that step", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     ax.set_title(title or f"One window, step by step: {_trace_words(trace)}", fontsize=10)
     return _finish(fig, path)

@@ -37,6 +37,8 @@ examples:
   actif demo --seconds 20 --out demo-out       # its first 20 s, outputs in ./demo-out
   actif demo --simulate --seconds 60 --paradigm pursuit
   actif demo --aggregation inverse             # rank with DeepACTIF's inverse score
+  actif demo --trace lrp                       # LRP for LSTMs: the benchmarks' faithful mode at edge cost
+  actif demo --trace integrated --n-steps auto # integrated gradients, as few nodes as add up
   actif demo --no-live --speed 0               # no live display, as fast as possible
 """
 
@@ -47,6 +49,8 @@ _SNAPSHOTS = 60
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .explain import add_trace_arguments
+
     p = sub.add_parser("demo", help="stream a real (or simulated) gaze session with a live feature ranking",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="model file (default: the bundled foval_edge model)")
@@ -58,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--paradigm", default="fixations", choices=("fixations", "pursuit"),
                    help="--simulate: targets that jump between depths, or a smoothly moving target")
     p.add_argument("--backend", default="auto", help="cpp | numba | numpy | onnxruntime | tflite (default: auto)")
-    p.add_argument("--trace", default=None, help="input | weighted | gates | paper (default: weighted)")
+    add_trace_arguments(p)
     p.add_argument("--aggregation", default=None, help="mean | inverse (DeepACTIF's) | meanstd | pen (default: mean)")
     p.add_argument("--top", type=int, default=10, help="features to show (default 10)")
     p.add_argument("--speed", type=float, default=None,
@@ -142,15 +146,32 @@ def load_demo_record(path: str | None = None, seconds: float | None = None):
     return GazeRecord(subject=subject, source=path, **arrays)
 
 
-def _ranking_meaning(trace: str, aggregation: str) -> str:
+# What a method attributes for feature j at step t, and what one window costs it
+_METHOD_WORDS = {
+    "gradient": ("x_t[j] x dy/dx_t[j] (gradient x input, as Captum's InputXGradient)", "one reverse pass"),
+    "deeplift": ("(x_t[j] - b[j]) x DeepLIFT's rescale multiplier, b the training mean (as Captum's DeepLift)",
+                 "one reverse pass"),
+    "integrated": ("integrated gradients from the training mean b (as Captum's IntegratedGradients)",
+                   "a forward and a reverse pass per node"),
+    "occlusion": ("y(x) - y(x with feature j at its training mean over the window) (as Captum's FeatureAblation)",
+                  "one forward per feature, batched"),
+    "lrp": ("the relevance of input j for y handed back layer by layer (LRP for LSTMs, Arras et al. 2017)",
+            "one reverse pass"),
+}
+
+
+def _ranking_meaning(trace: str, aggregation: str, target: int = 0) -> str:
     from actif.traces import DEFAULT_TRACE
 
+    method = _METHOD_WORDS.get(trace)
     what = {
         "weighted": "|x_t[j]| x (how strongly input j feeds the first LSTM layer's active units)",
         "input": "|x_t[j]|, the size of the normalised input itself",
         "gates": "|x_t[j]| x (input j's weights into the first layer's active gates)",
         "paper": "|h_t[j]|, hidden unit j read as feature j (the published code's reading)",
     }.get(trace, f"the {trace} attribution of feature j")
+    if method is not None:
+        what = f"|A_t[j]|, A = {method[0]}, of output {target} (y)"
     how = {
         "mean": "its mean over every step of every window,\n  min-max scaled across features (1 = the top feature, 0 = the last)",
         "inverse": "DeepACTIF's inverse score (mm(mean) + 1 - mm(std)) / 2 of those values,\n  mm = min-max scaling across features",
@@ -158,18 +179,20 @@ def _ranking_meaning(trace: str, aggregation: str) -> str:
         "pen": "mm(mean) x (1 - exp(-std / 0.01)) of those values",
     }.get(aggregation, f"the {aggregation} score of those values")
     default = " (actif's defaults)" if trace == DEFAULT_TRACE and aggregation == "mean" else ""
+    driven = "how much each input moved the model's prediction" if method else "how much the model's first layer was driven by each input"
     meaning = {
-        "mean": "how much the model's first layer was driven by each input on this session",
-        "inverse": ("which inputs drove the model's first layer strongly and steadily (high mean, "
-                    "low spread); in actif's faithfulness benchmarks this score ranked features "
-                    "about as well as a random ranking (see the README)"),
-    }.get(aggregation, "how the model's first layer was driven by each input on this session")
+        "mean": f"{driven} on this session",
+        "inverse": ("which inputs drove the model strongly and steadily (high mean, low spread); in actif's "
+                    "faithfulness benchmarks this score ranked features about as well as a random ranking (see the README)"),
+    }.get(aggregation, f"{driven} on this session, by the {aggregation} score")
+    cost = (f"Computed for every window beside the prediction, with {method[1]}." if method
+            else "Computed in the same pass as the prediction, no backward pass.")
     return (
         f"How it was computed{default}: at every time step of every window, feature j gets\n"
-        f"  {what};\n"
+        + textwrap.fill(f"{what};", 88, initial_indent="  ", subsequent_indent="    ") + "\n"
         f"  its score is {how}.\n"
         + textwrap.fill(f"What it means: {meaning}. It says what this model uses, not which gaze signal "
-                        "is true depth. Computed in the same pass as the prediction, no backward pass.", 88)
+                        f"is true depth. {cost}", 88)
     )
 
 
@@ -184,9 +207,11 @@ def run(args: argparse.Namespace) -> int:
         window_beeswarm,
         window_heatmap,
     )
+    from actif.labels import step_value_label
     from actif.result import method_label
 
     from . import about_file, input_file, output_directory
+    from .explain import choose_nodes, method_options
 
     output_directory(args.out, "demo results")
     model_path = args.model or bundled_model_path()
@@ -222,8 +247,12 @@ def run(args: argparse.Namespace) -> int:
         baseline_cm, baseline_name = float(np.mean(true_cm)), "this session's mean depth"
     else:
         baseline_cm, baseline_name = float(train_mean), "the training mean"
-    explainer = actif.StreamingExplainer(model, trace=args.trace or actif.DEFAULT_TRACE,
-                                         aggregation=args.aggregation or actif.DEFAULT_AGGREGATION)
+    trace = args.trace or actif.DEFAULT_TRACE
+    options = method_options(args, trace)
+    if options.get("n_steps") == "auto":
+        options["n_steps"] = choose_nodes(model, windows, options, False)
+    explainer = actif.StreamingExplainer(model, trace=trace, aggregation=args.aggregation or actif.DEFAULT_AGGREGATION,
+                                         **options)
     method = method_label(explainer.trace, explainer.aggregation)
 
     live = sys.stdout.isatty() and not args.no_live
@@ -281,26 +310,25 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(s) for s in model.feature_names)
     for r, (name, score) in enumerate(result.top_k(args.top), start=1):
         print(f"{r:3d}. {name:<{width}}  {score:.4f}")
-    print("\n" + _ranking_meaning(result.trace, result.aggregation))
+    print("\n" + _ranking_meaning(result.trace, result.aggregation, options.get("target", 0)))
 
     os.makedirs(args.out, exist_ok=True)
     out = args.out
     what = "held-out recording" if not args.simulate else "simulated session"
     ranking_bar(result, os.path.join(out, "ranking.png"), k=max(args.top, 15),
                 title=f"Feature ranking, {what} ({n} windows): {result.method}")
-    trace = explainer.trace
-    ex = actif.Explainer(model, trace=trace, aggregation=result.aggregation)
+    ex = actif.Explainer(model, trace=trace, aggregation=result.aggregation, **options)
     per_step = ex.trace_of(windows)
     window_beeswarm(per_step.mean(axis=1), model.feature_names, os.path.join(out, "windows.png"),
                     feature_values=windows.mean(axis=1), order=result.order, k=15,
-                    xlabel=f"mean |{trace} trace| over the window's {model.window} steps",
+                    xlabel=f"mean {step_value_label(trace)} over the window's {model.window} steps",
                     title=f"Per-window attributions, {n} windows ({what}): {result.method}")
     worst = int(np.argmax(np.abs(pred - true_cm)))
     step_ms = float(np.median(np.diff(np.asarray(record.timestamp_ms, np.float64)))) if len(record) > 1 else None
     window_heatmap(per_step[worst], model.feature_names, os.path.join(out, "window.png"), trace=trace,
                    order=result.order, k=15, step_ms=step_ms,
                    title=(f"Window {worst + 1} (largest error: predicted {pred[worst]:.0f} cm, "
-                          f"true {true_cm[worst]:.0f} cm): {trace} trace per step"))
+                          f"true {true_cm[worst]:.0f} cm): {step_value_label(trace)} per step"))
     ranking_over_time(np.asarray(history), model.feature_names, os.path.join(out, "ranking_over_time.png"),
                       x=np.asarray(history_at), k=8, method=result.method)
     legend = f"{baseline_name.removeprefix('the ')} ({baseline_cm:.0f} cm)"

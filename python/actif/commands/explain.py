@@ -92,6 +92,22 @@ def choose_nodes(model, X: np.ndarray, options: dict, any_window_length: bool) -
     return choice.n_steps
 
 
+def add_trace_arguments(p: argparse.ArgumentParser) -> None:
+    """--trace, --target and --n-steps (actif explain and actif demo)."""
+    from actif.attribution import DEFAULT_N_STEPS
+    from actif.explain import COMPLETENESS_TOLERANCE
+
+    p.add_argument("--trace", default=None,
+                   help="trace: input | weighted | gates | paper, or a method of one output: "
+                        "gradient | deeplift | integrated | occlusion | lrp (default: weighted)")
+    p.add_argument("--target", type=int, default=None,
+                   help="output index the methods attribute (default 0; a classifier's class)")
+    p.add_argument("--n-steps", type=n_steps_option, default=None,
+                   help=f"integrated gradients: number of nodes (default {DEFAULT_N_STEPS}, Captum's), or 'auto': the fewest "
+                        f"whose attributions add up to within {COMPLETENESS_TOLERANCE * 100:g}%% on (up to {CALIBRATION_WINDOWS} "
+                        "of) the windows (actif.choose_n_steps)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="rank the input features of a model on stored data",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,18 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delimiter", default=None,
                    help="field delimiter of a text table: one character, or tab, comma, semicolon "
                    "(default: from the extension)")
-    p.add_argument("--trace", default=None,
-                   help="trace: input | weighted | gates | paper, or a method of one output: "
-                        "gradient | deeplift | integrated | occlusion | lrp (default: weighted)")
-    p.add_argument("--target", type=int, default=None,
-                   help="output index the methods attribute (default 0; a classifier's class)")
-    from actif.attribution import DEFAULT_N_STEPS
-    from actif.explain import COMPLETENESS_TOLERANCE
-
-    p.add_argument("--n-steps", type=n_steps_option, default=None,
-                   help=f"integrated gradients: number of nodes (default {DEFAULT_N_STEPS}, Captum's), or 'auto': the fewest "
-                        f"whose attributions add up to within {COMPLETENESS_TOLERANCE * 100:g}%% on (up to {CALIBRATION_WINDOWS} "
-                        "of) the windows (actif.choose_n_steps)")
+    add_trace_arguments(p)
     p.add_argument("--aggregation", default=None,
                    help="mean | inverse (DeepACTIF's) | meanstd | pen (default: mean, chosen by the benchmarks)")
     p.add_argument("--backend", default="auto", help="cpp | numba | numpy | onnxruntime | tflite (default: auto)")
