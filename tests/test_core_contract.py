@@ -132,6 +132,45 @@ class _WindowRequest(ctypes.Structure):
     ]
 
 
+class _AttributionOptions(ctypes.Structure):
+    _fields_ = [
+        ("method", ctypes.c_int),
+        ("target", ctypes.c_int64),
+        ("baseline", ctypes.POINTER(ctypes.c_float)),
+        ("n_steps", ctypes.c_int64),
+        ("integral", ctypes.c_int),
+        ("num_threads", ctypes.c_int32),
+    ]
+
+
+# The outputs both attribution requests end with (actif.h)
+_ATTRIBUTION_OUTPUTS = [
+    ("y", ctypes.POINTER(ctypes.c_float)),
+    ("values", ctypes.POINTER(ctypes.c_float)),
+    ("delta", ctypes.POINTER(ctypes.c_float)),
+    ("abs_stats", ctypes.c_void_p),
+    ("signed_stats", ctypes.c_void_p),
+]
+
+
+class _AttributionRequest(ctypes.Structure):
+    _fields_ = [
+        ("x", ctypes.POINTER(ctypes.c_float)),
+        ("n", ctypes.c_int64),
+        ("t", ctypes.c_int64),
+        ("options", _AttributionOptions),
+        *_ATTRIBUTION_OUTPUTS,
+    ]
+
+
+class _StreamAttribution(ctypes.Structure):
+    _fields_ = [("options", _AttributionOptions), *_ATTRIBUTION_OUTPUTS]
+
+
+# actif_attribution_method (actif.h)
+_C_METHODS = {"gradient": 0, "integrated": 1, "occlusion": 2, "deeplift": 3, "lrp": 4}
+
+
 def _build_c_library() -> pathlib.Path | None:
     given = os.environ.get("ACTIF_C_LIBRARY")
     if given:
@@ -175,6 +214,8 @@ def capi():
         "actif_stats_serialize": (ctypes.c_int, [p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),
         "actif_stats_mean": (ctypes.c_int, [p, f64p, ctypes.c_int64]),
         "actif_last_error": (ctypes.c_char_p, []),
+        "actif_attribute_windows": (ctypes.c_int, [p, ctypes.POINTER(_AttributionRequest)]),
+        "actif_stream_attribute": (ctypes.c_int, [p, ctypes.POINTER(_StreamAttribution)]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
@@ -273,6 +314,47 @@ def test_python_and_c_api_accept_and_reject_the_same_inputs(capi, tmp_path, max_
         with pytest.raises(InvalidInputError):
             model.predict(np.zeros((1, T, N_IN + 1), np.float32))  # (the C API's I is the model's)
     finally:
+        c.close()
+
+
+@needs_core
+@pytest.mark.parametrize("method", sorted(_C_METHODS))
+def test_c_api_methods_give_pythons_statistics_bytes(capi, tmp_path, method):
+    """The methods through the C API's window call (actif_attribute_windows) and stream
+    call (actif_stream_attribute after each actif_stream_run) and through Python's
+    StreamingExplainer in window and stateful mode: the same statistics bytes, |A| and A."""
+    model = make_model(None, pooling="max")
+    path = tmp_path / "m.npz"
+    model.save(path)
+    c = _CModel(capi, path, None)
+    stats = [ctypes.c_void_p() for _ in range(4)]  # window |A|, A; stream |A|, A
+    for handle in stats:
+        assert capi.actif_stats_create(N_IN, 0.0, ctypes.byref(handle)) == 0
+    try:
+        rng = np.random.default_rng(4)
+        windows = rng.normal(size=(6, T, N_IN)).astype(np.float32)
+        samples = rng.normal(size=(9, N_IN)).astype(np.float32)
+        options = _AttributionOptions(_C_METHODS[method], 1, None, 6, 0, 1)  # target 1, default baseline, 6 nodes
+        y = np.zeros((len(windows), 2), np.float32)
+        req = _AttributionRequest(_fptr(windows), len(windows), T, options, _fptr(y), None, None, stats[0], stats[1])
+        assert capi.actif_attribute_windows(c.model, ctypes.byref(req)) == 0, capi.actif_last_error()
+        y1 = np.zeros((1, 2), np.float32)
+        for sample in samples:
+            assert c.lib.actif_stream_run(c.stream, _fptr(sample[None]), 1, _fptr(y1), 0, None, None) == 0
+            sreq = _StreamAttribution(options, _fptr(y1), None, None, stats[2], stats[3])
+            assert capi.actif_stream_attribute(c.stream, ctypes.byref(sreq)) == 0, capi.actif_last_error()
+        window_mode = actif.StreamingExplainer(model, method, target=1, n_steps=6)
+        window_mode.update(windows)
+        stateful = actif.StreamingExplainer(model, method, stateful=True, target=1, n_steps=6)
+        stateful.update(samples[:4])
+        for sample in samples[4:]:
+            stateful.update(sample)
+        got = [c.stats_bytes(h) for h in stats]
+        want = [st.to_bytes() for ex in (window_mode, stateful) for st in (ex.stats, ex.signed_stats)]
+        assert got == want
+    finally:
+        for handle in stats:
+            capi.actif_stats_free(handle)
         c.close()
 
 
