@@ -2,6 +2,7 @@
 
     python tests/soak.py                                  # 2,000,000 windows + 200,000 samples
     python tests/soak.py --windows 20000000 --samples 1000000 --json soak.json
+    python tests/soak.py --trace lrp --windows 200000 --samples 200000   # an attribution method
 
 Streams through StreamingExplainer with ``on_invalid="skip"``: window mode in batches,
 stateful mode in runs of consecutive samples, a fraction of rows poisoned (NaN, Inf,
@@ -54,10 +55,12 @@ class Soak:
     """One stream (window or stateful mode) fed with a known mix of bad input."""
 
     def __init__(self, model: actif.Model, stateful: bool, invalid_fraction: float, malformed_every: int,
-                 checkpoint_path: str, checkpoint_every: int, seed: int):
+                 checkpoint_path: str, checkpoint_every: int, seed: int, trace: str = actif.DEFAULT_TRACE):
         self.stateful = stateful
+        options = {"n_steps": 8} if trace == "integrated" else {}  # few nodes: a soak is about the stream
         self.explainer = actif.StreamingExplainer(
-            model, stateful=stateful, on_invalid="skip", checkpoint_every=checkpoint_every, checkpoint_path=checkpoint_path
+            model, trace, stateful=stateful, on_invalid="skip", checkpoint_every=checkpoint_every,
+            checkpoint_path=checkpoint_path, **options,
         )
         self.model = model
         self.rng = np.random.default_rng(seed)
@@ -93,13 +96,23 @@ class Soak:
         if len(hit) and not np.isnan(y[hit]).all():
             raise AssertionError("a skipped row got a prediction")
 
+    def rows_expected(self) -> int:
+        """Statistics rows the accepted input gives: T per window; one per sample, or for
+        a stateful method the k-th sample's attribution over its last min(k, T) samples."""
+        a = self.accepted
+        if not self.stateful:
+            return a * T
+        if self.explainer.method is None:
+            return a
+        return min(a, T) * (min(a, T) + 1) // 2 + max(0, a - T) * T
+
     def check(self) -> None:
         st = self.explainer
         if dict(st.skipped) != dict(self.expected):
             raise AssertionError(f"skip counts {dict(st.skipped)} != injected {dict(self.expected)}")
         if st.n_updates != self.accepted:
             raise AssertionError(f"accepted {st.n_updates} != expected {self.accepted}")
-        if st.stats.count != self.accepted * (1 if self.stateful else T):
+        if st.stats.count != self.rows_expected():
             raise AssertionError("statistics count does not match the accepted rows")
         if not np.all(np.isfinite(st.scores())):
             raise AssertionError("non-finite scores")
@@ -107,18 +120,20 @@ class Soak:
 
 def run(windows: int, samples: int, invalid_fraction: float = 0.01, malformed_every: int = 50, batch: int = 256,
         run_length: int = 64, hidden: int = 64, backend: str = "auto", checkpoint_every: int | None = None,
-        rss_slack_mb: float = 8.0, report_every: float = 0.0, seed: int = 0) -> dict[str, Any]:
-    """Stream ``windows`` windows and ``samples`` stateful samples; return the figures
-    (raises AssertionError when an invariant breaks)."""
-    model = actif.random_model(N_IN, hidden, 1, pooling="max", seed=seed, backend=backend)
+        rss_slack_mb: float = 8.0, report_every: float = 0.0, seed: int = 0,
+        trace: str = actif.DEFAULT_TRACE) -> dict[str, Any]:
+    """Stream ``windows`` windows and ``samples`` stateful samples with ``trace`` (a
+    forward trace or an attribution method); return the figures (raises AssertionError
+    when an invariant breaks)."""
+    model = actif.random_model(N_IN, hidden, 1, pooling="max", seed=seed, backend=backend, window=T)
     tmp = tempfile.mkdtemp(prefix="actif-soak-")
     soaks = []
     if windows:
         soaks.append((Soak(model, False, invalid_fraction, malformed_every, os.path.join(tmp, "window.ck"),
-                           checkpoint_every or max(1, windows // 20), seed), windows, batch))
+                           checkpoint_every or max(1, windows // 20), seed, trace), windows, batch))
     if samples:
         soaks.append((Soak(model, True, invalid_fraction, malformed_every, os.path.join(tmp, "stateful.ck"),
-                           checkpoint_every or max(1, samples // 20), seed + 1), samples, run_length))
+                           checkpoint_every or max(1, samples // 20), seed + 1, trace), samples, run_length))
     # warm-up: a few percent of the work, so allocator pools and caches reach steady state
     for soak, total, rows in soaks:
         while soak.rows_fed < max(rows * 20, total // 50):
@@ -148,7 +163,7 @@ def run(windows: int, samples: int, invalid_fraction: float = 0.01, malformed_ev
         if not 0 < back.n_updates <= soak.explainer.n_updates:
             raise AssertionError("checkpoint counters are wrong")
     figures = {
-        "windows": windows, "samples": samples, "invalid_fraction": invalid_fraction,
+        "windows": windows, "samples": samples, "trace": trace, "invalid_fraction": invalid_fraction,
         "skipped": {("stateful" if s.stateful else "window"): dict(s.explainer.skipped) for s, _, _ in soaks},
         "seconds": round(seconds, 1),
         "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1),
@@ -192,14 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--malformed-every", type=int, default=50, help="one malformed call every N calls (default 50)")
     p.add_argument("--backend", default="auto")
     p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--trace", default=actif.DEFAULT_TRACE,
+                   help=f"a forward trace or an attribution method (default {actif.DEFAULT_TRACE})")
     p.add_argument("--rss-slack-mb", type=float, default=8.0)
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--results", help="also record the run as the 'soak' suite in this results directory "
                    "(benchmarks/results), for the README")
     args = p.parse_args(argv)
-    print(f"soak: {args.windows:,} windows + {args.samples:,} samples, {args.invalid_fraction:.1%} invalid", flush=True)
+    print(f"soak: {args.windows:,} windows + {args.samples:,} samples, {args.invalid_fraction:.1%} invalid, "
+          f"trace {args.trace}", flush=True)
     figures = run(args.windows, args.samples, args.invalid_fraction, malformed_every=args.malformed_every,
-                  backend=args.backend, hidden=args.hidden, rss_slack_mb=args.rss_slack_mb, report_every=30.0)
+                  backend=args.backend, hidden=args.hidden, rss_slack_mb=args.rss_slack_mb, report_every=30.0,
+                  trace=args.trace)
     print(json.dumps(figures, indent=1))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
