@@ -75,6 +75,29 @@ def test_stepping_from_zero_equals_the_window_bit_for_bit(rng):
         np.testing.assert_array_equal(state.c[k], acts.layers[k].c[:, -1])
 
 
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+def test_a_window_from_a_state_equals_stepping_from_it(pooling, monkeypatch, rng):
+    """forward_from (the generic attribution's window from a carried state, in one
+    kernel run) gives the h and c sequences that stepping a fresh stream loaded with
+    that state gives, bit for bit, and its prediction (mean pooling sums in another
+    order: to float32 rounding)."""
+    from actif.attribution import _Engine
+
+    spec = random_spec(6, 9, 2, pooling=pooling, num_layers=2, normalization=True, seed=14)
+    model = actif.Model(spec, "numba")
+    X = rng.normal(size=(3, 5, 6)).astype(np.float32)
+    state = [(rng.normal(size=(3, 9)).astype(np.float32), rng.normal(size=(3, 9)).astype(np.float32)) for _ in range(2)]
+    engine = _Engine(model.backend, None)
+    y, hs, cs = engine._step_through(X, state)  # through forward_from
+    monkeypatch.setattr(model.backend, "forward_from", lambda *args: None)
+    y_step, hs_step, cs_step = engine._step_through(X, state)  # stepped
+    for got, want in zip(hs + cs, hs_step + cs_step):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(y, y_step, rtol=1e-6, atol=1e-7)
+    if pooling != "mean":
+        np.testing.assert_array_equal(y, y_step)
+
+
 # ----------------------------------------------------------------- availability
 def test_missing_numba_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, NUMBA_MODULE, raising=False)

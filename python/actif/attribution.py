@@ -729,9 +729,14 @@ class _Engine:
         return np.concatenate(out) if out else np.zeros((0, self.spec64.output_size))
 
     def _step_through(self, X: np.ndarray, state) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
-        """The engine stepped through windows X from ``state``: y at the last step and
-        every layer's h and c sequences (float64). The stream's pooling window is the
-        model's, so mean/max pooling covers the T <= window steps given."""
+        """The engine run through windows X from ``state`` (in one call when it has
+        :meth:`~actif.backends.base.Backend.forward_from`, else stepped): y at the last
+        step and every layer's h and c sequences (float64). The stream's pooling window
+        is the model's, so mean/max pooling covers the T <= window steps given."""
+        whole = self.backend.forward_from(self._input(X), state)
+        if whole is not None:  # the engine's window kernel from these states, in one run
+            y, hs, cs = whole
+            return np.asarray(y, np.float64), [np.asarray(h, np.float64) for h in hs], [np.asarray(c, np.float64) for c in cs]
         n, t, _ = X.shape
         stream = self.backend.new_state(n)
         _load_stream(stream, state)

@@ -252,6 +252,14 @@ class Backend:
     def new_state(self, batch: int = 1) -> StreamState:
         return StreamState.zeros(self.spec, batch, np.float32)
 
+    def forward_from(self, X: np.ndarray, state) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]] | None:
+        """Windows X (N, T, I) each from a given state (per layer (h0, c0), (N, H_l)), pooling
+        over the T steps given: y (N, O) and every layer's h and c sequences (N, T, H_l);
+        or ``None`` when the engine cannot start a window from a state (then the generic
+        attribution steps it through the window). An engine whose window kernel takes a
+        starting state runs it once instead."""
+        return None
+
     def step(
         self, x: np.ndarray, state: StreamState, *, trace: str | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:

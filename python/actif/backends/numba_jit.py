@@ -441,8 +441,9 @@ class NumbaBackend(Backend):
         return routed
 
     # ------------------------------------------------------------------ window mode
-    def _run_windows(self, X: np.ndarray, activations: bool, trace: str | None):
-        """Predictions, per-layer (h, c, gates) as time-major rows, and the trace rows."""
+    def _run_windows(self, X: np.ndarray, activations: bool, trace: str | None, initial=None):
+        """Predictions, per-layer (h, c, gates) as time-major rows, and the trace rows;
+        every window from the zero state, or from ``initial`` (per layer (h0, c0), (N, H))."""
         spec = self._spec
         n, t, n_in = X.shape
         rows = t * n
@@ -462,7 +463,8 @@ class NumbaBackend(Backend):
             g_rows = np.empty((rows if keep_g else 0, 4 * hidden), np.float32)
             if rows:
                 no_state = np.empty((0, hidden), np.float32)
-                self._run_layer(k, layer_in, n, no_state, no_state, h_rows, c_rows, g_rows, chunks)
+                h_init, c_init = (no_state, no_state) if initial is None else initial[k]
+                self._run_layer(k, layer_in, n, h_init, c_init, h_rows, c_rows, g_rows, chunks)
             layers.append((h_rows, c_rows, g_rows))
             layer_in = h_rows
         top = layer_in.reshape(t, n, self._hidden[-1])
@@ -486,6 +488,13 @@ class NumbaBackend(Backend):
         if activations:
             acts = Activations([LayerActivations(*(window_major(a, t, n) for a in layer)) for layer in layers])
         return ForwardResult(y, acts, window_major(tr, t, n) if tr is not None else None)
+
+    def forward_from(self, X: np.ndarray, state):
+        """Windows from given states in one kernel run (see :meth:`Backend.forward_from`)."""
+        initial = [(np.ascontiguousarray(h, np.float32), np.ascontiguousarray(c, np.float32)) for h, c in state]
+        y, layers, _ = self._run_windows(np.ascontiguousarray(X, np.float32), True, None, initial)
+        n, t = X.shape[:2]
+        return y, [window_major(h, t, n) for h, _, _ in layers], [window_major(c, t, n) for _, c, _ in layers]
 
     def forward_stats(self, X: np.ndarray, stats, trace: str) -> np.ndarray:
         y, _, tr = self._run_windows(X, False, trace)
