@@ -11,7 +11,12 @@ A backend is built from a validated :class:`~actif.model_spec.ModelSpec` and off
   carried in a stream state made by ``new_state(batch)``;
 * ``attribute(X, method, ...)``: signed per-step attributions of one output (gradient x
   input, integrated gradients, occlusion; :mod:`actif.attribution`), with a generic
-  default built on ``forward`` and ``step`` that native backends may override.
+  default built on ``forward`` and ``step`` that native backends may override;
+* for stateful mode's methods, ``new_history()`` (a stream's last T samples and their
+  start states: :class:`SampleHistory`, or the core's on cpp) and
+  ``step_attribute_stats``; ``forward_from(X, state)`` lets the generic attribution run
+  a window from carried states in one engine call (numba) instead of stepping;
+* the ``try_*`` hot paths: one native call for input that needs no conversion (cpp).
 
 Stream states share one interface whatever the backend: ``batch``, ``steps``,
 ``copy()``, ``reset()``, read access to ``h`` and ``c`` (lists of (B, H_l) arrays, one
