@@ -417,15 +417,13 @@ class StreamingExplainer:
                     backend = self.model.backend
                     window_fits = self._window_length is None or (x.ndim in (2, 3) and x.shape[-2] == self._window_length)
                     if self.method is not None:
-                        if self.stateful or window_fits:
-                            with self._signed.accumulator() as signed_acc:
-                                y = (
-                                    backend.try_step_attribute_stats(
-                                        x, self._state, self._history, self.method, acc, signed_acc, self.model.input_limit
-                                    )
-                                    if self.stateful
-                                    else backend.try_attribute_stats(x, self.method, acc, signed_acc, self.model.input_limit)
-                                )
+                        limit = self.model.input_limit
+                        with self._signed.accumulator() as signed_acc:
+                            if self.stateful:
+                                y = backend.try_step_attribute_stats(x, self._state, self._history, self.method, acc,
+                                                                     signed_acc, limit)
+                            elif window_fits:
+                                y = backend.try_attribute_stats(x, self.method, acc, signed_acc, limit)
                     elif self.stateful:
                         y = backend.try_step_stats(x, self._state, acc, self.trace, self.model.input_limit)
                     elif window_fits:

@@ -194,11 +194,10 @@ class SampleHistory:
         """What a checkpoint keeps: the samples x (K, I) and, per layer, the states
         carried into them, h and c (K, H_l)."""
         x = np.array([x for x, _, _ in self._held], np.float32).reshape(-1, self._spec.input_size)
-        layers = [
-            tuple(np.array([entry[slot][k][0] for entry in self._held]).reshape(-1, hidden) for slot in (1, 2))
-            for k, hidden in enumerate(self._spec.hidden_sizes)
-        ]
-        return x, [h for h, _ in layers], [c for _, c in layers]
+        sizes = list(enumerate(self._spec.hidden_sizes))
+        h = [np.array([hs[k][0] for _, hs, _ in self._held]).reshape(-1, hidden) for k, hidden in sizes]
+        c = [np.array([cs[k][0] for _, _, cs in self._held]).reshape(-1, hidden) for k, hidden in sizes]
+        return x, h, c
 
     def assign(self, x: np.ndarray, h: list[np.ndarray], c: list[np.ndarray], state: Any) -> None:
         """Hold the samples x (K, I) with the states carried into them (checked by the

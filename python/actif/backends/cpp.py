@@ -162,7 +162,7 @@ class CppBackend(Backend):
     def try_attribute(self, x, options, target, limit):
         if not _same_limit(limit, self._limit):
             return None
-        base = self._hot_baseline(options, x)
+        base = self._hot_baseline(options, x.shape[-2])
         if base is None:
             return None
         got = self._model.try_attribute(x, options.method, target, base, options.n_steps, options.ig_method, self._threads)
@@ -173,7 +173,7 @@ class CppBackend(Backend):
             return None
         if not _same_limit(limit, self._limit) or not all(s is None or _native.is_native_stats(s) for s in (abs_stats, signed_stats)):
             return None
-        base = self._hot_baseline(options, x)
+        base = self._hot_baseline(options, x.shape[-2])
         if base is None:
             return None
         return self._model.try_attribute_stats(
@@ -182,12 +182,12 @@ class CppBackend(Backend):
         )
 
     def new_history(self) -> NativeHistory:
-        return NativeHistory(_core.StreamHistory(self._model, 1), self.spec)
+        return NativeHistory(_core.StreamHistory(self._model, 1))
 
     def step_attribute_stats(self, x, state, history, options, abs_stats, signed_stats):
-        got = self._step_attribute(x, state, history, options, abs_stats, signed_stats)
-        if got is None or isinstance(got, int):  # rows the explainer validated: a caller with another dtype or limit
-            raise ValueError("the cpp backend's stateful methods take float32 samples within the model's input rule")
+        got = self._step_attribute(_f32(x), state, history, options, abs_stats, signed_stats)
+        if isinstance(got, int):  # validated rows: only a caller with another limit gets here
+            raise ValueError("the cpp backend's stateful methods take samples within the model's input rule")
         return got
 
     def try_step_attribute_stats(self, x, state, history, options, abs_stats, signed_stats, limit):
@@ -196,7 +196,7 @@ class CppBackend(Backend):
         return self._step_attribute(x, state, history, options, abs_stats, signed_stats)
 
     def _step_attribute(self, x, state, history, options, abs_stats, signed_stats):
-        base = self._hot_baseline(options, x[None] if x.ndim == 1 else x[:1])
+        base = self._hot_baseline(options, 1)  # a stream's baseline is one sample's
         if base is None:  # a baseline varying over steps: stateful mode takes none (the explainer refuses it)
             raise ValueError("a stream's baseline is a scalar or one value per feature (I,)")
         return _native_history(history).step_attribute_stats(
@@ -204,15 +204,15 @@ class CppBackend(Backend):
             signed_stats, self._threads,
         )
 
-    def _hot_baseline(self, options, x) -> np.ndarray | None:
+    def _hot_baseline(self, options, steps: int) -> np.ndarray | None:
         """The hot paths' baseline as the core takes it, derived once per options (an
         explainer's; the last few are kept, so explainers taking turns on one model do not
-        derive theirs again on every call); ``None`` when it varies over steps (then the
-        general path runs)."""
+        derive theirs again on every call), checked against windows of ``steps`` steps;
+        ``None`` when it varies over steps (then the general path runs)."""
         for held, base in self._hot_options:
             if held is options:
                 return base
-        base = self._native_baseline(options.baseline, (1, x.shape[-2], x.shape[-1]))
+        base = self._native_baseline(options.baseline, (1, steps, self.spec.input_size))
         self._hot_options = [(options, base)] + self._hot_options[: _HOT_OPTIONS_KEPT - 1]
         return base
 
@@ -238,9 +238,8 @@ class NativeHistory:
     """A stream's :class:`~actif.backends.base.SampleHistory` held by the core
     (``_core.StreamHistory``): the same interface, arrays (K, I) and (K, H_l)."""
 
-    def __init__(self, native: Any, spec: ModelSpec):
+    def __init__(self, native: Any):
         self.native = native
-        self._spec = spec
 
     @property
     def length(self) -> int:

@@ -164,14 +164,12 @@ def _ranking_meaning(trace: str, aggregation: str, target: int = 0) -> str:
     from actif.traces import DEFAULT_TRACE
 
     method = _METHOD_WORDS.get(trace)
-    what = {
+    what = f"|A_t[j]|, A = {method[0]}, of output {target} (y)" if method else {
         "weighted": "|x_t[j]| x (how strongly input j feeds the first LSTM layer's active units)",
         "input": "|x_t[j]|, the size of the normalised input itself",
         "gates": "|x_t[j]| x (input j's weights into the first layer's active gates)",
         "paper": "|h_t[j]|, hidden unit j read as feature j (the published code's reading)",
-    }.get(trace, f"the {trace} attribution of feature j")
-    if method is not None:
-        what = f"|A_t[j]|, A = {method[0]}, of output {target} (y)"
+    }[trace]
     how = {
         "mean": "its mean over every step of every window,\n  min-max scaled across features (1 = the top feature, 0 = the last)",
         "inverse": "DeepACTIF's inverse score (mm(mean) + 1 - mm(std)) / 2 of those values,\n  mm = min-max scaling across features",
